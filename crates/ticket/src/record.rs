@@ -83,4 +83,7 @@ pub struct CallRecord {
     pub digits: String,
     /// True when the call arrived off hours for a parallel number: opens a ticket.
     pub off_hours: bool,
+    /// Department (or target) of a one-key transfer that was not answered within its target:
+    /// the caller fell back to the operator and the department gets a ticket.
+    pub transfer_unanswered: Option<String>,
 }

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Regenerates the example prompts. Real Mandarin recordings are not available, so these are synthesised
+# with espeak-ng (cmn-latn-pinyin; 12345 is written 幺二三四五 so it is read as digits) and converted by sox
+# to 8 kHz mono WAV. The encodings are deliberately mixed (μ-law, A-law, 16-bit PCM) because the player
+# must accept all three. Needs: apt-get install espeak-ng sox libsox-fmt-all
+set -euo pipefail
+cd "$(dirname "$0")"
+gen() { # name text encoding bits
+  local tmp; tmp=$(mktemp --suffix=.wav)
+  espeak-ng -v cmn-latn-pinyin -s 150 -w "$tmp" "$2"
+  sox "$tmp" -r 8000 -c 1 -e "$3" -b "$4" "$1.wav" gain -n -3 rate -v
+  rm -f "$tmp"
+}
+gen greeting "您好，欢迎致电幺二三四五政务服务便民热线。" u-law 8
+gen please_wait "座席正忙，请您稍候，我们将尽快为您服务。" u-law 8
+gen merged_transition "您好，欢迎您的来电，此号码热线功能已并入幺二三四五，业务咨询及投诉，请拨打幺二三四五热线。" u-law 8
+gen transfer_ringing "正在为您转接相关部门，请稍候。" a-law 8
+gen off_hours "您好，现在是非工作时间，您的诉求将由幺二三四五热线受理。" signed 16
