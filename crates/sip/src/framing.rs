@@ -1,0 +1,61 @@
+//! Message framing on stream transports (RFC 3261 §18.3): headers end at the first empty line and
+//! the body is exactly Content-Length bytes, which is therefore mandatory on streams.
+
+use crate::message::{parse_u32, ParseError};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// Need more bytes; call again once more have arrived (nothing to consume yet).
+    Incomplete,
+    /// `buf[skip..skip + len]` is one message; consume `skip + len` bytes. `skip` counts the CRLF
+    /// keep-alives before it (RFC 3261 §7.5, RFC 5626 §3.5.1).
+    Complete { skip: usize, len: usize },
+    /// The stream is broken beyond recovery: answer (if possible) and close the connection.
+    Invalid(ParseError),
+}
+
+/// Find the next message in a stream buffer. `max_len` bounds a single message (headers + body).
+pub fn frame(buf: &[u8], max_len: usize) -> Frame {
+    let skip = buf.iter().position(|&c| c != b'\r' && c != b'\n').unwrap_or(buf.len());
+    if skip == buf.len() {
+        // Only keep-alive CRLFs so far: they are consumed as `skip` with the next message.
+        return Frame::Incomplete;
+    }
+    let data = &buf[skip..];
+    let Some(hdr_end) = memchr::memmem::find(data, b"\r\n\r\n") else {
+        if data.len() > max_len {
+            return Frame::Invalid(ParseError::new(513, "Message Too Large"));
+        }
+        return Frame::Incomplete;
+    };
+    let head = &data[..hdr_end + 2];
+    let mut content_length: Option<usize> = None;
+    // Skip the start line; look at each header line (continuations never start a name).
+    for line in head.split(|&c| c == b'\n').skip(1) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Some(colon) = memchr::memchr(b':', line) else { continue };
+        if line.first().is_some_and(|c| *c == b' ' || *c == b'\t') {
+            continue;
+        }
+        let name = line[..colon].trim_ascii();
+        if name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l") {
+            let v = std::str::from_utf8(line[colon + 1..].trim_ascii()).ok().and_then(parse_u32);
+            match (v, content_length) {
+                (Some(n), None) => content_length = Some(n as usize),
+                (Some(n), Some(m)) if n as usize == m => {}
+                _ => return Frame::Invalid(ParseError::new(400, "invalid Content-Length on stream")),
+            }
+        }
+    }
+    let Some(cl) = content_length else {
+        return Frame::Invalid(ParseError::new(400, "missing Content-Length on stream"));
+    };
+    let len = hdr_end + 4 + cl;
+    if len > max_len {
+        return Frame::Invalid(ParseError::new(513, "Message Too Large"));
+    }
+    if data.len() < len {
+        return Frame::Incomplete;
+    }
+    Frame::Complete { skip, len }
+}
