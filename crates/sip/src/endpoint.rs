@@ -1,0 +1,444 @@
+//! The tokio shell around [`TransactionLayer`]: sockets in, one task owning the layer, events out.
+//!
+//! The layer lives in a single task that also sleeps until the layer's next deadline, so timers
+//! fire whatever the TU is doing; the TU talks to it only through channels ([`ServerTx::respond`],
+//! [`Endpoint::request`]) and never blocks it.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::transaction::{
+    cancel_for, ClientTxId, LayerConfig, Output, ServerTxId, Timers, TransactionLayer, TxId,
+};
+use crate::transport::{bind_udp, Counters, Inbound, Transports};
+pub use crate::transport::TransportKind;
+use crate::SipMessage;
+
+/// How to bind and run an [`Endpoint`].
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
+    pub udp: SocketAddr,
+    /// Also listen on TCP (TCP requests to peers are connected on demand either way).
+    pub tcp: Option<SocketAddr>,
+    pub timers: Timers,
+    /// Largest message accepted (datagram or framed stream message), bytes.
+    pub max_message_size: usize,
+    /// Capacity of the [`Incoming`] channel; when the TU falls this far behind, new requests get 503.
+    pub incoming_queue: usize,
+    /// Live transactions above which new requests get a stateless 503.
+    pub max_transactions: usize,
+    /// Send `100 Trying` for every INVITE at once.
+    pub auto_trying: bool,
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        EndpointConfig {
+            udp: SocketAddr::from(([0, 0, 0, 0], 5060)),
+            tcp: None,
+            timers: Timers::default(),
+            max_message_size: 65_535,
+            incoming_queue: 4096,
+            max_transactions: LayerConfig::default().max_transactions,
+            auto_trying: true,
+        }
+    }
+}
+
+/// A message for the TU.
+#[derive(Debug)]
+pub struct Incoming {
+    pub msg: SipMessage,
+    pub source: SocketAddr,
+    pub transport: TransportKind,
+    /// The server transaction to answer on; None for ACKs (which are never answered).
+    pub tx: Option<ServerTx>,
+    /// For a CANCEL: the INVITE transaction it cancels (answer it 487), None → answer CANCEL 481.
+    pub cancels: Option<ServerTx>,
+}
+
+/// What happened on a client transaction.
+#[derive(Debug, Clone)]
+pub enum TxEvent {
+    Provisional(SipMessage),
+    /// A final response. For INVITE, each retransmitted 2xx comes again (RFC 6026): re-send the ACK.
+    Final(SipMessage),
+    /// Timer B/F: no final response (treat as 408).
+    Timeout,
+    TransportError,
+}
+
+/// Handle to answer a received request. Cheap to clone; answering twice is harmless.
+#[derive(Debug, Clone)]
+pub struct ServerTx {
+    id: ServerTxId,
+    cmd: mpsc::UnboundedSender<Cmd>,
+}
+
+impl ServerTx {
+    pub fn id(&self) -> ServerTxId {
+        self.id
+    }
+
+    /// Send `resp` (built from the request with `msg.response(..)`) through the transaction.
+    pub fn respond(&self, resp: SipMessage) {
+        let _ = self.cmd.send(Cmd::Respond { tx: self.id, msg: resp });
+    }
+}
+
+/// The events of a request we sent. Dropping it does not stop the transaction.
+#[derive(Debug)]
+pub struct ClientTx {
+    events: mpsc::UnboundedReceiver<TxEvent>,
+}
+
+impl ClientTx {
+    /// The next event; None once the transaction has terminated.
+    pub async fn next(&mut self) -> Option<TxEvent> {
+        self.events.recv().await
+    }
+
+    /// Non-blocking variant for polling loops.
+    pub fn try_next(&mut self) -> Option<TxEvent> {
+        self.events.try_recv().ok()
+    }
+}
+
+/// Counters for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EndpointStats {
+    /// Messages read from the network (datagrams and framed stream messages).
+    pub received: u64,
+    /// Of those, unparseable (answered 4xx when possible, else dropped).
+    pub parse_errors: u64,
+    pub sent: u64,
+    pub retransmissions: u64,
+    pub send_errors: u64,
+    /// Requests refused with 503 because the TU's queue was full or too many transactions.
+    pub dropped_incoming: u64,
+    pub stray_responses: u64,
+    pub tcp_connections: u64,
+}
+
+#[derive(Debug)]
+enum Cmd {
+    Request {
+        msg: SipMessage,
+        dest: SocketAddr,
+        transport: TransportKind,
+        events: mpsc::UnboundedSender<TxEvent>,
+    },
+    Respond {
+        tx: ServerTxId,
+        msg: SipMessage,
+    },
+}
+
+struct Inner {
+    cmd: mpsc::UnboundedSender<Cmd>,
+    transports: Arc<Transports>,
+    counters: Arc<Counters>,
+    udp_addr: SocketAddr,
+    tcp_addr: Option<SocketAddr>,
+    tasks: Vec<JoinHandle<()>>,
+    ack_timeouts: std::sync::Mutex<Option<mpsc::Receiver<ServerTxId>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// A SIP endpoint: transports plus the transaction layer, running on the current tokio runtime.
+/// Cloning is cheap; the tasks stop when the last clone is dropped.
+#[derive(Clone)]
+pub struct Endpoint {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("udp", &self.inner.udp_addr)
+            .field("tcp", &self.inner.tcp_addr)
+            .finish()
+    }
+}
+
+impl Endpoint {
+    /// Bind the sockets and start the tasks. Must be called inside a tokio runtime.
+    pub async fn bind(cfg: EndpointConfig) -> io::Result<(Endpoint, mpsc::Receiver<Incoming>)> {
+        let udp = bind_udp(cfg.udp)?;
+        let udp_addr = udp.local_addr()?;
+        let listener = match cfg.tcp {
+            Some(addr) => Some(TcpListener::bind(addr).await?),
+            None => None,
+        };
+        let tcp_addr = listener.as_ref().map(|l| l.local_addr()).transpose()?;
+
+        let counters = Arc::new(Counters::default());
+        let (net_tx, net_rx) = mpsc::channel::<Inbound>(cfg.incoming_queue.max(16) * 4);
+        let (err_tx, err_rx) = mpsc::unbounded_channel::<ClientTxId>();
+        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel::<Cmd>();
+        let (in_tx, in_rx) = mpsc::channel::<Incoming>(cfg.incoming_queue.max(1));
+        let (ack_tx, ack_rx) = mpsc::channel::<ServerTxId>(1024);
+        let transports = Transports::new(udp, net_tx, err_tx, Arc::clone(&counters), cfg.max_message_size);
+
+        let layer = TransactionLayer::new(LayerConfig {
+            timers: cfg.timers,
+            auto_trying: cfg.auto_trying,
+            max_transactions: cfg.max_transactions,
+        });
+        let core = Core {
+            layer,
+            transports: Arc::clone(&transports),
+            counters: Arc::clone(&counters),
+            cmd_tx: cmd_tx.clone(),
+            incoming: in_tx,
+            ack_timeouts: ack_tx,
+            clients: HashMap::new(),
+        };
+        let mut tasks = vec![
+            tokio::spawn(core.run(cmd_rx, net_rx, err_rx)),
+            tokio::spawn(Arc::clone(&transports).udp_loop()),
+        ];
+        if let Some(listener) = listener {
+            tasks.push(tokio::spawn(Arc::clone(&transports).tcp_accept_loop(listener)));
+        }
+        let ep = Endpoint {
+            inner: Arc::new(Inner {
+                cmd: cmd_tx,
+                transports,
+                counters,
+                udp_addr,
+                tcp_addr,
+                tasks,
+                ack_timeouts: std::sync::Mutex::new(Some(ack_rx)),
+            }),
+        };
+        Ok((ep, in_rx))
+    }
+
+    /// The bound UDP address (with the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.udp_addr
+    }
+
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.inner.tcp_addr
+    }
+
+    /// A Via value for a request we send on `transport` (with `rport`, RFC 3581). Uses the bound
+    /// address; behind NAT or on 0.0.0.0 the caller should build its own from the public address.
+    pub fn via(&self, transport: TransportKind, branch: &str) -> String {
+        let addr = match transport {
+            TransportKind::Udp => self.inner.udp_addr,
+            TransportKind::Tcp => self.inner.tcp_addr.unwrap_or(self.inner.udp_addr),
+        };
+        let host = match addr {
+            SocketAddr::V4(a) => a.ip().to_string(),
+            SocketAddr::V6(a) => format!("[{}]", a.ip()),
+        };
+        format!("SIP/2.0/{} {}:{};branch={};rport", transport.as_str(), host, addr.port(), branch)
+    }
+
+    /// Send a request as a client transaction. `req` must already carry our top Via with a fresh
+    /// branch (see [`crate::dialog::new_branch`]).
+    pub fn request(&self, req: SipMessage, dest: SocketAddr, transport: TransportKind) -> ClientTx {
+        let (events, rx) = mpsc::unbounded_channel();
+        let _ = self.inner.cmd.send(Cmd::Request {
+            msg: req,
+            dest,
+            transport,
+            events,
+        });
+        ClientTx { events: rx }
+    }
+
+    /// CANCEL a pending INVITE we sent (§9.1) as its own client transaction.
+    pub fn cancel(&self, invite: &SipMessage, dest: SocketAddr, transport: TransportKind) -> Option<ClientTx> {
+        let cancel = SipMessage::parse(cancel_for(invite)?).ok()?;
+        Some(self.request(cancel, dest, transport))
+    }
+
+    /// Send bytes outside any transaction (ACK to a 2xx, stateless replies).
+    pub fn send_raw(&self, bytes: Bytes, dest: SocketAddr, transport: TransportKind) {
+        self.inner.transports.send(bytes, dest, transport, None);
+    }
+
+    /// INVITE server transactions whose final response was never ACKed (Timer H, or Timer L for
+    /// a 2xx): the TU should send BYE for an accepted call. Can be taken once.
+    pub fn take_ack_timeouts(&self) -> Option<mpsc::Receiver<ServerTxId>> {
+        self.inner.ack_timeouts.lock().ok()?.take()
+    }
+
+    pub fn stats(&self) -> EndpointStats {
+        let c = &self.inner.counters;
+        let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        EndpointStats {
+            received: get(&c.received),
+            parse_errors: get(&c.parse_errors),
+            sent: get(&c.sent),
+            retransmissions: get(&c.retransmissions),
+            send_errors: get(&c.send_errors),
+            dropped_incoming: get(&c.dropped_incoming),
+            stray_responses: get(&c.stray_responses),
+            tcp_connections: get(&c.tcp_connections),
+        }
+    }
+}
+
+/// The task that owns the transaction layer.
+struct Core {
+    layer: TransactionLayer,
+    transports: Arc<Transports>,
+    counters: Arc<Counters>,
+    cmd_tx: mpsc::UnboundedSender<Cmd>,
+    incoming: mpsc::Sender<Incoming>,
+    ack_timeouts: mpsc::Sender<ServerTxId>,
+    clients: HashMap<ClientTxId, mpsc::UnboundedSender<TxEvent>>,
+}
+
+fn now() -> std::time::Instant {
+    // tokio's clock, so tests can run the endpoint with paused (simulated) time.
+    tokio::time::Instant::now().into_std()
+}
+
+impl Core {
+    async fn run(
+        mut self,
+        mut cmd_rx: mpsc::UnboundedReceiver<Cmd>,
+        mut net_rx: mpsc::Receiver<Inbound>,
+        mut err_rx: mpsc::UnboundedReceiver<ClientTxId>,
+    ) {
+        loop {
+            let deadline = self.layer.next_deadline();
+            let sleep = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let outputs = tokio::select! {
+                biased;
+                _ = sleep => self.layer.on_timer(now()),
+                Some(tx) = err_rx.recv() => self.layer.transport_error(tx),
+                Some(cmd) = cmd_rx.recv() => match cmd {
+                    Cmd::Request { msg, dest, transport, events } => {
+                        let (id, out) = self.layer.send_request(msg, dest, transport, now());
+                        self.clients.insert(id, events);
+                        out
+                    }
+                    Cmd::Respond { tx, msg } => self.layer.send_response(tx, msg, now()),
+                },
+                Some(m) = net_rx.recv() => self.layer.on_message(m.msg, m.source, m.transport, now()),
+                else => break,
+            };
+            self.execute(outputs);
+        }
+    }
+
+    fn execute(&mut self, outputs: Vec<Output>) {
+        let mut queue = outputs;
+        while !queue.is_empty() {
+            let mut more = Vec::new();
+            for out in queue {
+                self.execute_one(out, &mut more);
+            }
+            queue = more;
+        }
+    }
+
+    fn execute_one(&mut self, out: Output, more: &mut Vec<Output>) {
+        match out {
+            Output::Transmit {
+                bytes,
+                dest,
+                transport,
+                retransmission,
+            } => {
+                if retransmission {
+                    Counters::inc(&self.counters.retransmissions);
+                }
+                self.transports.send(bytes, dest, transport, None);
+            }
+            Output::Request {
+                tx,
+                msg,
+                source,
+                transport,
+                cancels,
+            } => {
+                let handle = |id: ServerTxId| ServerTx {
+                    id,
+                    cmd: self.cmd_tx.clone(),
+                };
+                let incoming = Incoming {
+                    msg,
+                    source,
+                    transport,
+                    tx: tx.map(handle),
+                    cancels: cancels.map(handle),
+                };
+                if let Err(mpsc::error::TrySendError::Full(incoming) | mpsc::error::TrySendError::Closed(incoming)) =
+                    self.incoming.try_send(incoming)
+                {
+                    // The TU is overloaded (or gone): refuse rather than queue without bound.
+                    Counters::inc(&self.counters.dropped_incoming);
+                    if let Some(tx) = tx {
+                        let resp = incoming
+                            .msg
+                            .response(503, "Service Unavailable")
+                            .header("Retry-After", "5")
+                            .build_message();
+                        more.extend(self.layer.send_response(tx, resp, now()));
+                    }
+                }
+            }
+            Output::Response { tx, msg } => {
+                let status = msg.status().unwrap_or(0);
+                let ev = if status < 200 {
+                    TxEvent::Provisional(msg)
+                } else {
+                    TxEvent::Final(msg)
+                };
+                self.notify(tx, ev);
+            }
+            Output::Timeout { tx } => self.notify(tx, TxEvent::Timeout),
+            Output::TransportError { tx } => self.notify(tx, TxEvent::TransportError),
+            Output::AckTimeout { tx } => {
+                tracing::info!(tx = tx.0, "final response to INVITE never acknowledged");
+                // Bounded: if nobody listens, later ones are dropped rather than queued forever.
+                let _ = self.ack_timeouts.try_send(tx);
+            }
+            Output::Terminated { tx } => {
+                if let TxId::Client(c) = tx {
+                    self.clients.remove(&c);
+                }
+            }
+            Output::StrayResponse { msg, source } => {
+                Counters::inc(&self.counters.stray_responses);
+                tracing::debug!(%source, call_id = msg.call_id(), "response matches no transaction");
+            }
+            Output::Rejected { .. } => Counters::inc(&self.counters.dropped_incoming),
+        }
+    }
+
+    fn notify(&mut self, tx: ClientTxId, ev: TxEvent) {
+        if let Some(s) = self.clients.get(&tx) {
+            // The TU may have dropped its ClientTx; the transaction still runs to completion.
+            let _ = s.send(ev);
+        }
+    }
+}

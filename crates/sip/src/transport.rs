@@ -1,0 +1,403 @@
+//! RFC 3261 §18 transports: one UDP socket and TCP connections (accepted or opened on demand),
+//! all feeding parsed messages to the endpoint's transaction task.
+//!
+//! Nothing here waits on the transaction layer: sends are queued per connection (TCP) or tried
+//! without blocking (UDP), so a slow peer never stalls a retransmission.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::mpsc;
+
+use crate::transaction::ClientTxId;
+use crate::{frame, Frame, ParseError, SipMessage};
+
+/// Which transport a message came in on or goes out on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TransportKind {
+    Udp,
+    Tcp,
+}
+
+impl TransportKind {
+    /// Reliable transports need no retransmissions and zero-length Timers D/I/J/K (§17).
+    pub fn is_reliable(self) -> bool {
+        !matches!(self, TransportKind::Udp)
+    }
+
+    /// The Via transport token.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransportKind::Udp => "UDP",
+            TransportKind::Tcp => "TCP",
+        }
+    }
+
+    /// From a Via transport token or `transport=` URI parameter (case-insensitive).
+    pub fn from_token(s: &str) -> Option<TransportKind> {
+        if s.eq_ignore_ascii_case("udp") {
+            Some(TransportKind::Udp)
+        } else if s.eq_ignore_ascii_case("tcp") {
+            Some(TransportKind::Tcp)
+        } else {
+            None
+        }
+    }
+}
+
+impl fmt::Display for TransportKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Shared counters (relaxed atomics: they are statistics, not synchronisation).
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub received: AtomicU64,
+    pub parse_errors: AtomicU64,
+    pub sent: AtomicU64,
+    pub retransmissions: AtomicU64,
+    pub send_errors: AtomicU64,
+    pub dropped_incoming: AtomicU64,
+    pub stray_responses: AtomicU64,
+    pub tcp_connections: AtomicU64,
+}
+
+impl Counters {
+    pub fn inc(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A parsed message handed to the transaction task.
+pub(crate) struct Inbound {
+    pub msg: SipMessage,
+    pub source: SocketAddr,
+    pub transport: TransportKind,
+}
+
+/// A send that failed for a client transaction's request (reported back to the layer).
+pub(crate) type ErrorSink = mpsc::UnboundedSender<ClientTxId>;
+
+type ConnQueue = mpsc::UnboundedSender<(Bytes, Option<ClientTxId>)>;
+
+/// The sockets of one endpoint.
+pub(crate) struct Transports {
+    pub udp: Arc<UdpSocket>,
+    conns: Mutex<HashMap<SocketAddr, ConnQueue>>,
+    inbound: mpsc::Sender<Inbound>,
+    errors: ErrorSink,
+    pub counters: Arc<Counters>,
+    max_message_size: usize,
+}
+
+/// Bind a UDP socket with a large receive buffer (bursts of INVITEs must not overflow it).
+pub(crate) fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    // Best effort: the kernel may clamp it to net.core.rmem_max.
+    let _ = socket.set_recv_buffer_size(4 << 20);
+    let _ = socket.set_send_buffer_size(1 << 20);
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
+}
+
+/// Best-effort 4xx for a request we could not parse (RFC 3261 §8.2 / §21.4.1): echo the Via,
+/// From, To, Call-ID and CSeq lines we can find. None for responses, ACKs and unreadable garbage.
+pub(crate) fn error_response(raw: &[u8], err: &ParseError) -> Option<Bytes> {
+    let first_end = memchr::memchr(b'\n', raw)?;
+    let first = std::str::from_utf8(&raw[..first_end]).ok()?.trim_end();
+    let mut parts = first.split(' ');
+    let method = parts.next()?;
+    if method.is_empty() || method.starts_with("SIP/") || method.eq_ignore_ascii_case("ACK") {
+        return None;
+    }
+    if !method.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)) {
+        return None;
+    }
+    let mut echoed = String::new();
+    let (mut via, mut call_id, mut cseq) = (false, false, false);
+    let head_end = memchr::memmem::find(raw, b"\r\n\r\n").unwrap_or(raw.len());
+    for line in raw[first_end + 1..head_end].split(|&b| b == b'\n') {
+        let Ok(line) = std::str::from_utf8(line) else {
+            continue;
+        };
+        let line = line.trim_end_matches('\r');
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        if line.starts_with([' ', '\t']) || value.contains(['\r', '\n']) {
+            continue;
+        }
+        let name = name.trim();
+        let canonical = match name.to_ascii_lowercase().as_str() {
+            "via" | "v" => {
+                via = true;
+                "Via"
+            }
+            "from" | "f" => "From",
+            "to" | "t" => "To",
+            "call-id" | "i" => {
+                call_id = true;
+                "Call-ID"
+            }
+            "cseq" => {
+                cseq = true;
+                "CSeq"
+            }
+            _ => continue,
+        };
+        echoed.push_str(canonical);
+        echoed.push_str(": ");
+        echoed.push_str(value.trim());
+        echoed.push_str("\r\n");
+    }
+    // Without a Via there is nowhere to route it; without Call-ID/CSeq the peer cannot match it.
+    if !(via && call_id && cseq) {
+        return None;
+    }
+    let reason: String = err
+        .reason
+        .chars()
+        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+        .take(120)
+        .collect();
+    let status = if (400..700).contains(&err.status) { err.status } else { 400 };
+    let reason = if reason.is_empty() { "Bad Request".to_owned() } else { reason };
+    Some(Bytes::from(format!(
+        "SIP/2.0 {status} {reason}\r\n{echoed}Content-Length: 0\r\n\r\n"
+    )))
+}
+
+/// Datagrams that are only whitespace are keep-alives (RFC 5626 §4.4.1 CRLF), not errors.
+fn is_keepalive(buf: &[u8]) -> bool {
+    buf.iter().all(|b| b.is_ascii_whitespace()) || buf.first() == Some(&0)
+}
+
+impl Transports {
+    pub fn new(
+        udp: UdpSocket,
+        inbound: mpsc::Sender<Inbound>,
+        errors: ErrorSink,
+        counters: Arc<Counters>,
+        max_message_size: usize,
+    ) -> Arc<Transports> {
+        Arc::new(Transports {
+            udp: Arc::new(udp),
+            conns: Mutex::new(HashMap::new()),
+            inbound,
+            errors,
+            counters,
+            max_message_size,
+        })
+    }
+
+    /// Hand a parsed message to the transaction task; a malformed one gets a 4xx or is counted.
+    async fn deliver(self: &Arc<Self>, raw: Bytes, source: SocketAddr, transport: TransportKind) {
+        Counters::inc(&self.counters.received);
+        match SipMessage::parse(raw.clone()) {
+            Ok(msg) => {
+                let _ = self
+                    .inbound
+                    .send(Inbound {
+                        msg,
+                        source,
+                        transport,
+                    })
+                    .await;
+            }
+            Err(err) => {
+                Counters::inc(&self.counters.parse_errors);
+                tracing::debug!(%source, %transport, error = %err, "dropping malformed SIP message");
+                if let Some(resp) = error_response(&raw, &err) {
+                    self.send(resp, source, transport, None);
+                }
+            }
+        }
+    }
+
+    /// Receive datagrams forever (until the socket fails).
+    pub async fn udp_loop(self: Arc<Self>) {
+        let mut buf = vec![0u8; self.max_message_size.max(1500)];
+        loop {
+            let (n, source) = match self.udp.recv_from(&mut buf).await {
+                Ok(r) => r,
+                Err(e) => {
+                    // ICMP port-unreachable surfaces here on some systems: not fatal.
+                    tracing::debug!(error = %e, "udp recv error");
+                    continue;
+                }
+            };
+            if n == 0 || is_keepalive(&buf[..n]) {
+                continue;
+            }
+            self.deliver(Bytes::copy_from_slice(&buf[..n]), source, TransportKind::Udp)
+                .await;
+        }
+    }
+
+    /// Accept TCP connections forever.
+    pub async fn tcp_accept_loop(self: Arc<Self>, listener: TcpListener) {
+        loop {
+            match listener.accept().await {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    Counters::inc(&self.counters.tcp_connections);
+                    let (tx, rx) = mpsc::unbounded_channel();
+                    self.register(peer, tx.clone());
+                    tokio::spawn(Arc::clone(&self).run_connection(stream, peer, tx, rx));
+                }
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(error = %e, "tcp accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    fn register(&self, peer: SocketAddr, tx: ConnQueue) {
+        if let Ok(mut conns) = self.conns.lock() {
+            conns.insert(peer, tx);
+        }
+    }
+
+    fn unregister(&self, peer: SocketAddr, tx: &ConnQueue) {
+        if let Ok(mut conns) = self.conns.lock() {
+            if conns.get(&peer).is_some_and(|c| c.same_channel(tx)) {
+                conns.remove(&peer);
+            }
+        }
+    }
+
+    /// Send `bytes`; never waits. `tx` names the client transaction to fail if delivery fails.
+    pub fn send(self: &Arc<Self>, bytes: Bytes, dest: SocketAddr, transport: TransportKind, tx: Option<ClientTxId>) {
+        Counters::inc(&self.counters.sent);
+        match transport {
+            TransportKind::Udp => match self.udp.try_send_to(&bytes, dest) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // Socket buffer full: finish this one asynchronously rather than stall the layer.
+                    let me = Arc::clone(self);
+                    tokio::spawn(async move {
+                        if let Err(e) = me.udp.send_to(&bytes, dest).await {
+                            me.send_failed(dest, e, tx);
+                        }
+                    });
+                }
+                Err(e) => self.send_failed(dest, e, tx),
+            },
+            TransportKind::Tcp => self.send_tcp(bytes, dest, tx),
+        }
+    }
+
+    fn send_failed(&self, dest: SocketAddr, e: io::Error, tx: Option<ClientTxId>) {
+        Counters::inc(&self.counters.send_errors);
+        tracing::debug!(%dest, error = %e, "send failed");
+        if let Some(tx) = tx {
+            let _ = self.errors.send(tx);
+        }
+    }
+
+    fn send_tcp(self: &Arc<Self>, bytes: Bytes, dest: SocketAddr, tx: Option<ClientTxId>) {
+        let Ok(mut conns) = self.conns.lock() else {
+            return;
+        };
+        if let Some(conn) = conns.get(&dest) {
+            if conn.send((bytes.clone(), tx)).is_ok() {
+                return;
+            }
+            conns.remove(&dest);
+        }
+        // No connection: queue the message and connect in the background (§18.1.1).
+        let (qtx, qrx) = mpsc::unbounded_channel();
+        let _ = qtx.send((bytes, tx));
+        conns.insert(dest, qtx.clone());
+        drop(conns);
+        let me = Arc::clone(self);
+        tokio::spawn(async move {
+            match TcpStream::connect(dest).await {
+                Ok(stream) => {
+                    let _ = stream.set_nodelay(true);
+                    Counters::inc(&me.counters.tcp_connections);
+                    me.run_connection(stream, dest, qtx, qrx).await;
+                }
+                Err(e) => {
+                    me.unregister(dest, &qtx);
+                    let mut qrx = qrx;
+                    qrx.close();
+                    while let Ok((_, tx)) = qrx.try_recv() {
+                        me.send_failed(dest, io::Error::new(e.kind(), e.to_string()), tx);
+                    }
+                }
+            }
+        });
+    }
+
+    /// One TCP connection: a writer draining its queue and a reader framing messages (§18.3).
+    async fn run_connection(
+        self: Arc<Self>,
+        stream: TcpStream,
+        peer: SocketAddr,
+        qtx: ConnQueue,
+        mut qrx: mpsc::UnboundedReceiver<(Bytes, Option<ClientTxId>)>,
+    ) {
+        let (mut rd, mut wr) = stream.into_split();
+        let me = Arc::clone(&self);
+        let writer = tokio::spawn(async move {
+            while let Some((bytes, tx)) = qrx.recv().await {
+                if let Err(e) = wr.write_all(&bytes).await {
+                    me.send_failed(peer, e, tx);
+                    qrx.close();
+                    while let Ok((_, tx)) = qrx.try_recv() {
+                        me.send_failed(peer, io::ErrorKind::BrokenPipe.into(), tx);
+                    }
+                    break;
+                }
+            }
+        });
+        let mut buf = BytesMut::with_capacity(8192);
+        'conn: loop {
+            match rd.read_buf(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            loop {
+                match frame(&buf, self.max_message_size) {
+                    Frame::Incomplete => {
+                        if buf.len() > self.max_message_size {
+                            break 'conn;
+                        }
+                        break;
+                    }
+                    Frame::Complete { skip, len } => {
+                        buf.advance(skip);
+                        let raw = buf.split_to(len).freeze();
+                        self.deliver(raw, peer, TransportKind::Tcp).await;
+                    }
+                    Frame::Invalid(err) => {
+                        // The stream cannot be re-synchronised: answer if we can, then close.
+                        Counters::inc(&self.counters.parse_errors);
+                        if let Some(resp) = error_response(&buf, &err) {
+                            let _ = qtx.send((resp, None));
+                        }
+                        break 'conn;
+                    }
+                }
+            }
+        }
+        self.unregister(peer, &qtx);
+        drop(qtx);
+        // Let the writer flush what is queued (e.g. the 400) before the socket closes.
+        let _ = writer.await;
+    }
+}
