@@ -1,0 +1,762 @@
+//! Registrar for seats (RFC 3261 §10.3) with digest authentication, and the OPTIONS answer.
+//!
+//! Sans-IO: [`Registrar::on_register`] takes a parsed REGISTER, where it came from and `now`, and
+//! returns the complete response bytes plus what changed. The daemon sends the bytes and asks
+//! [`Registrar::lookup`] where a seat can be reached.
+//!
+//! Deliberate choices:
+//! * We never issue GRUUs (RFC 5627): no `pub-gruu`/`temp-gruu` in our 200 OK, so clients such as
+//!   Linphone keep their own Contact and never end up with a port-less GRUU we cannot route.
+//! * Extension enumeration (sipvicious `svwar`): a user that is not a seat gets the same 401 as a
+//!   seat, and a wrong password the same 403; the digest is computed against a secret dummy password
+//!   for unknown users so the work done is the same too.
+//! * Brute force: wrong responses are counted per source IP; past the limit the source gets 403 for
+//!   everything until the lockout ends. Bounded memory for the counters.
+//! * A Date header (RFC 3261 §10.3 step 8, SHOULD) is not added: the core has no wall clock.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use sha2::{Digest as _, Sha256};
+
+use crate::auth::{Algorithm, AuthOutcome, Credentials, DigestChallenger};
+use crate::header::{Contact, NameAddr};
+use crate::message::{Method, SipMessage};
+use crate::uri::{Scheme, Uri};
+
+/// Where seat passwords come from (config: seats 1001–1012 in the example).
+pub trait SeatDirectory {
+    /// The seat's password, or `None` when `user` is not a seat.
+    fn password(&self, user: &str) -> Option<&str>;
+}
+
+impl SeatDirectory for HashMap<String, String> {
+    fn password(&self, user: &str) -> Option<&str> {
+        self.get(user).map(String::as_str)
+    }
+}
+
+impl SeatDirectory for std::collections::BTreeMap<String, String> {
+    fn password(&self, user: &str) -> Option<&str> {
+        self.get(user).map(String::as_str)
+    }
+}
+
+/// Every limit of the registrar, as named config values (seconds and counts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrarLimits {
+    /// Shorter non-zero expiries get 423 Interval Too Brief with this Min-Expires.
+    pub min_expires: u32,
+    /// Longer expiries are shortened to this.
+    pub max_expires: u32,
+    /// Used when neither the Contact nor an Expires header says.
+    pub default_expires: u32,
+    /// Oldest bindings are dropped beyond this (a phone that changed address keeps working).
+    pub max_contacts_per_seat: usize,
+    /// Wrong responses from one source IP, within `failure_window_secs`, before lockout.
+    pub max_auth_failures: u32,
+    pub failure_window_secs: u32,
+    /// How long a source that hit `max_auth_failures` gets 403 for everything.
+    pub lockout_secs: u32,
+    /// Bound on the per-source failure table.
+    pub max_tracked_sources: usize,
+    /// Lifetime of a nonce before it is answered with `stale=true`.
+    pub nonce_ttl_secs: u32,
+}
+
+impl Default for RegistrarLimits {
+    fn default() -> Self {
+        RegistrarLimits {
+            min_expires: 60,
+            max_expires: 3600,
+            default_expires: 3600,
+            max_contacts_per_seat: 5,
+            max_auth_failures: 5,
+            failure_window_secs: 60,
+            lockout_secs: 300,
+            max_tracked_sources: 10_000,
+            nonce_ttl_secs: 300,
+        }
+    }
+}
+
+/// One registered contact of a seat.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Binding {
+    pub seat: String,
+    /// The Contact as registered, without its `expires` parameter (other params such as
+    /// `+sip.instance` are kept and echoed).
+    pub contact: NameAddr,
+    /// Where the REGISTER came from; see [`Binding::target`].
+    pub source: SocketAddr,
+    /// Transport the REGISTER arrived on, upper-case (`UDP`, `TCP`, ...).
+    pub transport: String,
+    pub call_id: String,
+    pub cseq: u32,
+    pub expires_at: Instant,
+    /// Last time this binding was added or refreshed.
+    pub updated_at: Instant,
+    /// RFC 5626 `+sip.instance` (with its quotes, as on the wire) and `reg-id`.
+    pub instance: Option<String>,
+    pub reg_id: Option<u32>,
+}
+
+impl Binding {
+    /// Seconds left, rounded up (what we print as `;expires=`).
+    pub fn expires_in(&self, now: Instant) -> u32 {
+        let left = self.expires_at.saturating_duration_since(now);
+        let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+        u32::try_from(secs).unwrap_or(u32::MAX)
+    }
+
+    /// Address to send requests for this binding to. The Contact is used only when it names
+    /// exactly the address the REGISTER came from; otherwise (NAT, private or host-name
+    /// contacts) the source address is the one that reaches the seat. The Request-URI of such
+    /// requests is still the Contact URI.
+    pub fn target(&self) -> SocketAddr {
+        let uri = &self.contact.uri;
+        if let Ok(ip) = uri.host.parse::<IpAddr>() {
+            let default_port = if uri.scheme == Scheme::Sips {
+                5061
+            } else {
+                5060
+            };
+            let addr = SocketAddr::new(ip, uri.port.unwrap_or(default_port));
+            if addr == self.source {
+                return addr;
+            }
+        }
+        self.source
+    }
+
+    /// The Contact header value we return in 200 OK.
+    fn contact_value(&self, now: Instant) -> String {
+        format!("{};expires={}", self.contact, self.expires_in(now))
+    }
+}
+
+/// What a REGISTER led to, for the daemon (the response says it to the client).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RegisterEvent {
+    /// 401 sent (no, stale, or foreign-realm credentials).
+    Challenged,
+    /// 400/403/420/423/500 sent; `reason` is for logs and metrics.
+    Refused { reason: &'static str },
+    /// Authenticated query without Contact: nothing changed.
+    Queried { seat: String },
+    /// Bindings of `seat` changed; `bindings` is the new set (empty = unregistered).
+    Updated {
+        seat: String,
+        bindings: Vec<Binding>,
+    },
+}
+
+/// The response to send and what happened.
+#[derive(Debug, Clone)]
+pub struct RegisterOutcome {
+    pub status: u16,
+    pub response: Bytes,
+    pub event: RegisterEvent,
+}
+
+#[derive(Debug, Clone)]
+struct Failures {
+    count: u32,
+    window_start: Instant,
+    locked_until: Option<Instant>,
+}
+
+/// Methods the daemon answers, for Allow in OPTIONS and 405 responses.
+pub const ALLOW: &str =
+    "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, PRACK, REFER, NOTIFY";
+/// Extensions we support, for Supported in OPTIONS.
+pub const SUPPORTED: &str = "replaces, timer";
+
+/// Seat registrar for one realm/domain.
+pub struct Registrar {
+    domain: String,
+    aliases: Vec<String>,
+    limits: RegistrarLimits,
+    auth: DigestChallenger,
+    algorithms: Vec<Algorithm>,
+    bindings: HashMap<String, Vec<Binding>>,
+    failures: HashMap<IpAddr, Failures>,
+    /// Password checked for users that are not seats, so they fail the same way seats do.
+    dummy_password: String,
+    tag_key: [u8; 32],
+}
+
+impl std::fmt::Debug for Registrar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registrar")
+            .field("domain", &self.domain)
+            .field("limits", &self.limits)
+            .field("seats", &self.bindings.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Registrar {
+    /// With a fresh random secret (nonces and tags do not outlive the process).
+    pub fn new(realm: &str, domain: &str, limits: RegistrarLimits) -> Registrar {
+        Registrar::with_secret(realm, domain, limits, DigestChallenger::random_secret())
+    }
+
+    /// Deterministic variant for tests.
+    pub fn with_secret(
+        realm: &str,
+        domain: &str,
+        limits: RegistrarLimits,
+        secret: [u8; 32],
+    ) -> Registrar {
+        let derive = |label: &[u8]| -> [u8; 32] {
+            let mut h = Sha256::new();
+            h.update(secret);
+            h.update(label);
+            h.finalize().into()
+        };
+        let ttl = Duration::from_secs(u64::from(limits.nonce_ttl_secs));
+        Registrar {
+            domain: domain.to_ascii_lowercase(),
+            aliases: Vec::new(),
+            auth: DigestChallenger::new(realm, derive(b"nonce"), ttl),
+            algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
+            bindings: HashMap::new(),
+            failures: HashMap::new(),
+            dummy_password: hex::encode(derive(b"dummy")),
+            tag_key: derive(b"tag"),
+            limits,
+        }
+    }
+
+    /// Another host name we answer for (the domain itself and IP literals are always accepted,
+    /// since seats commonly register to the daemon's address).
+    pub fn add_alias(&mut self, host: &str) {
+        self.aliases.push(host.to_ascii_lowercase());
+    }
+
+    /// Digest algorithms offered, preferred first (default SHA-256 then MD5).
+    pub fn set_algorithms(&mut self, algorithms: &[Algorithm]) {
+        if !algorithms.is_empty() {
+            self.algorithms = algorithms.to_vec();
+        }
+    }
+
+    pub fn limits(&self) -> &RegistrarLimits {
+        &self.limits
+    }
+
+    fn serves(&self, host: &str) -> bool {
+        host.eq_ignore_ascii_case(&self.domain)
+            || self.aliases.iter().any(|a| host.eq_ignore_ascii_case(a))
+            || host.parse::<IpAddr>().is_ok()
+    }
+
+    fn to_tag(&self, req: &SipMessage) -> String {
+        // Deterministic per request so a retransmitted REGISTER gets the same To tag.
+        let mut h = Sha256::new();
+        h.update(self.tag_key);
+        h.update(req.call_id().as_bytes());
+        h.update(req.cseq().seq.to_be_bytes());
+        hex::encode(&h.finalize()[..6])
+    }
+
+    fn respond(
+        &self,
+        req: &SipMessage,
+        status: u16,
+        reason: &str,
+        headers: &[(&str, String)],
+    ) -> Bytes {
+        let mut b = req.response(status, reason).to_tag(&self.to_tag(req));
+        for (n, v) in headers {
+            b = b.header(n, v);
+        }
+        b.build()
+    }
+
+    fn refuse(
+        &self,
+        req: &SipMessage,
+        status: u16,
+        reason: &'static str,
+        headers: &[(&str, String)],
+    ) -> RegisterOutcome {
+        RegisterOutcome {
+            status,
+            response: self.respond(req, status, reason_phrase(status, reason), headers),
+            event: RegisterEvent::Refused { reason },
+        }
+    }
+
+    fn challenge(&mut self, req: &SipMessage, stale: bool, now: Instant) -> RegisterOutcome {
+        let values = self.auth.challenge(now, stale, &self.algorithms);
+        let headers: Vec<(&str, String)> = values
+            .into_iter()
+            .map(|v| ("WWW-Authenticate", v))
+            .collect();
+        RegisterOutcome {
+            status: 401,
+            response: self.respond(req, 401, "Unauthorized", &headers),
+            event: RegisterEvent::Challenged,
+        }
+    }
+
+    fn locked_out(&mut self, ip: IpAddr, now: Instant) -> bool {
+        match self.failures.get(&ip) {
+            Some(Failures {
+                locked_until: Some(until),
+                ..
+            }) if now < *until => true,
+            Some(Failures {
+                locked_until: Some(_),
+                ..
+            }) => {
+                self.failures.remove(&ip);
+                false
+            }
+            _ => false,
+        }
+    }
+
+    fn record_failure(&mut self, ip: IpAddr, now: Instant) {
+        let window = Duration::from_secs(u64::from(self.limits.failure_window_secs));
+        if !self.failures.contains_key(&ip)
+            && self.failures.len() >= self.limits.max_tracked_sources.max(1)
+        {
+            self.prune_failures(now);
+            if self.failures.len() >= self.limits.max_tracked_sources.max(1) {
+                // Full of live entries: forget the one whose window started first.
+                if let Some(oldest) = self
+                    .failures
+                    .iter()
+                    .filter(|(_, f)| f.locked_until.is_none())
+                    .min_by_key(|(_, f)| f.window_start)
+                    .map(|(ip, _)| *ip)
+                {
+                    self.failures.remove(&oldest);
+                } else {
+                    return; // every tracked source is locked out; do not grow
+                }
+            }
+        }
+        let f = self.failures.entry(ip).or_insert(Failures {
+            count: 0,
+            window_start: now,
+            locked_until: None,
+        });
+        if now.saturating_duration_since(f.window_start) > window {
+            f.count = 0;
+            f.window_start = now;
+        }
+        f.count += 1;
+        if f.count >= self.limits.max_auth_failures.max(1) {
+            f.locked_until = Some(now + Duration::from_secs(u64::from(self.limits.lockout_secs)));
+        }
+    }
+
+    fn prune_failures(&mut self, now: Instant) {
+        let window = Duration::from_secs(u64::from(self.limits.failure_window_secs));
+        self.failures.retain(|_, f| match f.locked_until {
+            Some(until) => now < until,
+            None => now.saturating_duration_since(f.window_start) <= window,
+        });
+    }
+
+    /// Handles one REGISTER (RFC 3261 §10.3 steps 1–8). `transport` is the transport it arrived
+    /// on (`"UDP"`, `"TCP"`, ...).
+    pub fn on_register(
+        &mut self,
+        req: &SipMessage,
+        source: SocketAddr,
+        transport: &str,
+        seats: &impl SeatDirectory,
+        now: Instant,
+    ) -> RegisterOutcome {
+        if req.method() != Some(&Method::Register) {
+            return self.refuse(req, 405, "not a REGISTER", &[("Allow", ALLOW.to_string())]);
+        }
+        if self.locked_out(source.ip(), now) {
+            return self.refuse(
+                req,
+                403,
+                "source locked out after failed authentications",
+                &[],
+            );
+        }
+        // Step 1: the Request-URI and AOR must be ours (never act for a foreign domain).
+        let Some(ruri) = req.request_uri() else {
+            return self.refuse(req, 400, "no Request-URI", &[]);
+        };
+        let aor = &req.to().uri;
+        if !matches!(ruri.scheme, Scheme::Sip | Scheme::Sips)
+            || !matches!(aor.scheme, Scheme::Sip | Scheme::Sips)
+        {
+            return self.refuse(
+                req,
+                400,
+                "REGISTER needs sip: or sips: Request-URI and To",
+                &[],
+            );
+        }
+        if !self.serves(&ruri.host) || !self.serves(&aor.host) {
+            return self.refuse(req, 403, "domain not served", &[]);
+        }
+        // Step 2: we support no extension a REGISTER could require.
+        let required = req.require();
+        if !required.is_empty() {
+            return self.refuse(
+                req,
+                420,
+                "unsupported Require",
+                &[("Unsupported", required.join(", "))],
+            );
+        }
+        // Step 3: authentication. Only the credentials for our realm count (RFC 3261 §22.4).
+        let mut ours: Option<Credentials> = None;
+        for (name, value) in req.headers() {
+            if !name.eq_ignore_ascii_case("Authorization") {
+                continue;
+            }
+            match Credentials::parse(value) {
+                Ok(c) if c.realm.as_deref() == Some(self.auth.realm()) => {
+                    ours = Some(c);
+                    break;
+                }
+                Ok(_) => {}
+                Err(_) => return self.refuse(req, 400, "malformed Authorization", &[]),
+            }
+        }
+        let Some(creds) = ours else {
+            return self.challenge(req, false, now);
+        };
+        let username = creds.username.clone().unwrap_or_default();
+        let password = seats
+            .password(&username)
+            .unwrap_or(&self.dummy_password)
+            .to_string();
+        let method = Method::Register.as_str().to_string();
+        let is_seat = seats.password(&username).is_some();
+        match self.auth.verify(&method, &creds, &password, now) {
+            AuthOutcome::Ok if is_seat => {}
+            AuthOutcome::Ok | AuthOutcome::WrongResponse => {
+                self.record_failure(source.ip(), now);
+                return self.refuse(req, 403, "wrong credentials", &[]);
+            }
+            AuthOutcome::Stale => return self.challenge(req, true, now),
+            AuthOutcome::BadNonce | AuthOutcome::WrongRealm | AuthOutcome::Replay => {
+                return self.challenge(req, false, now)
+            }
+            AuthOutcome::Malformed(_) => {
+                return self.refuse(req, 400, "malformed Authorization", &[])
+            }
+        }
+        // Step 4: a seat may only register its own AOR. Same 403 as a wrong password.
+        let seat = username;
+        if aor.user.as_deref() != Some(seat.as_str()) {
+            self.record_failure(source.ip(), now);
+            return self.refuse(req, 403, "authenticated user does not own the AOR", &[]);
+        }
+        self.failures.remove(&source.ip());
+
+        // Steps 6–7: contacts.
+        let contacts = match req.contacts() {
+            Ok(c) => c,
+            Err(_) => return self.refuse(req, 400, "malformed Contact", &[]),
+        };
+        if contacts.is_empty() {
+            let headers = self.contact_headers(&seat, now);
+            return RegisterOutcome {
+                status: 200,
+                response: self.respond(req, 200, "OK", &headers),
+                event: RegisterEvent::Queried { seat },
+            };
+        }
+        match self.apply(&seat, req, &contacts, source, transport, now) {
+            Ok(bindings) => {
+                let headers = self.contact_headers(&seat, now);
+                RegisterOutcome {
+                    status: 200,
+                    response: self.respond(req, 200, "OK", &headers),
+                    event: RegisterEvent::Updated { seat, bindings },
+                }
+            }
+            Err(Refusal {
+                status,
+                reason,
+                headers,
+            }) => self.refuse(req, status, reason, &headers),
+        }
+    }
+
+    /// Computes the new binding set for `seat` and commits it only if every contact is acceptable.
+    fn apply(
+        &mut self,
+        seat: &str,
+        req: &SipMessage,
+        contacts: &[Contact],
+        source: SocketAddr,
+        transport: &str,
+        now: Instant,
+    ) -> Result<Vec<Binding>, Refusal> {
+        let call_id = req.call_id();
+        let cseq = req.cseq().seq;
+        let mut current: Vec<Binding> = self
+            .bindings
+            .get(seat)
+            .map(|v| v.iter().filter(|b| b.expires_at > now).cloned().collect())
+            .unwrap_or_default();
+        let out_of_order = |b: &Binding| b.call_id == call_id && cseq <= b.cseq;
+
+        if contacts.iter().any(|c| matches!(c, Contact::Star)) {
+            // `Contact: *` must stand alone with Expires: 0 (§10.3 step 6).
+            if contacts.len() != 1 || req.expires() != Some(0) {
+                return Err(Refusal::new(
+                    400,
+                    "Contact: * needs to be alone and with Expires: 0",
+                ));
+            }
+            if current.iter().any(out_of_order) {
+                return Err(Refusal::out_of_order());
+            }
+            self.bindings.remove(seat);
+            return Ok(Vec::new());
+        }
+
+        let header_expires = header_expires(req);
+        let mut wanted: Vec<(NameAddr, u32)> = Vec::with_capacity(contacts.len());
+        for c in contacts {
+            let Contact::Addr(addr) = c else { continue };
+            if !matches!(addr.uri.scheme, Scheme::Sip | Scheme::Sips) {
+                return Err(Refusal::new(400, "Contact must be a sip: or sips: URI"));
+            }
+            let expires = match addr.param("expires") {
+                Some(Some(v)) => parse_delta(v).unwrap_or(self.limits.default_expires),
+                _ => header_expires.unwrap_or(self.limits.default_expires),
+            };
+            if expires != 0 && expires < self.limits.min_expires {
+                return Err(Refusal {
+                    status: 423,
+                    reason: "interval too brief",
+                    headers: vec![("Min-Expires", self.limits.min_expires.to_string())],
+                });
+            }
+            let mut stored = addr.clone();
+            stored
+                .params
+                .retain(|(k, _)| !k.eq_ignore_ascii_case("expires"));
+            wanted.push((stored, expires.min(self.limits.max_expires)));
+        }
+
+        let mut added = 0usize;
+        for (contact, expires) in wanted {
+            let instance = contact.param("+sip.instance").flatten().map(str::to_owned);
+            let reg_id = contact
+                .param("reg-id")
+                .flatten()
+                .and_then(|r| r.parse().ok());
+            let existing = current
+                .iter()
+                .position(|b| same_binding(b, &contact, instance.as_deref(), reg_id));
+            if let Some(i) = existing {
+                if out_of_order(&current[i]) {
+                    return Err(Refusal::out_of_order());
+                }
+                if expires == 0 {
+                    current.remove(i);
+                    continue;
+                }
+                let b = &mut current[i];
+                b.contact = contact;
+                b.source = source;
+                b.transport = transport.to_ascii_uppercase();
+                b.call_id = call_id.to_string();
+                b.cseq = cseq;
+                b.expires_at = now + Duration::from_secs(u64::from(expires));
+                b.updated_at = now;
+                b.instance = instance;
+                b.reg_id = reg_id;
+            } else if expires != 0 {
+                added += 1;
+                current.push(Binding {
+                    seat: seat.to_string(),
+                    contact,
+                    source,
+                    transport: transport.to_ascii_uppercase(),
+                    call_id: call_id.to_string(),
+                    cseq,
+                    expires_at: now + Duration::from_secs(u64::from(expires)),
+                    updated_at: now,
+                    instance,
+                    reg_id,
+                });
+            }
+        }
+        let max = self.limits.max_contacts_per_seat.max(1);
+        if added > max {
+            return Err(Refusal::new(
+                403,
+                "more contacts in one REGISTER than allowed per seat",
+            ));
+        }
+        // Newest first; beyond the limit the oldest bindings go.
+        current.sort_by_key(|b| std::cmp::Reverse(b.updated_at));
+        current.truncate(max);
+        if current.is_empty() {
+            self.bindings.remove(seat);
+        } else {
+            self.bindings.insert(seat.to_string(), current.clone());
+        }
+        Ok(current)
+    }
+
+    fn contact_headers(&self, seat: &str, now: Instant) -> Vec<(&'static str, String)> {
+        self.lookup(seat, now)
+            .iter()
+            .map(|b| ("Contact", b.contact_value(now)))
+            .collect()
+    }
+
+    /// Unexpired bindings of `seat`, most recently registered first.
+    pub fn lookup(&self, seat: &str, now: Instant) -> Vec<Binding> {
+        let mut v: Vec<Binding> = self
+            .bindings
+            .get(seat)
+            .map(|v| v.iter().filter(|b| b.expires_at > now).cloned().collect())
+            .unwrap_or_default();
+        v.sort_by_key(|b| std::cmp::Reverse(b.updated_at));
+        v
+    }
+
+    /// Drops expired bindings and stale bookkeeping; returns the seats that have no binding left
+    /// (became unregistered), sorted. Call it periodically (e.g. every few seconds).
+    pub fn expire(&mut self, now: Instant) -> Vec<String> {
+        let mut gone = Vec::new();
+        self.bindings.retain(|seat, v| {
+            v.retain(|b| b.expires_at > now);
+            if v.is_empty() {
+                gone.push(seat.clone());
+                false
+            } else {
+                true
+            }
+        });
+        self.prune_failures(now);
+        self.auth.purge_expired(now);
+        gone.sort();
+        gone
+    }
+
+    /// Seats with at least one unexpired binding, sorted.
+    pub fn registered_seats(&self, now: Instant) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .bindings
+            .iter()
+            .filter(|(_, b)| b.iter().any(|b| b.expires_at > now))
+            .map(|(s, _)| s.clone())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Total unexpired bindings (for metrics).
+    pub fn binding_count(&self, now: Instant) -> usize {
+        self.bindings
+            .values()
+            .flatten()
+            .filter(|b| b.expires_at > now)
+            .count()
+    }
+}
+
+struct Refusal {
+    status: u16,
+    reason: &'static str,
+    headers: Vec<(&'static str, String)>,
+}
+
+impl Refusal {
+    fn new(status: u16, reason: &'static str) -> Refusal {
+        Refusal {
+            status,
+            reason,
+            headers: Vec::new(),
+        }
+    }
+    /// RFC 3261 §10.3 step 7: same Call-ID with a CSeq not above the stored one.
+    fn out_of_order() -> Refusal {
+        Refusal::new(500, "out-of-order REGISTER (Call-ID/CSeq)")
+    }
+}
+
+fn reason_phrase(status: u16, fallback: &'static str) -> &'static str {
+    match status {
+        400 => "Bad Request",
+        403 => "Forbidden",
+        405 => "Method Not Allowed",
+        420 => "Bad Extension",
+        423 => "Interval Too Brief",
+        500 => "Server Internal Error",
+        _ => fallback,
+    }
+}
+
+/// The Expires header as delta-seconds, saturating (a huge value is simply "long").
+fn header_expires(req: &SipMessage) -> Option<u32> {
+    req.header("Expires").and_then(|v| parse_delta(v.trim()))
+}
+
+fn parse_delta(v: &str) -> Option<u32> {
+    let v = v.trim();
+    if v.is_empty() || !v.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    Some(v.parse::<u32>().unwrap_or(u32::MAX))
+}
+
+/// RFC 5626 §6: with `+sip.instance` and `reg-id` a binding is identified by those; otherwise by
+/// the Contact URI (RFC 3261 §19.1.4 comparison, simplified to the parts that matter here).
+fn same_binding(
+    b: &Binding,
+    contact: &NameAddr,
+    instance: Option<&str>,
+    reg_id: Option<u32>,
+) -> bool {
+    if let (Some(i), Some(r)) = (instance, reg_id) {
+        return b.instance.as_deref() == Some(i) && b.reg_id == Some(r);
+    }
+    uri_equal(&b.contact.uri, &contact.uri)
+}
+
+fn uri_equal(a: &Uri, b: &Uri) -> bool {
+    if a.scheme != b.scheme || a.user != b.user || a.password != b.password || a.port != b.port {
+        return false;
+    }
+    if !a.host.eq_ignore_ascii_case(&b.host) {
+        return false;
+    }
+    // These parameters must match when present in either URI (§19.1.4).
+    ["transport", "user", "ttl", "method", "maddr"]
+        .iter()
+        .all(|p| {
+            let pa = a.param(p).flatten().map(str::to_ascii_lowercase);
+            let pb = b.param(p).flatten().map(str::to_ascii_lowercase);
+            pa == pb
+        })
+}
+
+/// 200 OK to OPTIONS (RFC 3261 §11.2): what we allow, accept and support.
+pub fn options_response(req: &SipMessage) -> Bytes {
+    let mut h = Sha256::new();
+    h.update(req.call_id().as_bytes());
+    h.update(req.cseq().seq.to_be_bytes());
+    let tag = hex::encode(&h.finalize()[..6]);
+    req.response(200, "OK")
+        .to_tag(&tag)
+        .header("Allow", ALLOW)
+        .header("Accept", "application/sdp")
+        .header("Supported", SUPPORTED)
+        .build()
+}
