@@ -1,6 +1,233 @@
 //! Tickets (工单): call records become work orders with working-day deadlines.
-//! Knows nothing of SIP; fed by a bounded channel of [`CallRecord`]s.
+//! Knows nothing of SIP; fed by a bounded channel of [`CallRecord`]s through a [`RecordSink`].
+//!
+//! Layout: `model` (state machine, pure), `deadline` (working-day deadlines and traffic light, pure),
+//! `auto` (which tickets a call opens, pure), `store` (sqlx Any: SQLite or PostgreSQL), `spool` (journal on disk),
+//! `writer` (the task that batches records into the store), `api` (axum HTTP + SSE).
 
+pub mod api;
+pub mod auto;
+pub mod config;
+pub mod deadline;
+pub mod mask;
+pub mod model;
 pub mod record;
+mod spool;
+pub mod store;
+mod writer;
 
+use std::sync::Arc;
+
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::JoinHandle;
+
+pub use auto::{tickets_for, AutoReason, NewTicket};
+pub use config::TicketConfig;
+pub use deadline::{DeadlineRules, Light, WorkingClock};
+pub use model::{Action, Category, Refused, Satisfaction, Status};
 pub use record::{CallRecord, EndReason};
+pub use store::{Store, Ticket, TicketFilter, TicketInput};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TicketError {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("spool: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("ticket {0} not found")]
+    NotFound(String),
+    #[error(transparent)]
+    Refused(#[from] Refused),
+    #[error("ticket {0} was changed concurrently; read it again")]
+    Conflict(String),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+impl WorkingClock for calendar::Schedule {
+    fn add_working_days(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+        n: u32,
+    ) -> chrono::DateTime<chrono::Utc> {
+        calendar::Schedule::add_working_days(self, from, n)
+    }
+
+    fn working_time_between(
+        &self,
+        a: chrono::DateTime<chrono::Utc>,
+        b: chrono::DateTime<chrono::Utc>,
+    ) -> chrono::Duration {
+        calendar::Schedule::working_time_between(self, a, b)
+    }
+}
+
+/// A new or changed ticket, pushed to subscribers (SSE). Carries no personal data.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TicketEvent {
+    /// `created` or `changed`.
+    pub kind: &'static str,
+    pub ticket_id: String,
+    pub status: Status,
+    pub category: Category,
+    pub department: String,
+    /// The action that changed it (`accept` for a new ticket).
+    pub action: String,
+    pub at_ms: i64,
+}
+
+impl TicketEvent {
+    pub(crate) fn created(t: &Ticket) -> TicketEvent {
+        TicketEvent {
+            kind: "created",
+            ticket_id: t.id.clone(),
+            status: t.status,
+            category: t.category,
+            department: t.department.clone(),
+            action: "accept".into(),
+            at_ms: t.created_at_ms,
+        }
+    }
+
+    pub(crate) fn changed(t: &Ticket, action: &str) -> TicketEvent {
+        TicketEvent {
+            kind: "changed",
+            ticket_id: t.id.clone(),
+            status: t.status,
+            category: t.category,
+            department: t.department.clone(),
+            action: action.to_string(),
+            at_ms: t.updated_at_ms,
+        }
+    }
+}
+
+/// Shared by the sink, the writer and the API.
+pub(crate) struct Shared {
+    pub cfg: TicketConfig,
+    pub store: Store,
+    pub clock: Arc<dyn WorkingClock>,
+    pub events: broadcast::Sender<TicketEvent>,
+    journal: spool::Journal,
+}
+
+/// The handle the call path keeps. Cheap to clone.
+#[derive(Clone)]
+pub struct RecordSink {
+    shared: Arc<Shared>,
+    tx: mpsc::Sender<spool::Item>,
+}
+
+impl RecordSink {
+    /// Hand over a finished call. Never blocks on the database and never loses the record: it is journaled to the
+    /// spool first, then queued; when the queue is full (or the writer is gone) it stays in the spool (counted by
+    /// [`RecordSink::spilled`]) and is replayed.
+    pub fn submit(&self, rec: CallRecord) {
+        self.shared.journal.submit(&self.tx, rec);
+    }
+
+    /// Records that did not fit in the channel and wait in the spool for replay (since start).
+    pub fn spilled(&self) -> u64 {
+        self.shared.journal.spilled()
+    }
+
+    /// Records neither journaled nor queued (spool unwritable and channel full). Should stay 0; alert on it.
+    pub fn lost(&self) -> u64 {
+        self.shared.journal.lost()
+    }
+
+    /// Failed writes to the spool file (disk full, I/O error).
+    pub fn spool_errors(&self) -> u64 {
+        self.shared.journal.journal_errors()
+    }
+}
+
+pub struct TicketService {
+    shared: Arc<Shared>,
+    tx: mpsc::Sender<spool::Item>,
+    shutdown: watch::Sender<bool>,
+    writer: JoinHandle<()>,
+    syncer: JoinHandle<()>,
+}
+
+/// Run migrations, replay the spool, spawn the writer. `schedule` gives the working days for deadlines.
+pub async fn start(
+    cfg: TicketConfig,
+    schedule: calendar::Schedule,
+) -> Result<TicketService, TicketError> {
+    start_with_clock(cfg, Arc::new(schedule)).await
+}
+
+/// [`start`] with any working-time source (tests, tools).
+pub async fn start_with_clock(
+    cfg: TicketConfig,
+    clock: Arc<dyn WorkingClock>,
+) -> Result<TicketService, TicketError> {
+    cfg.validate().map_err(TicketError::Config)?;
+    let store = Store::connect(&cfg.database_url, cfg.max_connections).await?;
+    let (journal, leftovers) = spool::Journal::open(&cfg.spool_dir)?;
+    let (events, _) = broadcast::channel(1024);
+    let (tx, rx) = mpsc::channel(cfg.channel_capacity);
+    let shared = Arc::new(Shared {
+        cfg,
+        store,
+        clock,
+        events,
+        journal,
+    });
+    // Replay what an earlier run left before taking new records, so the order is kept.
+    for path in leftovers {
+        writer::replay_segment(&shared, &path).await?;
+    }
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let writer = tokio::spawn(writer::run(shared.clone(), rx, shutdown_rx.clone()));
+    let syncer = tokio::spawn(writer::sync_loop(shared.clone(), shutdown_rx));
+    Ok(TicketService {
+        shared,
+        tx,
+        shutdown,
+        writer,
+        syncer,
+    })
+}
+
+impl TicketService {
+    pub fn sink(&self) -> RecordSink {
+        RecordSink {
+            shared: self.shared.clone(),
+            tx: self.tx.clone(),
+        }
+    }
+
+    /// Routes under `/tickets…`; the daemon nests it under `/api`. Every route needs the bearer token.
+    pub fn router(&self) -> axum::Router {
+        api::router(self.shared.clone())
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.shared.store
+    }
+
+    /// Subscribe to new and changed tickets (the SSE endpoint uses this too).
+    pub fn subscribe(&self) -> broadcast::Receiver<TicketEvent> {
+        self.shared.events.subscribe()
+    }
+
+    /// Stop: store everything queued, replay spilled records, close the pool. Records submitted after this go to
+    /// the spool and are stored by the next start.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        if let Err(e) = self.writer.await {
+            tracing::error!(error = %e, "ticket writer task failed");
+        }
+        let _ = self.syncer.await;
+        if let Err(e) = self.shared.journal.sync_if_dirty() {
+            tracing::warn!(error = %e, "spool fsync failed at shutdown");
+        }
+        self.shared.store.close().await;
+    }
+}
