@@ -1,1 +1,444 @@
-//! acd
+//! Automatic call distribution: seats, queues, who takes the next call, and the service level.
+//!
+//! Sans-IO and deterministic: every method takes `now_ms` and returns the assignments it made.
+//! The daemon owns one `Acd` in one task; calls talk to it by message.
+
+use serde::Serialize;
+use std::collections::{BTreeMap, VecDeque};
+
+/// A call waiting for (or talking to) a seat, as the daemon numbers it.
+pub type CallKey = u64;
+
+/// What an operator's seat is doing right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum SeatState {
+    /// Not registered: cannot take calls.
+    Offline,
+    /// Registered and idle since `since_ms` (longest idle is offered first).
+    Available { since_ms: i64 },
+    /// A call is ringing this seat.
+    Offered { call: CallKey },
+    /// On a call.
+    Busy { call: CallKey },
+    /// After-call work until `until_ms`.
+    WrapUp { until_ms: i64 },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Seat {
+    pub id: String,
+    /// Queues this seat serves (skills).
+    pub queues: Vec<String>,
+    pub state: SeatState,
+    /// Unanswered offers in a row; a seat that keeps not answering is paused by the daemon's policy.
+    pub missed_offers: u32,
+}
+
+#[derive(Debug, Clone)]
+struct Waiting {
+    call: CallKey,
+    queue: String,
+    since_ms: i64,
+}
+
+/// A decision: ring `seat` for `call`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assignment {
+    pub call: CallKey,
+    pub seat: String,
+    /// How long the call waited in the queue before this offer.
+    pub waited_ms: i64,
+}
+
+/// Service-level counters per queue: calls answered within the threshold vs. all calls that ended their wait.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct QueueStats {
+    pub offered: u64,
+    pub answered: u64,
+    pub answered_within_threshold: u64,
+    pub abandoned: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueSnapshot {
+    pub name: String,
+    pub waiting: usize,
+    pub longest_wait_ms: i64,
+    pub seats_available: usize,
+    pub seats_busy: usize,
+    pub stats: QueueStats,
+    /// Share of answered calls picked up within the threshold (None before any call ended its wait).
+    pub service_level: Option<f64>,
+}
+
+/// Seats, queues and the distribution policy (longest-idle seat, first-come caller).
+#[derive(Debug)]
+pub struct Acd {
+    seats: BTreeMap<String, Seat>,
+    waiting: VecDeque<Waiting>,
+    stats: BTreeMap<String, QueueStats>,
+    wrap_up_ms: i64,
+    service_level_threshold_ms: i64,
+}
+
+impl Acd {
+    /// `wrap_up_ms`: after-call work before a seat is offered again.
+    /// `service_level_threshold_ms`: answer-time threshold of the service level (e.g. 20 s).
+    pub fn new(wrap_up_ms: i64, service_level_threshold_ms: i64) -> Acd {
+        Acd {
+            seats: BTreeMap::new(),
+            waiting: VecDeque::new(),
+            stats: BTreeMap::new(),
+            wrap_up_ms,
+            service_level_threshold_ms,
+        }
+    }
+
+    /// Declare a seat (from config). It starts offline until it registers.
+    pub fn add_seat(&mut self, id: &str, queues: Vec<String>) {
+        for q in &queues {
+            self.stats.entry(q.clone()).or_default();
+        }
+        self.seats.insert(
+            id.to_string(),
+            Seat {
+                id: id.to_string(),
+                queues,
+                state: SeatState::Offline,
+                missed_offers: 0,
+            },
+        );
+    }
+
+    pub fn seat(&self, id: &str) -> Option<&Seat> {
+        self.seats.get(id)
+    }
+
+    pub fn seats(&self) -> impl Iterator<Item = &Seat> {
+        self.seats.values()
+    }
+
+    /// The seat registered (or refreshed its registration). Idle seats become available.
+    pub fn seat_online(&mut self, id: &str, now_ms: i64) -> Vec<Assignment> {
+        if let Some(seat) = self.seats.get_mut(id) {
+            if seat.state == SeatState::Offline {
+                seat.state = SeatState::Available { since_ms: now_ms };
+            }
+        }
+        self.assign(now_ms)
+    }
+
+    /// The seat's last binding went away. A call it is on keeps going; it just gets no new offers.
+    pub fn seat_offline(&mut self, id: &str) {
+        if let Some(seat) = self.seats.get_mut(id) {
+            if matches!(seat.state, SeatState::Available { .. } | SeatState::WrapUp { .. }) {
+                seat.state = SeatState::Offline;
+            }
+        }
+    }
+
+    /// A call joins `queue`. Returns assignments (possibly for this call at once).
+    pub fn enqueue(&mut self, call: CallKey, queue: &str, now_ms: i64) -> Vec<Assignment> {
+        self.stats.entry(queue.to_string()).or_default().offered += 1;
+        self.waiting.push_back(Waiting {
+            call,
+            queue: queue.to_string(),
+            since_ms: now_ms,
+        });
+        self.assign(now_ms)
+    }
+
+    /// The call left (caller hung up or cancelled) before a seat answered.
+    /// If a seat was ringing for it, that seat becomes available again.
+    /// Counted as abandoned in `queue` whether it was still waiting or already ringing a seat.
+    pub fn abandon(&mut self, call: CallKey, queue: &str, now_ms: i64) -> Vec<Assignment> {
+        if let Some(pos) = self.waiting.iter().position(|w| w.call == call) {
+            self.waiting.remove(pos);
+        }
+        self.stats.entry(queue.to_string()).or_default().abandoned += 1;
+        for seat in self.seats.values_mut() {
+            if seat.state == (SeatState::Offered { call }) {
+                seat.state = SeatState::Available { since_ms: now_ms };
+            }
+        }
+        self.assign(now_ms)
+    }
+
+    /// The offered seat answered: it is busy with the call.
+    pub fn offer_answered(&mut self, call: CallKey, seat_id: &str, queue: &str, waited_ms: i64) {
+        if let Some(seat) = self.seats.get_mut(seat_id) {
+            seat.state = SeatState::Busy { call };
+            seat.missed_offers = 0;
+        }
+        let threshold = self.service_level_threshold_ms;
+        let stats = self.stats.entry(queue.to_string()).or_default();
+        stats.answered += 1;
+        if waited_ms <= threshold {
+            stats.answered_within_threshold += 1;
+        }
+    }
+
+    /// The offered seat did not answer (timeout, busy, error). The call goes back to the head of its queue,
+    /// keeping its original wait start; the seat waits `retry_after_ms` before it is offered again.
+    pub fn offer_failed(
+        &mut self,
+        call: CallKey,
+        seat_id: &str,
+        queue: &str,
+        waiting_since_ms: i64,
+        now_ms: i64,
+        retry_after_ms: i64,
+    ) -> Vec<Assignment> {
+        if let Some(seat) = self.seats.get_mut(seat_id) {
+            if seat.state == (SeatState::Offered { call }) {
+                seat.missed_offers += 1;
+                seat.state = SeatState::WrapUp {
+                    until_ms: now_ms + retry_after_ms,
+                };
+            }
+        }
+        self.waiting.push_front(Waiting {
+            call,
+            queue: queue.to_string(),
+            since_ms: waiting_since_ms,
+        });
+        self.assign(now_ms)
+    }
+
+    /// The seat's call ended; after wrap-up it is available again.
+    pub fn seat_released(&mut self, seat_id: &str, now_ms: i64) -> Vec<Assignment> {
+        let wrap = self.wrap_up_ms;
+        if let Some(seat) = self.seats.get_mut(seat_id) {
+            if !matches!(seat.state, SeatState::Offline) {
+                seat.state = if wrap > 0 {
+                    SeatState::WrapUp {
+                        until_ms: now_ms + wrap,
+                    }
+                } else {
+                    SeatState::Available { since_ms: now_ms }
+                };
+            }
+        }
+        self.assign(now_ms)
+    }
+
+    /// Advance time: wrap-ups that ended make seats available. Call it when `next_wakeup` says.
+    pub fn tick(&mut self, now_ms: i64) -> Vec<Assignment> {
+        for seat in self.seats.values_mut() {
+            if let SeatState::WrapUp { until_ms } = seat.state {
+                if until_ms <= now_ms {
+                    seat.state = SeatState::Available { since_ms: until_ms };
+                }
+            }
+        }
+        self.assign(now_ms)
+    }
+
+    /// The earliest time a wrap-up ends, if any.
+    pub fn next_wakeup(&self) -> Option<i64> {
+        self.seats
+            .values()
+            .filter_map(|s| match s.state {
+                SeatState::WrapUp { until_ms } => Some(until_ms),
+                _ => None,
+            })
+            .min()
+    }
+
+    /// Match waiting calls (first come first served) with the longest-idle seat of their queue.
+    fn assign(&mut self, now_ms: i64) -> Vec<Assignment> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < self.waiting.len() {
+            let (queue, call, since) = {
+                let w = &self.waiting[i];
+                (w.queue.clone(), w.call, w.since_ms)
+            };
+            let best = self
+                .seats
+                .values()
+                .filter(|s| s.queues.iter().any(|q| *q == queue))
+                .filter_map(|s| match s.state {
+                    SeatState::Available { since_ms } => Some((since_ms, s.id.clone())),
+                    _ => None,
+                })
+                .min();
+            match best {
+                Some((_, seat_id)) => {
+                    if let Some(seat) = self.seats.get_mut(&seat_id) {
+                        seat.state = SeatState::Offered { call };
+                    }
+                    self.waiting.remove(i);
+                    out.push(Assignment {
+                        call,
+                        seat: seat_id,
+                        waited_ms: now_ms - since,
+                    });
+                }
+                None => i += 1,
+            }
+        }
+        out
+    }
+
+    /// Position (1-based) of a call in the waiting list, for "you are caller number N" prompts and the wallboard.
+    pub fn position(&self, call: CallKey) -> Option<usize> {
+        self.waiting.iter().position(|w| w.call == call).map(|p| p + 1)
+    }
+
+    pub fn waiting_count(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// Live view per queue for the wallboard and metrics.
+    pub fn snapshot(&self, now_ms: i64) -> Vec<QueueSnapshot> {
+        self.stats
+            .iter()
+            .map(|(name, stats)| {
+                let waiting: Vec<&Waiting> =
+                    self.waiting.iter().filter(|w| &w.queue == name).collect();
+                let serving = self
+                    .seats
+                    .values()
+                    .filter(|s| s.queues.iter().any(|q| q == name));
+                let (mut avail, mut busy) = (0, 0);
+                for s in serving {
+                    match s.state {
+                        SeatState::Available { .. } => avail += 1,
+                        SeatState::Offered { .. } | SeatState::Busy { .. } => busy += 1,
+                        _ => {}
+                    }
+                }
+                let ended = stats.answered + stats.abandoned;
+                QueueSnapshot {
+                    name: name.clone(),
+                    waiting: waiting.len(),
+                    longest_wait_ms: waiting
+                        .iter()
+                        .map(|w| now_ms - w.since_ms)
+                        .max()
+                        .unwrap_or(0),
+                    seats_available: avail,
+                    seats_busy: busy,
+                    stats: stats.clone(),
+                    service_level: (ended > 0)
+                        .then(|| stats.answered_within_threshold as f64 / ended as f64),
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn acd() -> Acd {
+        let mut a = Acd::new(0, 20_000);
+        a.add_seat("1001", vec!["main".into()]);
+        a.add_seat("1002", vec!["main".into()]);
+        a.add_seat("2001", vec!["tax".into()]);
+        a
+    }
+
+    #[test]
+    fn offline_seats_get_no_calls() {
+        let mut a = acd();
+        assert!(a.enqueue(1, "main", 0).is_empty());
+        assert_eq!(a.position(1), Some(1));
+        let got = a.seat_online("1001", 5_000);
+        assert_eq!(
+            got,
+            vec![Assignment {
+                call: 1,
+                seat: "1001".into(),
+                waited_ms: 5_000
+            }]
+        );
+        assert_eq!(a.position(1), None);
+    }
+
+    #[test]
+    fn longest_idle_seat_first_and_fifo_callers() {
+        let mut a = acd();
+        a.seat_online("1002", 0);
+        a.seat_online("1001", 10);
+        let first = a.enqueue(7, "main", 100);
+        assert_eq!(first[0].seat, "1002");
+        let second = a.enqueue(8, "main", 110);
+        assert_eq!(second[0].seat, "1001");
+        assert!(a.enqueue(9, "main", 120).is_empty());
+        assert!(a.enqueue(10, "main", 130).is_empty());
+        a.offer_answered(7, "1002", "main", 0);
+        let next = a.seat_released("1002", 1_000);
+        assert_eq!(next[0].call, 9, "first come, first served");
+    }
+
+    #[test]
+    fn queues_are_separate() {
+        let mut a = acd();
+        a.seat_online("2001", 0);
+        assert!(a.enqueue(1, "main", 0).is_empty());
+        assert_eq!(a.enqueue(2, "tax", 0)[0].seat, "2001");
+    }
+
+    #[test]
+    fn failed_offer_requeues_at_head_and_rests_the_seat() {
+        let mut a = acd();
+        a.seat_online("1001", 0);
+        assert_eq!(a.enqueue(1, "main", 0)[0].seat, "1001");
+        a.enqueue(2, "main", 10);
+        let again = a.offer_failed(1, "1001", "main", 0, 15_000, 5_000);
+        assert!(again.is_empty(), "seat rests before the next offer");
+        assert_eq!(a.position(1), Some(1));
+        assert_eq!(a.next_wakeup(), Some(20_000));
+        let got = a.tick(20_000);
+        assert_eq!(got[0].call, 1);
+        assert_eq!(got[0].waited_ms, 20_000);
+        assert_eq!(a.seat("1001").map(|s| s.missed_offers), Some(1));
+    }
+
+    #[test]
+    fn abandon_frees_a_ringing_seat_and_counts() {
+        let mut a = acd();
+        a.seat_online("1001", 0);
+        a.enqueue(1, "main", 0);
+        a.enqueue(2, "main", 0);
+        let got = a.abandon(1, "main", 3_000);
+        assert_eq!(got[0].call, 2, "the freed seat goes to the next caller");
+        let snap = a.snapshot(3_000);
+        let main = snap.iter().find(|q| q.name == "main").map(|q| q.stats.clone());
+        assert_eq!(main.map(|s| s.abandoned), Some(1), "abandoned while ringing still counts");
+    }
+
+    #[test]
+    fn service_level_counts_answers_within_threshold() {
+        let mut a = acd();
+        a.seat_online("1001", 0);
+        a.enqueue(1, "main", 0);
+        a.offer_answered(1, "1001", "main", 5_000);
+        a.enqueue(2, "main", 0);
+        a.enqueue(3, "main", 0);
+        a.abandon(3, "main", 1_000);
+        a.seat_released("1001", 30_000);
+        a.offer_answered(2, "1001", "main", 30_000);
+        let snap = a.snapshot(30_000);
+        let main = snap.iter().find(|q| q.name == "main").cloned();
+        let main = main.map(|q| (q.stats.answered, q.stats.abandoned, q.service_level));
+        assert_eq!(main, Some((2, 1, Some(1.0 / 3.0))));
+    }
+
+    #[test]
+    fn wrap_up_delays_next_offer() {
+        let mut a = Acd::new(10_000, 20_000);
+        a.add_seat("1001", vec!["main".into()]);
+        a.seat_online("1001", 0);
+        a.enqueue(1, "main", 0);
+        a.offer_answered(1, "1001", "main", 0);
+        assert!(a.seat_released("1001", 100).is_empty());
+        a.enqueue(2, "main", 200);
+        assert!(a.tick(5_000).is_empty());
+        assert_eq!(a.tick(10_100)[0].call, 2);
+    }
+}

@@ -1,1 +1,447 @@
-//! call
+//! One call's state machine: the carrier leg, the prompts, the queue and the seat leg of a B2BUA.
+//!
+//! Sans-IO: [`Call::handle`] takes an [`Input`] and `now_ms` and returns [`Output`]s for the shell to carry out
+//! (SIP responses and requests, prompts, ACD messages, timers). It never touches a socket or a clock, so every
+//! path — cancel while ringing a seat, seat no-answer, hang-up during a prompt — is a fast deterministic test.
+//! It emits exactly one [`CallRecord`] per call, in [`Output::Finished`].
+
+use std::sync::Arc;
+use ticket::{CallRecord, EndReason};
+
+/// A prompt the shell knows how to play (a dialplan path, resolved to decoded frames by the shell).
+pub type PromptRef = Arc<str>;
+
+/// What the dialplan decided for this call, in terms the call understands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// Optional prompt, then wait in `queue` for a seat, hearing `hold` in a loop.
+    Queue {
+        prompt: Option<PromptRef>,
+        queue: String,
+        hold: Option<PromptRef>,
+    },
+    /// Announce, then end the call (a merged number after its transition, a cancelled number).
+    PromptThenHangup { prompt: PromptRef },
+    /// Refuse before answering (unknown number, R-09).
+    Reject { status: u16, reason: String },
+}
+
+/// Facts about the call known when the INVITE arrived.
+#[derive(Debug, Clone)]
+pub struct CallSetup {
+    pub call_id: String,
+    pub caller: String,
+    pub called: String,
+    pub original_called: Option<String>,
+    pub route_mode: Option<String>,
+    pub department: Option<String>,
+    pub off_hours: bool,
+    pub plan: Plan,
+}
+
+/// Tunables, from the daemon's config.
+#[derive(Debug, Clone)]
+pub struct CallPolicy {
+    /// Answer (200 OK) before prompts and queueing, instead of playing them as early media (183) and answering
+    /// only when a seat picks up. Early media keeps the caller free to CANCEL while queued and does not start
+    /// charging before a human answers.
+    pub answer_before_queue: bool,
+    /// How long a seat may ring before the call goes back to the queue.
+    pub seat_ring_timeout_ms: i64,
+    /// How long a seat that did not answer rests before it is offered again.
+    pub seat_retry_after_ms: i64,
+}
+
+impl Default for CallPolicy {
+    fn default() -> Self {
+        CallPolicy {
+            answer_before_queue: false,
+            seat_ring_timeout_ms: 15_000,
+            seat_retry_after_ms: 5_000,
+        }
+    }
+}
+
+/// Timers the call arms. Each carries the seat-offer attempt it belongs to, so a late timer is ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TimerKind {
+    SeatRing { attempt: u32 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// The prompt being played reached its end (never sent for looped prompts).
+    PromptFinished,
+    /// The ACD picked `seat` for this call.
+    SeatAssigned { seat: String },
+    /// The seat leg got a provisional (180/183).
+    SeatRinging,
+    /// The seat answered (2xx; the shell has ACKed it).
+    SeatAnswered,
+    /// The seat leg failed: final non-2xx, transaction timeout (408) or no reachable binding.
+    SeatFailed { status: u16 },
+    /// BYE from the seat.
+    SeatHangup,
+    /// ACK from the caller for our 200.
+    CallerAck,
+    /// BYE from the caller.
+    CallerHangup,
+    /// CANCEL from the caller (before our final response).
+    CallerCancel,
+    Dtmf(char),
+    Timer(TimerKind),
+    /// Our 2xx to the caller was never ACKed.
+    AckTimeout,
+    /// No RTP from a leg for the configured time.
+    MediaTimeout,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// 183 Session Progress with our SDP (early media).
+    EarlyMedia,
+    /// 200 OK with our SDP to the caller.
+    Answer,
+    /// Final error response to the caller's INVITE.
+    Reject { status: u16, reason: String },
+    Play { prompt: PromptRef, looped: bool },
+    StopPlaying,
+    /// Tell the ACD the call waits in `queue`.
+    Enqueue { queue: String },
+    /// Tell the ACD the call left its queue (or the seat ringing for it) unanswered.
+    Abandon { queue: String },
+    /// Open the seat leg: INVITE the seat's registered contact.
+    InviteSeat { seat: String },
+    /// CANCEL the ringing seat leg.
+    CancelSeat,
+    /// BYE on the seat leg.
+    ByeSeat,
+    /// BYE on the caller leg.
+    ByeCaller,
+    /// Relay audio between the caller and the seat.
+    Bridge,
+    /// Tell the ACD the seat answered after the call waited `waited_ms`.
+    SeatAnswered { seat: String, queue: String, waited_ms: i64 },
+    /// Tell the ACD the seat did not answer; requeue the call at the head, keeping its wait start.
+    SeatOfferFailed { seat: String, queue: String, waiting_since_ms: i64 },
+    /// Tell the ACD the seat's call ended.
+    SeatReleased { seat: String },
+    StartTimer { kind: TimerKind, after_ms: i64 },
+    /// The call is over: hand this record to the ticket crate. Always the last output, exactly once.
+    Finished(Box<CallRecord>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Phase {
+    /// Playing the plan's prompt before queueing (or before hanging up).
+    Prompt,
+    /// Waiting in the queue.
+    Queued,
+    /// A seat is ringing.
+    Offering { seat: String, attempt: u32 },
+    /// Caller and seat talk.
+    Connected { seat: String },
+    Ended,
+}
+
+#[derive(Debug)]
+pub struct Call {
+    setup: CallSetup,
+    policy: CallPolicy,
+    phase: Phase,
+    started_at_ms: i64,
+    queued_at_ms: Option<i64>,
+    answered_at_ms: Option<i64>,
+    caller_answered: bool,
+    attempts: u32,
+    last_seat: Option<String>,
+    digits: String,
+}
+
+impl Call {
+    /// A new call from an INVITE; the shell has already sent 100 Trying.
+    pub fn new(setup: CallSetup, policy: CallPolicy, now_ms: i64) -> (Call, Vec<Output>) {
+        let mut call = Call {
+            setup,
+            policy,
+            phase: Phase::Prompt,
+            started_at_ms: now_ms,
+            queued_at_ms: None,
+            answered_at_ms: None,
+            caller_answered: false,
+            attempts: 0,
+            last_seat: None,
+            digits: String::new(),
+        };
+        let mut out = Vec::new();
+        match call.setup.plan.clone() {
+            Plan::Reject { status, reason } => {
+                out.push(Output::Reject { status, reason });
+                call.finish(EndReason::Rejected, now_ms, &mut out);
+            }
+            Plan::PromptThenHangup { prompt } => {
+                call.open_media(&mut out);
+                out.push(Output::Play {
+                    prompt,
+                    looped: false,
+                });
+            }
+            Plan::Queue { prompt, .. } => {
+                call.open_media(&mut out);
+                match prompt {
+                    Some(p) => out.push(Output::Play {
+                        prompt: p,
+                        looped: false,
+                    }),
+                    None => call.enter_queue(now_ms, &mut out),
+                }
+            }
+        }
+        (call, out)
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.phase == Phase::Ended
+    }
+
+    pub fn call_id(&self) -> &str {
+        &self.setup.call_id
+    }
+
+    /// The seat currently ringing or talking, if any.
+    pub fn seat(&self) -> Option<&str> {
+        match &self.phase {
+            Phase::Offering { seat, .. } | Phase::Connected { seat } => Some(seat),
+            _ => None,
+        }
+    }
+
+    pub fn handle(&mut self, input: Input, now_ms: i64) -> Vec<Output> {
+        let mut out = Vec::new();
+        if self.phase == Phase::Ended {
+            return out;
+        }
+        match input {
+            Input::Dtmf(d) => self.digits.push(d),
+            Input::PromptFinished => match (&self.phase, &self.setup.plan) {
+                (Phase::Prompt, Plan::Queue { .. }) => self.enter_queue(now_ms, &mut out),
+                (Phase::Prompt, Plan::PromptThenHangup { .. }) => {
+                    if self.caller_answered {
+                        out.push(Output::ByeCaller);
+                    } else {
+                        out.push(Output::Reject {
+                            status: 480,
+                            reason: "Temporarily Unavailable".into(),
+                        });
+                    }
+                    self.finish(EndReason::PromptThenHangup, now_ms, &mut out);
+                }
+                _ => {}
+            },
+            Input::SeatAssigned { seat } => {
+                if self.phase == Phase::Queued {
+                    self.attempts += 1;
+                    self.last_seat = Some(seat.clone());
+                    out.push(Output::InviteSeat { seat: seat.clone() });
+                    out.push(Output::StartTimer {
+                        kind: TimerKind::SeatRing {
+                            attempt: self.attempts,
+                        },
+                        after_ms: self.policy.seat_ring_timeout_ms,
+                    });
+                    self.phase = Phase::Offering {
+                        seat,
+                        attempt: self.attempts,
+                    };
+                } else {
+                    // The call left the queue meanwhile: give the seat straight back.
+                    out.push(Output::SeatOfferFailed {
+                        seat,
+                        queue: self.queue_name(),
+                        waiting_since_ms: self.queued_at_ms.unwrap_or(now_ms),
+                    });
+                }
+            }
+            Input::SeatRinging => {}
+            Input::SeatAnswered => {
+                if let Phase::Offering { seat, .. } = self.phase.clone() {
+                    let waited_ms = now_ms - self.queued_at_ms.unwrap_or(now_ms);
+                    out.push(Output::StopPlaying);
+                    if !self.caller_answered {
+                        out.push(Output::Answer);
+                        self.caller_answered = true;
+                    }
+                    out.push(Output::Bridge);
+                    out.push(Output::SeatAnswered {
+                        seat: seat.clone(),
+                        queue: self.queue_name(),
+                        waited_ms,
+                    });
+                    self.answered_at_ms = Some(now_ms);
+                    self.phase = Phase::Connected { seat };
+                }
+            }
+            Input::SeatFailed { .. } => {
+                if let Phase::Offering { seat, .. } = self.phase.clone() {
+                    self.back_to_queue(seat, now_ms, &mut out);
+                }
+            }
+            Input::Timer(TimerKind::SeatRing { attempt }) => {
+                if let Phase::Offering { seat, attempt: a } = self.phase.clone() {
+                    if a == attempt {
+                        out.push(Output::CancelSeat);
+                        self.back_to_queue(seat, now_ms, &mut out);
+                    }
+                }
+            }
+            Input::SeatHangup => {
+                if let Phase::Connected { seat } = self.phase.clone() {
+                    out.push(Output::ByeCaller);
+                    out.push(Output::SeatReleased { seat });
+                    self.finish(EndReason::SeatHangup, now_ms, &mut out);
+                }
+            }
+            Input::CallerAck => {}
+            Input::CallerHangup | Input::CallerCancel => {
+                let cancel = input == Input::CallerCancel;
+                if cancel && self.caller_answered {
+                    // Too late to cancel: a 200 already went out; the caller will BYE.
+                    return out;
+                }
+                if cancel {
+                    out.push(Output::Reject {
+                        status: 487,
+                        reason: "Request Terminated".into(),
+                    });
+                }
+                let reason = match self.phase.clone() {
+                    Phase::Connected { seat } => {
+                        out.push(Output::ByeSeat);
+                        out.push(Output::SeatReleased { seat });
+                        EndReason::CallerHangup
+                    }
+                    Phase::Offering { .. } => {
+                        out.push(Output::CancelSeat);
+                        out.push(Output::Abandon {
+                            queue: self.queue_name(),
+                        });
+                        EndReason::AbandonedInQueue
+                    }
+                    Phase::Queued => {
+                        out.push(Output::Abandon {
+                            queue: self.queue_name(),
+                        });
+                        EndReason::AbandonedInQueue
+                    }
+                    Phase::Prompt | Phase::Ended => {
+                        if cancel {
+                            EndReason::Cancelled
+                        } else {
+                            EndReason::AbandonedInQueue
+                        }
+                    }
+                };
+                self.finish(reason, now_ms, &mut out);
+            }
+            Input::AckTimeout | Input::MediaTimeout => {
+                match self.phase.clone() {
+                    Phase::Connected { seat } => {
+                        out.push(Output::ByeSeat);
+                        out.push(Output::SeatReleased { seat });
+                    }
+                    Phase::Offering { .. } => {
+                        out.push(Output::CancelSeat);
+                        out.push(Output::Abandon {
+                            queue: self.queue_name(),
+                        });
+                    }
+                    Phase::Queued => out.push(Output::Abandon {
+                        queue: self.queue_name(),
+                    }),
+                    _ => {}
+                }
+                if self.caller_answered {
+                    out.push(Output::ByeCaller);
+                } else {
+                    out.push(Output::Reject {
+                        status: 500,
+                        reason: "Media Failure".into(),
+                    });
+                }
+                self.finish(EndReason::Failed, now_ms, &mut out);
+            }
+        }
+        out
+    }
+
+    fn queue_name(&self) -> String {
+        match &self.setup.plan {
+            Plan::Queue { queue, .. } => queue.clone(),
+            _ => String::new(),
+        }
+    }
+
+    fn open_media(&mut self, out: &mut Vec<Output>) {
+        if self.policy.answer_before_queue {
+            out.push(Output::Answer);
+            self.caller_answered = true;
+        } else {
+            out.push(Output::EarlyMedia);
+        }
+    }
+
+    fn enter_queue(&mut self, now_ms: i64, out: &mut Vec<Output>) {
+        if let Plan::Queue { queue, hold, .. } = &self.setup.plan {
+            if let Some(h) = hold {
+                out.push(Output::Play {
+                    prompt: h.clone(),
+                    looped: true,
+                });
+            }
+            out.push(Output::Enqueue {
+                queue: queue.clone(),
+            });
+            self.queued_at_ms = Some(now_ms);
+            self.phase = Phase::Queued;
+        }
+    }
+
+    fn back_to_queue(&mut self, seat: String, now_ms: i64, out: &mut Vec<Output>) {
+        self.phase = Phase::Queued;
+        out.push(Output::SeatOfferFailed {
+            seat,
+            queue: self.queue_name(),
+            waiting_since_ms: self.queued_at_ms.unwrap_or(now_ms),
+        });
+    }
+
+    fn finish(&mut self, reason: EndReason, now_ms: i64, out: &mut Vec<Output>) {
+        self.phase = Phase::Ended;
+        let wait_end = self.answered_at_ms.unwrap_or(now_ms);
+        let record = CallRecord {
+            call_id: self.setup.call_id.clone(),
+            caller: self.setup.caller.clone(),
+            called: self.setup.called.clone(),
+            original_called: self.setup.original_called.clone(),
+            route_mode: self.setup.route_mode.clone(),
+            department: self.setup.department.clone(),
+            started_at_ms: self.started_at_ms,
+            answered_at_ms: self.answered_at_ms,
+            ended_at_ms: now_ms,
+            wait_ms: wait_end - self.started_at_ms,
+            seat: if self.answered_at_ms.is_some() {
+                self.last_seat.clone()
+            } else {
+                None
+            },
+            end_reason: reason,
+            digits: std::mem::take(&mut self.digits),
+            off_hours: self.setup.off_hours,
+            transfer_unanswered: None,
+        };
+        out.push(Output::Finished(Box::new(record)));
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,292 @@
+use super::*;
+
+fn setup(plan: Plan) -> CallSetup {
+    CallSetup {
+        call_id: "c1@carrier".into(),
+        caller: "13800001234".into(),
+        called: "12345".into(),
+        original_called: Some("12315".into()),
+        route_mode: Some("main".into()),
+        department: None,
+        off_hours: false,
+        plan,
+    }
+}
+
+fn queue_plan() -> Plan {
+    Plan::Queue {
+        prompt: Some("greeting.wav".into()),
+        queue: "main".into(),
+        hold: Some("please_wait.wav".into()),
+    }
+}
+
+fn record(out: &[Output]) -> &CallRecord {
+    match out.last() {
+        Some(Output::Finished(r)) => r,
+        other => panic!("expected Finished last, got {other:?}"),
+    }
+}
+
+/// Drive a call from INVITE to a connected seat; returns the call at t = 20 s.
+fn connected() -> Call {
+    let (mut call, out) = Call::new(setup(queue_plan()), CallPolicy::default(), 0);
+    assert_eq!(out[0], Output::EarlyMedia);
+    assert!(matches!(&out[1], Output::Play { looped: false, .. }));
+    let out = call.handle(Input::PromptFinished, 6_000);
+    assert!(out.contains(&Output::Enqueue {
+        queue: "main".into()
+    }));
+    assert!(matches!(&out[0], Output::Play { looped: true, .. }));
+    let out = call.handle(
+        Input::SeatAssigned {
+            seat: "1001".into(),
+        },
+        10_000,
+    );
+    assert_eq!(
+        out,
+        vec![
+            Output::InviteSeat {
+                seat: "1001".into()
+            },
+            Output::StartTimer {
+                kind: TimerKind::SeatRing { attempt: 1 },
+                after_ms: 15_000
+            }
+        ]
+    );
+    let out = call.handle(Input::SeatAnswered, 20_000);
+    assert_eq!(
+        out,
+        vec![
+            Output::StopPlaying,
+            Output::Answer,
+            Output::Bridge,
+            Output::SeatAnswered {
+                seat: "1001".into(),
+                queue: "main".into(),
+                waited_ms: 14_000
+            }
+        ]
+    );
+    call
+}
+
+#[test]
+fn caller_hangup_after_talk_ends_both_legs_with_one_record() {
+    let mut call = connected();
+    assert!(call.handle(Input::CallerAck, 20_050).is_empty());
+    let out = call.handle(Input::CallerHangup, 80_000);
+    assert_eq!(out[0], Output::ByeSeat);
+    assert_eq!(
+        out[1],
+        Output::SeatReleased {
+            seat: "1001".into()
+        }
+    );
+    let r = record(&out);
+    assert_eq!(r.end_reason, EndReason::CallerHangup);
+    assert_eq!(r.answered_at_ms, Some(20_000));
+    assert_eq!(r.wait_ms, 20_000);
+    assert_eq!(r.seat.as_deref(), Some("1001"));
+    assert_eq!(r.original_called.as_deref(), Some("12315"));
+    assert!(call.is_finished());
+    assert!(call.handle(Input::SeatHangup, 80_010).is_empty(), "no second record");
+}
+
+#[test]
+fn seat_hangup_ends_caller_leg() {
+    let mut call = connected();
+    let out = call.handle(Input::SeatHangup, 30_000);
+    assert_eq!(out[0], Output::ByeCaller);
+    assert_eq!(record(&out).end_reason, EndReason::SeatHangup);
+}
+
+#[test]
+fn cancel_while_queued_is_abandoned_with_487() {
+    let (mut call, _) = Call::new(setup(queue_plan()), CallPolicy::default(), 0);
+    call.handle(Input::PromptFinished, 6_000);
+    call.handle(Input::Dtmf('9'), 7_000);
+    let out = call.handle(Input::CallerCancel, 9_000);
+    assert_eq!(
+        out[0],
+        Output::Reject {
+            status: 487,
+            reason: "Request Terminated".into()
+        }
+    );
+    assert_eq!(
+        out[1],
+        Output::Abandon {
+            queue: "main".into()
+        }
+    );
+    let r = record(&out);
+    assert_eq!(r.end_reason, EndReason::AbandonedInQueue);
+    assert_eq!(r.digits, "9");
+    assert_eq!(r.seat, None);
+    assert_eq!(r.wait_ms, 9_000);
+}
+
+#[test]
+fn cancel_while_seat_rings_cancels_the_seat_leg() {
+    let (mut call, _) = Call::new(setup(queue_plan()), CallPolicy::default(), 0);
+    call.handle(Input::PromptFinished, 6_000);
+    call.handle(
+        Input::SeatAssigned {
+            seat: "1002".into(),
+        },
+        7_000,
+    );
+    let out = call.handle(Input::CallerCancel, 8_000);
+    assert!(out.contains(&Output::CancelSeat));
+    assert!(out.contains(&Output::Abandon {
+        queue: "main".into()
+    }));
+    assert_eq!(record(&out).end_reason, EndReason::AbandonedInQueue);
+}
+
+#[test]
+fn cancel_during_greeting_is_cancelled_not_abandoned() {
+    let (mut call, _) = Call::new(setup(queue_plan()), CallPolicy::default(), 0);
+    let out = call.handle(Input::CallerCancel, 1_000);
+    assert_eq!(record(&out).end_reason, EndReason::Cancelled);
+    assert!(!out.iter().any(|o| matches!(o, Output::Abandon { .. })));
+}
+
+#[test]
+fn seat_no_answer_requeues_and_late_timer_is_ignored() {
+    let (mut call, _) = Call::new(setup(queue_plan()), CallPolicy::default(), 0);
+    call.handle(Input::PromptFinished, 1_000);
+    call.handle(
+        Input::SeatAssigned {
+            seat: "1001".into(),
+        },
+        2_000,
+    );
+    let out = call.handle(Input::Timer(TimerKind::SeatRing { attempt: 1 }), 17_000);
+    assert_eq!(
+        out,
+        vec![
+            Output::CancelSeat,
+            Output::SeatOfferFailed {
+                seat: "1001".into(),
+                queue: "main".into(),
+                waiting_since_ms: 1_000
+            }
+        ]
+    );
+    call.handle(
+        Input::SeatAssigned {
+            seat: "1002".into(),
+        },
+        18_000,
+    );
+    assert!(call
+        .handle(Input::Timer(TimerKind::SeatRing { attempt: 1 }), 18_500)
+        .is_empty());
+    let out = call.handle(Input::SeatAnswered, 19_000);
+    assert!(out.contains(&Output::SeatAnswered {
+        seat: "1002".into(),
+        queue: "main".into(),
+        waited_ms: 18_000
+    }));
+}
+
+#[test]
+fn seat_busy_requeues() {
+    let (mut call, _) = Call::new(setup(queue_plan()), CallPolicy::default(), 0);
+    call.handle(Input::PromptFinished, 1_000);
+    call.handle(
+        Input::SeatAssigned {
+            seat: "1001".into(),
+        },
+        2_000,
+    );
+    let out = call.handle(Input::SeatFailed { status: 486 }, 3_000);
+    assert!(matches!(out[0], Output::SeatOfferFailed { .. }));
+    assert_eq!(call.seat(), None);
+}
+
+#[test]
+fn reject_plan_finishes_at_once() {
+    let (call, out) = Call::new(
+        setup(Plan::Reject {
+            status: 404,
+            reason: "Not Found".into(),
+        }),
+        CallPolicy::default(),
+        0,
+    );
+    assert!(call.is_finished());
+    assert_eq!(
+        out[0],
+        Output::Reject {
+            status: 404,
+            reason: "Not Found".into()
+        }
+    );
+    assert_eq!(record(&out).end_reason, EndReason::Rejected);
+}
+
+#[test]
+fn prompt_then_hangup_in_early_media_ends_with_480() {
+    let (mut call, out) = Call::new(
+        setup(Plan::PromptThenHangup {
+            prompt: "merged.wav".into(),
+        }),
+        CallPolicy::default(),
+        0,
+    );
+    assert_eq!(out[0], Output::EarlyMedia);
+    let out = call.handle(Input::PromptFinished, 13_000);
+    assert!(matches!(out[0], Output::Reject { status: 480, .. }));
+    assert_eq!(record(&out).end_reason, EndReason::PromptThenHangup);
+}
+
+#[test]
+fn answer_first_policy_answers_then_byes_after_prompt() {
+    let policy = CallPolicy {
+        answer_before_queue: true,
+        ..CallPolicy::default()
+    };
+    let (mut call, out) = Call::new(
+        setup(Plan::PromptThenHangup {
+            prompt: "merged.wav".into(),
+        }),
+        policy,
+        0,
+    );
+    assert_eq!(out[0], Output::Answer);
+    let out = call.handle(Input::PromptFinished, 13_000);
+    assert_eq!(out[0], Output::ByeCaller);
+}
+
+#[test]
+fn answered_caller_cannot_cancel() {
+    let mut call = connected();
+    assert!(call.handle(Input::CallerCancel, 21_000).is_empty());
+    assert!(!call.is_finished());
+}
+
+#[test]
+fn assignment_after_leaving_queue_returns_the_seat() {
+    let mut call = connected();
+    let out = call.handle(
+        Input::SeatAssigned {
+            seat: "1003".into(),
+        },
+        21_000,
+    );
+    assert!(matches!(&out[0], Output::SeatOfferFailed { seat, .. } if seat == "1003"));
+}
+
+#[test]
+fn ack_timeout_tears_down() {
+    let mut call = connected();
+    let out = call.handle(Input::AckTimeout, 52_000);
+    assert!(out.contains(&Output::ByeSeat));
+    assert!(out.contains(&Output::ByeCaller));
+    assert_eq!(record(&out).end_reason, EndReason::Failed);
+}
