@@ -42,7 +42,11 @@ impl DialogId {
 
 impl fmt::Display for DialogId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{};l={};r={}", self.call_id, self.local_tag, self.remote_tag)
+        write!(
+            f,
+            "{};l={};r={}",
+            self.call_id, self.local_tag, self.remote_tag
+        )
     }
 }
 
@@ -102,7 +106,9 @@ fn strip_tag(na: &NameAddr) -> NameAddr {
 }
 
 fn first_contact_uri(msg: &SipMessage) -> Result<Option<Uri>, DialogError> {
-    let contacts = msg.contacts().map_err(|e| DialogError::BadHeader(e.to_string()))?;
+    let contacts = msg
+        .contacts()
+        .map_err(|e| DialogError::BadHeader(e.to_string()))?;
     Ok(contacts.into_iter().find_map(|c| match c {
         Contact::Addr(na) => Some(na.uri),
         Contact::Star => None,
@@ -116,13 +122,19 @@ fn initial_cseq() -> u32 {
 
 impl Dialog {
     /// The dialog a UAS creates when it answers `invite` (§12.1.1) with `local_tag` in the To.
-    pub fn uas(invite: &SipMessage, local_tag: &str, local_contact: &Uri) -> Result<Dialog, DialogError> {
+    pub fn uas(
+        invite: &SipMessage,
+        local_tag: &str,
+        local_contact: &Uri,
+    ) -> Result<Dialog, DialogError> {
         let remote_tag = invite.from().tag().unwrap_or("").to_owned();
         let remote_target = first_contact_uri(invite)?.ok_or(DialogError::Missing("Contact"))?;
         let route_set = invite
             .record_routes()
             .map_err(|e| DialogError::BadHeader(e.to_string()))?;
-        let secure = invite.request_uri().is_some_and(|u| u.scheme == Scheme::Sips);
+        let secure = invite
+            .request_uri()
+            .is_some_and(|u| u.scheme == Scheme::Sips);
         Ok(Dialog {
             call_id: invite.call_id().to_owned(),
             local_tag: local_tag.to_owned(),
@@ -142,15 +154,26 @@ impl Dialog {
     /// The dialog a UAC gets from a 1xx (with To tag) or 2xx `response` to its `invite_sent`
     /// (§12.1.2): the route set is the response's Record-Route reversed.
     pub fn uac(invite_sent: &SipMessage, response: &SipMessage) -> Result<Dialog, DialogError> {
-        let remote_tag = response.to().tag().ok_or(DialogError::Missing("To tag"))?.to_owned();
-        let local_tag = invite_sent.from().tag().ok_or(DialogError::Missing("From tag"))?.to_owned();
+        let remote_tag = response
+            .to()
+            .tag()
+            .ok_or(DialogError::Missing("To tag"))?
+            .to_owned();
+        let local_tag = invite_sent
+            .from()
+            .tag()
+            .ok_or(DialogError::Missing("From tag"))?
+            .to_owned();
         let remote_target = first_contact_uri(response)?.ok_or(DialogError::Missing("Contact"))?;
-        let local_contact = first_contact_uri(invite_sent)?.ok_or(DialogError::Missing("our Contact"))?;
+        let local_contact =
+            first_contact_uri(invite_sent)?.ok_or(DialogError::Missing("our Contact"))?;
         let mut route_set = response
             .record_routes()
             .map_err(|e| DialogError::BadHeader(e.to_string()))?;
         route_set.reverse();
-        let secure = invite_sent.request_uri().is_some_and(|u| u.scheme == Scheme::Sips);
+        let secure = invite_sent
+            .request_uri()
+            .is_some_and(|u| u.scheme == Scheme::Sips);
         let state = if response.status().is_some_and(|s| (200..300).contains(&s)) {
             DialogState::Confirmed
         } else {
@@ -248,7 +271,8 @@ impl Dialog {
                 // Strict router: it becomes the Request-URI; the remote target goes last.
                 let mut uri = first.uri.clone();
                 uri.headers.clear();
-                let mut routes: Vec<String> = self.route_set[1..].iter().map(|r| r.to_string()).collect();
+                let mut routes: Vec<String> =
+                    self.route_set[1..].iter().map(|r| r.to_string()).collect();
                 routes.push(format!("<{}>", self.remote_target));
                 (uri, routes)
             }

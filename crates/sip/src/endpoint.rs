@@ -18,8 +18,8 @@ use tokio::task::JoinHandle;
 use crate::transaction::{
     cancel_for, ClientTxId, LayerConfig, Output, ServerTxId, Timers, TransactionLayer, TxId,
 };
-use crate::transport::{bind_udp, Counters, Inbound, Transports};
 pub use crate::transport::TransportKind;
+use crate::transport::{bind_udp, Counters, Inbound, Transports};
 use crate::SipMessage;
 
 /// How to bind and run an [`Endpoint`].
@@ -90,7 +90,10 @@ impl ServerTx {
 
     /// Send `resp` (built from the request with `msg.response(..)`) through the transaction.
     pub fn respond(&self, resp: SipMessage) {
-        let _ = self.cmd.send(Cmd::Respond { tx: self.id, msg: resp });
+        let _ = self.cmd.send(Cmd::Respond {
+            tx: self.id,
+            msg: resp,
+        });
     }
 }
 
@@ -193,7 +196,13 @@ impl Endpoint {
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel::<Cmd>();
         let (in_tx, in_rx) = mpsc::channel::<Incoming>(cfg.incoming_queue.max(1));
         let (ack_tx, ack_rx) = mpsc::channel::<ServerTxId>(1024);
-        let transports = Transports::new(udp, net_tx, err_tx, Arc::clone(&counters), cfg.max_message_size);
+        let transports = Transports::new(
+            udp,
+            net_tx,
+            err_tx,
+            Arc::clone(&counters),
+            cfg.max_message_size,
+        );
 
         let layer = TransactionLayer::new(LayerConfig {
             timers: cfg.timers,
@@ -214,7 +223,9 @@ impl Endpoint {
             tokio::spawn(Arc::clone(&transports).udp_loop()),
         ];
         if let Some(listener) = listener {
-            tasks.push(tokio::spawn(Arc::clone(&transports).tcp_accept_loop(listener)));
+            tasks.push(tokio::spawn(
+                Arc::clone(&transports).tcp_accept_loop(listener),
+            ));
         }
         let ep = Endpoint {
             inner: Arc::new(Inner {
@@ -250,7 +261,13 @@ impl Endpoint {
             SocketAddr::V4(a) => a.ip().to_string(),
             SocketAddr::V6(a) => format!("[{}]", a.ip()),
         };
-        format!("SIP/2.0/{} {}:{};branch={};rport", transport.as_str(), host, addr.port(), branch)
+        format!(
+            "SIP/2.0/{} {}:{};branch={};rport",
+            transport.as_str(),
+            host,
+            addr.port(),
+            branch
+        )
     }
 
     /// Send a request as a client transaction. `req` must already carry our top Via with a fresh
@@ -267,7 +284,12 @@ impl Endpoint {
     }
 
     /// CANCEL a pending INVITE we sent (§9.1) as its own client transaction.
-    pub fn cancel(&self, invite: &SipMessage, dest: SocketAddr, transport: TransportKind) -> Option<ClientTx> {
+    pub fn cancel(
+        &self,
+        invite: &SipMessage,
+        dest: SocketAddr,
+        transport: TransportKind,
+    ) -> Option<ClientTx> {
         let cancel = SipMessage::parse(cancel_for(invite)?).ok()?;
         Some(self.request(cancel, dest, transport))
     }
@@ -330,6 +352,7 @@ impl Core {
                     None => std::future::pending().await,
                 }
             };
+            let mut origin = None;
             let outputs = tokio::select! {
                 biased;
                 _ = sleep => self.layer.on_timer(now()),
@@ -338,6 +361,7 @@ impl Core {
                     Cmd::Request { msg, dest, transport, events } => {
                         let (id, out) = self.layer.send_request(msg, dest, transport, now());
                         self.clients.insert(id, events);
+                        origin = Some(id);
                         out
                     }
                     Cmd::Respond { tx, msg } => self.layer.send_response(tx, msg, now()),
@@ -345,22 +369,24 @@ impl Core {
                 Some(m) = net_rx.recv() => self.layer.on_message(m.msg, m.source, m.transport, now()),
                 else => break,
             };
-            self.execute(outputs);
+            self.execute(outputs, origin);
         }
     }
 
-    fn execute(&mut self, outputs: Vec<Output>) {
+    /// `origin`: the client transaction whose first send these outputs carry, so that a failed
+    /// connect is reported on it.
+    fn execute(&mut self, outputs: Vec<Output>, origin: Option<ClientTxId>) {
         let mut queue = outputs;
         while !queue.is_empty() {
             let mut more = Vec::new();
             for out in queue {
-                self.execute_one(out, &mut more);
+                self.execute_one(out, origin, &mut more);
             }
             queue = more;
         }
     }
 
-    fn execute_one(&mut self, out: Output, more: &mut Vec<Output>) {
+    fn execute_one(&mut self, out: Output, origin: Option<ClientTxId>, more: &mut Vec<Output>) {
         match out {
             Output::Transmit {
                 bytes,
@@ -371,7 +397,7 @@ impl Core {
                 if retransmission {
                     Counters::inc(&self.counters.retransmissions);
                 }
-                self.transports.send(bytes, dest, transport, None);
+                self.transports.send(bytes, dest, transport, origin);
             }
             Output::Request {
                 tx,
@@ -391,17 +417,19 @@ impl Core {
                     tx: tx.map(handle),
                     cancels: cancels.map(handle),
                 };
-                if let Err(mpsc::error::TrySendError::Full(incoming) | mpsc::error::TrySendError::Closed(incoming)) =
-                    self.incoming.try_send(incoming)
+                if let Err(
+                    mpsc::error::TrySendError::Full(incoming)
+                    | mpsc::error::TrySendError::Closed(incoming),
+                ) = self.incoming.try_send(incoming)
                 {
                     // The TU is overloaded (or gone): refuse rather than queue without bound.
                     Counters::inc(&self.counters.dropped_incoming);
-                    if let Some(tx) = tx {
-                        let resp = incoming
-                            .msg
-                            .response(503, "Service Unavailable")
-                            .header("Retry-After", "5")
-                            .build_message();
+                    let resp = incoming
+                        .msg
+                        .response(503, "Service Unavailable")
+                        .header("Retry-After", "5")
+                        .build();
+                    if let (Some(tx), Ok(resp)) = (tx, SipMessage::parse(resp)) {
                         more.extend(self.layer.send_response(tx, resp, now()));
                     }
                 }

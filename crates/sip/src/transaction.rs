@@ -115,7 +115,11 @@ pub enum Output {
     /// A response that matches no client transaction (e.g. a 2xx retransmitted after Timer M).
     StrayResponse { msg: SipMessage, source: SocketAddr },
     /// A request refused before it became a transaction (overload); already answered statelessly.
-    Rejected { msg: SipMessage, source: SocketAddr, status: u16 },
+    Rejected {
+        msg: SipMessage,
+        source: SocketAddr,
+        status: u16,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -235,7 +239,11 @@ fn is_reliable(transport: TransportKind) -> bool {
 /// Where to send responses to a request that arrived from `source` (RFC 3261 §18.2.2, RFC 3581):
 /// on a connection back to the source; on UDP to the source IP (`received`) and either the source
 /// port (`rport`) or the Via port.
-pub fn response_destination(msg: &SipMessage, source: SocketAddr, transport: TransportKind) -> SocketAddr {
+pub fn response_destination(
+    msg: &SipMessage,
+    source: SocketAddr,
+    transport: TransportKind,
+) -> SocketAddr {
     if is_reliable(transport) {
         return source;
     }
@@ -255,7 +263,11 @@ fn server_key(msg: &SipMessage, method: &Method) -> ServerKey {
     };
     let (branch, sent_by) = match msg.vias().first() {
         Some(via) => {
-            let sent_by = format!("{}:{}", via.host.to_ascii_lowercase(), via.port.unwrap_or(5060));
+            let sent_by = format!(
+                "{}:{}",
+                via.host.to_ascii_lowercase(),
+                via.port.unwrap_or(5060)
+            );
             let branch = match via.branch() {
                 Some(b) if b.starts_with(MAGIC_COOKIE) => b.to_owned(),
                 // RFC 2543 peers: §17.2.3's fallback, minus the To tag (which an ACK adds).
@@ -554,7 +566,13 @@ impl TransactionLayer {
         });
     }
 
-    fn on_response(&mut self, msg: SipMessage, source: SocketAddr, now: Instant, out: &mut Vec<Output>) {
+    fn on_response(
+        &mut self,
+        msg: SipMessage,
+        source: SocketAddr,
+        now: Instant,
+        out: &mut Vec<Output>,
+    ) {
         let Some(status) = msg.status() else {
             return;
         };

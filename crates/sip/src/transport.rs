@@ -17,7 +17,7 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 
 use crate::transaction::ClientTxId;
-use crate::{frame, Frame, ParseError, SipMessage};
+use crate::{frame, CSeq, Frame, ParseError, SipMessage};
 
 /// Which transport a message came in on or goes out on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -121,7 +121,10 @@ pub(crate) fn error_response(raw: &[u8], err: &ParseError) -> Option<Bytes> {
     if method.is_empty() || method.starts_with("SIP/") || method.eq_ignore_ascii_case("ACK") {
         return None;
     }
-    if !method.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)) {
+    if !method
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b))
+    {
         return None;
     }
     let mut echoed = String::new();
@@ -156,9 +159,15 @@ pub(crate) fn error_response(raw: &[u8], err: &ParseError) -> Option<Bytes> {
             }
             _ => continue,
         };
+        let mut value = value.trim().to_owned();
+        if canonical == "CSeq" && CSeq::parse(&value).is_err() {
+            // Echoing a broken CSeq would make our answer unparseable too; keep the method so
+            // the peer can still match it by branch and method.
+            value = format!("0 {method}");
+        }
         echoed.push_str(canonical);
         echoed.push_str(": ");
-        echoed.push_str(value.trim());
+        echoed.push_str(&value);
         echoed.push_str("\r\n");
     }
     // Without a Via there is nowhere to route it; without Call-ID/CSeq the peer cannot match it.
@@ -168,11 +177,25 @@ pub(crate) fn error_response(raw: &[u8], err: &ParseError) -> Option<Bytes> {
     let reason: String = err
         .reason
         .chars()
-        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
         .take(120)
         .collect();
-    let status = if (400..700).contains(&err.status) { err.status } else { 400 };
-    let reason = if reason.is_empty() { "Bad Request".to_owned() } else { reason };
+    let status = if (400..700).contains(&err.status) {
+        err.status
+    } else {
+        400
+    };
+    let reason = if reason.is_empty() {
+        "Bad Request".to_owned()
+    } else {
+        reason
+    };
     Some(Bytes::from(format!(
         "SIP/2.0 {status} {reason}\r\n{echoed}Content-Length: 0\r\n\r\n"
     )))
@@ -180,7 +203,7 @@ pub(crate) fn error_response(raw: &[u8], err: &ParseError) -> Option<Bytes> {
 
 /// Datagrams that are only whitespace are keep-alives (RFC 5626 §4.4.1 CRLF), not errors.
 fn is_keepalive(buf: &[u8]) -> bool {
-    buf.iter().all(|b| b.is_ascii_whitespace()) || buf.first() == Some(&0)
+    buf.iter().all(|b| b.is_ascii_whitespace())
 }
 
 impl Transports {
@@ -240,8 +263,12 @@ impl Transports {
             if n == 0 || is_keepalive(&buf[..n]) {
                 continue;
             }
-            self.deliver(Bytes::copy_from_slice(&buf[..n]), source, TransportKind::Udp)
-                .await;
+            self.deliver(
+                Bytes::copy_from_slice(&buf[..n]),
+                source,
+                TransportKind::Udp,
+            )
+            .await;
         }
     }
 
@@ -280,7 +307,13 @@ impl Transports {
     }
 
     /// Send `bytes`; never waits. `tx` names the client transaction to fail if delivery fails.
-    pub fn send(self: &Arc<Self>, bytes: Bytes, dest: SocketAddr, transport: TransportKind, tx: Option<ClientTxId>) {
+    pub fn send(
+        self: &Arc<Self>,
+        bytes: Bytes,
+        dest: SocketAddr,
+        transport: TransportKind,
+        tx: Option<ClientTxId>,
+    ) {
         Counters::inc(&self.counters.sent);
         match transport {
             TransportKind::Udp => match self.udp.try_send_to(&bytes, dest) {

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use sip::transaction::{
-    ack_for_non2xx, cancel_for, response_destination, ClientTxId, LayerConfig, Output, ServerTxId, Timers,
-    TransactionLayer, TxId,
+    ack_for_non2xx, cancel_for, response_destination, ClientTxId, LayerConfig, Output, ServerTxId,
+    Timers, TransactionLayer, TxId,
 };
 use sip::transport::TransportKind::{self, Tcp, Udp};
 use sip::{Method, SipMessage};
@@ -73,7 +73,8 @@ fn sent(out: &[Output]) -> Vec<(String, SocketAddr, bool)> {
 }
 
 fn has_terminated(out: &[Output], tx: TxId) -> bool {
-    out.iter().any(|o| matches!(o, Output::Terminated { tx: t } if *t == tx))
+    out.iter()
+        .any(|o| matches!(o, Output::Terminated { tx: t } if *t == tx))
 }
 
 fn server_tx(out: &[Output]) -> ServerTxId {
@@ -86,7 +87,9 @@ fn server_tx(out: &[Output]) -> ServerTxId {
 }
 
 fn requests_to_tu(out: &[Output]) -> usize {
-    out.iter().filter(|o| matches!(o, Output::Request { .. })).count()
+    out.iter()
+        .filter(|o| matches!(o, Output::Request { .. }))
+        .count()
 }
 
 fn responses_to_tu(out: &[Output]) -> Vec<u16> {
@@ -100,14 +103,23 @@ fn responses_to_tu(out: &[Output]) -> Vec<u16> {
 
 fn layer() -> TransactionLayer {
     TransactionLayer::new(LayerConfig {
-        timers: Timers { t1: T1, t2: T2, t4: T4 },
+        timers: Timers {
+            t1: T1,
+            t2: T2,
+            t4: T4,
+        },
         auto_trying: true,
         max_transactions: 1000,
     })
 }
 
 /// Run timers from `from` to `to` in 10 ms steps, collecting outputs with their time offsets.
-fn run(l: &mut TransactionLayer, t0: Instant, from: Duration, to: Duration) -> Vec<(Duration, Output)> {
+fn run(
+    l: &mut TransactionLayer,
+    t0: Instant,
+    from: Duration,
+    to: Duration,
+) -> Vec<(Duration, Output)> {
     let mut all = Vec::new();
     let mut t = from;
     while t <= to {
@@ -123,7 +135,8 @@ fn retransmit_times(outs: &[(Duration, Output)]) -> Vec<Duration> {
     outs.iter()
         .filter_map(|(t, o)| match o {
             Output::Transmit {
-                retransmission: true, ..
+                retransmission: true,
+                ..
             } => Some(*t),
             _ => None,
         })
@@ -137,11 +150,17 @@ fn timer_a_doubles_without_cap_and_timer_b_times_out() {
     let mut l = layer();
     let t0 = Instant::now();
     let (tx, out) = l.send_request(invite("z9hG4bKa1"), peer(), Udp, t0);
-    assert_eq!(sent(&out), vec![("INVITE sip:12345@10.0.0.1 SIP/2.0".into(), peer(), false)]);
+    assert_eq!(
+        sent(&out),
+        vec![("INVITE sip:12345@10.0.0.1 SIP/2.0".into(), peer(), false)]
+    );
     assert_eq!(l.next_deadline(), Some(t0 + T1));
     let outs = run(&mut l, t0, ms(0), ms(40_000));
     // Timer A: T1, then 2·T1, 4·T1 ... (no T2 cap for INVITE): at 0.5, 1.5, 3.5, 7.5, 15.5, 31.5 s.
-    let want: Vec<Duration> = [500, 1500, 3500, 7500, 15500, 31500].into_iter().map(ms).collect();
+    let want: Vec<Duration> = [500, 1500, 3500, 7500, 15500, 31500]
+        .into_iter()
+        .map(ms)
+        .collect();
     assert_eq!(retransmit_times(&outs), want);
     // Timer B: 64·T1 = 32 s.
     let timeouts: Vec<_> = outs
@@ -150,9 +169,8 @@ fn timer_a_doubles_without_cap_and_timer_b_times_out() {
         .map(|(t, _)| *t)
         .collect();
     assert_eq!(timeouts, vec![ms(32_000)]);
-    assert!(outs
-        .iter()
-        .any(|(t, o)| *t == ms(32_000) && matches!(o, Output::Terminated { tx: TxId::Client(c) } if *c == tx)));
+    assert!(outs.iter().any(|(t, o)| *t == ms(32_000)
+        && matches!(o, Output::Terminated { tx: TxId::Client(c) } if *c == tx)));
     assert!(l.is_empty());
 }
 
@@ -178,7 +196,10 @@ fn provisional_stops_timers_a_and_b() {
     assert_eq!(responses_to_tu(&out), vec![180]);
     assert!(matches!(out[0], Output::Response { tx: t, .. } if t == tx));
     let outs = run(&mut l, t0, ms(100), ms(60_000));
-    assert!(outs.is_empty(), "no retransmission nor timeout in Proceeding: {outs:?}");
+    assert!(
+        outs.is_empty(),
+        "no retransmission nor timeout in Proceeding: {outs:?}"
+    );
     let (clients, _) = l.len();
     assert_eq!(clients, 1);
 }
@@ -195,7 +216,9 @@ fn non2xx_is_acked_by_the_transaction_and_timer_d_absorbs_retransmissions() {
     let ack = out
         .iter()
         .find_map(|o| match o {
-            Output::Transmit { bytes, dest, .. } => Some((SipMessage::parse(bytes.clone()).unwrap(), *dest)),
+            Output::Transmit { bytes, dest, .. } => {
+                Some((SipMessage::parse(bytes.clone()).unwrap(), *dest))
+            }
             _ => None,
         })
         .expect("ACK sent");
@@ -208,7 +231,11 @@ fn non2xx_is_acked_by_the_transaction_and_timer_d_absorbs_retransmissions() {
     assert_eq!(ack.to().tag(), Some("to486"));
     assert_eq!(ack.from().tag(), Some("from1"));
     assert_eq!(ack.vias().len(), 1);
-    assert_eq!(ack.vias()[0].branch(), Some("z9hG4bKa4"), "non-2xx ACK shares the INVITE branch");
+    assert_eq!(
+        ack.vias()[0].branch(),
+        Some("z9hG4bKa4"),
+        "non-2xx ACK shares the INVITE branch"
+    );
     assert_eq!(ack.header_all("Route"), vec!["<sip:proxy.example;lr>"]);
 
     // A retransmitted 486: the ACK goes again, the TU hears nothing.
@@ -220,7 +247,10 @@ fn non2xx_is_acked_by_the_transaction_and_timer_d_absorbs_retransmissions() {
 
     // Timer D: 32 s on UDP.
     let outs = run(&mut l, t0, ms(210), ms(33_000));
-    let ends: Vec<_> = outs.iter().filter(|(_, o)| matches!(o, Output::Terminated { .. })).collect();
+    let ends: Vec<_> = outs
+        .iter()
+        .filter(|(_, o)| matches!(o, Output::Terminated { .. }))
+        .collect();
     assert_eq!(ends.len(), 1);
     assert_eq!(ends[0].0, ms(32_200));
     assert!(matches!(ends[0].1, Output::Terminated { tx: TxId::Client(c) } if c == tx));
@@ -247,7 +277,10 @@ fn accepted_passes_2xx_retransmissions_up_until_timer_m() {
     let ok = response(&req, 200, "to200");
     let out = l.on_message(ok.clone(), peer(), Udp, t0 + ms(300));
     assert_eq!(responses_to_tu(&out), vec![200]);
-    assert!(sent(&out).is_empty(), "the TU, not the transaction, ACKs a 2xx");
+    assert!(
+        sent(&out).is_empty(),
+        "the TU, not the transaction, ACKs a 2xx"
+    );
     // A retransmitted 200 (our ACK was lost) goes to the TU again so it re-sends the ACK.
     let out = l.on_message(ok.clone(), peer(), Udp, t0 + ms(800));
     assert_eq!(responses_to_tu(&out), vec![200]);
@@ -290,10 +323,12 @@ fn timer_e_doubles_capped_at_t2_and_timer_f_times_out() {
     let (tx, _) = l.send_request(bye("z9hG4bKe1"), peer(), Udp, t0);
     let outs = run(&mut l, t0, ms(0), ms(40_000));
     // Intervals 0.5, 1, 2, 4, 4, 4 ... s (capped at T2): 0.5, 1.5, 3.5, 7.5, 11.5, ... 31.5 s.
-    let want: Vec<Duration> = [500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500]
-        .into_iter()
-        .map(ms)
-        .collect();
+    let want: Vec<Duration> = [
+        500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500,
+    ]
+    .into_iter()
+    .map(ms)
+    .collect();
     assert_eq!(retransmit_times(&outs), want);
     let timeout_at: Vec<_> = outs
         .iter()
@@ -317,7 +352,10 @@ fn timer_e_uses_t2_in_proceeding() {
     assert_eq!(responses_to_tu(&out), vec![100]);
     // Next one was already armed for 1.5 s; after it, every T2 (5.5, 9.5 ...); F still at 32 s.
     let outs = run(&mut l, t0, ms(610), ms(14_000));
-    assert_eq!(retransmit_times(&outs), vec![ms(1500), ms(5500), ms(9500), ms(13_500)]);
+    assert_eq!(
+        retransmit_times(&outs),
+        vec![ms(1500), ms(5500), ms(9500), ms(13_500)]
+    );
 }
 
 #[test]
@@ -333,7 +371,10 @@ fn timer_k_absorbs_retransmitted_finals() {
     assert!(out.is_empty(), "retransmitted final absorbed in Completed");
     let outs = run(&mut l, t0, ms(100), ms(6000));
     assert!(retransmit_times(&outs).is_empty());
-    let ends: Vec<_> = outs.iter().filter(|(_, o)| matches!(o, Output::Terminated { .. })).collect();
+    let ends: Vec<_> = outs
+        .iter()
+        .filter(|(_, o)| matches!(o, Output::Terminated { .. }))
+        .collect();
     assert_eq!(ends.len(), 1);
     assert_eq!(ends[0].0, ms(5100), "Timer K = T4");
     assert!(matches!(ends[0].1, Output::Terminated { tx: TxId::Client(c) } if c == tx));
@@ -365,15 +406,25 @@ fn response_matching_uses_branch_and_cseq_method() {
     let out = l.on_message(response(&cancel, 200, "x"), peer(), Udp, t0);
     assert!(matches!(out[0], Output::Response { tx: t, .. } if t == ctx));
     let out = l.on_message(response(&req, 487, "x"), peer(), Udp, t0);
-    assert!(out.iter().any(|o| matches!(o, Output::Response { tx: t, .. } if *t == tx)));
+    assert!(out
+        .iter()
+        .any(|o| matches!(o, Output::Response { tx: t, .. } if *t == tx)));
 }
 
 // ------------------------------------------------------------------ server INVITE
 
-fn new_invite(l: &mut TransactionLayer, branch: &str, transport: TransportKind, t0: Instant) -> (SipMessage, ServerTxId) {
+fn new_invite(
+    l: &mut TransactionLayer,
+    branch: &str,
+    transport: TransportKind,
+    t0: Instant,
+) -> (SipMessage, ServerTxId) {
     let req = invite(branch);
     let out = l.on_message(req.clone(), peer(), transport, t0);
-    assert_eq!(sent(&out), vec![("SIP/2.0 100 Trying".into(), peer(), false)]);
+    assert_eq!(
+        sent(&out),
+        vec![("SIP/2.0 100 Trying".into(), peer(), false)]
+    );
     (req, server_tx(&out))
 }
 
@@ -383,8 +434,15 @@ fn retransmitted_invite_is_absorbed_and_repeats_the_last_provisional() {
     let t0 = Instant::now();
     let (req, tx) = new_invite(&mut l, "z9hG4bKs1", Udp, t0);
     let out = l.on_message(req.clone(), peer(), Udp, t0 + ms(500));
-    assert_eq!(requests_to_tu(&out), 0, "retransmission not passed to the TU");
-    assert_eq!(sent(&out), vec![("SIP/2.0 100 Trying".into(), peer(), true)]);
+    assert_eq!(
+        requests_to_tu(&out),
+        0,
+        "retransmission not passed to the TU"
+    );
+    assert_eq!(
+        sent(&out),
+        vec![("SIP/2.0 100 Trying".into(), peer(), true)]
+    );
     let out = l.send_response(tx, response(&req, 180, "uas1"), t0 + ms(600));
     assert_eq!(sent(&out), vec![("SIP/2.0 180 X".into(), peer(), false)]);
     let out = l.on_message(req, peer(), Udp, t0 + ms(1500));
@@ -403,10 +461,12 @@ fn timer_g_retransmits_non2xx_capped_at_t2_and_timer_h_gives_up() {
     assert_eq!(sent(&out).len(), 1);
     let outs = run(&mut l, t0, ms(0), ms(40_000));
     // G: 0.5, 1.5, 3.5, 7.5, then every T2 up to H at 32 s.
-    let want: Vec<Duration> = [500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500]
-        .into_iter()
-        .map(ms)
-        .collect();
+    let want: Vec<Duration> = [
+        500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500,
+    ]
+    .into_iter()
+    .map(ms)
+    .collect();
     assert_eq!(retransmit_times(&outs), want);
     let at: Vec<_> = outs
         .iter()
@@ -414,7 +474,9 @@ fn timer_g_retransmits_non2xx_capped_at_t2_and_timer_h_gives_up() {
         .map(|(t, _)| *t)
         .collect();
     assert_eq!(at, vec![ms(32_000)], "Timer H = 64·T1");
-    assert!(outs.iter().any(|(_, o)| matches!(o, Output::Terminated { tx: TxId::Server(s) } if *s == tx)));
+    assert!(outs
+        .iter()
+        .any(|(_, o)| matches!(o, Output::Terminated { tx: TxId::Server(s) } if *s == tx)));
     assert!(l.is_empty());
 }
 
@@ -440,14 +502,22 @@ fn ack_confirms_and_timer_i_absorbs_ack_retransmissions() {
     l.send_response(tx, resp.clone(), t0);
     let ack = SipMessage::parse(ack_for_non2xx(&req, &resp).unwrap()).unwrap();
     let out = l.on_message(ack.clone(), peer(), Udp, t0 + ms(700));
-    assert!(out.is_empty(), "the ACK of a non-2xx stays inside the transaction: {out:?}");
+    assert!(
+        out.is_empty(),
+        "the ACK of a non-2xx stays inside the transaction: {out:?}"
+    );
     // Timer G stopped (the one armed for 1.5 s finds nothing to do); a repeated ACK is absorbed.
     let out = l.on_message(ack, peer(), Udp, t0 + ms(900));
     assert!(out.is_empty());
     let outs = run(&mut l, t0, ms(700), ms(10_000));
     assert!(retransmit_times(&outs).is_empty());
-    assert!(!outs.iter().any(|(_, o)| matches!(o, Output::AckTimeout { .. })));
-    let ends: Vec<_> = outs.iter().filter(|(_, o)| matches!(o, Output::Terminated { .. })).collect();
+    assert!(!outs
+        .iter()
+        .any(|(_, o)| matches!(o, Output::AckTimeout { .. })));
+    let ends: Vec<_> = outs
+        .iter()
+        .filter(|(_, o)| matches!(o, Output::Terminated { .. }))
+        .collect();
     assert_eq!(ends.len(), 1);
     assert_eq!(ends[0].0, ms(5700), "Timer I = T4 after the ACK");
 }
@@ -485,9 +555,17 @@ fn ok_to_invite_is_retransmitted_until_the_ack_then_timer_l_ends_it() {
     let out = l.on_message(ack_2xx("z9hG4bKother", "uas6"), peer(), Udp, t0 + ms(4100));
     assert!(matches!(out[..], [Output::Request { tx: None, .. }]));
     let outs = run(&mut l, t0, ms(4100), ms(40_000));
-    assert!(retransmit_times(&outs).is_empty(), "no 2xx retransmission after the ACK");
-    assert!(!outs.iter().any(|(_, o)| matches!(o, Output::AckTimeout { .. })));
-    let ends: Vec<_> = outs.iter().filter(|(_, o)| matches!(o, Output::Terminated { .. })).collect();
+    assert!(
+        retransmit_times(&outs).is_empty(),
+        "no 2xx retransmission after the ACK"
+    );
+    assert!(!outs
+        .iter()
+        .any(|(_, o)| matches!(o, Output::AckTimeout { .. })));
+    let ends: Vec<_> = outs
+        .iter()
+        .filter(|(_, o)| matches!(o, Output::Terminated { .. }))
+        .collect();
     assert_eq!(ends.len(), 1);
     assert_eq!(ends[0].0, ms(32_000), "Timer L = 64·T1");
 }
@@ -500,10 +578,12 @@ fn ok_to_invite_retransmission_caps_at_t2_and_timer_l_reports_missing_ack() {
     l.send_response(tx, response(&req, 200, "uas7"), t0);
     // Even on TCP the 2xx is retransmitted (§13.3.1.4: hops behind us may be UDP).
     let outs = run(&mut l, t0, ms(0), ms(40_000));
-    let want: Vec<Duration> = [500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500]
-        .into_iter()
-        .map(ms)
-        .collect();
+    let want: Vec<Duration> = [
+        500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500,
+    ]
+    .into_iter()
+    .map(ms)
+    .collect();
     assert_eq!(retransmit_times(&outs), want);
     let at: Vec<_> = outs
         .iter()
@@ -520,8 +600,16 @@ fn ack_with_a_wrong_to_tag_does_not_stop_2xx_retransmission() {
     let t0 = Instant::now();
     let (req, tx) = new_invite(&mut l, "z9hG4bKs8", Udp, t0);
     l.send_response(tx, response(&req, 200, "uas8"), t0);
-    let out = l.on_message(ack_2xx("z9hG4bKx", "someone-else"), peer(), Udp, t0 + ms(100));
-    assert!(matches!(out[..], [Output::Request { tx: None, .. }]), "stray ACK still goes up");
+    let out = l.on_message(
+        ack_2xx("z9hG4bKx", "someone-else"),
+        peer(),
+        Udp,
+        t0 + ms(100),
+    );
+    assert!(
+        matches!(out[..], [Output::Request { tx: None, .. }]),
+        "stray ACK still goes up"
+    );
     let outs = run(&mut l, t0, ms(100), ms(2000));
     assert_eq!(retransmit_times(&outs), vec![ms(500), ms(1500)]);
 }
@@ -531,12 +619,19 @@ fn second_final_response_is_ignored() {
     let mut l = layer();
     let t0 = Instant::now();
     let (req, tx) = new_invite(&mut l, "z9hG4bKs9", Udp, t0);
-    assert_eq!(sent(&l.send_response(tx, response(&req, 486, "a"), t0)).len(), 1);
+    assert_eq!(
+        sent(&l.send_response(tx, response(&req, 486, "a"), t0)).len(),
+        1
+    );
     assert!(l.send_response(tx, response(&req, 200, "a"), t0).is_empty());
-    assert!(l.send_response(ServerTxId(9999), response(&req, 200, "a"), t0).is_empty());
+    assert!(l
+        .send_response(ServerTxId(9999), response(&req, 200, "a"), t0)
+        .is_empty());
     // And a TU-sent 100 after our automatic one is not sent twice.
     let (req2, tx2) = new_invite(&mut l, "z9hG4bKs10", Udp, t0);
-    assert!(l.send_response(tx2, response(&req2, 100, "b"), t0).is_empty());
+    assert!(l
+        .send_response(tx2, response(&req2, 100, "b"), t0)
+        .is_empty());
 }
 
 // ------------------------------------------------------------------ server non-INVITE
@@ -558,10 +653,16 @@ fn non_invite_server_absorbs_retransmissions_and_timer_j_ends_it() {
     let out = l.on_message(req, peer(), Udp, t0 + ms(1500));
     assert_eq!(sent(&out), vec![("SIP/2.0 200 X".into(), peer(), true)]);
     let outs = run(&mut l, t0, ms(600), ms(40_000));
-    let ends: Vec<_> = outs.iter().filter(|(_, o)| matches!(o, Output::Terminated { .. })).collect();
+    let ends: Vec<_> = outs
+        .iter()
+        .filter(|(_, o)| matches!(o, Output::Terminated { .. }))
+        .collect();
     assert_eq!(ends.len(), 1);
     assert_eq!(ends[0].0, ms(32_600), "Timer J = 64·T1 on UDP");
-    assert!(retransmit_times(&outs).is_empty(), "non-INVITE responses are not retransmitted on timers");
+    assert!(
+        retransmit_times(&outs).is_empty(),
+        "non-INVITE responses are not retransmitted on timers"
+    );
 }
 
 #[test]
@@ -593,7 +694,9 @@ fn same_branch_different_sent_by_are_different_transactions() {
     let mut l = layer();
     let t0 = Instant::now();
     let a = bye("z9hG4bKn4");
-    let text = String::from_utf8(a.as_bytes().to_vec()).unwrap().replace("10.0.0.2:5062;", "10.0.0.9:5062;");
+    let text = String::from_utf8(a.as_bytes().to_vec())
+        .unwrap()
+        .replace("10.0.0.2:5062;", "10.0.0.9:5062;");
     let b = SipMessage::parse(Bytes::from(text)).unwrap();
     assert_eq!(requests_to_tu(&l.on_message(a, peer(), Udp, t0)), 1);
     assert_eq!(requests_to_tu(&l.on_message(b, peer(), Udp, t0)), 1);
@@ -613,19 +716,36 @@ fn cancel_finds_the_invite_server_transaction() {
     let (cancel_tx, cancels) = out
         .iter()
         .find_map(|o| match o {
-            Output::Request { tx: Some(t), cancels, .. } => Some((*t, *cancels)),
+            Output::Request {
+                tx: Some(t),
+                cancels,
+                ..
+            } => Some((*t, *cancels)),
             _ => None,
         })
         .unwrap();
     assert_ne!(cancel_tx, invite_tx);
     assert_eq!(cancels, Some(invite_tx));
     // The TU answers 200 to the CANCEL and 487 to the INVITE, each on its own transaction.
-    assert_eq!(sent(&l.send_response(cancel_tx, response(&cancel, 200, "t"), t0)).len(), 1);
-    assert_eq!(sent(&l.send_response(invite_tx, response(&req, 487, "t"), t0))[0].0, "SIP/2.0 487 X");
+    assert_eq!(
+        sent(&l.send_response(cancel_tx, response(&cancel, 200, "t"), t0)).len(),
+        1
+    );
+    assert_eq!(
+        sent(&l.send_response(invite_tx, response(&req, 487, "t"), t0))[0].0,
+        "SIP/2.0 487 X"
+    );
     // A CANCEL for an unknown INVITE: no match, the TU answers 481.
     let other = SipMessage::parse(cancel_for(&invite("z9hG4bKc2")).unwrap()).unwrap();
     let out = l.on_message(other, peer(), Udp, t0);
-    assert!(matches!(out[..], [Output::Request { tx: Some(_), cancels: None, .. }]));
+    assert!(matches!(
+        out[..],
+        [Output::Request {
+            tx: Some(_),
+            cancels: None,
+            ..
+        }]
+    ));
 }
 
 #[test]
@@ -642,14 +762,20 @@ fn responses_follow_via_rport_received_or_connection() {
     let with_rport = request("OPTIONS", "z9hG4bKr1", 1, None, true);
     let without = request("OPTIONS", "z9hG4bKr2", 1, None, false);
     assert_eq!(response_destination(&with_rport, src, Udp), src);
-    assert_eq!(response_destination(&without, src, Udp), "192.0.2.7:5062".parse().unwrap());
+    assert_eq!(
+        response_destination(&without, src, Udp),
+        "192.0.2.7:5062".parse().unwrap()
+    );
     assert_eq!(response_destination(&without, src, Tcp), src);
     // And the layer sends there.
     let mut l = layer();
     let out = l.on_message(with_rport, src, Udp, Instant::now());
     assert!(requests_to_tu(&out) == 1);
     let out = l.on_message(invite("z9hG4bKr3"), src, Udp, Instant::now());
-    assert_eq!(sent(&out)[0].1, "192.0.2.7:5062".parse::<SocketAddr>().unwrap());
+    assert_eq!(
+        sent(&out)[0].1,
+        "192.0.2.7:5062".parse::<SocketAddr>().unwrap()
+    );
 }
 
 #[test]
@@ -659,7 +785,10 @@ fn overload_gets_a_stateless_503() {
         ..LayerConfig::default()
     });
     let t0 = Instant::now();
-    assert_eq!(requests_to_tu(&l.on_message(bye("z9hG4bKo1"), peer(), Udp, t0)), 1);
+    assert_eq!(
+        requests_to_tu(&l.on_message(bye("z9hG4bKo1"), peer(), Udp, t0)),
+        1
+    );
     let out = l.on_message(bye("z9hG4bKo2"), peer(), Udp, t0);
     assert_eq!(sent(&out)[0].0, "SIP/2.0 503 Service Unavailable");
     assert!(matches!(out[1], Output::Rejected { status: 503, .. }));

@@ -1,0 +1,434 @@
+//! Two real endpoints on 127.0.0.1 exchange INVITE/200/ACK and BYE over UDP and TCP; a lost 200
+//! is retransmitted until the ACK; malformed requests get a 400 or are counted.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use sip::dialog::{new_branch, new_call_id, new_tag, Dialog, DialogId};
+use sip::endpoint::{ClientTx, Endpoint, EndpointConfig, Incoming, TxEvent};
+use sip::transaction::Timers;
+use sip::transport::TransportKind::{self, Tcp, Udp};
+use sip::{Method, RequestBuilder, SipMessage, Uri};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc::Receiver;
+use tokio::time::timeout;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+fn fast_timers() -> Timers {
+    Timers {
+        t1: Duration::from_millis(50),
+        t2: Duration::from_millis(400),
+        t4: Duration::from_millis(500),
+    }
+}
+
+async fn endpoint(tcp: bool) -> (Endpoint, Receiver<Incoming>) {
+    Endpoint::bind(EndpointConfig {
+        udp: "127.0.0.1:0".parse().unwrap(),
+        tcp: tcp.then(|| "127.0.0.1:0".parse().unwrap()),
+        timers: fast_timers(),
+        ..EndpointConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+fn addr_of(ep: &Endpoint, transport: TransportKind) -> SocketAddr {
+    match transport {
+        Udp => ep.local_addr(),
+        Tcp => ep.tcp_addr().unwrap(),
+    }
+}
+
+fn contact(ep: &Endpoint, user: &str, transport: TransportKind) -> String {
+    format!(
+        "<sip:{user}@{};transport={}>",
+        addr_of(ep, transport),
+        transport.as_str().to_lowercase()
+    )
+}
+
+fn dest_of(uri: &Uri) -> SocketAddr {
+    format!("{}:{}", uri.host, uri.port.unwrap_or(5060))
+        .parse()
+        .unwrap()
+}
+
+fn invite(ep: &Endpoint, to: SocketAddr, transport: TransportKind) -> SipMessage {
+    let uri = Uri::parse(&format!("sip:12345@{to}")).unwrap();
+    RequestBuilder::new(Method::Invite, &uri)
+        .header("Via", &ep.via(transport, &new_branch()))
+        .header("Max-Forwards", "70")
+        .header(
+            "From",
+            &format!(
+                "<sip:13800000000@{}>;tag={}",
+                addr_of(ep, transport),
+                new_tag()
+            ),
+        )
+        .header("To", &format!("<sip:12345@{to}>"))
+        .header("Call-ID", &new_call_id("test.invalid"))
+        .header("CSeq", "1 INVITE")
+        .header("Contact", &contact(ep, "caller", transport))
+        .body("application/sdp", b"v=0\r\n")
+        .build_message()
+}
+
+async fn next_incoming(rx: &mut Receiver<Incoming>) -> Incoming {
+    timeout(WAIT, rx.recv())
+        .await
+        .expect("incoming in time")
+        .expect("channel open")
+}
+
+async fn next_event(tx: &mut ClientTx) -> TxEvent {
+    timeout(WAIT, tx.next())
+        .await
+        .expect("event in time")
+        .expect("transaction alive")
+}
+
+async fn final_response(tx: &mut ClientTx) -> SipMessage {
+    loop {
+        match next_event(tx).await {
+            TxEvent::Provisional(_) => continue,
+            TxEvent::Final(m) => return m,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+/// The whole call: INVITE → 100/180/200 → ACK → BYE → 200, on one transport.
+async fn call_flow(transport: TransportKind) {
+    let (uac, _uac_rx) = endpoint(transport == Tcp).await;
+    let (uas, mut uas_rx) = endpoint(transport == Tcp).await;
+    let uas_addr = addr_of(&uas, transport);
+
+    let inv = invite(&uac, uas_addr, transport);
+    let mut ctx = uac.request(inv.clone(), uas_addr, transport);
+
+    // UAS side: the INVITE arrives with a server transaction.
+    let inc = next_incoming(&mut uas_rx).await;
+    assert_eq!(inc.transport, transport);
+    assert_eq!(inc.msg.method(), Some(&Method::Invite));
+    assert_eq!(inc.msg.body(), b"v=0\r\n");
+    let stx = inc.tx.clone().expect("server transaction");
+    let tag = new_tag();
+    let uas_contact = Uri::parse(&format!("sip:12345@{uas_addr}")).unwrap();
+    let mut uas_dialog = Dialog::uas(&inc.msg, &tag, &uas_contact).unwrap();
+    stx.respond(
+        inc.msg
+            .response(180, "Ringing")
+            .to_tag(&tag)
+            .build_message(),
+    );
+    stx.respond(
+        inc.msg
+            .response(200, "OK")
+            .to_tag(&tag)
+            .header("Contact", &contact(&uas, "12345", transport))
+            .body("application/sdp", b"v=0\r\n")
+            .build_message(),
+    );
+
+    // UAC side: 100 (automatic), 180, then 200.
+    let mut provisional = Vec::new();
+    let ok = loop {
+        match next_event(&mut ctx).await {
+            TxEvent::Provisional(m) => provisional.push(m.status().unwrap()),
+            TxEvent::Final(m) => break m,
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(provisional, vec![100, 180]);
+    assert_eq!(ok.status(), Some(200));
+    assert_eq!(ok.to().tag(), Some(tag.as_str()));
+    let mut uac_dialog = Dialog::uac(&inv, &ok).unwrap();
+    assert_eq!(uac_dialog.id(), DialogId::of_response(&ok).unwrap());
+
+    // ACK (outside any transaction, new branch, same CSeq number).
+    let ack = uac_dialog
+        .ack_for(&ok)
+        .header("Via", &uac.via(transport, &new_branch()))
+        .build();
+    uac.send_raw(ack, dest_of(&uac_dialog.remote_target), transport);
+    let inc = next_incoming(&mut uas_rx).await;
+    assert_eq!(inc.msg.method(), Some(&Method::Ack));
+    assert!(inc.tx.is_none());
+    assert_eq!(inc.msg.cseq().seq, 1);
+    assert_eq!(DialogId::of_incoming(&inc.msg), Some(uas_dialog.id()));
+
+    // BYE from the UAC in the dialog.
+    let bye = SipMessage::parse(
+        uac_dialog
+            .request(Method::Bye)
+            .header("Via", &uac.via(transport, &new_branch()))
+            .build(),
+    )
+    .unwrap();
+    assert_eq!(bye.cseq().seq, 2);
+    let mut bye_tx = uac.request(bye, dest_of(&uac_dialog.remote_target), transport);
+    let inc = next_incoming(&mut uas_rx).await;
+    assert_eq!(inc.msg.method(), Some(&Method::Bye));
+    assert_eq!(DialogId::of_incoming(&inc.msg), Some(uas_dialog.id()));
+    assert!(uas_dialog.accepts_remote_cseq(&inc.msg));
+    inc.tx
+        .unwrap()
+        .respond(inc.msg.response(200, "OK").build_message());
+    assert_eq!(final_response(&mut bye_tx).await.status(), Some(200));
+
+    // The 2xx to INVITE was ACKed quickly: at most a couple of early retransmissions.
+    let s = uas.stats();
+    assert!(s.received >= 3, "{s:?}");
+    assert_eq!(s.parse_errors, 0);
+    if transport == Tcp {
+        assert!(uac.stats().tcp_connections >= 1);
+    }
+}
+
+#[tokio::test]
+async fn invite_ack_bye_over_udp() {
+    call_flow(Udp).await;
+}
+
+#[tokio::test]
+async fn invite_ack_bye_over_tcp() {
+    call_flow(Tcp).await;
+}
+
+fn raw_invite(from: SocketAddr, to: SocketAddr, branch: &str) -> String {
+    format!(
+        "INVITE sip:12345@{to} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {from};branch={branch};rport\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:caller@{from}>;tag=raw1\r\n\
+         To: <sip:12345@{to}>\r\n\
+         Call-ID: raw-{branch}\r\n\
+         CSeq: 7 INVITE\r\n\
+         Contact: <sip:caller@{from}>\r\n\
+         Content-Length: 0\r\n\r\n"
+    )
+}
+
+async fn recv_msg(sock: &UdpSocket, within: Duration) -> Option<SipMessage> {
+    let mut buf = vec![0u8; 65536];
+    let (n, _) = timeout(within, sock.recv_from(&mut buf)).await.ok()?.ok()?;
+    Some(SipMessage::parse(Bytes::copy_from_slice(&buf[..n])).unwrap())
+}
+
+#[tokio::test]
+async fn lost_200_is_retransmitted_until_the_ack() {
+    let (uas, mut uas_rx) = endpoint(false).await;
+    let phone = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let me = phone.local_addr().unwrap();
+    phone
+        .send_to(
+            raw_invite(me, uas.local_addr(), "z9hG4bKlost1").as_bytes(),
+            uas.local_addr(),
+        )
+        .await
+        .unwrap();
+    let inc = next_incoming(&mut uas_rx).await;
+    inc.tx.unwrap().respond(
+        inc.msg
+            .response(200, "OK")
+            .to_tag("uas-tag")
+            .build_message(),
+    );
+
+    // 100 Trying, then the 200, which the phone "loses" (ignores); the copy comes ~T1 later.
+    let trying = recv_msg(&phone, WAIT).await.unwrap();
+    assert_eq!(trying.status(), Some(100));
+    let first = recv_msg(&phone, WAIT).await.unwrap();
+    assert_eq!(first.status(), Some(200));
+    let again = recv_msg(&phone, WAIT).await.expect("200 retransmitted");
+    assert_eq!(again.status(), Some(200));
+    assert_eq!(again.as_bytes(), first.as_bytes());
+    assert!(uas.stats().retransmissions >= 1);
+
+    // ACK it (new branch): it reaches the TU and the retransmissions stop.
+    let ack = format!(
+        "ACK sip:12345@{to} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKack1;rport\r\nMax-Forwards: 70\r\n\
+         From: <sip:caller@{me}>;tag=raw1\r\nTo: <sip:12345@{to}>;tag=uas-tag\r\nCall-ID: raw-z9hG4bKlost1\r\n\
+         CSeq: 7 ACK\r\nContent-Length: 0\r\n\r\n",
+        to = uas.local_addr()
+    );
+    phone
+        .send_to(ack.as_bytes(), uas.local_addr())
+        .await
+        .unwrap();
+    let inc = next_incoming(&mut uas_rx).await;
+    assert_eq!(inc.msg.method(), Some(&Method::Ack));
+    // Drain anything already in flight, then nothing more for well over T2.
+    while recv_msg(&phone, Duration::from_millis(100)).await.is_some() {}
+    assert!(
+        recv_msg(&phone, Duration::from_millis(900)).await.is_none(),
+        "200 still retransmitted after the ACK"
+    );
+}
+
+#[tokio::test]
+async fn unacked_200_is_reported_as_ack_timeout() {
+    let (uas, mut uas_rx) = endpoint(false).await;
+    let mut timeouts = uas.take_ack_timeouts().unwrap();
+    assert!(uas.take_ack_timeouts().is_none(), "taken once");
+    let phone = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let me = phone.local_addr().unwrap();
+    phone
+        .send_to(
+            raw_invite(me, uas.local_addr(), "z9hG4bKnoack").as_bytes(),
+            uas.local_addr(),
+        )
+        .await
+        .unwrap();
+    let inc = next_incoming(&mut uas_rx).await;
+    let stx = inc.tx.unwrap();
+    stx.respond(inc.msg.response(200, "OK").to_tag("t").build_message());
+    // 64·T1 = 3.2 s with the fast timers.
+    let id = timeout(WAIT, timeouts.recv()).await.unwrap().unwrap();
+    assert_eq!(id, stx.id());
+}
+
+#[tokio::test]
+async fn malformed_requests_get_400_or_are_counted_and_service_continues() {
+    let (uas, mut uas_rx) = endpoint(false).await;
+    let phone = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let me = phone.local_addr().unwrap();
+    let to = uas.local_addr();
+
+    // Broken CSeq: the request line and Via are readable, so it gets a 400 with the reason.
+    let bad = raw_invite(me, to, "z9hG4bKbad1").replace("CSeq: 7 INVITE", "CSeq: seven INVITE");
+    phone.send_to(bad.as_bytes(), to).await.unwrap();
+    let resp = recv_msg(&phone, WAIT).await.expect("a 400");
+    assert_eq!(resp.status(), Some(400));
+    assert_eq!(resp.call_id(), "raw-z9hG4bKbad1");
+
+    // No Call-ID: nothing to answer with; dropped and counted.
+    let bad = raw_invite(me, to, "z9hG4bKbad2").replace("Call-ID: raw-z9hG4bKbad2\r\n", "");
+    phone.send_to(bad.as_bytes(), to).await.unwrap();
+    assert!(recv_msg(&phone, Duration::from_millis(300)).await.is_none());
+
+    // Garbage.
+    phone.send_to(b"\x00\xffhello", to).await.unwrap();
+    // Keep-alive CRLFs are neither errors nor messages.
+    phone.send_to(b"\r\n\r\n", to).await.unwrap();
+
+    // The next good INVITE is served.
+    phone
+        .send_to(raw_invite(me, to, "z9hG4bKgood").as_bytes(), to)
+        .await
+        .unwrap();
+    let inc = next_incoming(&mut uas_rx).await;
+    assert_eq!(inc.msg.call_id(), "raw-z9hG4bKgood");
+    let s = uas.stats();
+    assert_eq!(s.parse_errors, 3, "{s:?}");
+}
+
+#[tokio::test]
+async fn tcp_stream_with_two_messages_in_one_write_and_bad_framing() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (uas, mut uas_rx) = endpoint(true).await;
+    let tcp = uas.tcp_addr().unwrap();
+    let mut conn = tokio::net::TcpStream::connect(tcp).await.unwrap();
+    let me = conn.local_addr().unwrap();
+    let one = raw_invite(me, tcp, "z9hG4bKt1").replace("/UDP", "/TCP");
+    let two = raw_invite(me, tcp, "z9hG4bKt2").replace("/UDP", "/TCP");
+    conn.write_all(format!("\r\n\r\n{one}{two}").as_bytes())
+        .await
+        .unwrap();
+    let a = next_incoming(&mut uas_rx).await;
+    let b = next_incoming(&mut uas_rx).await;
+    assert_eq!(a.msg.call_id(), "raw-z9hG4bKt1");
+    assert_eq!(b.msg.call_id(), "raw-z9hG4bKt2");
+    // Responses come back on the same connection.
+    a.tx.unwrap()
+        .respond(a.msg.response(486, "Busy Here").to_tag("x").build_message());
+    let mut buf = vec![0u8; 8192];
+    let mut got = String::new();
+    while !got.contains("486 Busy Here") {
+        let n = timeout(WAIT, conn.read(&mut buf)).await.unwrap().unwrap();
+        assert!(n > 0, "connection closed early");
+        got.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(got.contains("SIP/2.0 100 Trying"));
+
+    // A stream message without Content-Length cannot be framed: 400, then the connection closes.
+    let bad = raw_invite(me, tcp, "z9hG4bKt3")
+        .replace("/UDP", "/TCP")
+        .replace("Content-Length: 0\r\n", "");
+    conn.write_all(bad.as_bytes()).await.unwrap();
+    let mut rest = String::new();
+    loop {
+        let n = timeout(WAIT, conn.read(&mut buf)).await.unwrap().unwrap();
+        if n == 0 {
+            break;
+        }
+        rest.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(rest.contains("SIP/2.0 400"), "{rest}");
+    assert!(uas.stats().parse_errors >= 1);
+}
+
+#[tokio::test]
+async fn request_to_a_closed_tcp_port_reports_transport_error() {
+    let (uac, _rx) = endpoint(true).await;
+    // Bind then drop a listener to get a port nobody listens on.
+    let dead = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut ctx = uac.request(invite(&uac, dead, Tcp), dead, Tcp);
+    match next_event(&mut ctx).await {
+        TxEvent::TransportError => {}
+        other => panic!("expected TransportError, got {other:?}"),
+    }
+    assert!(
+        timeout(WAIT, ctx.next()).await.unwrap().is_none(),
+        "terminated after the error"
+    );
+}
+
+#[tokio::test]
+async fn request_timeout_over_udp() {
+    let (uac, _rx) = endpoint(false).await;
+    // A socket that never answers.
+    let silent = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut ctx = uac.request(
+        invite(&uac, silent.local_addr().unwrap(), Udp),
+        silent.local_addr().unwrap(),
+        Udp,
+    );
+    match next_event(&mut ctx).await {
+        TxEvent::Timeout => {}
+        other => panic!("expected Timeout, got {other:?}"),
+    }
+    assert!(uac.stats().retransmissions >= 5, "{:?}", uac.stats());
+}
+
+#[tokio::test]
+async fn cancel_reaches_the_tu_with_its_invite() {
+    let (uac, _uac_rx) = endpoint(false).await;
+    let (uas, mut uas_rx) = endpoint(false).await;
+    let inv = invite(&uac, uas.local_addr(), Udp);
+    let mut ictx = uac.request(inv.clone(), uas.local_addr(), Udp);
+    let inc = next_incoming(&mut uas_rx).await;
+    let invite_tx = inc.tx.unwrap();
+    let mut cctx = uac.cancel(&inv, uas.local_addr(), Udp).unwrap();
+    let c = next_incoming(&mut uas_rx).await;
+    assert_eq!(c.msg.method(), Some(&Method::Cancel));
+    assert_eq!(c.cancels.as_ref().map(|t| t.id()), Some(invite_tx.id()));
+    c.tx.unwrap()
+        .respond(c.msg.response(200, "OK").build_message());
+    invite_tx.respond(
+        inc.msg
+            .response(487, "Request Terminated")
+            .to_tag("z")
+            .build_message(),
+    );
+    assert_eq!(final_response(&mut cctx).await.status(), Some(200));
+    assert_eq!(final_response(&mut ictx).await.status(), Some(487));
+}
