@@ -140,7 +140,7 @@ impl Binding {
 /// What a REGISTER led to, for the daemon (the response says it to the client).
 #[derive(Debug, Clone, PartialEq)]
 pub enum RegisterEvent {
-    /// 401 sent (no, stale, or foreign-realm credentials).
+    /// 401 (or 407) sent: no, stale, replayed or foreign-realm credentials.
     Challenged,
     /// 400/403/420/423/500 sent; `reason` is for logs and metrics.
     Refused { reason: &'static str },
@@ -151,6 +151,15 @@ pub enum RegisterEvent {
         seat: String,
         bindings: Vec<Binding>,
     },
+}
+
+/// Result of [`Registrar::authenticate_request`].
+#[derive(Debug, Clone)]
+pub enum AuthCheck {
+    /// Credentials valid for `seat`, who is also the From user.
+    Authenticated { seat: String },
+    /// Send this (401/407 challenge, 400, 403).
+    Respond(RegisterOutcome),
 }
 
 /// The response to send and what happened.
@@ -291,15 +300,23 @@ impl Registrar {
         }
     }
 
-    fn challenge(&mut self, req: &SipMessage, stale: bool, now: Instant) -> RegisterOutcome {
+    fn challenge(
+        &mut self,
+        req: &SipMessage,
+        stale: bool,
+        now: Instant,
+        proxy: bool,
+    ) -> RegisterOutcome {
         let values = self.auth.challenge(now, stale, &self.algorithms);
-        let headers: Vec<(&str, String)> = values
-            .into_iter()
-            .map(|v| ("WWW-Authenticate", v))
-            .collect();
+        let (status, reason, name) = if proxy {
+            (407, "Proxy Authentication Required", "Proxy-Authenticate")
+        } else {
+            (401, "Unauthorized", "WWW-Authenticate")
+        };
+        let headers: Vec<(&str, String)> = values.into_iter().map(|v| (name, v)).collect();
         RegisterOutcome {
-            status: 401,
-            response: self.respond(req, 401, "Unauthorized", &headers),
+            status,
+            response: self.respond(req, status, reason, &headers),
             event: RegisterEvent::Challenged,
         }
     }
@@ -414,47 +431,12 @@ impl Registrar {
                 &[("Unsupported", required.join(", "))],
             );
         }
-        // Step 3: authentication. Only the credentials for our realm count (RFC 3261 §22.4).
-        let mut ours: Option<Credentials> = None;
-        for (name, value) in req.headers() {
-            if !name.eq_ignore_ascii_case("Authorization") {
-                continue;
-            }
-            match Credentials::parse(value) {
-                Ok(c) if c.realm.as_deref() == Some(self.auth.realm()) => {
-                    ours = Some(c);
-                    break;
-                }
-                Ok(_) => {}
-                Err(_) => return self.refuse(req, 400, "malformed Authorization", &[]),
-            }
-        }
-        let Some(creds) = ours else {
-            return self.challenge(req, false, now);
+        // Steps 3–4: authentication, and a seat may only register its own AOR (same 403 as a
+        // wrong password, so the AOR check reveals nothing either).
+        let seat = match self.authenticate(req, source, seats, now, false) {
+            Ok(seat) => seat,
+            Err(out) => return out,
         };
-        let username = creds.username.clone().unwrap_or_default();
-        let password = seats
-            .password(&username)
-            .unwrap_or(&self.dummy_password)
-            .to_string();
-        let method = Method::Register.as_str().to_string();
-        let is_seat = seats.password(&username).is_some();
-        match self.auth.verify(&method, &creds, &password, now) {
-            AuthOutcome::Ok if is_seat => {}
-            AuthOutcome::Ok | AuthOutcome::WrongResponse => {
-                self.record_failure(source.ip(), now);
-                return self.refuse(req, 403, "wrong credentials", &[]);
-            }
-            AuthOutcome::Stale => return self.challenge(req, true, now),
-            AuthOutcome::BadNonce | AuthOutcome::WrongRealm | AuthOutcome::Replay => {
-                return self.challenge(req, false, now)
-            }
-            AuthOutcome::Malformed(_) => {
-                return self.refuse(req, 400, "malformed Authorization", &[])
-            }
-        }
-        // Step 4: a seat may only register its own AOR. Same 403 as a wrong password.
-        let seat = username;
         if aor.user.as_deref() != Some(seat.as_str()) {
             self.record_failure(source.ip(), now);
             return self.refuse(req, 403, "authenticated user does not own the AOR", &[]);
@@ -488,6 +470,95 @@ impl Registrar {
                 reason,
                 headers,
             }) => self.refuse(req, status, reason, &headers),
+        }
+    }
+
+    /// Digest-authenticates any request from a seat (e.g. an INVITE or REFER a seat sends to the
+    /// daemon): 401 with `WWW-Authenticate` as a UAS, or 407 with `Proxy-Authenticate` when
+    /// `proxy` is set. The From user must be the authenticated seat. Shares nonces, replay state
+    /// and the brute-force lockout with REGISTER.
+    pub fn authenticate_request(
+        &mut self,
+        req: &SipMessage,
+        source: SocketAddr,
+        seats: &impl SeatDirectory,
+        now: Instant,
+        proxy: bool,
+    ) -> AuthCheck {
+        let seat = match self.authenticate(req, source, seats, now, proxy) {
+            Ok(seat) => seat,
+            Err(out) => return AuthCheck::Respond(out),
+        };
+        if req.from().uri.user.as_deref() != Some(seat.as_str()) {
+            self.record_failure(source.ip(), now);
+            return AuthCheck::Respond(self.refuse(
+                req,
+                403,
+                "authenticated user is not the From user",
+                &[],
+            ));
+        }
+        self.failures.remove(&source.ip());
+        AuthCheck::Authenticated { seat }
+    }
+
+    /// Lockout, credentials for our realm, verification. `Ok(seat)` or the response to send.
+    fn authenticate(
+        &mut self,
+        req: &SipMessage,
+        source: SocketAddr,
+        seats: &impl SeatDirectory,
+        now: Instant,
+        proxy: bool,
+    ) -> Result<String, RegisterOutcome> {
+        if self.locked_out(source.ip(), now) {
+            return Err(self.refuse(
+                req,
+                403,
+                "source locked out after failed authentications",
+                &[],
+            ));
+        }
+        let header = if proxy {
+            "Proxy-Authorization"
+        } else {
+            "Authorization"
+        };
+        // Only the credentials for our realm count (RFC 3261 §22.4).
+        let mut ours: Option<Credentials> = None;
+        for (name, value) in req.headers() {
+            if !name.eq_ignore_ascii_case(header) {
+                continue;
+            }
+            match Credentials::parse(value) {
+                Ok(c) if c.realm.as_deref() == Some(self.auth.realm()) => {
+                    ours = Some(c);
+                    break;
+                }
+                Ok(_) => {}
+                Err(_) => return Err(self.refuse(req, 400, "malformed Authorization", &[])),
+            }
+        }
+        let Some(creds) = ours else {
+            return Err(self.challenge(req, false, now, proxy));
+        };
+        let username = creds.username.clone().unwrap_or_default();
+        let known = seats.password(&username);
+        let is_seat = known.is_some();
+        // Unknown users are checked against a secret dummy password: same work, same 403.
+        let password = known.unwrap_or(&self.dummy_password).to_string();
+        let method = req.method().map_or("", |m| m.as_str()).to_string();
+        match self.auth.verify(&method, &creds, &password, now) {
+            AuthOutcome::Ok if is_seat => Ok(username),
+            AuthOutcome::Ok | AuthOutcome::WrongResponse => {
+                self.record_failure(source.ip(), now);
+                Err(self.refuse(req, 403, "wrong credentials", &[]))
+            }
+            AuthOutcome::Stale => Err(self.challenge(req, true, now, proxy)),
+            AuthOutcome::BadNonce | AuthOutcome::WrongRealm | AuthOutcome::Replay => {
+                Err(self.challenge(req, false, now, proxy))
+            }
+            AuthOutcome::Malformed(_) => Err(self.refuse(req, 400, "malformed Authorization", &[])),
         }
     }
 

@@ -423,3 +423,95 @@ fn client_without_qop_uses_rfc2069_form() {
     let cr = creds(&v);
     assert_eq!(cr.response.unwrap().len(), 32);
 }
+
+mod never_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn digestish() -> impl Strategy<Value = String> {
+        // Mostly well-shaped parameter lists with hostile characters mixed in.
+        let name = prop::sample::select(vec![
+            "username",
+            "realm",
+            "nonce",
+            "uri",
+            "response",
+            "algorithm",
+            "cnonce",
+            "qop",
+            "nc",
+            "opaque",
+            "USERNAME",
+            "x",
+        ]);
+        let value = "[a-zA-Z0-9\"\\\\,= \t:/@.-]{0,40}";
+        prop::collection::vec((name, value, any::<bool>()), 0..12).prop_map(|ps| {
+            let mut s = String::from("Digest ");
+            for (i, (n, v, quoted)) in ps.into_iter().enumerate() {
+                if i > 0 {
+                    s.push(',');
+                }
+                if quoted {
+                    s.push_str(&format!("{n}=\"{v}\""));
+                } else {
+                    s.push_str(&format!("{n}={v}"));
+                }
+            }
+            s
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn parse_and_verify_arbitrary_input(s in "\\PC{0,200}") {
+            let _ = Challenge::parse(&s);
+            if let Ok(c) = Credentials::parse(&s) {
+                let mut ch = challenger();
+                let _ = ch.verify("REGISTER", &c, "pw", Instant::now());
+            }
+        }
+
+        #[test]
+        fn parse_and_verify_digest_shaped_input(s in digestish()) {
+            let _ = Challenge::parse(&s);
+            if let Ok(c) = Credentials::parse(&s) {
+                let mut ch = challenger();
+                let _ = ch.verify("REGISTER", &c, "pw", Instant::now());
+            }
+        }
+
+        #[test]
+        fn mutated_valid_credentials_never_verify_as_another_nc(flip in 0usize..400, byte in any::<u8>()) {
+            let mut c = challenger();
+            let t0 = Instant::now();
+            let a = answer(&mut c, t0, Algorithm::Sha256, "1001", "pw", 1);
+            let mut bytes = a.clone().into_bytes();
+            let i = flip % bytes.len();
+            bytes[i] = byte;
+            if let Ok(s) = String::from_utf8(bytes) {
+                if let Ok(cr) = Credentials::parse(&s) {
+                    let out = c.verify("REGISTER", &cr, "pw", t0);
+                    // A changed credential only verifies if the change means nothing (case of a
+                    // hex digit or parameter name, whitespace).
+                    if out == AuthOutcome::Ok {
+                        let orig = Credentials::parse(&a).unwrap();
+                        let norm = |c: &Credentials| {
+                            (
+                                c.username.clone(),
+                                c.realm.clone(),
+                                c.nonce.clone(),
+                                c.uri.clone(),
+                                c.cnonce.clone(),
+                                c.response.as_deref().map(str::to_ascii_lowercase),
+                                c.algorithm.as_deref().map(str::to_ascii_lowercase),
+                                c.qop.as_deref().map(str::to_ascii_lowercase),
+                                c.nc.as_deref().map(str::to_ascii_lowercase),
+                            )
+                        };
+                        prop_assert_eq!(norm(&cr), norm(&orig), "{}", s);
+                    }
+                }
+            }
+        }
+    }
+}

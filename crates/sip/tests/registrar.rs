@@ -819,3 +819,76 @@ fn non_register_is_405() {
     assert_eq!(out.status, 405);
     assert!(parse(&out).header("Allow").is_some());
 }
+
+fn invite(from_user: &str, auth: Option<(&str, &str)>) -> SipMessage {
+    let mut s = format!(
+        "INVITE sip:12345@127.0.0.1 SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 192.168.1.20:5062;branch=z9hG4bKinv1\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:{from_user}@127.0.0.1>;tag=a1\r\n\
+         To: <sip:12345@127.0.0.1>\r\n\
+         Call-ID: inv-1\r\n\
+         CSeq: 1 INVITE\r\n\
+         Contact: <sip:{from_user}@192.168.1.20:5062>\r\n"
+    );
+    if let Some((name, value)) = auth {
+        s.push_str(&format!("{name}: {value}\r\n"));
+    }
+    s.push_str("Content-Length: 0\r\n\r\n");
+    SipMessage::parse(Bytes::from(s)).unwrap()
+}
+
+#[test]
+fn seat_requests_authenticated_as_uas_and_as_proxy() {
+    use sip::registrar::AuthCheck;
+    let mut r = registrar();
+    let t0 = Instant::now();
+    for (proxy, status, chal, cred) in [
+        (false, 401, "WWW-Authenticate", "Authorization"),
+        (true, 407, "Proxy-Authenticate", "Proxy-Authorization"),
+    ] {
+        let AuthCheck::Respond(out) =
+            r.authenticate_request(&invite("1001", None), src(), &seats(), t0, proxy)
+        else {
+            panic!("unauthenticated INVITE accepted")
+        };
+        assert_eq!(out.status, status);
+        let m = parse(&out);
+        let ch = Challenge::parse(m.header(chal).unwrap()).unwrap();
+        let a = ch.respond("INVITE", "sip:12345@127.0.0.1", "1001", "pw1001", "c", 1);
+        match r.authenticate_request(
+            &invite("1001", Some((cred, &a))),
+            src(),
+            &seats(),
+            t0,
+            proxy,
+        ) {
+            AuthCheck::Authenticated { seat } => assert_eq!(seat, "1001"),
+            AuthCheck::Respond(o) => panic!("{}", String::from_utf8_lossy(&o.response)),
+        }
+        // Credentials computed for REGISTER do not authenticate an INVITE.
+        let wrong_method = ch.respond("REGISTER", "sip:12345@127.0.0.1", "1001", "pw1001", "c", 2);
+        let AuthCheck::Respond(o) = r.authenticate_request(
+            &invite("1001", Some((cred, &wrong_method))),
+            src(),
+            &seats(),
+            t0,
+            proxy,
+        ) else {
+            panic!("method not bound")
+        };
+        assert_eq!(o.status, 403);
+        // Valid credentials of 1001 in an INVITE claiming to be from 1002.
+        let other = ch.respond("INVITE", "sip:12345@127.0.0.1", "1001", "pw1001", "c", 3);
+        let AuthCheck::Respond(o) = r.authenticate_request(
+            &invite("1002", Some((cred, &other))),
+            src(),
+            &seats(),
+            t0,
+            proxy,
+        ) else {
+            panic!("From not bound")
+        };
+        assert_eq!(o.status, 403);
+    }
+}
