@@ -194,10 +194,11 @@ impl NameAddr {
         } else {
             // addr-spec: header parameters start at the first ';' (RFC 3261 §20.10).
             let semi = s.find(';').unwrap_or(s.len());
-            if s[..semi].contains(['>', ',', '?']) {
+            let spec = s[..semi].trim_end_matches(|c: char| c.is_ascii_whitespace());
+            if spec.contains(['>', ',', '?']) {
                 return Err(err("URI with ',' '?' or '>' must be in <...>"));
             }
-            (None, &s[..semi], &s[semi..])
+            (None, spec, &s[semi..])
         };
         if uri_str.bytes().any(is_ws) {
             return Err(err("whitespace inside URI"));

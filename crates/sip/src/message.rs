@@ -836,6 +836,15 @@ impl SipMessage {
                 _ => return Err(ParseError::bad("invalid Max-Forwards")),
             }
         }
+        // RFC 3261 branch with the magic cookie but no identifier (RFC 4475 badbranch).
+        if self.vias.first().and_then(Via::branch) == Some("z9hG4bK") {
+            return Err(ParseError::bad("Via branch has the magic cookie but no identifier"));
+        }
+        if let Some(d) = self.header("date") {
+            if !is_rfc1123_gmt(d) {
+                return Err(ParseError::bad("Date is not an RFC 1123 GMT date"));
+            }
+        }
         if self.matching("max-forwards").count() > 1 {
             return Err(ParseError::bad("more than one Max-Forwards"));
         }
@@ -969,6 +978,10 @@ fn parse_start_line(b: &[u8], line: &[u8]) -> Result<StartLine, ParseError> {
     if let Scheme::Other(_) = uri.scheme {
         return Err(ParseError::new(416, "Unsupported URI Scheme"));
     }
+    // RFC 3261 §19.1.5: URI headers are not allowed in a Request-URI (RFC 4475 escruri).
+    if !uri.headers.is_empty() {
+        return Err(ParseError::bad("headers in Request-URI"));
+    }
     Ok(StartLine::Request { method, uri })
 }
 
@@ -986,4 +999,23 @@ fn check_version(v: &[u8]) -> Result<(), ParseError> {
     } else {
         Err(ParseError::bad("bad SIP version"))
     }
+}
+
+/// `Sat, 13 Nov 2010 23:29:00 GMT` (RFC 3261 §25.1 SIP-date, GMT only).
+fn is_rfc1123_gmt(d: &str) -> bool {
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let p: Vec<&str> = d.split(' ').collect();
+    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+    let time_ok = |t: &str| {
+        let f: Vec<&str> = t.split(':').collect();
+        f.len() == 3 && f.iter().all(|x| digits(x, 2))
+    };
+    p.len() == 6
+        && p[0].strip_suffix(',').is_some_and(|w| DAYS.contains(&w))
+        && digits(p[1], 2)
+        && MONTHS.contains(&p[2])
+        && digits(p[3], 4)
+        && time_ok(p[4])
+        && p[5] == "GMT"
 }

@@ -263,7 +263,8 @@ pub(crate) fn parse_hostport(s: &str) -> Result<(String, Option<u16>), ParseErro
         if h.is_empty() || !h.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.') || !h.contains(':') {
             return Err(err("invalid IPv6 reference"));
         }
-        if h.parse::<std::net::Ipv6Addr>().is_err() {
+        // RFC 5118 §4.10: RFC 3261's ABNF admits "2001:db8:::192.0.2.1"; be liberal and accept it.
+        if h.parse::<std::net::Ipv6Addr>().is_err() && h.replacen(":::", "::", 1).parse::<std::net::Ipv6Addr>().is_err() {
             return Err(err("invalid IPv6 address"));
         }
         let after = &r[close + 1..];
