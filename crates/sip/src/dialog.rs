@@ -332,3 +332,269 @@ pub fn new_branch() -> String {
 pub fn new_call_id(host: &str) -> String {
     format!("{}@{}", random_token(16), host)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn msg(text: &str) -> SipMessage {
+        SipMessage::parse(Bytes::from(text.replace('\n', "\r\n"))).unwrap()
+    }
+
+    fn invite_with(uri: &str, extra: &str) -> SipMessage {
+        msg(&format!(
+            "INVITE {uri} SIP/2.0
+Via: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bK1
+Max-Forwards: 70
+From: \"Caller\" <sip:13800000000@carrier.example>;tag=caller-tag
+To: <sip:12345@hotline.example>
+Call-ID: dlg-1@10.0.0.2
+CSeq: 10 INVITE
+Contact: <sip:13800000000@10.0.0.2:5060>
+{extra}Content-Length: 0
+
+"
+        ))
+    }
+
+    fn our_contact() -> Uri {
+        Uri::parse("sip:12345@10.0.0.1:5060").unwrap()
+    }
+
+    #[test]
+    fn uas_dialog_keeps_record_route_order_and_builds_in_dialog_requests() {
+        let inv = invite_with(
+            "sip:12345@hotline.example",
+            "Record-Route: <sip:p1.example;lr>, <sip:p2.example;lr>\n",
+        );
+        let mut d = Dialog::uas(&inv, "our-tag", &our_contact()).unwrap();
+        assert_eq!(d.remote_tag, "caller-tag");
+        assert_eq!(d.remote_cseq, Some(10));
+        assert_eq!(d.local_cseq, None);
+        assert_eq!(d.remote_target.host, "10.0.0.2");
+        assert_eq!(d.route_set.len(), 2);
+        assert_eq!(d.route_set[0].uri.host, "p1.example");
+        assert!(!d.secure);
+        assert_eq!(
+            d.id(),
+            DialogId {
+                call_id: "dlg-1@10.0.0.2".into(),
+                local_tag: "our-tag".into(),
+                remote_tag: "caller-tag".into()
+            }
+        );
+
+        let bye = d
+            .request(Method::Bye)
+            .header("Via", "SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKb")
+            .build_message();
+        // Loose routing: Request-URI is the remote target, Route is the route set in order.
+        assert_eq!(bye.request_uri().unwrap().host, "10.0.0.2");
+        assert_eq!(
+            bye.header_all("Route"),
+            vec!["<sip:p1.example;lr>", "<sip:p2.example;lr>"]
+        );
+        assert_eq!(bye.from().tag(), Some("our-tag"));
+        assert_eq!(bye.from().uri.user.as_deref(), Some("12345"));
+        assert_eq!(bye.to().tag(), Some("caller-tag"));
+        assert_eq!(bye.to().display.as_deref(), Some("Caller"));
+        assert_eq!(bye.call_id(), "dlg-1@10.0.0.2");
+        assert_eq!(bye.max_forwards(), Some(70));
+        let first = bye.cseq().seq;
+        assert!(first < 1 << 31);
+        let info = d
+            .request(Method::Info)
+            .header("Via", "SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKc")
+            .build_message();
+        assert_eq!(info.cseq().seq, first + 1);
+        assert_eq!(info.cseq().method, Method::Info);
+        // Seen from the peer, our BYE belongs to its dialog (its tag is the To tag).
+        let peer_view = DialogId::of_incoming(&bye).unwrap();
+        assert_eq!(peer_view.local_tag, "caller-tag");
+        assert_eq!(peer_view.remote_tag, "our-tag");
+    }
+
+    #[test]
+    fn uac_dialog_reverses_record_route_and_acks_with_the_invite_cseq() {
+        let inv = invite_with("sip:12345@hotline.example", "");
+        let ok = msg("SIP/2.0 200 OK
+Via: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bK1
+From: \"Caller\" <sip:13800000000@carrier.example>;tag=caller-tag
+To: <sip:12345@hotline.example>;tag=callee-tag
+Call-ID: dlg-1@10.0.0.2
+CSeq: 10 INVITE
+Record-Route: <sip:p1.example;lr>
+Record-Route: <sip:p2.example;lr>
+Contact: <sip:seat1001@10.0.0.9:5070>
+Content-Length: 0
+
+");
+        let mut d = Dialog::uac(&inv, &ok).unwrap();
+        assert_eq!(d.state, DialogState::Confirmed);
+        assert_eq!(d.local_tag, "caller-tag");
+        assert_eq!(d.remote_tag, "callee-tag");
+        assert_eq!(d.id(), DialogId::of_response(&ok).unwrap());
+        let hosts: Vec<_> = d.route_set.iter().map(|r| r.uri.host.as_str()).collect();
+        assert_eq!(hosts, vec!["p2.example", "p1.example"]);
+        assert_eq!(d.remote_target.port, Some(5070));
+
+        let ack = d
+            .ack_for(&ok)
+            .header("Via", "SIP/2.0/UDP 10.0.0.2;branch=z9hG4bKa")
+            .build_message();
+        assert_eq!(ack.method(), Some(&Method::Ack));
+        assert_eq!(ack.cseq().seq, 10);
+        assert_eq!(ack.cseq().method, Method::Ack);
+        assert_eq!(ack.request_uri().unwrap().user.as_deref(), Some("seat1001"));
+        assert_eq!(ack.to().tag(), Some("callee-tag"));
+        assert!(ack.header("Contact").is_none());
+
+        let bye = d
+            .request(Method::Bye)
+            .header("Via", "SIP/2.0/UDP 10.0.0.2;branch=z9hG4bKb")
+            .build_message();
+        assert_eq!(bye.cseq().seq, 11);
+        let reinvite = d
+            .request(Method::Invite)
+            .header("Via", "SIP/2.0/UDP 10.0.0.2;branch=z9hG4bKr")
+            .build_message();
+        assert_eq!(reinvite.cseq().seq, 12);
+        assert_eq!(
+            reinvite.contacts().unwrap().len(),
+            1,
+            "target refresh carries our Contact"
+        );
+    }
+
+    #[test]
+    fn early_dialog_is_confirmed_by_the_2xx() {
+        let inv = invite_with("sip:12345@hotline.example", "");
+        let ringing = msg("SIP/2.0 180 Ringing
+Via: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bK1
+From: <sip:13800000000@carrier.example>;tag=caller-tag
+To: <sip:12345@hotline.example>;tag=callee-tag
+Call-ID: dlg-1@10.0.0.2
+CSeq: 10 INVITE
+Contact: <sip:early@10.0.0.9>
+Content-Length: 0
+
+");
+        let mut d = Dialog::uac(&inv, &ringing).unwrap();
+        assert_eq!(d.state, DialogState::Early);
+        let ok = msg("SIP/2.0 200 OK
+Via: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bK1
+From: <sip:13800000000@carrier.example>;tag=caller-tag
+To: <sip:12345@hotline.example>;tag=callee-tag
+Call-ID: dlg-1@10.0.0.2
+CSeq: 10 INVITE
+Record-Route: <sip:p1.example;lr>
+Contact: <sip:final@10.0.0.9>
+Content-Length: 0
+
+");
+        d.confirm(&ok).unwrap();
+        assert_eq!(d.state, DialogState::Confirmed);
+        assert_eq!(d.remote_target.user.as_deref(), Some("final"));
+        assert_eq!(d.route_set.len(), 1);
+        // A 1xx without To tag makes no dialog.
+        let trying = msg("SIP/2.0 100 Trying
+Via: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bK1
+From: <sip:13800000000@carrier.example>;tag=caller-tag
+To: <sip:12345@hotline.example>
+Call-ID: dlg-1@10.0.0.2
+CSeq: 10 INVITE
+Content-Length: 0
+
+");
+        assert_eq!(
+            Dialog::uac(&inv, &trying),
+            Err(DialogError::Missing("To tag"))
+        );
+    }
+
+    #[test]
+    fn strict_router_becomes_the_request_uri() {
+        let inv = invite_with(
+            "sips:12345@hotline.example",
+            "Record-Route: <sip:strict.example>, <sip:p2.example;lr>\n",
+        );
+        let mut d = Dialog::uas(&inv, "t", &our_contact()).unwrap();
+        assert!(d.secure);
+        let bye = d
+            .request(Method::Bye)
+            .header("Via", "SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKs")
+            .build_message();
+        assert_eq!(bye.request_uri().unwrap().host, "strict.example");
+        assert_eq!(
+            bye.header_all("Route"),
+            vec!["<sip:p2.example;lr>", "<sip:13800000000@10.0.0.2:5060>"]
+        );
+    }
+
+    #[test]
+    fn remote_cseq_must_increase() {
+        let inv = invite_with("sip:12345@hotline.example", "");
+        let mut d = Dialog::uas(&inv, "t", &our_contact()).unwrap();
+        let req = |method: &str, seq: u32| {
+            msg(&format!(
+                "{method} sip:12345@10.0.0.1 SIP/2.0
+Via: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bK{seq}{method}
+From: <sip:13800000000@carrier.example>;tag=caller-tag
+To: <sip:12345@hotline.example>;tag=t
+Call-ID: dlg-1@10.0.0.2
+CSeq: {seq} {method}
+Content-Length: 0
+
+"
+            ))
+        };
+        assert!(
+            d.accepts_remote_cseq(&req("ACK", 10)),
+            "ACK reuses the INVITE's number"
+        );
+        assert!(!d.accepts_remote_cseq(&req("INFO", 9)), "older → 500");
+        assert!(!d.accepts_remote_cseq(&req("INFO", 10)));
+        assert!(d.accepts_remote_cseq(&req("INFO", 11)));
+        assert!(!d.accepts_remote_cseq(&req("BYE", 11)));
+        assert!(d.accepts_remote_cseq(&req("BYE", 20)));
+        assert_eq!(d.remote_cseq, Some(20));
+        let id = DialogId::of_incoming(&req("BYE", 21)).unwrap();
+        assert_eq!(id, d.id());
+    }
+
+    #[test]
+    fn dialog_needs_a_contact() {
+        let inv = msg("INVITE sip:12345@hotline.example SIP/2.0
+Via: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bK1
+From: <sip:13800000000@carrier.example>;tag=caller-tag
+To: <sip:12345@hotline.example>
+Call-ID: dlg-2@10.0.0.2
+CSeq: 1 INVITE
+Content-Length: 0
+
+");
+        assert_eq!(
+            Dialog::uas(&inv, "t", &our_contact()),
+            Err(DialogError::Missing("Contact"))
+        );
+        assert_eq!(
+            DialogId::of_incoming(&inv),
+            None,
+            "no To tag: not in a dialog"
+        );
+    }
+
+    #[test]
+    fn identifiers_are_random_and_well_formed() {
+        let b1 = new_branch();
+        let b2 = new_branch();
+        assert!(b1.starts_with("z9hG4bK"));
+        assert_ne!(b1, b2);
+        assert_ne!(new_tag(), new_tag());
+        assert_eq!(new_tag().len(), 16);
+        let c = new_call_id("hotline.example");
+        assert!(c.ends_with("@hotline.example"));
+        assert_ne!(c, new_call_id("hotline.example"));
+    }
+}
