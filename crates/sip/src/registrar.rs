@@ -10,8 +10,8 @@
 //! * Extension enumeration (sipvicious `svwar`): a user that is not a seat gets the same 401 as a
 //!   seat, and a wrong password the same 403; the digest is computed against a secret dummy password
 //!   for unknown users so the work done is the same too.
-//! * Brute force: wrong responses are counted per source IP; past the limit the source gets 403 for
-//!   everything until the lockout ends. Bounded memory for the counters.
+//! * Brute force: wrong responses are counted per source IP (per /64 for IPv6); past the limit
+//!   the source gets 403 for everything until the lockout ends. Bounded memory for the counters.
 //! * A Date header (RFC 3261 §10.3 step 8, SHOULD) is not added: the core has no wall clock.
 
 use std::collections::HashMap;
@@ -395,7 +395,7 @@ impl Registrar {
         if req.method() != Some(&Method::Register) {
             return self.refuse(req, 405, "not a REGISTER", &[("Allow", ALLOW.to_string())]);
         }
-        if self.locked_out(source.ip(), now) {
+        if self.locked_out(source_key(source), now) {
             return self.refuse(
                 req,
                 403,
@@ -438,10 +438,10 @@ impl Registrar {
             Err(out) => return out,
         };
         if aor.user.as_deref() != Some(seat.as_str()) {
-            self.record_failure(source.ip(), now);
+            self.record_failure(source_key(source), now);
             return self.refuse(req, 403, "authenticated user does not own the AOR", &[]);
         }
-        self.failures.remove(&source.ip());
+        self.failures.remove(&source_key(source));
 
         // Steps 6–7: contacts.
         let contacts = match req.contacts() {
@@ -490,7 +490,7 @@ impl Registrar {
             Err(out) => return AuthCheck::Respond(out),
         };
         if req.from().uri.user.as_deref() != Some(seat.as_str()) {
-            self.record_failure(source.ip(), now);
+            self.record_failure(source_key(source), now);
             return AuthCheck::Respond(self.refuse(
                 req,
                 403,
@@ -498,7 +498,7 @@ impl Registrar {
                 &[],
             ));
         }
-        self.failures.remove(&source.ip());
+        self.failures.remove(&source_key(source));
         AuthCheck::Authenticated { seat }
     }
 
@@ -511,7 +511,7 @@ impl Registrar {
         now: Instant,
         proxy: bool,
     ) -> Result<String, RegisterOutcome> {
-        if self.locked_out(source.ip(), now) {
+        if self.locked_out(source_key(source), now) {
             return Err(self.refuse(
                 req,
                 403,
@@ -551,7 +551,7 @@ impl Registrar {
         match self.auth.verify(&method, &creds, &password, now) {
             AuthOutcome::Ok if is_seat => Ok(username),
             AuthOutcome::Ok | AuthOutcome::WrongResponse => {
-                self.record_failure(source.ip(), now);
+                self.record_failure(source_key(source), now);
                 Err(self.refuse(req, 403, "wrong credentials", &[]))
             }
             AuthOutcome::Stale => Err(self.challenge(req, true, now, proxy)),
@@ -739,6 +739,22 @@ impl Registrar {
             .flatten()
             .filter(|b| b.expires_at > now)
             .count()
+    }
+}
+
+/// Failure-counting key: the IP, or the /64 for IPv6 (one host controls a whole /64, so counting
+/// single addresses would let it rotate past the lockout).
+fn source_key(source: SocketAddr) -> IpAddr {
+    match source.ip() {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut o = v6.octets();
+                o[8..].fill(0);
+                IpAddr::V6(o.into())
+            }
+        },
     }
 }
 

@@ -892,3 +892,56 @@ fn seat_requests_authenticated_as_uas_and_as_proxy() {
         assert_eq!(o.status, 403);
     }
 }
+
+#[test]
+fn ipv6_lockout_covers_the_whole_slash_64() {
+    let mut r = registrar();
+    let t0 = Instant::now();
+    for i in 0..5 {
+        let s: SocketAddr = format!("[2001:db8:1:2::{i:x}]:5060").parse().unwrap();
+        assert_eq!(
+            auth_register(&mut r, &mut Reg::new("1001"), "bad", s, t0).status,
+            403
+        );
+    }
+    let same64: SocketAddr = "[2001:db8:1:2:ffff::9]:5060".parse().unwrap();
+    let out = r.on_register(&Reg::new("1001").msg(None), same64, "udp", &seats(), t0);
+    assert_eq!(out.status, 403, "rotating inside the /64 does not escape");
+    let other64: SocketAddr = "[2001:db8:1:3::1]:5060".parse().unwrap();
+    assert_eq!(
+        auth_register(&mut r, &mut Reg::new("1001"), "pw1001", other64, t0).status,
+        200
+    );
+}
+
+#[test]
+fn failure_table_is_bounded() {
+    let limits = RegistrarLimits {
+        max_tracked_sources: 3,
+        max_auth_failures: 2,
+        ..RegistrarLimits::default()
+    };
+    let mut r = Registrar::with_secret(REALM, "hotline.example", limits, [5; 32]);
+    let t0 = Instant::now();
+    let bad = |r: &mut Registrar, s: SocketAddr, at: Instant| {
+        auth_register(r, &mut Reg::new("1001"), "bad", s, at).status
+    };
+    let unauth = |r: &mut Registrar, s: SocketAddr, at: Instant| {
+        r.on_register(&Reg::new("1001").msg(None), s, "udp", &seats(), at)
+            .status
+    };
+    // Four sources fail once each: the table keeps at most three, the oldest is forgotten.
+    for i in 1..=4u64 {
+        let s: SocketAddr = format!("198.51.100.{i}:5060").parse().unwrap();
+        assert_eq!(bad(&mut r, s, t0 + Duration::from_millis(i)), 403);
+    }
+    let t1 = t0 + Duration::from_millis(10);
+    let first: SocketAddr = "198.51.100.1:5060".parse().unwrap();
+    // Its second failure starts a new count, so it is not locked out yet…
+    assert_eq!(bad(&mut r, first, t1), 403);
+    assert_eq!(unauth(&mut r, first, t1), 401);
+    // …while the most recent source's second failure locks it.
+    let last: SocketAddr = "198.51.100.4:5060".parse().unwrap();
+    assert_eq!(bad(&mut r, last, t1), 403);
+    assert_eq!(unauth(&mut r, last, t1), 403);
+}
