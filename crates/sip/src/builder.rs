@@ -114,11 +114,19 @@ pub struct RequestBuilder {
 }
 
 impl RequestBuilder {
+    /// URI headers (`?Replaces=...`) are not allowed in a Request-URI (RFC 3261 §19.1.5) and are
+    /// left out; the caller turns them into real headers.
     pub fn new(method: Method, uri: &Uri) -> Self {
         let mut buf = BytesMut::with_capacity(512);
         buf.put_slice(method.as_str().as_bytes());
         buf.put_slice(b" ");
-        buf.put_slice(uri.to_string().as_bytes());
+        if uri.headers.is_empty() {
+            buf.put_slice(uri.to_string().as_bytes());
+        } else {
+            let mut bare = uri.clone();
+            bare.headers.clear();
+            buf.put_slice(bare.to_string().as_bytes());
+        }
         buf.put_slice(b" SIP/2.0\r\n");
         RequestBuilder { buf, body: None }
     }

@@ -246,8 +246,9 @@ fn parse_uri_params(s: &str) -> Result<Vec<Param>, ParseError> {
     Ok(params)
 }
 
+/// paramchar of RFC 3261 plus '`' so that any token works as a parameter (liberal in what we accept).
 fn is_paramchar(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$' | b'%')
+    is_unreserved(b) || matches!(b, b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$' | b'%' | b'`')
 }
 
 pub(crate) fn is_unreserved(b: u8) -> bool {
