@@ -37,6 +37,10 @@ pub struct EndpointConfig {
     pub max_transactions: usize,
     /// Send `100 Trying` for every INVITE at once.
     pub auto_trying: bool,
+    /// Open TCP connections (accepted + ours) above which new ones are refused.
+    pub max_tcp_connections: usize,
+    /// Host (name or IP) to put in our Via when the bound address is a wildcard or behind NAT.
+    pub advertised_host: Option<String>,
 }
 
 impl Default for EndpointConfig {
@@ -49,6 +53,8 @@ impl Default for EndpointConfig {
             incoming_queue: 4096,
             max_transactions: LayerConfig::default().max_transactions,
             auto_trying: true,
+            max_tcp_connections: 10_000,
+            advertised_host: None,
         }
     }
 }
@@ -151,6 +157,7 @@ struct Inner {
     counters: Arc<Counters>,
     udp_addr: SocketAddr,
     tcp_addr: Option<SocketAddr>,
+    advertised_host: Option<String>,
     tasks: Vec<JoinHandle<()>>,
     ack_timeouts: std::sync::Mutex<Option<mpsc::Receiver<ServerTxId>>>,
 }
@@ -202,6 +209,7 @@ impl Endpoint {
             err_tx,
             Arc::clone(&counters),
             cfg.max_message_size,
+            cfg.max_tcp_connections,
         );
 
         let layer = TransactionLayer::new(LayerConfig {
@@ -234,6 +242,7 @@ impl Endpoint {
                 counters,
                 udp_addr,
                 tcp_addr,
+                advertised_host: cfg.advertised_host.clone(),
                 tasks,
                 ack_timeouts: std::sync::Mutex::new(Some(ack_rx)),
             }),
@@ -250,16 +259,18 @@ impl Endpoint {
         self.inner.tcp_addr
     }
 
-    /// A Via value for a request we send on `transport` (with `rport`, RFC 3581). Uses the bound
-    /// address; behind NAT or on 0.0.0.0 the caller should build its own from the public address.
+    /// A Via value for a request we send on `transport` (with `rport`, RFC 3581): the advertised
+    /// host if configured (needed when bound to 0.0.0.0), else the bound IP; the bound port.
     pub fn via(&self, transport: TransportKind, branch: &str) -> String {
         let addr = match transport {
             TransportKind::Udp => self.inner.udp_addr,
             TransportKind::Tcp => self.inner.tcp_addr.unwrap_or(self.inner.udp_addr),
         };
-        let host = match addr {
-            SocketAddr::V4(a) => a.ip().to_string(),
-            SocketAddr::V6(a) => format!("[{}]", a.ip()),
+        let host = match (&self.inner.advertised_host, addr) {
+            (Some(h), _) if h.contains(':') && !h.starts_with('[') => format!("[{h}]"),
+            (Some(h), _) => h.clone(),
+            (None, SocketAddr::V4(a)) => a.ip().to_string(),
+            (None, SocketAddr::V6(a)) => format!("[{}]", a.ip()),
         };
         format!(
             "SIP/2.0/{} {}:{};branch={};rport",

@@ -681,6 +681,19 @@ impl TransactionLayer {
     ) -> (ClientTxId, Vec<Output>) {
         let id = ClientTxId(self.alloc_id());
         let mut out = Vec::new();
+        if req.method() == Some(&Method::Ack) {
+            // An ACK is never a transaction (§17): send it once and report the id as finished.
+            out.push(Output::Transmit {
+                bytes: req.as_bytes().clone(),
+                dest,
+                transport,
+                retransmission: false,
+            });
+            out.push(Output::Terminated {
+                tx: TxId::Client(id),
+            });
+            return (id, out);
+        }
         let invite = req.method() == Some(&Method::Invite);
         let key = match req.vias().first().and_then(|v| v.branch()) {
             Some(b) => ClientKey {

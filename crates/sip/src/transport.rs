@@ -97,6 +97,7 @@ pub(crate) struct Transports {
     errors: ErrorSink,
     pub counters: Arc<Counters>,
     max_message_size: usize,
+    max_connections: usize,
 }
 
 /// Bind a UDP socket with a large receive buffer (bursts of INVITEs must not overflow it).
@@ -213,6 +214,7 @@ impl Transports {
         errors: ErrorSink,
         counters: Arc<Counters>,
         max_message_size: usize,
+        max_connections: usize,
     ) -> Arc<Transports> {
         Arc::new(Transports {
             udp: Arc::new(udp),
@@ -221,7 +223,12 @@ impl Transports {
             errors,
             counters,
             max_message_size,
+            max_connections,
         })
+    }
+
+    fn connection_count(&self) -> usize {
+        self.conns.lock().map(|c| c.len()).unwrap_or(0)
     }
 
     /// Hand a parsed message to the transaction task; a malformed one gets a 4xx or is counted.
@@ -277,6 +284,13 @@ impl Transports {
         loop {
             match listener.accept().await {
                 Ok((stream, peer)) => {
+                    if self.connection_count() >= self.max_connections {
+                        // File descriptors are finite: refuse rather than starve UDP and calls.
+                        Counters::inc(&self.counters.dropped_incoming);
+                        tracing::warn!(%peer, "too many TCP connections; refusing");
+                        drop(stream);
+                        continue;
+                    }
                     let _ = stream.set_nodelay(true);
                     Counters::inc(&self.counters.tcp_connections);
                     let (tx, rx) = mpsc::unbounded_channel();
@@ -405,6 +419,16 @@ impl Transports {
                 Ok(_) => {}
             }
             loop {
+                // RFC 5626 §4.4.1: a double-CRLF ping gets a single-CRLF pong.
+                let crlfs = buf
+                    .iter()
+                    .take_while(|&&b| b == b'\r' || b == b'\n')
+                    .count();
+                if crlfs >= 4 && buf[..crlfs].windows(4).any(|w| w == b"\r\n\r\n") {
+                    buf.advance(crlfs);
+                    let _ = qtx.send((Bytes::from_static(b"\r\n"), None));
+                    continue;
+                }
                 match frame(&buf, self.max_message_size) {
                     Frame::Incomplete => {
                         if buf.len() > self.max_message_size {

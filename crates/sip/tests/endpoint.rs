@@ -432,3 +432,91 @@ async fn cancel_reaches_the_tu_with_its_invite() {
     assert_eq!(final_response(&mut cctx).await.status(), Some(200));
     assert_eq!(final_response(&mut ictx).await.status(), Some(487));
 }
+
+#[tokio::test]
+async fn a_full_tu_queue_gets_503_instead_of_unbounded_buffering() {
+    let (uas, mut uas_rx) = Endpoint::bind(EndpointConfig {
+        udp: "127.0.0.1:0".parse().unwrap(),
+        timers: fast_timers(),
+        incoming_queue: 1,
+        ..EndpointConfig::default()
+    })
+    .await
+    .unwrap();
+    let phone = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let me = phone.local_addr().unwrap();
+    let to = uas.local_addr();
+    // The TU reads nothing: the first INVITE fills the queue, the second is refused.
+    for b in ["z9hG4bKq1", "z9hG4bKq2"] {
+        phone
+            .send_to(raw_invite(me, to, b).as_bytes(), to)
+            .await
+            .unwrap();
+    }
+    let mut statuses = Vec::new();
+    while let Some(m) = recv_msg(&phone, Duration::from_millis(300)).await {
+        statuses.push((m.status().unwrap(), m.call_id().to_owned()));
+    }
+    assert!(
+        statuses.contains(&(503, "raw-z9hG4bKq2".to_owned())),
+        "{statuses:?}"
+    );
+    assert!(!statuses
+        .iter()
+        .any(|(s, c)| *s == 503 && c == "raw-z9hG4bKq1"));
+    assert_eq!(uas.stats().dropped_incoming, 1);
+    let first = next_incoming(&mut uas_rx).await;
+    assert_eq!(first.msg.call_id(), "raw-z9hG4bKq1");
+}
+
+#[tokio::test]
+async fn tcp_crlf_ping_gets_a_pong() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (uas, _rx) = endpoint(true).await;
+    let mut conn = tokio::net::TcpStream::connect(uas.tcp_addr().unwrap())
+        .await
+        .unwrap();
+    conn.write_all(b"\r\n\r\n").await.unwrap();
+    let mut buf = [0u8; 16];
+    let n = timeout(WAIT, conn.read(&mut buf)).await.unwrap().unwrap();
+    assert_eq!(&buf[..n], b"\r\n");
+}
+
+#[tokio::test]
+async fn ack_sent_through_request_is_not_a_transaction() {
+    let (uac, _rx) = endpoint(false).await;
+    let (uas, mut uas_rx) = endpoint(false).await;
+    let inv = invite(&uac, uas.local_addr(), Udp);
+    let text = String::from_utf8(inv.as_bytes().to_vec())
+        .unwrap()
+        .replacen("INVITE sip:", "ACK sip:", 1)
+        .replace("1 INVITE", "1 ACK");
+    let ack = SipMessage::parse(Bytes::from(text)).unwrap();
+    let mut ctx = uac.request(ack, uas.local_addr(), Udp);
+    assert!(timeout(WAIT, ctx.next()).await.unwrap().is_none());
+    let inc = next_incoming(&mut uas_rx).await;
+    assert_eq!(inc.msg.method(), Some(&Method::Ack));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(uac.stats().retransmissions, 0);
+}
+
+#[tokio::test]
+async fn via_uses_the_advertised_host() {
+    let (ep, _rx) = Endpoint::bind(EndpointConfig {
+        udp: "127.0.0.1:0".parse().unwrap(),
+        advertised_host: Some("sip.hotline.example".into()),
+        ..EndpointConfig::default()
+    })
+    .await
+    .unwrap();
+    let via = ep.via(Udp, "z9hG4bKv");
+    assert_eq!(
+        via,
+        format!(
+            "SIP/2.0/UDP sip.hotline.example:{};branch=z9hG4bKv;rport",
+            ep.local_addr().port()
+        )
+    );
+    let parsed = sip::Via::parse(&via).unwrap();
+    assert_eq!(parsed.branch(), Some("z9hG4bKv"));
+}
