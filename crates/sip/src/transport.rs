@@ -255,15 +255,22 @@ impl Transports {
         }
     }
 
-    /// Receive datagrams forever (until the socket fails).
+    /// Receive datagrams until the endpoint is dropped.
     pub async fn udp_loop(self: Arc<Self>) {
         let mut buf = vec![0u8; self.max_message_size.max(1500)];
         loop {
             let (n, source) = match self.udp.recv_from(&mut buf).await {
                 Ok(r) => r,
                 Err(e) => {
-                    // ICMP port-unreachable surfaces here on some systems: not fatal.
+                    // ICMP port-unreachable surfaces here on some systems: not fatal. Anything
+                    // else may repeat at once, so pause instead of spinning a core.
                     tracing::debug!(error = %e, "udp recv error");
+                    if !matches!(
+                        e.kind(),
+                        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionRefused
+                    ) {
+                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    }
                     continue;
                 }
             };
