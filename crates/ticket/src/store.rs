@@ -222,7 +222,7 @@ impl Store {
                 }
                 for nt in tickets_for(r) {
                     opened
-                        .push(insert_auto_ticket(&mut *tx, nt, callback_department, now_ms).await?);
+                        .push(insert_auto_ticket(&mut tx, nt, callback_department, now_ms).await?);
                 }
             }
         }
@@ -263,14 +263,14 @@ impl Store {
         now_ms: i64,
     ) -> Result<Ticket, TicketError> {
         let mut tx = self.pool.begin().await?;
-        let t = insert_ticket(&mut *tx, input, actor, now_ms).await?;
+        let t = insert_ticket(&mut tx, input, actor, now_ms).await?;
         tx.commit().await?;
         Ok(t)
     }
 
     pub async fn ticket(&self, id: &str) -> Result<Option<Ticket>, TicketError> {
         let mut conn = self.pool.acquire().await?;
-        fetch_ticket(&mut *conn, id).await
+        fetch_ticket(&mut conn, id).await
     }
 
     pub async fn list_tickets(&self, f: &TicketFilter) -> Result<Vec<Ticket>, TicketError> {
@@ -347,7 +347,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<Ticket, TicketError> {
         let mut tx = self.pool.begin().await?;
-        let Some(t) = fetch_ticket(&mut *tx, id).await? else {
+        let Some(t) = fetch_ticket(&mut tx, id).await? else {
             return Err(TicketError::NotFound(id.to_string()));
         };
         let next = apply(&t.state(), action, now_ms)?;
@@ -372,7 +372,7 @@ impl Store {
             return Err(TicketError::Conflict(id.to_string()));
         }
         insert_history(
-            &mut *tx,
+            &mut tx,
             id,
             now_ms,
             actor,
@@ -382,7 +382,7 @@ impl Store {
             &action.note(),
         )
         .await?;
-        let updated = fetch_ticket(&mut *tx, id)
+        let updated = fetch_ticket(&mut tx, id)
             .await?
             .ok_or_else(|| TicketError::NotFound(id.to_string()))?;
         tx.commit().await?;
