@@ -352,7 +352,7 @@ fn load_inner(ctx: &mut Ctx, dir: &Path) -> Option<Dialplan> {
             match (&o.get_ref().queue, &o.get_ref().target) {
                 (None, None) => ctx.err(
                     &csrc,
-                    o.span(),
+                    o.get_ref().key.span(),
                     format!("menu key {key_str} points nowhere: give it a queue or a target"),
                 ),
                 (Some(_), Some(t)) => ctx.err(
@@ -379,6 +379,8 @@ fn load_inner(ctx: &mut Ctx, dir: &Path) -> Option<Dialplan> {
                 p.extension().is_some_and(|x| x == "toml")
                     && p.file_name().is_some_and(|n| n != "center.toml")
             })
+            // A calendar kept inside the plan directory is not a numbers file.
+            .filter(|p| clean(p) != cal_path)
             .collect(),
         Err(e) => {
             ctx.whole_file(dir, format!("cannot list directory: {e}"));
