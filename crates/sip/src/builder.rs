@@ -44,7 +44,10 @@ impl ResponseBuilder {
         head.put_slice(status.to_string().as_bytes());
         head.put_slice(b" ");
         // A reason phrase cannot contain CR/LF; drop them rather than emit a broken message.
-        let reason: String = reason.chars().filter(|c| *c != '\r' && *c != '\n').collect();
+        let reason: String = reason
+            .chars()
+            .filter(|c| *c != '\r' && *c != '\n')
+            .collect();
         head.put_slice(reason.as_bytes());
         head.put_slice(b"\r\n");
         for v in req.raw_values("via") {
@@ -148,5 +151,99 @@ impl RequestBuilder {
     /// Parse of `build()`; panics if the caller left out a required header (tests only).
     pub fn build_message(self) -> SipMessage {
         SipMessage::parse(self.build()).expect("RequestBuilder produced an unparsable message")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INVITE: &str = "INVITE sip:12345@gov.example SIP/2.0\r\n\
+Via: SIP/2.0/UDP p1.example;branch=z9hG4bK1, SIP/2.0/UDP p2.example;branch=z9hG4bK2\r\n\
+v: SIP/2.0/TCP [2001:db8::1]:5062;branch=z9hG4bK3;received=192.0.2.1\r\n\
+From: \"Caller\" <sip:138@carrier.example>;tag=abc\r\nTo: <sip:12345@gov.example>\r\n\
+Call-ID: call-1@carrier\r\nCSeq: 10 INVITE\r\nMax-Forwards: 70\r\nX-Other: drop me\r\n\
+Content-Type: application/sdp\r\nContent-Length: 4\r\n\r\nv=0\n";
+
+    fn invite() -> SipMessage {
+        SipMessage::parse(Bytes::from_static(INVITE.as_bytes())).unwrap()
+    }
+
+    #[test]
+    fn response_copies_vias_in_order_and_dialog_headers() {
+        let req = invite();
+        let resp = req.response(180, "Ringing").to_tag("srv").build_message();
+        assert_eq!(resp.status(), Some(180));
+        assert_eq!(resp.reason(), Some("Ringing"));
+        assert_eq!(resp.vias(), req.vias());
+        let branches: Vec<_> = resp.vias().iter().filter_map(|v| v.branch()).collect();
+        assert_eq!(branches, ["z9hG4bK1", "z9hG4bK2", "z9hG4bK3"]);
+        assert_eq!(resp.from(), req.from());
+        assert_eq!(resp.to().tag(), Some("srv"));
+        assert_eq!(resp.call_id(), "call-1@carrier");
+        assert_eq!(resp.cseq(), req.cseq());
+        assert_eq!(resp.header("x-other"), None);
+        assert_eq!(resp.header("content-length"), Some("0"));
+        assert!(resp.body().is_empty());
+    }
+
+    #[test]
+    fn to_tag_added_once_and_never_over_an_existing_tag() {
+        let req = invite();
+        let wire = req.response(200, "OK").to_tag("a").to_tag("b").build();
+        let text = std::str::from_utf8(&wire).unwrap();
+        assert_eq!(
+            text.matches(";tag=").count(),
+            2,
+            "From tag + one To tag: {text}"
+        );
+        assert!(text.contains("To: <sip:12345@gov.example>;tag=b\r\n"));
+
+        let in_dialog = SipMessage::parse(Bytes::from(INVITE.replace(
+            "To: <sip:12345@gov.example>",
+            "To: <sip:12345@gov.example>;tag=existing",
+        )))
+        .unwrap();
+        let resp = in_dialog.response(200, "OK").to_tag("new").build_message();
+        assert_eq!(resp.to().tag(), Some("existing"));
+    }
+
+    #[test]
+    fn response_with_body_and_headers() {
+        let resp = invite()
+            .response(200, "OK")
+            .to_tag("t")
+            .header("Contact", "<sip:hotline@10.0.0.1>")
+            .body("application/sdp", b"v=0\r\n")
+            .build_message();
+        assert_eq!(resp.content_type(), Some("application/sdp"));
+        assert_eq!(resp.header("content-length"), Some("5"));
+        assert_eq!(resp.body(), b"v=0\r\n");
+        assert_eq!(resp.contacts().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn reason_phrase_cannot_break_the_message() {
+        let resp = invite().response(500, "Bad\r\nInjected: 1").build_message();
+        assert_eq!(resp.reason(), Some("BadInjected: 1"));
+        assert_eq!(resp.header("injected"), None);
+    }
+
+    #[test]
+    fn request_builder_always_writes_content_length() {
+        let uri = Uri::parse("sip:1001@10.0.0.5:5070;transport=tcp").unwrap();
+        let b = RequestBuilder::new(Method::Bye, &uri)
+            .header("Via", "SIP/2.0/TCP 10.0.0.1;branch=z9hG4bKx")
+            .header("From", "<sip:a@b>;tag=1")
+            .header("To", "<sip:1001@10.0.0.5>;tag=2")
+            .header("Call-ID", "c")
+            .header("CSeq", "2 BYE");
+        let m = b.clone().build_message();
+        assert_eq!(m.method(), Some(&Method::Bye));
+        assert_eq!(m.request_uri(), Some(&uri));
+        assert_eq!(m.header("content-length"), Some("0"));
+        let with_body = b.body("text/plain", b"hi").build_message();
+        assert_eq!(with_body.body(), b"hi");
+        assert_eq!(with_body.header("content-length"), Some("2"));
     }
 }

@@ -16,7 +16,10 @@ pub enum Frame {
 
 /// Find the next message in a stream buffer. `max_len` bounds a single message (headers + body).
 pub fn frame(buf: &[u8], max_len: usize) -> Frame {
-    let skip = buf.iter().position(|&c| c != b'\r' && c != b'\n').unwrap_or(buf.len());
+    let skip = buf
+        .iter()
+        .position(|&c| c != b'\r' && c != b'\n')
+        .unwrap_or(buf.len());
     if skip == buf.len() {
         // Only keep-alive CRLFs so far: they are consumed as `skip` with the next message.
         return Frame::Incomplete;
@@ -33,17 +36,23 @@ pub fn frame(buf: &[u8], max_len: usize) -> Frame {
     // Skip the start line; look at each header line (continuations never start a name).
     for line in head.split(|&c| c == b'\n').skip(1) {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let Some(colon) = memchr::memchr(b':', line) else { continue };
+        let Some(colon) = memchr::memchr(b':', line) else {
+            continue;
+        };
         if line.first().is_some_and(|c| *c == b' ' || *c == b'\t') {
             continue;
         }
         let name = line[..colon].trim_ascii();
         if name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l") {
-            let v = std::str::from_utf8(line[colon + 1..].trim_ascii()).ok().and_then(parse_u32);
+            let v = std::str::from_utf8(line[colon + 1..].trim_ascii())
+                .ok()
+                .and_then(parse_u32);
             match (v, content_length) {
                 (Some(n), None) => content_length = Some(n as usize),
                 (Some(n), Some(m)) if n as usize == m => {}
-                _ => return Frame::Invalid(ParseError::new(400, "invalid Content-Length on stream")),
+                _ => {
+                    return Frame::Invalid(ParseError::new(400, "invalid Content-Length on stream"))
+                }
             }
         }
     }
@@ -58,4 +67,102 @@ pub fn frame(buf: &[u8], max_len: usize) -> Frame {
         return Frame::Incomplete;
     }
     Frame::Complete { skip, len }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MSG: &[u8] = b"MESSAGE sip:a@b SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\r\nFrom: <sip:x@y>;tag=1\r\n\
+To: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 1 MESSAGE\r\nContent-Length: 5\r\n\r\nhello";
+
+    #[test]
+    fn partial_message_is_incomplete_at_every_cut() {
+        for cut in 0..MSG.len() {
+            assert_eq!(frame(&MSG[..cut], 65536), Frame::Incomplete, "cut at {cut}");
+        }
+        assert_eq!(
+            frame(MSG, 65536),
+            Frame::Complete {
+                skip: 0,
+                len: MSG.len()
+            }
+        );
+    }
+
+    #[test]
+    fn two_messages_in_one_buffer() {
+        let mut buf = MSG.to_vec();
+        buf.extend_from_slice(MSG);
+        let Frame::Complete { skip, len } = frame(&buf, 65536) else {
+            panic!()
+        };
+        assert_eq!((skip, len), (0, MSG.len()));
+        assert_eq!(
+            frame(&buf[skip + len..], 65536),
+            Frame::Complete {
+                skip: 0,
+                len: MSG.len()
+            }
+        );
+    }
+
+    #[test]
+    fn keepalive_crlfs_are_skipped() {
+        let mut buf = b"\r\n\r\n\r\n".to_vec();
+        assert_eq!(frame(&buf, 65536), Frame::Incomplete);
+        buf.extend_from_slice(MSG);
+        assert_eq!(
+            frame(&buf, 65536),
+            Frame::Complete {
+                skip: 6,
+                len: MSG.len()
+            }
+        );
+    }
+
+    #[test]
+    fn compact_content_length_works() {
+        let m = String::from_utf8(MSG.to_vec())
+            .unwrap()
+            .replace("Content-Length: 5", "l:5");
+        assert_eq!(
+            frame(m.as_bytes(), 65536),
+            Frame::Complete {
+                skip: 0,
+                len: m.len()
+            }
+        );
+    }
+
+    #[test]
+    fn missing_or_bad_content_length_on_stream_is_invalid() {
+        let no_cl = String::from_utf8(MSG.to_vec())
+            .unwrap()
+            .replace("Content-Length: 5\r\n", "");
+        match frame(no_cl.as_bytes(), 65536) {
+            Frame::Invalid(e) => assert_eq!(e.status, 400),
+            f => panic!("{f:?}"),
+        }
+        let bad = String::from_utf8(MSG.to_vec())
+            .unwrap()
+            .replace("Content-Length: 5", "Content-Length: x");
+        assert!(matches!(frame(bad.as_bytes(), 65536), Frame::Invalid(e) if e.status == 400));
+        let two = String::from_utf8(MSG.to_vec())
+            .unwrap()
+            .replace("Content-Length: 5", "Content-Length: 5\r\nl: 6");
+        assert!(matches!(frame(two.as_bytes(), 65536), Frame::Invalid(e) if e.status == 400));
+    }
+
+    #[test]
+    fn oversized_messages_are_invalid_before_buffering_them() {
+        let big = String::from_utf8(MSG.to_vec())
+            .unwrap()
+            .replace("Content-Length: 5", "Content-Length: 100000");
+        let head_only = &big.as_bytes()[..big.len() - 5];
+        assert!(matches!(frame(head_only, 65536), Frame::Invalid(e) if e.status == 513));
+        // headers that never end
+        let endless = vec![b'a'; 70000];
+        assert!(matches!(frame(&endless, 65536), Frame::Invalid(e) if e.status == 513));
+    }
 }

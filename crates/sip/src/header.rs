@@ -16,7 +16,10 @@ fn err(reason: &str) -> ParseError {
 
 pub(crate) fn is_token_char(b: u8) -> bool {
     b.is_ascii_alphanumeric()
-        || matches!(b, b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~')
+        || matches!(
+            b,
+            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+        )
 }
 
 pub(crate) fn is_token(s: &str) -> bool {
@@ -83,7 +86,10 @@ fn parse_params(pieces: &[&str]) -> Result<Vec<Param>, ParseError> {
     for p in pieces {
         let p = p.trim_matches(|c: char| c.is_ascii_whitespace());
         let (k, v) = match p.split_once('=') {
-            Some((k, v)) => (k.trim_end_matches(|c: char| c.is_ascii_whitespace()), Some(v.trim_start())),
+            Some((k, v)) => (
+                k.trim_end_matches(|c: char| c.is_ascii_whitespace()),
+                Some(v.trim_start()),
+            ),
             None => (p, None),
         };
         if !is_token(k) {
@@ -94,7 +100,9 @@ fn parse_params(pieces: &[&str]) -> Result<Vec<Param>, ParseError> {
                 quoted_len(v) == Some(v.len())
             } else {
                 // gen-value = token / host / quoted-string; host may be an IPv6 reference.
-                !v.is_empty() && v.bytes().all(|b| is_token_char(b) || matches!(b, b'[' | b']' | b':'))
+                !v.is_empty()
+                    && v.bytes()
+                        .all(|b| is_token_char(b) || matches!(b, b'[' | b']' | b':'))
             };
             if !ok {
                 return Err(err("bad parameter value"));
@@ -174,13 +182,18 @@ impl NameAddr {
             let q = quoted_len(s).ok_or_else(|| err("unterminated quoted display name"))?;
             let display = unquote(&s[..q]);
             let after = s[q..].trim_start_matches(|c: char| c.is_ascii_whitespace());
-            let after = after.strip_prefix('<').ok_or_else(|| err("display name without <URI>"))?;
+            let after = after
+                .strip_prefix('<')
+                .ok_or_else(|| err("display name without <URI>"))?;
             let close = after.find('>').ok_or_else(|| err("missing '>'"))?;
             (Some(display), &after[..close], &after[close + 1..])
         } else if let Some(lt) = s.find('<') {
             let disp = s[..lt].trim_end_matches(|c: char| c.is_ascii_whitespace());
             // An unquoted display name is a sequence of tokens separated by LWS.
-            if !disp.split(|c: char| c.is_ascii_whitespace()).all(|t| t.is_empty() || is_token(t)) {
+            if !disp
+                .split(|c: char| c.is_ascii_whitespace())
+                .all(|t| t.is_empty() || is_token(t))
+            {
                 return Err(err("invalid unquoted display name"));
             }
             let after = &s[lt + 1..];
@@ -208,10 +221,16 @@ impl NameAddr {
         let params = if rest.is_empty() {
             Vec::new()
         } else {
-            let r = rest.strip_prefix(';').ok_or_else(|| err("garbage after URI"))?;
+            let r = rest
+                .strip_prefix(';')
+                .ok_or_else(|| err("garbage after URI"))?;
             parse_params(&split_outside(r, b';')?)?
         };
-        Ok(NameAddr { display, uri, params })
+        Ok(NameAddr {
+            display,
+            uri,
+            params,
+        })
     }
 
     pub fn tag(&self) -> Option<&str> {
@@ -224,7 +243,11 @@ impl NameAddr {
 
     /// Set (or replace) a header parameter.
     pub fn set_param(&mut self, n: &str, v: Option<&str>) {
-        match self.params.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case(n)) {
+        match self
+            .params
+            .iter_mut()
+            .find(|(k, _)| k.eq_ignore_ascii_case(n))
+        {
             Some(p) => p.1 = v.map(str::to_owned),
             None => self.params.push((n.to_owned(), v.map(str::to_owned))),
         }
@@ -266,7 +289,10 @@ impl Via {
         Via {
             protocol: "SIP/2.0".to_owned(),
             transport: transport.to_ascii_uppercase(),
-            host: host.trim_start_matches('[').trim_end_matches(']').to_owned(),
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
             port,
             params: vec![("branch".to_owned(), Some(branch.to_owned()))],
         }
@@ -406,7 +432,9 @@ impl Replaces {
             return Err(err("bad Replaces call-id"));
         }
         let params = parse_params(&pieces[1..])?;
-        let to_tag = find_param(&params, "to-tag").flatten().ok_or_else(|| err("Replaces without to-tag"))?;
+        let to_tag = find_param(&params, "to-tag")
+            .flatten()
+            .ok_or_else(|| err("Replaces without to-tag"))?;
         let from_tag = find_param(&params, "from-tag")
             .flatten()
             .ok_or_else(|| err("Replaces without from-tag"))?;
@@ -421,7 +449,11 @@ impl Replaces {
 
 impl fmt::Display for Replaces {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{};to-tag={};from-tag={}", self.call_id, self.to_tag, self.from_tag)?;
+        write!(
+            f,
+            "{};to-tag={};from-tag={}",
+            self.call_id, self.to_tag, self.from_tag
+        )?;
         if self.early_only {
             f.write_str(";early-only")?;
         }
@@ -435,7 +467,8 @@ mod tests {
 
     #[test]
     fn name_addr_forms() {
-        let a = NameAddr::parse("\"Bob \\\"B\\\"\" <sip:bob@example.com;transport=tcp>;tag=abc;x").unwrap();
+        let a = NameAddr::parse("\"Bob \\\"B\\\"\" <sip:bob@example.com;transport=tcp>;tag=abc;x")
+            .unwrap();
         assert_eq!(a.display.as_deref(), Some("Bob \"B\""));
         assert_eq!(a.uri.param("transport"), Some(Some("tcp")));
         assert_eq!(a.tag(), Some("abc"));
@@ -472,7 +505,10 @@ mod tests {
 
     #[test]
     fn via_with_spaces_and_params() {
-        let v = Via::parse("SIP  /   2.0 / udp 192.0.2.2:5061;branch=z9hG4bK1;rport;received=[2001:db8::9]").unwrap();
+        let v = Via::parse(
+            "SIP  /   2.0 / udp 192.0.2.2:5061;branch=z9hG4bK1;rport;received=[2001:db8::9]",
+        )
+        .unwrap();
         assert_eq!(v.protocol, "SIP/2.0");
         assert_eq!(v.transport, "UDP");
         assert_eq!(v.host, "192.0.2.2");
@@ -491,7 +527,10 @@ mod tests {
     fn replaces_parses() {
         let r = Replaces::parse("12345@host;to-tag=a;from-tag=b;early-only").unwrap();
         assert_eq!(r.call_id, "12345@host");
-        assert_eq!((r.to_tag.as_str(), r.from_tag.as_str(), r.early_only), ("a", "b", true));
+        assert_eq!(
+            (r.to_tag.as_str(), r.from_tag.as_str(), r.early_only),
+            ("a", "b", true)
+        );
         assert_eq!(Replaces::parse(&r.to_string()).unwrap(), r);
         assert!(Replaces::parse("x;to-tag=a").is_err());
     }

@@ -129,7 +129,8 @@ impl CSeq {
         let (num, m) = s
             .split_once(|c: char| c.is_ascii_whitespace())
             .ok_or_else(|| ParseError::bad("CSeq needs a number and a method"))?;
-        let seq = parse_u32(num).ok_or_else(|| ParseError::bad("CSeq number is not a 32-bit integer"))?;
+        let seq =
+            parse_u32(num).ok_or_else(|| ParseError::bad("CSeq number is not a 32-bit integer"))?;
         let method = Method::parse(m.trim_start())?;
         Ok(CSeq { seq, method })
     }
@@ -292,12 +293,26 @@ impl HeaderKind {
             b"request-disposition" => RequestDisposition,
             b"identity" => Identity,
             b"identity-info" => IdentityInfo,
-            b"accept" | b"accept-encoding" | b"accept-language" | b"content-language" | b"alert-info"
-            | b"call-info" | b"error-info" | b"in-reply-to" | b"warning" | b"path" | b"service-route"
-            | b"reason" | b"p-preferred-identity" | b"p-associated-uri" | b"security-client"
-            | b"security-server" | b"security-verify" | b"recv-info" | b"privacy" | b"p-early-media" => {
-                OtherList
-            }
+            b"accept"
+            | b"accept-encoding"
+            | b"accept-language"
+            | b"content-language"
+            | b"alert-info"
+            | b"call-info"
+            | b"error-info"
+            | b"in-reply-to"
+            | b"warning"
+            | b"path"
+            | b"service-route"
+            | b"reason"
+            | b"p-preferred-identity"
+            | b"p-associated-uri"
+            | b"security-client"
+            | b"security-server"
+            | b"security-verify"
+            | b"recv-info"
+            | b"privacy"
+            | b"p-early-media" => OtherList,
             _ => Other,
         }
     }
@@ -338,6 +353,8 @@ enum ValueLoc {
 #[derive(Clone, Debug)]
 struct RawHeader {
     name: (u32, u32),
+    /// The value exactly as on the wire (folding included).
+    raw: (u32, u32),
     value: ValueLoc,
     kind: HeaderKind,
     utf8: bool,
@@ -429,7 +446,10 @@ impl SipMessage {
         }
         let b: &[u8] = &buf;
         // RFC 3261 §7.5: ignore CRLFs before the start-line.
-        let mut pos = b.iter().position(|&c| c != b'\r' && c != b'\n').unwrap_or(b.len());
+        let mut pos = b
+            .iter()
+            .position(|&c| c != b'\r' && c != b'\n')
+            .unwrap_or(b.len());
         if pos == b.len() {
             return Err(ParseError::bad("empty message"));
         }
@@ -474,7 +494,8 @@ impl SipMessage {
             if let Some(c) = cur.take() {
                 push_header(b, c, &mut headers, &mut unfolded, limits)?;
             }
-            let colon = memchr::memchr(b':', line).ok_or_else(|| ParseError::bad("header line without ':'"))?;
+            let colon = memchr::memchr(b':', line)
+                .ok_or_else(|| ParseError::bad("header line without ':'"))?;
             let name = trim_wsp(&line[..colon]);
             if name.is_empty() || !name.iter().all(|&c| crate::header::is_token_char(c)) {
                 return Err(ParseError::bad("invalid header name"));
@@ -511,7 +532,8 @@ impl SipMessage {
                 | HeaderKind::ContentLength => {}
                 _ => continue,
             }
-            let v = value_str(b, &unfolded, h).ok_or_else(|| ParseError::bad("header value is not UTF-8"))?;
+            let v = value_str(b, &unfolded, h)
+                .ok_or_else(|| ParseError::bad("header value is not UTF-8"))?;
             match h.kind {
                 HeaderKind::Via => {
                     for part in split_list(v)? {
@@ -539,7 +561,8 @@ impl SipMessage {
                 }
                 HeaderKind::ContentLength => {
                     single(content_length.is_some(), "Content-Length")?;
-                    let n = parse_u32(v).ok_or_else(|| ParseError::bad("invalid Content-Length"))?;
+                    let n =
+                        parse_u32(v).ok_or_else(|| ParseError::bad("invalid Content-Length"))?;
                     content_length = Some(n as usize);
                 }
                 _ => {}
@@ -557,7 +580,9 @@ impl SipMessage {
         let available = b.len() - body_start;
         let body_len = match content_length {
             Some(n) if n > available => {
-                return Err(ParseError::bad("Content-Length larger than the message body"));
+                return Err(ParseError::bad(
+                    "Content-Length larger than the message body",
+                ));
             }
             Some(n) => n,
             None => available,
@@ -673,15 +698,14 @@ impl SipMessage {
             .filter_map(move |h| self.value_of(h).map(|v| (self.name_of(h), v)))
     }
 
-    /// Raw header bytes (name, value as on the wire, folding included), even if not UTF-8.
+    /// Every header as (name, value) bytes exactly as on the wire (folding included, trimmed),
+    /// even when not UTF-8: for relaying unknown headers byte for byte.
     pub fn headers_raw(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
         self.headers.iter().map(move |h| {
-            let name = &self.buf[h.name.0 as usize..h.name.1 as usize];
-            let value: &[u8] = match h.value {
-                ValueLoc::Wire(s, e) => &self.buf[s as usize..e as usize],
-                ValueLoc::Unfolded(i) => self.unfolded.get(i as usize).map_or(&[][..], |s| s.as_bytes()),
-            };
-            (name, value)
+            (
+                &self.buf[h.name.0 as usize..h.name.1 as usize],
+                &self.buf[h.raw.0 as usize..h.raw.1 as usize],
+            )
         })
     }
 
@@ -722,7 +746,9 @@ impl SipMessage {
     fn name_addrs(&self, name: &str) -> Result<Vec<NameAddr>, ParseError> {
         let mut out = Vec::new();
         for h in self.matching(name) {
-            let v = self.value_of(h).ok_or_else(|| ParseError::bad("header value is not UTF-8"))?;
+            let v = self
+                .value_of(h)
+                .ok_or_else(|| ParseError::bad("header value is not UTF-8"))?;
             for part in split_list(v)? {
                 out.push(NameAddr::parse(part)?);
             }
@@ -733,7 +759,9 @@ impl SipMessage {
     pub fn contacts(&self) -> Result<Vec<Contact>, ParseError> {
         let mut out = Vec::new();
         for h in self.matching("contact") {
-            let v = self.value_of(h).ok_or_else(|| ParseError::bad("header value is not UTF-8"))?;
+            let v = self
+                .value_of(h)
+                .ok_or_else(|| ParseError::bad("header value is not UTF-8"))?;
             for part in split_list(v)? {
                 out.push(Contact::parse(part)?);
             }
@@ -774,13 +802,16 @@ impl SipMessage {
             .collect()
     }
     pub fn refer_to(&self) -> Option<NameAddr> {
-        self.header("refer-to").and_then(|v| NameAddr::parse(v).ok())
+        self.header("refer-to")
+            .and_then(|v| NameAddr::parse(v).ok())
     }
     pub fn referred_by(&self) -> Option<NameAddr> {
-        self.header("referred-by").and_then(|v| NameAddr::parse(v).ok())
+        self.header("referred-by")
+            .and_then(|v| NameAddr::parse(v).ok())
     }
     pub fn replaces(&self) -> Option<Replaces> {
-        self.header("replaces").and_then(|v| Replaces::parse(v).ok())
+        self.header("replaces")
+            .and_then(|v| Replaces::parse(v).ok())
     }
     pub fn event(&self) -> Option<&str> {
         self.header("event")
@@ -817,7 +848,9 @@ impl SipMessage {
 
     /// Raw values (unfolded) of every Via header line in order, for copying into responses.
     pub(crate) fn raw_values(&self, name: &str) -> Vec<&str> {
-        self.matching(name).filter_map(|h| self.value_of(h)).collect()
+        self.matching(name)
+            .filter_map(|h| self.value_of(h))
+            .collect()
     }
 
     /// Checks a UAS makes after parsing and before acting on a request (RFC 3261 §8.2, §16.3):
@@ -828,7 +861,9 @@ impl SipMessage {
             return Ok(());
         };
         if &self.cseq.method != method {
-            return Err(ParseError::bad("CSeq method does not match the request method"));
+            return Err(ParseError::bad(
+                "CSeq method does not match the request method",
+            ));
         }
         for h in self.matching("max-forwards") {
             match self.value_of(h).and_then(parse_u32) {
@@ -838,7 +873,9 @@ impl SipMessage {
         }
         // RFC 3261 branch with the magic cookie but no identifier (RFC 4475 badbranch).
         if self.vias.first().and_then(Via::branch) == Some("z9hG4bK") {
-            return Err(ParseError::bad("Via branch has the magic cookie but no identifier"));
+            return Err(ParseError::bad(
+                "Via branch has the magic cookie but no identifier",
+            ));
         }
         if let Some(d) = self.header("date") {
             if !is_rfc1123_gmt(d) {
@@ -915,10 +952,14 @@ fn push_header(
             Err(_) => (ValueLoc::Wire(vs as u32, ve as u32), false),
         }
     } else {
-        (ValueLoc::Wire(vs as u32, ve as u32), std::str::from_utf8(raw).is_ok())
+        (
+            ValueLoc::Wire(vs as u32, ve as u32),
+            std::str::from_utf8(raw).is_ok(),
+        )
     };
     headers.push(RawHeader {
         name: offsets(b, name),
+        raw: (vs as u32, ve.max(vs) as u32),
         value,
         kind: HeaderKind::of(name),
         utf8,
@@ -931,7 +972,11 @@ fn next_line(b: &[u8], pos: usize) -> (&[u8], usize) {
     match memchr::memchr(b'\n', &b[pos..]) {
         Some(i) => {
             let end = pos + i;
-            let line_end = if end > pos && b[end - 1] == b'\r' { end - 1 } else { end };
+            let line_end = if end > pos && b[end - 1] == b'\r' {
+                end - 1
+            } else {
+                end
+            };
             (&b[pos..line_end], end + 1)
         }
         None => (&b[pos..], b.len()),
@@ -944,14 +989,22 @@ fn parse_start_line(b: &[u8], line: &[u8]) -> Result<StartLine, ParseError> {
         let sp1 = memchr::memchr(b' ', line).ok_or_else(|| ParseError::bad("bad status line"))?;
         check_version(&line[..sp1])?;
         let rest = &line[sp1 + 1..];
-        if rest.len() < 3 || !rest[..3].iter().all(u8::is_ascii_digit) || (rest.len() > 3 && rest[3] != b' ') {
+        if rest.len() < 3
+            || !rest[..3].iter().all(u8::is_ascii_digit)
+            || (rest.len() > 3 && rest[3] != b' ')
+        {
             return Err(ParseError::bad("bad status code"));
         }
-        let status = (rest[0] - b'0') as u16 * 100 + (rest[1] - b'0') as u16 * 10 + (rest[2] - b'0') as u16;
+        let status =
+            (rest[0] - b'0') as u16 * 100 + (rest[1] - b'0') as u16 * 10 + (rest[2] - b'0') as u16;
         if !(100..=699).contains(&status) {
             return Err(ParseError::bad("status code out of range"));
         }
-        let reason = if rest.len() > 4 { &rest[4..] } else { &rest[rest.len()..] };
+        let reason = if rest.len() > 4 {
+            &rest[4..]
+        } else {
+            &rest[rest.len()..]
+        };
         if reason.iter().any(|&c| c < b' ' && c != b'\t') {
             return Err(ParseError::bad("control character in reason phrase"));
         }
@@ -966,12 +1019,15 @@ fn parse_start_line(b: &[u8], line: &[u8]) -> Result<StartLine, ParseError> {
     if sp1 == sp2 {
         return Err(ParseError::bad("bad request line"));
     }
-    let method = std::str::from_utf8(&line[..sp1]).map_err(|_| ParseError::bad("invalid method"))?;
+    let method =
+        std::str::from_utf8(&line[..sp1]).map_err(|_| ParseError::bad("invalid method"))?;
     let method = Method::parse(method)?;
     let uri = &line[sp1 + 1..sp2];
     check_version(&line[sp2 + 1..])?;
     if uri.is_empty() || uri.iter().any(|&c| c <= b' ' || c >= 0x7f) {
-        return Err(ParseError::bad("whitespace or control character in Request-URI"));
+        return Err(ParseError::bad(
+            "whitespace or control character in Request-URI",
+        ));
     }
     let uri = std::str::from_utf8(uri).map_err(|_| ParseError::bad("invalid Request-URI"))?;
     let uri = Uri::parse(uri)?;
@@ -1004,7 +1060,9 @@ fn check_version(v: &[u8]) -> Result<(), ParseError> {
 /// `Sat, 13 Nov 2010 23:29:00 GMT` (RFC 3261 §25.1 SIP-date, GMT only).
 fn is_rfc1123_gmt(d: &str) -> bool {
     const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     let p: Vec<&str> = d.split(' ').collect();
     let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
     let time_ok = |t: &str| {
@@ -1018,4 +1076,255 @@ fn is_rfc1123_gmt(d: &str) -> bool {
         && digits(p[3], 4)
         && time_ok(p[4])
         && p[5] == "GMT"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(s: &str) -> Result<SipMessage, ParseError> {
+        SipMessage::parse(Bytes::from(s.to_owned()))
+    }
+
+    const BASE: &str = "OPTIONS sip:a@b.example SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\
+From: <sip:x@y>;tag=1\r\nTo: <sip:a@b.example>\r\nCall-ID: c1\r\nCSeq: 1 OPTIONS\r\n";
+
+    #[test]
+    fn compact_forms_equal_long_forms() {
+        let m = msg("INVITE sip:a@b SIP/2.0\r\nv: SIP/2.0/UDP h;branch=z9hG4bK1\r\nf: <sip:x@y>;tag=1\r\n\
+t: <sip:a@b>\r\ni: cid\r\nCSeq: 1 INVITE\r\nm: <sip:x@h>\r\nk: timer\r\nr: <sip:1001@h>\r\n\
+b: <sip:x@y>\r\no: refer\r\nx: 90\r\nu: talk\r\nc: text/plain\r\nl: 2\r\ns: hi\r\ne: gzip\r\n\r\nab")
+        .unwrap();
+        assert_eq!(m.call_id(), "cid");
+        assert_eq!(m.header("Call-ID"), Some("cid"));
+        assert_eq!(m.header("CALL-ID"), m.header("i"));
+        assert_eq!(m.contacts().unwrap().len(), 1);
+        assert_eq!(m.supported(), ["timer"]);
+        assert_eq!(m.refer_to().unwrap().uri.user.as_deref(), Some("1001"));
+        assert!(m.referred_by().is_some());
+        assert_eq!(m.event(), Some("refer"));
+        assert_eq!(m.session_expires(), Some(90));
+        assert_eq!(m.header("allow-events"), Some("talk"));
+        assert_eq!(m.content_type(), Some("text/plain"));
+        assert_eq!(m.header("subject"), Some("hi"));
+        assert_eq!(m.header("content-encoding"), Some("gzip"));
+        assert_eq!(m.body(), b"ab");
+        // headers() keeps the names as on the wire
+        assert_eq!(
+            m.headers().next(),
+            Some(("v", "SIP/2.0/UDP h;branch=z9hG4bK1"))
+        );
+    }
+
+    #[test]
+    fn repeated_and_comma_joined_values_in_order() {
+        let m = msg(&format!(
+            "{BASE}Route: <sip:p1;lr>, <sip:p2;lr>\r\nRoute: \"a, b\" <sip:p3;lr>\r\nSupported: a,b\r\n\
+Supported: c\r\nWWW-Authenticate: Digest realm=\"r\", nonce=\"n\"\r\nDate: Sat, 13 Nov 2010 23:29:00 GMT\r\n\
+X-Thing: 1, 2\r\n\r\n"
+        ))
+        .unwrap();
+        let routes = m.routes().unwrap();
+        let hosts: Vec<&str> = routes.iter().map(|r| r.uri.host.as_str()).collect();
+        assert_eq!(hosts, ["p1", "p2", "p3"]);
+        assert_eq!(routes[2].display.as_deref(), Some("a, b"));
+        assert_eq!(m.supported(), ["a", "b", "c"]);
+        // auth challenges, dates and unknown headers are never split on commas
+        assert_eq!(
+            m.header_all("www-authenticate"),
+            ["Digest realm=\"r\", nonce=\"n\""]
+        );
+        assert_eq!(m.header_all("date").len(), 1);
+        assert_eq!(m.header_all("x-thing"), ["1, 2"]);
+        assert_eq!(m.validate_request(), Ok(()));
+    }
+
+    #[test]
+    fn folded_header_values_are_unfolded() {
+        let m = msg(&format!("{BASE}Subject: I know you're there,\r\n pick up the phone\r\n\tand talk to me!\r\n\r\n"))
+            .unwrap();
+        assert_eq!(
+            m.header("subject"),
+            Some("I know you're there, pick up the phone and talk to me!")
+        );
+        // the raw bytes still hold the folding, printed back byte for byte
+        let (_, raw) = m.headers_raw().find(|(n, _)| *n == b"Subject").unwrap();
+        assert_eq!(
+            raw,
+            b"I know you're there,\r\n pick up the phone\r\n\tand talk to me!"
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_in_one_header_hides_only_that_header() {
+        let mut raw = BASE.as_bytes().to_vec();
+        raw.extend_from_slice(b"X-Bad: \xff\xfe\r\nX-Good: fine\r\nMax-Forwards: 70\r\n\r\n");
+        let m = SipMessage::parse(Bytes::from(raw)).unwrap();
+        assert_eq!(m.header("x-bad"), None);
+        assert_eq!(m.header("x-good"), Some("fine"));
+        assert_eq!(m.max_forwards(), Some(70));
+        assert_eq!(m.headers_raw().filter(|(n, _)| *n == b"X-Bad").count(), 1);
+    }
+
+    #[test]
+    fn content_length_rules_for_datagrams() {
+        // body longer than Content-Length is truncated
+        let m = msg(&format!("{BASE}Content-Length: 2\r\n\r\nabcdef")).unwrap();
+        assert_eq!(m.body(), b"ab");
+        assert_eq!(m.wire().len(), m.as_bytes().len() - 4);
+        // larger than the datagram: 400
+        assert_eq!(
+            msg(&format!("{BASE}Content-Length: 20\r\n\r\nabc"))
+                .unwrap_err()
+                .status,
+            400
+        );
+        // absent: the rest of the datagram
+        assert_eq!(msg(&format!("{BASE}\r\nxyz")).unwrap().body(), b"xyz");
+        // garbage / overflow
+        for cl in ["abc", "-1", "99999999999", "1 2"] {
+            assert_eq!(
+                msg(&format!("{BASE}Content-Length: {cl}\r\n\r\n"))
+                    .unwrap_err()
+                    .status,
+                400,
+                "{cl}"
+            );
+        }
+    }
+
+    #[test]
+    fn limits_refuse_large_messages_and_too_many_headers() {
+        let limits = Limits {
+            max_message_len: 300,
+            max_headers: 8,
+        };
+        let big = format!("{BASE}X-Pad: {}\r\n\r\n", "p".repeat(400));
+        assert_eq!(
+            SipMessage::parse_with(Bytes::from(big), &limits)
+                .unwrap_err()
+                .status,
+            513
+        );
+        let many = format!("{BASE}{}\r\n", "A: 1\r\n".repeat(5));
+        assert_eq!(
+            SipMessage::parse_with(Bytes::from(many), &limits)
+                .unwrap_err()
+                .status,
+            400
+        );
+        assert!(SipMessage::parse_with(Bytes::from(format!("{BASE}\r\n")), &limits).is_ok());
+    }
+
+    #[test]
+    fn missing_required_headers_are_400() {
+        for drop in ["Via", "From", "To", "Call-ID", "CSeq"] {
+            let s: String = BASE
+                .split_inclusive("\r\n")
+                .filter(|l| !l.starts_with(&format!("{drop}:")))
+                .collect();
+            let e = msg(&format!("{s}\r\n")).unwrap_err();
+            assert_eq!(e.status, 400, "{drop}");
+            assert!(e.reason.contains(drop), "{e}");
+        }
+    }
+
+    #[test]
+    fn start_line_errors() {
+        let rest = &BASE[BASE.find("\r\n").unwrap()..];
+        for (line, status) in [
+            ("OPTIONS sip:a@b SIP/3.0", 505),
+            ("OPTIONS sip:a@b HTTP/1.1", 400),
+            ("OPTIONS tel:+1-555 SIP/2.0", 0),
+            ("OPTIONS http://x SIP/2.0", 416),
+            ("OPT\u{e9}IONS sip:a@b SIP/2.0", 400),
+            ("SIP/2.0 99 Low", 400),
+            ("SIP/2.0 700 High", 400),
+            ("SIP/2.0 2000 Long", 400),
+            ("SIP/2.0 200", 0),
+        ] {
+            let r = msg(&format!("{line}{rest}\r\n"));
+            match status {
+                0 => assert!(r.is_ok(), "{line}: {r:?}"),
+                s => assert_eq!(r.unwrap_err().status, s, "{line}"),
+            }
+        }
+    }
+
+    #[test]
+    fn typed_accessors_for_headers_we_act_on() {
+        let m = msg(&format!(
+            "{BASE}Diversion: <sip:12315@gov>;reason=unconditional, <sip:12366@gov>\r\n\
+History-Info: <sip:a@gov>;index=1,<sip:b@gov>;index=1.1\r\nP-Asserted-Identity: \"Li\" <tel:+8610>\r\n\
+Replaces: abc@h;to-tag=t;from-tag=f\r\nRSeq: 5\r\nRAck: 5 1 INVITE\r\nSubscription-State: active;expires=60\r\n\
+Expires: 3600\r\nRequire: 100rel\r\nSession-Expires: 1800;refresher=uac\r\n\r\n"
+        ))
+        .unwrap();
+        let d = m.diversion();
+        assert_eq!(d.len(), 2);
+        assert_eq!(d[0].param("reason"), Some(Some("unconditional")));
+        assert_eq!(m.history_info()[1].param("index"), Some(Some("1.1")));
+        assert_eq!(
+            m.p_asserted_identity()[0].uri.user.as_deref(),
+            Some("+8610")
+        );
+        let r = m.replaces().unwrap();
+        assert_eq!(
+            (r.call_id.as_str(), r.to_tag.as_str(), r.from_tag.as_str()),
+            ("abc@h", "t", "f")
+        );
+        assert_eq!(m.rseq(), Some(5));
+        assert_eq!(m.rack(), Some((5, 1, Method::Invite)));
+        assert_eq!(m.subscription_state(), Some("active;expires=60"));
+        assert_eq!(m.expires(), Some(3600));
+        assert_eq!(m.require(), ["100rel"]);
+        assert_eq!(m.unsupported_requires(&["100rel"]), Vec::<&str>::new());
+        assert_eq!(m.unsupported_requires(&["timer"]), ["100rel"]);
+        assert_eq!(m.session_expires(), Some(1800));
+    }
+
+    #[test]
+    fn contact_star_and_mixed_star() {
+        let m = msg(&format!("{BASE}Contact: *\r\nExpires: 0\r\n\r\n")).unwrap();
+        assert_eq!(m.contacts().unwrap(), vec![Contact::Star]);
+        let m = msg(&format!("{BASE}Contact: *, <sip:a@b>\r\n\r\n")).unwrap();
+        assert!(m.contacts().is_err());
+        let m = msg(&format!(
+            "{BASE}Contact: <sip:a@b>;expires=60, <sip:c@d>\r\n\r\n"
+        ))
+        .unwrap();
+        let c = m.contacts().unwrap();
+        assert_eq!(c[0].expires(), Some(60));
+        assert_eq!(c[1].expires(), None);
+    }
+
+    #[test]
+    fn method_parse_and_display() {
+        assert_eq!(Method::parse("INVITE"), Ok(Method::Invite));
+        assert_eq!("PRACK".parse::<Method>(), Ok(Method::Prack));
+        assert_eq!(
+            Method::parse("invite"),
+            Ok(Method::Extension("invite".into()))
+        );
+        assert!(Method::parse("IN VITE").is_err());
+        assert!(Method::parse("").is_err());
+        assert_eq!(Method::Extension("FOO".into()).to_string(), "FOO");
+        assert_eq!(
+            CSeq::parse("  42   BYE ").unwrap(),
+            CSeq {
+                seq: 42,
+                method: Method::Bye
+            }
+        );
+        assert!(CSeq::parse("4294967296 BYE").is_err());
+    }
+
+    #[test]
+    fn leading_crlf_is_ignored_and_bare_lf_tolerated() {
+        let m = msg(&format!("\r\n\r\n{BASE}\r\n")).unwrap();
+        assert_eq!(m.call_id(), "c1");
+        let lf = BASE.replace("\r\n", "\n") + "\n";
+        assert_eq!(msg(&lf).unwrap().cseq().seq, 1);
+        assert_eq!(msg("\r\n\r\n").unwrap_err().status, 400);
+    }
 }

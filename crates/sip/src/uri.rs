@@ -59,7 +59,10 @@ impl Uri {
             scheme: Scheme::Sip,
             user: user.map(str::to_owned),
             password: None,
-            host: host.trim_start_matches('[').trim_end_matches(']').to_owned(),
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
             port,
             params: Vec::new(),
             headers: Vec::new(),
@@ -78,7 +81,10 @@ impl Uri {
             return Err(err("invalid URI scheme"));
         }
         let rest = &s[colon + 1..];
-        if rest.bytes().any(|b| b <= b' ' || b == 0x7f || b == b'<' || b == b'>' || b == b'"') {
+        if rest
+            .bytes()
+            .any(|b| b <= b' ' || b == 0x7f || b == b'<' || b == b'>' || b == b'"')
+        {
             return Err(err("invalid character in URI"));
         }
         if scheme_str.eq_ignore_ascii_case("sip") {
@@ -130,7 +136,9 @@ impl Uri {
 
     /// The `transport` URI parameter, lower-cased if present.
     pub fn transport(&self) -> Option<String> {
-        self.param("transport").flatten().map(|t| t.to_ascii_lowercase())
+        self.param("transport")
+            .flatten()
+            .map(|t| t.to_ascii_lowercase())
     }
 }
 
@@ -182,7 +190,9 @@ fn parse_sip(scheme: Scheme, rest: &str) -> Result<Uri, ParseError> {
     let mut headers = Vec::new();
     if let Some(hs) = headers_str {
         for h in hs.split('&') {
-            let (k, v) = h.split_once('=').ok_or_else(|| err("URI header without '='"))?;
+            let (k, v) = h
+                .split_once('=')
+                .ok_or_else(|| err("URI header without '='"))?;
             if k.is_empty() {
                 return Err(err("empty URI header name"));
             }
@@ -204,9 +214,10 @@ fn parse_tel(rest: &str) -> Result<Uri, ParseError> {
     let end = rest.find(';').unwrap_or(rest.len());
     let number = &rest[..end];
     if number.is_empty()
-        || !number
-            .bytes()
-            .all(|b| b.is_ascii_hexdigit() || matches!(b, b'+' | b'-' | b'.' | b'(' | b')' | b'*' | b'#' | b'%'))
+        || !number.bytes().all(|b| {
+            b.is_ascii_hexdigit()
+                || matches!(b, b'+' | b'-' | b'.' | b'(' | b')' | b'*' | b'#' | b'%')
+        })
     {
         return Err(err("invalid tel: number"));
     }
@@ -227,7 +238,9 @@ fn parse_uri_params(s: &str) -> Result<Vec<Param>, ParseError> {
     if s.is_empty() {
         return Ok(params);
     }
-    let s = s.strip_prefix(';').ok_or_else(|| err("bad URI parameters"))?;
+    let s = s
+        .strip_prefix(';')
+        .ok_or_else(|| err("bad URI parameters"))?;
     for p in s.split(';') {
         let (k, v) = match p.split_once('=') {
             Some((k, v)) => (k, Some(v.to_owned())),
@@ -248,24 +261,42 @@ fn parse_uri_params(s: &str) -> Result<Vec<Param>, ParseError> {
 
 /// paramchar of RFC 3261 plus '`' so that any token works as a parameter (liberal in what we accept).
 fn is_paramchar(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$' | b'%' | b'`')
+    is_unreserved(b)
+        || matches!(
+            b,
+            b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$' | b'%' | b'`'
+        )
 }
 
 pub(crate) fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric()
-        || matches!(b, b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')')
+        || matches!(
+            b,
+            b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
+        )
 }
 
 /// Parse `host[:port]`; IPv6 references must be bracketed (RFC 5118 §4.10).
 pub(crate) fn parse_hostport(s: &str) -> Result<(String, Option<u16>), ParseError> {
     let (host, port_str) = if let Some(r) = s.strip_prefix('[') {
-        let close = r.find(']').ok_or_else(|| err("unterminated IPv6 reference"))?;
+        let close = r
+            .find(']')
+            .ok_or_else(|| err("unterminated IPv6 reference"))?;
         let h = &r[..close];
-        if h.is_empty() || !h.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.') || !h.contains(':') {
+        if h.is_empty()
+            || !h
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+            || !h.contains(':')
+        {
             return Err(err("invalid IPv6 reference"));
         }
         // RFC 5118 §4.10: RFC 3261's ABNF admits "2001:db8:::192.0.2.1"; be liberal and accept it.
-        if h.parse::<std::net::Ipv6Addr>().is_err() && h.replacen(":::", "::", 1).parse::<std::net::Ipv6Addr>().is_err() {
+        if h.parse::<std::net::Ipv6Addr>().is_err()
+            && h.replacen(":::", "::", 1)
+                .parse::<std::net::Ipv6Addr>()
+                .is_err()
+        {
             return Err(err("invalid IPv6 address"));
         }
         let after = &r[close + 1..];
@@ -283,7 +314,10 @@ pub(crate) fn parse_hostport(s: &str) -> Result<(String, Option<u16>), ParseErro
         if h.is_empty() {
             return Err(err("empty host"));
         }
-        if !h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
+        if !h
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        {
             return Err(err("invalid host"));
         }
         (h.to_owned(), p)
@@ -310,7 +344,9 @@ pub(crate) fn unescape(s: &str) -> Result<String, ParseError> {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' {
-            let hex = b.get(i + 1..i + 3).ok_or_else(|| err("truncated %-escape"))?;
+            let hex = b
+                .get(i + 1..i + 3)
+                .ok_or_else(|| err("truncated %-escape"))?;
             let hi = (hex[0] as char).to_digit(16);
             let lo = (hex[1] as char).to_digit(16);
             match (hi, lo) {
@@ -409,7 +445,10 @@ mod tests {
 
     #[test]
     fn sip_uri_with_everything() {
-        let u = Uri::parse("sip:alice%20b:pw@[2001:db8::1]:5070;transport=TCP;lr?Subject=hi%20there&X=1").unwrap();
+        let u = Uri::parse(
+            "sip:alice%20b:pw@[2001:db8::1]:5070;transport=TCP;lr?Subject=hi%20there&X=1",
+        )
+        .unwrap();
         assert_eq!(u.scheme, Scheme::Sip);
         assert_eq!(u.user.as_deref(), Some("alice b"));
         assert_eq!(u.password.as_deref(), Some("pw"));

@@ -19,7 +19,9 @@ fn expand(text: &str) -> Vec<u8> {
     while let Some(i) = rest.find("<allOneLine>\n") {
         joined.push_str(&rest[..i]);
         let after = &rest[i + "<allOneLine>\n".len()..];
-        let end = after.find("\n</allOneLine>").expect("unterminated allOneLine");
+        let end = after
+            .find("\n</allOneLine>")
+            .expect("unterminated allOneLine");
         joined.push_str(&after[..end].replace('\n', ""));
         rest = &after[end + "\n</allOneLine>".len()..];
     }
@@ -42,10 +44,13 @@ fn expand(text: &str) -> Vec<u8> {
     let mut out = Vec::new();
     let mut rest = repeated.as_str();
     while let Some(i) = rest.find("<hex>") {
-        out.extend_from_slice(rest[..i].as_bytes());
+        out.extend_from_slice(&rest.as_bytes()[..i]);
         let after = &rest[i + 5..];
         let end = after.find("</hex>").unwrap();
-        let hex: String = after[..end].chars().filter(|c| c.is_ascii_hexdigit()).collect();
+        let hex: String = after[..end]
+            .chars()
+            .filter(|c| c.is_ascii_hexdigit())
+            .collect();
         for k in (0..hex.len()).step_by(2) {
             out.push(u8::from_str_radix(&hex[k..k + 2], 16).unwrap());
         }
@@ -56,7 +61,8 @@ fn expand(text: &str) -> Vec<u8> {
 }
 
 fn load(rel: &str) -> Bytes {
-    let text = std::fs::read_to_string(data_dir().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    let text =
+        std::fs::read_to_string(data_dir().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
     Bytes::from(expand(&text))
 }
 
@@ -94,19 +100,30 @@ fn wsinv_short_tortuous_invite() {
     assert_eq!(m.cseq().method, Method::Invite);
     let vias = m.vias();
     assert_eq!(vias.len(), 3);
-    assert_eq!((vias[0].transport.as_str(), vias[0].host.as_str()), ("UDP", "192.0.2.2"));
+    assert_eq!(
+        (vias[0].transport.as_str(), vias[0].host.as_str()),
+        ("UDP", "192.0.2.2")
+    );
     assert_eq!(vias[0].branch(), Some("390skdjuw"));
-    assert_eq!((vias[1].transport.as_str(), vias[1].host.as_str()), ("TCP", "spindle.example.com"));
+    assert_eq!(
+        (vias[1].transport.as_str(), vias[1].host.as_str()),
+        ("TCP", "spindle.example.com")
+    );
     assert_eq!(vias[1].branch(), Some("z9hG4bK9ikj8"));
     assert_eq!(vias[2].branch(), Some("z9hG4bK30239"));
     assert_eq!(m.header("subject"), Some(""));
-    assert_eq!(m.header("NewFangledHeader"), Some("newfangled value continued newfangled value"));
+    assert_eq!(
+        m.header("NewFangledHeader"),
+        Some("newfangled value continued newfangled value")
+    );
     assert_eq!(m.header("unknownheaderwithunusualvalue"), Some(";;,,;;,;"));
     let routes = m.routes().unwrap();
     assert_eq!(routes[0].uri.host, "services.example.com");
     assert_eq!(routes[0].uri.param("lr"), Some(None));
     let contacts = m.contacts().unwrap();
-    let Contact::Addr(c) = &contacts[0] else { panic!("star") };
+    let Contact::Addr(c) = &contacts[0] else {
+        panic!("star")
+    };
     assert_eq!(c.display.as_deref(), Some("Quoted string \"\""));
     assert_eq!(c.param("newparam"), Some(Some("newvalue")));
     assert_eq!(c.param("secondparam"), Some(None));
@@ -124,16 +141,31 @@ fn intmeth_wide_range_of_valid_characters() {
     assert_eq!(m.method(), Some(&method));
     assert_eq!(m.cseq().method, method);
     let ruri = m.request_uri().unwrap();
-    assert_eq!(ruri.user.as_deref(), Some("1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*"));
-    assert_eq!(ruri.password.as_deref(), Some("&it+has=1,weird!*pas$wo~d_too.(doesn't-it)"));
+    assert_eq!(
+        ruri.user.as_deref(),
+        Some("1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*")
+    );
+    assert_eq!(
+        ruri.password.as_deref(),
+        Some("&it+has=1,weird!*pas$wo~d_too.(doesn't-it)")
+    );
     assert_eq!(ruri.host, "example.com");
     assert_eq!(m.to().display.as_deref(), Some("BEL:\x07 NUL:\0 DEL:\x7f"));
-    assert_eq!(m.from().display.as_deref(), Some("token1~` token2'+_ token3*%!.-"));
+    assert_eq!(
+        m.from().display.as_deref(),
+        Some("token1~` token2'+_ token3*%!.-")
+    );
     assert_eq!(m.from().tag(), Some("_token~1'+`*%!-."));
-    assert_eq!(m.from().param("fromParam''~+*_!.-%"), Some(Some("\"работающий\"")));
+    assert_eq!(
+        m.from().param("fromParam''~+*_!.-%"),
+        Some(Some("\"работающий\""))
+    );
     assert_eq!(m.call_id(), "intmeth.word%ZK-!.*_+'@word`~)(><:\\/\"][?}{");
     assert_eq!(m.vias()[0].branch(), Some("z9hG4bK-.!%66*_+`'~"));
-    assert_eq!(m.header("extensionHeader-!.%*+_`'~"), Some("\u{feff}大停電"));
+    assert_eq!(
+        m.header("extensionHeader-!.%*+_`'~"),
+        Some("\u{feff}大停電")
+    );
     assert_eq!(m.max_forwards(), Some(255));
     assert_eq!(validate_status(&m), None);
 }
@@ -149,7 +181,9 @@ fn esc01_valid_percent_escapes() {
     assert_eq!(m.from().uri.user.as_deref(), Some("I have spaces"));
     assert_eq!(m.call_id(), "esc01.239409asdfakjkn23onasd0-3234");
     assert_eq!(m.content_type(), Some("application/sdp"));
-    let Contact::Addr(c) = &m.contacts().unwrap()[0] else { panic!() };
+    let Contact::Addr(c) = &m.contacts().unwrap()[0] else {
+        panic!()
+    };
     assert_eq!(c.uri.user.as_deref(), Some("caller"));
     assert_eq!(c.uri.param("%6C%72"), Some(None));
     // re-printing gives an equivalent URI
@@ -164,7 +198,9 @@ fn escnull_escaped_nulls() {
     assert_eq!(m.to().uri.user.as_deref(), Some("null-\0-null"));
     let contacts = m.contacts().unwrap();
     assert_eq!(contacts.len(), 2);
-    let Contact::Addr(c) = &contacts[1] else { panic!() };
+    let Contact::Addr(c) = &contacts[1] else {
+        panic!()
+    };
     assert_eq!(c.uri.user.as_deref(), Some("\0\0"));
     assert_eq!(validate_status(&m), None);
 }
@@ -178,7 +214,10 @@ fn esc02_percent_that_is_not_an_escape() {
     assert_eq!(m.vias()[0].branch(), Some("z9hG4bK209%fzsnel234"));
     // "C%6Fntact" is an unknown header, not Contact.
     assert_eq!(m.contacts().unwrap().len(), 2);
-    assert_eq!(m.header("C%6Fntact"), Some("<sip:alias2@host2.example.com>"));
+    assert_eq!(
+        m.header("C%6Fntact"),
+        Some("<sip:alias2@host2.example.com>")
+    );
     assert_eq!(validate_status(&m), None);
 }
 
@@ -196,10 +235,18 @@ fn longreq_long_values() {
     assert_eq!(m.vias()[0].host, "sip33.example.com");
     assert_eq!(m.vias()[33].host, "host.example.com");
     assert_eq!(m.vias()[33].received(), Some("192.0.2.5"));
-    assert_eq!(m.vias()[33].branch().unwrap().len(), "very".len() + 200 + "branchvalue".len());
+    assert_eq!(
+        m.vias()[33].branch().unwrap().len(),
+        "very".len() + 200 + "branchvalue".len()
+    );
     assert_eq!(m.from().tag().unwrap().len(), 2 + 150 + 3);
     assert_eq!(m.to().uri.port, Some(6000));
-    assert!(m.to().display.as_deref().unwrap().contains("extremeextreme"));
+    assert!(m
+        .to()
+        .display
+        .as_deref()
+        .unwrap()
+        .contains("extremeextreme"));
     assert!(m.call_id().starts_with("longreq.onereallyreally"));
     assert_eq!(m.header_all("via").len(), 34);
     assert_eq!(m.body().len(), 150);
@@ -240,7 +287,10 @@ fn mpart01_multipart_with_binary_body() {
     assert_eq!(m.body().len(), 553);
     assert!(m.body().contains(&0u8));
     assert!(m.body().ends_with(b"--7a9cbec02ceef655--\r\n"));
-    assert_eq!(m.content_type(), Some("multipart/mixed;boundary=7a9cbec02ceef655"));
+    assert_eq!(
+        m.content_type(),
+        Some("multipart/mixed;boundary=7a9cbec02ceef655")
+    );
     assert_eq!(m.vias()[0].rport(), Some(None));
     assert_eq!(validate_status(&m), None);
 }
@@ -249,7 +299,10 @@ fn mpart01_multipart_with_binary_body() {
 fn unreason_unusual_reason_phrase() {
     let m = ok("rfc4475/unreason.txt");
     assert_eq!(m.status(), Some(200));
-    assert_eq!(m.reason(), Some("= 2**3 * 5**2 но сто девяносто девять - простое"));
+    assert_eq!(
+        m.reason(),
+        Some("= 2**3 * 5**2 но сто девяносто девять - простое")
+    );
     assert_eq!(m.body().len(), 154);
 }
 
@@ -401,7 +454,9 @@ fn unksm2_unknown_schemes_in_headers() {
     assert_eq!(m.to().uri.scheme, Scheme::Other("isbn".into()));
     assert_eq!(m.from().uri.scheme, Scheme::Other("http".into()));
     assert_eq!(m.from().tag(), Some("3234233"));
-    let Contact::Addr(c) = &m.contacts().unwrap()[0] else { panic!() };
+    let Contact::Addr(c) = &m.contacts().unwrap()[0] else {
+        panic!()
+    };
     assert_eq!(c.uri.to_string(), "name:John_Smith");
     assert_eq!(validate_status(&m), None);
 }
@@ -410,7 +465,10 @@ fn unksm2_unknown_schemes_in_headers() {
 fn bext01_unknown_require_is_420() {
     let m = ok("rfc4475/bext01.txt");
     assert_eq!(validate_status(&m), None);
-    assert_eq!(m.require(), ["nothingSupportsThis", "nothingSupportsThisEither"]);
+    assert_eq!(
+        m.require(),
+        ["nothingSupportsThis", "nothingSupportsThisEither"]
+    );
     assert_eq!(
         m.unsupported_requires(&["replaces", "timer"]),
         ["nothingSupportsThis", "nothingSupportsThisEither"]
@@ -428,7 +486,10 @@ fn invut_unknown_content_type_reaches_the_application() {
 #[test]
 fn regaut01_unknown_authorization_scheme_reaches_auth() {
     let m = ok("rfc4475/regaut01.txt");
-    assert_eq!(m.header("authorization"), Some("NoOneKnowsThisScheme opaque-data=here"));
+    assert_eq!(
+        m.header("authorization"),
+        Some("NoOneKnowsThisScheme opaque-data=here")
+    );
 }
 
 #[test]
@@ -458,7 +519,9 @@ fn zeromf_max_forwards_zero() {
 #[test]
 fn cparam01_contact_header_param() {
     let m = ok("rfc4475/cparam01.txt");
-    let Contact::Addr(c) = &m.contacts().unwrap()[0] else { panic!() };
+    let Contact::Addr(c) = &m.contacts().unwrap()[0] else {
+        panic!()
+    };
     assert_eq!(c.param("unknownparam"), Some(None));
     assert!(c.uri.params.is_empty());
 }
@@ -466,7 +529,9 @@ fn cparam01_contact_header_param() {
 #[test]
 fn cparam02_contact_uri_param() {
     let m = ok("rfc4475/cparam02.txt");
-    let Contact::Addr(c) = &m.contacts().unwrap()[0] else { panic!() };
+    let Contact::Addr(c) = &m.contacts().unwrap()[0] else {
+        panic!()
+    };
     assert_eq!(c.uri.param("unknownparam"), Some(None));
     assert!(c.params.is_empty());
 }
@@ -474,7 +539,9 @@ fn cparam02_contact_uri_param() {
 #[test]
 fn regescrt_escaped_header_in_contact() {
     let m = ok("rfc4475/regescrt.txt");
-    let Contact::Addr(c) = &m.contacts().unwrap()[0] else { panic!() };
+    let Contact::Addr(c) = &m.contacts().unwrap()[0] else {
+        panic!()
+    };
     assert_eq!(c.uri.header("route"), Some("<sip:sip.example.com>"));
     assert_eq!(validate_status(&m), None);
 }
@@ -495,7 +562,10 @@ fn inv2543_rfc2543_syntax() {
     assert!(m.to().uri.params.is_empty());
     // no Content-Length on UDP: the body runs to the end of the datagram
     assert!(m.body().starts_with(b"v=0"));
-    assert_eq!(m.record_routes().unwrap()[0].uri.param("maddr"), Some(Some("ss1.example.com")));
+    assert_eq!(
+        m.record_routes().unwrap()[0].uri.param("maddr"),
+        Some(Some("ss1.example.com"))
+    );
 }
 
 // ---------- RFC 5118: IPv6 ----------
@@ -508,7 +578,9 @@ fn rfc5118_ipv6_good() {
     assert_eq!(ruri.port, None);
     assert_eq!(ruri.host_port(), "[2001:db8::10]");
     assert_eq!(m.vias()[0].host, "2001:db8::9:1");
-    let Contact::Addr(c) = &m.contacts().unwrap()[0] else { panic!() };
+    let Contact::Addr(c) = &m.contacts().unwrap()[0] else {
+        panic!()
+    };
     assert_eq!(c.uri.host, "2001:db8::1");
 }
 
@@ -543,14 +615,19 @@ fn rfc5118_via_received_with_and_without_brackets() {
 fn rfc5118_ipv6_in_sdp() {
     let m = ok("rfc5118/ipv6-in-sdp.txt");
     assert_eq!(m.to().uri.host, "2001:db8::10");
-    assert!(std::str::from_utf8(m.body()).unwrap().contains("c=IN IP6 2001:db8::20"));
+    assert!(std::str::from_utf8(m.body())
+        .unwrap()
+        .contains("c=IN IP6 2001:db8::20"));
 }
 
 #[test]
 fn rfc5118_multiple_ip_in_headers() {
     let m = ok("rfc5118/mult-ip-in-header.txt");
     let v = m.vias();
-    assert_eq!((v[0].host.as_str(), v[0].port), ("2001:db8::9:1", Some(6050)));
+    assert_eq!(
+        (v[0].host.as_str(), v[0].port),
+        ("2001:db8::9:1", Some(6050))
+    );
     assert_eq!(v[0].sent_by(), "[2001:db8::9:1]:6050");
     assert_eq!(v[1].host, "192.0.2.1");
     assert_eq!(v[2].received(), Some("192.0.2.200"));
@@ -559,7 +636,9 @@ fn rfc5118_multiple_ip_in_headers() {
 #[test]
 fn rfc5118_multiple_ip_in_sdp() {
     let m = ok("rfc5118/mult-ip-in-sdp.txt");
-    assert!(std::str::from_utf8(m.body()).unwrap().contains("c=IN IP6 2001:db8::1"));
+    assert!(std::str::from_utf8(m.body())
+        .unwrap()
+        .contains("c=IN IP6 2001:db8::1"));
 }
 
 #[test]
@@ -567,7 +646,9 @@ fn rfc5118_ipv4_mapped() {
     let m = ok("rfc5118/ipv4-mapped-ipv6.txt");
     assert_eq!(m.vias()[0].host, "::ffff:192.0.2.10");
     assert_eq!(m.vias()[0].port, Some(19823));
-    let Contact::Addr(c) = &m.contacts().unwrap()[0] else { panic!() };
+    let Contact::Addr(c) = &m.contacts().unwrap()[0] else {
+        panic!()
+    };
     assert_eq!(c.uri.host, "::ffff:192.0.2.2");
 }
 
@@ -589,11 +670,31 @@ fn whole_corpus_never_panics() {
             let path = entry.unwrap().path();
             let rel = format!("{dir}/{}", path.file_name().unwrap().to_string_lossy());
             n += 1;
-            let Ok(m) = SipMessage::parse(load(&rel)) else { continue };
+            let Ok(m) = SipMessage::parse(load(&rel)) else {
+                continue;
+            };
             let _ = m.validate_request();
-            let _ = (m.contacts(), m.routes(), m.record_routes(), m.diversion(), m.history_info());
-            let _ = (m.p_asserted_identity(), m.refer_to(), m.referred_by(), m.replaces(), m.rack());
-            let _ = (m.expires(), m.session_expires(), m.rseq(), m.event(), m.subscription_state());
+            let _ = (
+                m.contacts(),
+                m.routes(),
+                m.record_routes(),
+                m.diversion(),
+                m.history_info(),
+            );
+            let _ = (
+                m.p_asserted_identity(),
+                m.refer_to(),
+                m.referred_by(),
+                m.replaces(),
+                m.rack(),
+            );
+            let _ = (
+                m.expires(),
+                m.session_expires(),
+                m.rseq(),
+                m.event(),
+                m.subscription_state(),
+            );
             let _: Vec<_> = m.headers().collect();
             if m.is_request() {
                 let resp = m.response(200, "OK").to_tag("x").build_message();

@@ -39,13 +39,53 @@ l: 0\r\n\r\n";
 
 /// Call every accessor: none may panic on any input the parser accepted.
 fn exercise(m: &SipMessage) {
-    let _ = (m.method(), m.request_uri(), m.status(), m.reason(), m.call_id(), m.cseq());
-    let _ = (m.from().tag(), m.to().tag(), m.vias().len(), m.max_forwards(), m.expires());
-    let _ = (m.content_type(), m.body(), m.contacts(), m.routes(), m.record_routes());
-    let _ = (m.require(), m.supported(), m.diversion(), m.history_info(), m.p_asserted_identity());
-    let _ = (m.refer_to(), m.referred_by(), m.replaces(), m.event(), m.subscription_state());
-    let _ = (m.session_expires(), m.rseq(), m.rack(), m.validate_request());
-    let _ = (m.header_all("via"), m.header_all("x-unknown"), m.header("l"));
+    let _ = (
+        m.method(),
+        m.request_uri(),
+        m.status(),
+        m.reason(),
+        m.call_id(),
+        m.cseq(),
+    );
+    let _ = (
+        m.from().tag(),
+        m.to().tag(),
+        m.vias().len(),
+        m.max_forwards(),
+        m.expires(),
+    );
+    let _ = (
+        m.content_type(),
+        m.body(),
+        m.contacts(),
+        m.routes(),
+        m.record_routes(),
+    );
+    let _ = (
+        m.require(),
+        m.supported(),
+        m.diversion(),
+        m.history_info(),
+        m.p_asserted_identity(),
+    );
+    let _ = (
+        m.refer_to(),
+        m.referred_by(),
+        m.replaces(),
+        m.event(),
+        m.subscription_state(),
+    );
+    let _ = (
+        m.session_expires(),
+        m.rseq(),
+        m.rack(),
+        m.validate_request(),
+    );
+    let _ = (
+        m.header_all("via"),
+        m.header_all("x-unknown"),
+        m.header("l"),
+    );
     let _: Vec<_> = m.headers().collect();
     let _: Vec<_> = m.headers_raw().collect();
     for v in m.vias() {
@@ -84,7 +124,8 @@ enum Mutation {
 
 fn mutation() -> impl Strategy<Value = Mutation> {
     let interesting = prop::sample::select(vec![
-        b'\r', b'\n', b':', 0u8, b',', b';', b'"', b'<', b'>', b' ', b'\t', b'\\', b'%', b'[', b']', b'@', 0xff,
+        b'\r', b'\n', b':', 0u8, b',', b';', b'"', b'<', b'>', b' ', b'\t', b'\\', b'%', b'[',
+        b']', b'@', 0xff,
     ]);
     prop_oneof![
         (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Mutation::Flip(i, b)),
@@ -112,7 +153,12 @@ fn apply(buf: &mut Vec<u8>, m: &Mutation) {
             buf.remove(i);
         }
         Mutation::DuplicateLine(i) => {
-            let lines: Vec<usize> = buf.iter().enumerate().filter(|(_, &c)| c == b'\n').map(|(k, _)| k + 1).collect();
+            let lines: Vec<usize> = buf
+                .iter()
+                .enumerate()
+                .filter(|(_, &c)| c == b'\n')
+                .map(|(k, _)| k + 1)
+                .collect();
             if lines.len() < 2 {
                 return;
             }
@@ -169,7 +215,8 @@ fn token() -> impl Strategy<Value = String> {
 fn hostname() -> impl Strategy<Value = String> {
     prop_oneof![
         "[a-z][a-z0-9-]{0,10}(\\.[a-z][a-z0-9-]{0,10}){0,3}",
-        (any::<u8>(), any::<u8>(), any::<u8>(), any::<u8>()).prop_map(|(a, b, c, d)| format!("{a}.{b}.{c}.{d}")),
+        (any::<u8>(), any::<u8>(), any::<u8>(), any::<u8>())
+            .prop_map(|(a, b, c, d)| format!("{a}.{b}.{c}.{d}")),
         any::<[u16; 8]>().prop_map(|s| std::net::Ipv6Addr::from(s).to_string()),
     ]
 }
@@ -200,7 +247,11 @@ fn name_addr() -> impl Strategy<Value = NameAddr> {
         uri(),
         prop::collection::vec((token(), prop::option::of(token())), 0..3),
     )
-        .prop_map(|(display, uri, params)| NameAddr { display, uri, params })
+        .prop_map(|(display, uri, params)| NameAddr {
+            display,
+            uri,
+            params,
+        })
 }
 
 fn method() -> impl Strategy<Value = Method> {
