@@ -133,19 +133,38 @@ fn actor(h: &HeaderMap) -> String {
 
 /// Deserialize a JSON body; an error names the offending field.
 fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad("body", format!("body: not JSON ({e})")))?;
+    let Some(obj) = value.as_object() else {
+        return Err(ApiError::bad("body", "body: expected a JSON object"));
+    };
+    let obj = obj.clone();
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner();
-        let msg = inner.to_string();
-        // Missing and unknown fields are reported at the parent; the name is in the message.
-        let field = if path == "." || path.is_empty() {
-            msg.split('`').nth(1).unwrap_or("body").to_string()
-        } else {
+        let msg = e.into_inner().to_string();
+        let field = if path != "." && !path.is_empty() {
             path
+        } else {
+            field_from_message(&msg, &obj)
         };
         ApiError::bad(&field, format!("{field}: {msg}"))
     })
+}
+
+/// Errors inside an internally tagged enum (actions) or about missing/unknown fields come without a path;
+/// recover the field from the message.
+fn field_from_message(msg: &str, obj: &serde_json::Map<String, serde_json::Value>) -> String {
+    let quoted = msg.split('`').nth(1).unwrap_or("");
+    if msg.starts_with("missing field") || msg.starts_with("unknown field") {
+        return quoted.to_string();
+    }
+    if msg.starts_with("unknown variant") {
+        // The offending value: find which key holds it.
+        if let Some((k, _)) = obj.iter().find(|(_, v)| v.as_str() == Some(quoted)) {
+            return k.clone();
+        }
+    }
+    "body".to_string()
 }
 
 #[derive(Debug, Deserialize)]
