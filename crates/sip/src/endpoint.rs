@@ -18,8 +18,8 @@ use tokio::task::JoinHandle;
 use crate::transaction::{
     cancel_for, ClientTxId, LayerConfig, Output, ServerTxId, Timers, TransactionLayer, TxId,
 };
-pub use crate::transport::TransportKind;
 use crate::transport::{bind_udp, Counters, Inbound, Transports};
+pub use crate::transport::{TcpIdle, TransportKind};
 use crate::SipMessage;
 
 /// How to bind and run an [`Endpoint`].
@@ -39,6 +39,8 @@ pub struct EndpointConfig {
     pub auto_trying: bool,
     /// Open TCP connections (accepted + ours) above which new ones are refused.
     pub max_tcp_connections: usize,
+    /// When quiet TCP connections are closed.
+    pub tcp_idle: TcpIdle,
     /// Host (name or IP) to put in our Via when the bound address is a wildcard or behind NAT.
     pub advertised_host: Option<String>,
 }
@@ -54,6 +56,7 @@ impl Default for EndpointConfig {
             max_transactions: LayerConfig::default().max_transactions,
             auto_trying: true,
             max_tcp_connections: 10_000,
+            tcp_idle: TcpIdle::default(),
             advertised_host: None,
         }
     }
@@ -210,6 +213,7 @@ impl Endpoint {
             Arc::clone(&counters),
             cfg.max_message_size,
             cfg.max_tcp_connections,
+            cfg.tcp_idle,
         );
 
         let layer = TransactionLayer::new(LayerConfig {

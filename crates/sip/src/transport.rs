@@ -87,7 +87,29 @@ pub(crate) struct Inbound {
 /// A send that failed for a client transaction's request (reported back to the layer).
 pub(crate) type ErrorSink = mpsc::UnboundedSender<ClientTxId>;
 
-type ConnQueue = mpsc::UnboundedSender<(Bytes, Option<ClientTxId>)>;
+type ConnQueue = mpsc::Sender<(Bytes, Option<ClientTxId>)>;
+type ConnQueueRx = mpsc::Receiver<(Bytes, Option<ClientTxId>)>;
+
+/// Messages queued per TCP connection; a peer that stops reading loses messages, not our memory.
+const CONN_QUEUE: usize = 1024;
+
+/// Idle limits for TCP connections (RFC 3261 §18 leaves it to us). A connection that has carried
+/// a valid SIP message (a registered seat) may stay quiet much longer than one that has not (a
+/// scanner or slowloris holding file descriptors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpIdle {
+    pub before_first_message: std::time::Duration,
+    pub after_first_message: std::time::Duration,
+}
+
+impl Default for TcpIdle {
+    fn default() -> Self {
+        TcpIdle {
+            before_first_message: std::time::Duration::from_secs(30),
+            after_first_message: std::time::Duration::from_secs(3600),
+        }
+    }
+}
 
 /// The sockets of one endpoint.
 pub(crate) struct Transports {
@@ -98,6 +120,7 @@ pub(crate) struct Transports {
     pub counters: Arc<Counters>,
     max_message_size: usize,
     max_connections: usize,
+    idle: TcpIdle,
 }
 
 /// Bind a UDP socket with a large receive buffer (bursts of INVITEs must not overflow it).
@@ -215,6 +238,7 @@ impl Transports {
         counters: Arc<Counters>,
         max_message_size: usize,
         max_connections: usize,
+        idle: TcpIdle,
     ) -> Arc<Transports> {
         Arc::new(Transports {
             udp: Arc::new(udp),
@@ -224,6 +248,7 @@ impl Transports {
             counters,
             max_message_size,
             max_connections,
+            idle,
         })
     }
 
@@ -232,7 +257,13 @@ impl Transports {
     }
 
     /// Hand a parsed message to the transaction task; a malformed one gets a 4xx or is counted.
-    async fn deliver(self: &Arc<Self>, raw: Bytes, source: SocketAddr, transport: TransportKind) {
+    /// True if the message parsed.
+    async fn deliver(
+        self: &Arc<Self>,
+        raw: Bytes,
+        source: SocketAddr,
+        transport: TransportKind,
+    ) -> bool {
         Counters::inc(&self.counters.received);
         match SipMessage::parse(raw.clone()) {
             Ok(msg) => {
@@ -244,6 +275,7 @@ impl Transports {
                         transport,
                     })
                     .await;
+                true
             }
             Err(err) => {
                 Counters::inc(&self.counters.parse_errors);
@@ -251,6 +283,7 @@ impl Transports {
                 if let Some(resp) = error_response(&raw, &err) {
                     self.send(resp, source, transport, None);
                 }
+                false
             }
         }
     }
@@ -300,7 +333,7 @@ impl Transports {
                     }
                     let _ = stream.set_nodelay(true);
                     Counters::inc(&self.counters.tcp_connections);
-                    let (tx, rx) = mpsc::unbounded_channel();
+                    let (tx, rx) = mpsc::channel(CONN_QUEUE);
                     self.register(peer, tx.clone());
                     tokio::spawn(Arc::clone(&self).run_connection(stream, peer, tx, rx));
                 }
@@ -367,14 +400,21 @@ impl Transports {
             return;
         };
         if let Some(conn) = conns.get(&dest) {
-            if conn.send((bytes.clone(), tx)).is_ok() {
-                return;
+            match conn.try_send((bytes.clone(), tx)) {
+                Ok(()) => return,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    drop(conns);
+                    self.send_failed(dest, io::ErrorKind::WouldBlock.into(), tx);
+                    return;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    conns.remove(&dest);
+                }
             }
-            conns.remove(&dest);
         }
         // No connection: queue the message and connect in the background (§18.1.1).
-        let (qtx, qrx) = mpsc::unbounded_channel();
-        let _ = qtx.send((bytes, tx));
+        let (qtx, qrx) = mpsc::channel(CONN_QUEUE);
+        let _ = qtx.try_send((bytes, tx));
         conns.insert(dest, qtx.clone());
         drop(conns);
         let me = Arc::clone(self);
@@ -403,13 +443,18 @@ impl Transports {
         stream: TcpStream,
         peer: SocketAddr,
         qtx: ConnQueue,
-        mut qrx: mpsc::UnboundedReceiver<(Bytes, Option<ClientTxId>)>,
+        mut qrx: ConnQueueRx,
     ) {
         let (mut rd, mut wr) = stream.into_split();
         let me = Arc::clone(&self);
+        let epoch = tokio::time::Instant::now();
+        let last_write = Arc::new(AtomicU64::new(0));
+        let written = Arc::clone(&last_write);
         let writer = tokio::spawn(async move {
             while let Some((bytes, tx)) = qrx.recv().await {
-                if let Err(e) = wr.write_all(&bytes).await {
+                let res = wr.write_all(&bytes).await;
+                written.store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+                if let Err(e) = res {
                     me.send_failed(peer, e, tx);
                     qrx.close();
                     while let Ok((_, tx)) = qrx.try_recv() {
@@ -420,10 +465,29 @@ impl Transports {
             }
         });
         let mut buf = BytesMut::with_capacity(8192);
+        let mut validated = false;
         'conn: loop {
-            match rd.read_buf(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
+            let idle = if validated {
+                self.idle.after_first_message
+            } else {
+                self.idle.before_first_message
+            };
+            match tokio::time::timeout(idle, rd.read_buf(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => break,
+                Ok(Ok(_)) => {}
+                Err(_) => {
+                    let since_write =
+                        epoch
+                            .elapsed()
+                            .saturating_sub(std::time::Duration::from_millis(
+                                last_write.load(Ordering::Relaxed),
+                            ));
+                    if since_write >= idle {
+                        tracing::debug!(%peer, "closing idle TCP connection");
+                        break;
+                    }
+                    continue;
+                }
             }
             loop {
                 // RFC 5626 §4.4.1: a double-CRLF ping gets a single-CRLF pong.
@@ -433,7 +497,7 @@ impl Transports {
                     .count();
                 if crlfs >= 4 && buf[..crlfs].windows(4).any(|w| w == b"\r\n\r\n") {
                     buf.advance(crlfs);
-                    let _ = qtx.send((Bytes::from_static(b"\r\n"), None));
+                    let _ = qtx.try_send((Bytes::from_static(b"\r\n"), None));
                     continue;
                 }
                 match frame(&buf, self.max_message_size) {
@@ -446,13 +510,13 @@ impl Transports {
                     Frame::Complete { skip, len } => {
                         buf.advance(skip);
                         let raw = buf.split_to(len).freeze();
-                        self.deliver(raw, peer, TransportKind::Tcp).await;
+                        validated |= self.deliver(raw, peer, TransportKind::Tcp).await;
                     }
                     Frame::Invalid(err) => {
                         // The stream cannot be re-synchronised: answer if we can, then close.
                         Counters::inc(&self.counters.parse_errors);
                         if let Some(resp) = error_response(&buf, &err) {
-                            let _ = qtx.send((resp, None));
+                            let _ = qtx.try_send((resp, None));
                         }
                         break 'conn;
                     }

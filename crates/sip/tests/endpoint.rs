@@ -520,3 +520,50 @@ async fn via_uses_the_advertised_host() {
     let parsed = sip::Via::parse(&via).unwrap();
     assert_eq!(parsed.branch(), Some("z9hG4bKv"));
 }
+
+#[tokio::test]
+async fn quiet_tcp_connections_close_sooner_before_a_valid_message() {
+    use sip::endpoint::TcpIdle;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (uas, mut uas_rx) = Endpoint::bind(EndpointConfig {
+        udp: "127.0.0.1:0".parse().unwrap(),
+        tcp: Some("127.0.0.1:0".parse().unwrap()),
+        tcp_idle: TcpIdle {
+            before_first_message: Duration::from_millis(200),
+            after_first_message: Duration::from_secs(3),
+        },
+        ..EndpointConfig::default()
+    })
+    .await
+    .unwrap();
+    let tcp = uas.tcp_addr().unwrap();
+    let mut buf = [0u8; 4096];
+
+    // Never says anything: closed after ~200 ms.
+    let mut silent = tokio::net::TcpStream::connect(tcp).await.unwrap();
+    let t = std::time::Instant::now();
+    let n = timeout(WAIT, silent.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap_or(0);
+    assert_eq!(n, 0, "closed by the endpoint");
+    assert!(t.elapsed() < Duration::from_secs(2));
+
+    // Sent a valid OPTIONS: still open well after 200 ms.
+    let mut seat = tokio::net::TcpStream::connect(tcp).await.unwrap();
+    let me = seat.local_addr().unwrap();
+    let opts = raw_invite(me, tcp, "z9hG4bKidle")
+        .replace("/UDP", "/TCP")
+        .replace("INVITE", "OPTIONS");
+    seat.write_all(opts.as_bytes()).await.unwrap();
+    let inc = next_incoming(&mut uas_rx).await;
+    inc.tx
+        .unwrap()
+        .respond(inc.msg.response(200, "OK").build_message());
+    let n = timeout(WAIT, seat.read(&mut buf)).await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("SIP/2.0 200 OK"));
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    seat.write_all(b"\r\n\r\n").await.unwrap();
+    let n = timeout(WAIT, seat.read(&mut buf)).await.unwrap().unwrap();
+    assert_eq!(&buf[..n], b"\r\n", "the seat's connection is still served");
+}
