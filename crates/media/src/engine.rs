@@ -1,0 +1,952 @@
+//! The tokio shell: UDP sockets from the RTP port range, one receive task per leg, and one pacing
+//! clock per shard that drives every generated stream (prompts, mixer output, queued DTMF).
+//!
+//! Pacing: each shard owns a 1 ms interval anchored at the engine epoch; every 20 ms tick is cut
+//! into 20 slots and each paced item lives in the least-loaded slot, so a shard sends 1/20 of its
+//! streams each millisecond instead of one burst per tick (bursts overflow receivers) and without
+//! one timer per stream. RTP timestamps come from the tick number, never from wall time.
+
+use std::collections::{HashSet, VecDeque};
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::dtmf::{self, DtmfReceiver};
+use crate::g711;
+use crate::mixer::{Mixer, PcmFrame};
+use crate::prompt::{Prompt, FRAME_SAMPLES};
+use crate::rtp::{self, OutStream, HEADER_LEN};
+use crate::sdp::{Codec, Direction, Negotiated};
+
+/// Slots per 20 ms tick (one per millisecond).
+const SLOTS: u64 = 20;
+const SLOT: Duration = Duration::from_millis(1);
+const TICK: Duration = Duration::from_millis(20);
+/// Pacing lateness histogram: 20 µs buckets up to 20 ms, then one overflow bucket.
+const HIST_BUCKET_US: u64 = 20;
+const HIST_BUCKETS: usize = 1001;
+/// A slot served more than this late counts as a late tick.
+const LATE_US: u64 = 2000;
+const EVENT_QUEUE: usize = 64;
+const RECV_BUF: usize = 2048;
+
+#[derive(Debug, Clone)]
+pub struct MediaConfig {
+    pub bind_ip: IpAddr,
+    /// Inclusive range; only even ports are used for RTP (RFC 3550 §11).
+    pub port_min: u16,
+    pub port_max: u16,
+    /// No RTP from a sendrecv leg for this long → [`MediaEvent::MediaTimeout`].
+    pub media_timeout: Duration,
+}
+
+/// What a leg tells the call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaEvent {
+    Dtmf {
+        digit: char,
+        duration_ms: u32,
+    },
+    /// A non-looped prompt played to its end.
+    PromptFinished,
+    /// No RTP for `media_timeout` while we expected some.
+    MediaTimeout,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    pub active_legs: usize,
+    pub packets_in: u64,
+    pub packets_out: u64,
+    /// Packets dropped because a socket send failed (e.g. buffer full).
+    pub send_errors: u64,
+    /// Generated packets sent more than 2 ms after their slot.
+    pub late_ticks: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LegStats {
+    pub rx_packets: u64,
+    pub tx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
+    pub dtmf_digits: u64,
+}
+
+/// Distribution of how late generated packets left relative to their slot.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PacingReport {
+    pub packets: u64,
+    pub p50_us: u64,
+    pub p99_us: u64,
+    pub max_bucket_us: u64,
+    /// Fraction of packets that left within 2 ms of their slot.
+    pub within_2ms: f64,
+}
+
+struct ShardStats {
+    hist: Vec<AtomicU64>,
+}
+
+impl ShardStats {
+    fn new() -> ShardStats {
+        ShardStats {
+            hist: (0..HIST_BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+}
+
+struct PortPool {
+    min: u16,
+    max: u16,
+    next: u16,
+    in_use: HashSet<u16>,
+}
+
+impl PortPool {
+    /// Even ports of the range, round robin from the last one handed out, so a just-freed port
+    /// (which may still receive the old call's packets) is reused last.
+    fn candidates(&mut self) -> Vec<u16> {
+        let first = self.min + (self.min & 1);
+        if first > self.max {
+            return Vec::new();
+        }
+        let count = (self.max - first) / 2 + 1;
+        let start = if self.next < first || self.next > self.max {
+            first
+        } else {
+            self.next
+        };
+        let start_idx = (start - first) / 2;
+        (0..count)
+            .map(|i| first + ((start_idx + i) % count) * 2)
+            .filter(|p| !self.in_use.contains(p))
+            .collect()
+    }
+}
+
+struct EngineInner {
+    cfg: MediaConfig,
+    epoch: Instant,
+    ports: Mutex<PortPool>,
+    shards: Vec<mpsc::UnboundedSender<Paced>>,
+    shard_stats: Vec<Arc<ShardStats>>,
+    next_shard: AtomicUsize,
+    active_legs: AtomicUsize,
+    packets_in: AtomicU64,
+    packets_out: AtomicU64,
+    send_errors: AtomicU64,
+    late_ticks: AtomicU64,
+}
+
+impl EngineInner {
+    /// The current 20 ms tick number (for relayed packets; generated ones get theirs from the clock).
+    fn now_tick(&self) -> u64 {
+        (Instant::now()
+            .saturating_duration_since(self.epoch)
+            .as_millis()
+            / TICK.as_millis()) as u64
+    }
+
+    fn timeout_ticks(&self) -> u64 {
+        (self.cfg.media_timeout.as_millis() / TICK.as_millis()).max(1) as u64
+    }
+
+    fn schedule(&self, item: Paced) {
+        let i = self.next_shard.fetch_add(1, Ordering::Relaxed) % self.shards.len();
+        // A closed shard means the runtime is shutting down; nothing left to pace.
+        let _ = self.shards[i].send(item);
+    }
+}
+
+/// Shared handle to the media engine.
+#[derive(Clone)]
+pub struct MediaEngine {
+    inner: Arc<EngineInner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding a media lock must not take every later packet down with it.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl MediaEngine {
+    /// Starts the pacing shards (one per available core) on the current tokio runtime.
+    pub async fn start(cfg: MediaConfig) -> io::Result<MediaEngine> {
+        let shard_count = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .clamp(1, 16);
+        MediaEngine::start_with_shards(cfg, shard_count).await
+    }
+
+    /// As [`MediaEngine::start`], with an explicit number of pacing shards.
+    pub async fn start_with_shards(cfg: MediaConfig, shards: usize) -> io::Result<MediaEngine> {
+        if cfg.port_min > cfg.port_max || cfg.port_min + (cfg.port_min & 1) > cfg.port_max {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "RTP port range {}-{} has no even port",
+                    cfg.port_min, cfg.port_max
+                ),
+            ));
+        }
+        let epoch = Instant::now();
+        let mut senders = Vec::new();
+        let mut stats = Vec::new();
+        let mut receivers = Vec::new();
+        for _ in 0..shards.max(1) {
+            let (tx, rx) = mpsc::unbounded_channel();
+            senders.push(tx);
+            let s = Arc::new(ShardStats::new());
+            stats.push(s.clone());
+            receivers.push((rx, s));
+        }
+        let inner = Arc::new(EngineInner {
+            ports: Mutex::new(PortPool {
+                min: cfg.port_min,
+                max: cfg.port_max,
+                next: cfg.port_min,
+                in_use: HashSet::new(),
+            }),
+            cfg,
+            epoch,
+            shards: senders,
+            shard_stats: stats,
+            next_shard: AtomicUsize::new(0),
+            active_legs: AtomicUsize::new(0),
+            packets_in: AtomicU64::new(0),
+            packets_out: AtomicU64::new(0),
+            send_errors: AtomicU64::new(0),
+            late_ticks: AtomicU64::new(0),
+        });
+        for (rx, s) in receivers {
+            tokio::spawn(run_shard(Arc::downgrade(&inner), epoch, rx, s));
+        }
+        Ok(MediaEngine { inner })
+    }
+
+    /// Opens a leg on the next free even port of the range.
+    pub async fn open_leg(&self) -> io::Result<MediaLeg> {
+        let candidates = lock(&self.inner.ports).candidates();
+        let mut last_err = None;
+        for port in candidates {
+            let addr = SocketAddr::new(self.inner.cfg.bind_ip, port);
+            match std::net::UdpSocket::bind(addr) {
+                Ok(sock) => {
+                    {
+                        let mut pool = lock(&self.inner.ports);
+                        if !pool.in_use.insert(port) {
+                            continue; // bookkeeping says taken (a leg still draining); try the next
+                        }
+                        pool.next = port.wrapping_add(2);
+                    }
+                    sock.set_nonblocking(true)?;
+                    let socket = UdpSocket::from_std(sock)?;
+                    return Ok(self.make_leg(socket, port));
+                }
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse => last_err = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(io::Error::new(
+            io::ErrorKind::AddrNotAvailable,
+            format!(
+                "RTP port range {}-{} exhausted{}",
+                self.inner.cfg.port_min,
+                self.inner.cfg.port_max,
+                last_err.map(|e| format!(" ({e})")).unwrap_or_default()
+            ),
+        ))
+    }
+
+    fn make_leg(&self, socket: UdpSocket, port: u16) -> MediaLeg {
+        let local = socket
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::new(self.inner.cfg.bind_ip, port));
+        let (ev_tx, ev_rx) = mpsc::channel(EVENT_QUEUE);
+        let shared = Arc::new(LegShared {
+            engine: self.inner.clone(),
+            socket,
+            port,
+            local,
+            closed: AtomicBool::new(false),
+            events: ev_tx,
+            rx_packets: AtomicU64::new(0),
+            tx_packets: AtomicU64::new(0),
+            rx_bytes: AtomicU64::new(0),
+            tx_bytes: AtomicU64::new(0),
+            dtmf_digits: AtomicU64::new(0),
+            last_rx_tick: AtomicU64::new(self.inner.now_tick()),
+            state: Mutex::new(LegState::new()),
+        });
+        self.inner.active_legs.fetch_add(1, Ordering::Relaxed);
+        self.inner.schedule(Paced::Leg(shared.clone()));
+        let recv = tokio::spawn(recv_loop(shared.clone()));
+        MediaLeg {
+            shared,
+            events: ev_rx,
+            recv,
+        }
+    }
+
+    pub fn stats(&self) -> EngineStats {
+        let i = &self.inner;
+        EngineStats {
+            active_legs: i.active_legs.load(Ordering::Relaxed),
+            packets_in: i.packets_in.load(Ordering::Relaxed),
+            packets_out: i.packets_out.load(Ordering::Relaxed),
+            send_errors: i.send_errors.load(Ordering::Relaxed),
+            late_ticks: i.late_ticks.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Lateness of generated packets against their slot since start (or the last reset).
+    pub fn pacing_report(&self) -> PacingReport {
+        let mut buckets = vec![0u64; HIST_BUCKETS];
+        for s in &self.inner.shard_stats {
+            for (b, h) in buckets.iter_mut().zip(s.hist.iter()) {
+                *b += h.load(Ordering::Relaxed);
+            }
+        }
+        let total: u64 = buckets.iter().sum();
+        if total == 0 {
+            return PacingReport::default();
+        }
+        let pct = |p: f64| {
+            let want = (total as f64 * p).ceil() as u64;
+            let mut acc = 0;
+            for (i, b) in buckets.iter().enumerate() {
+                acc += b;
+                if acc >= want {
+                    return (i as u64 + 1) * HIST_BUCKET_US;
+                }
+            }
+            HIST_BUCKETS as u64 * HIST_BUCKET_US
+        };
+        let within: u64 = buckets[..(LATE_US / HIST_BUCKET_US) as usize].iter().sum();
+        let max_bucket = buckets.iter().rposition(|b| *b > 0).unwrap_or(0) as u64;
+        PacingReport {
+            packets: total,
+            p50_us: pct(0.5),
+            p99_us: pct(0.99),
+            max_bucket_us: (max_bucket + 1) * HIST_BUCKET_US,
+            within_2ms: within as f64 / total as f64,
+        }
+    }
+
+    pub fn reset_pacing_report(&self) {
+        for s in &self.inner.shard_stats {
+            for h in &s.hist {
+                h.store(0, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+struct Playback {
+    prompt: Arc<Prompt>,
+    pos: usize,
+    looped: bool,
+}
+
+struct Membership {
+    conf: Arc<ConfShared>,
+    party: usize,
+}
+
+struct LegState {
+    remote: Option<Negotiated>,
+    /// Where we send: the SDP address until the peer's first packet, then its real source.
+    target: Option<SocketAddr>,
+    latched: bool,
+    out: OutStream,
+    play: Option<Playback>,
+    peer: Option<Weak<LegShared>>,
+    conference: Option<Membership>,
+    dtmf_rx: DtmfReceiver,
+    /// Queued RFC 4733 packets we generate, one per tick, all with `dtmf_ts`.
+    dtmf_out: VecDeque<(bool, [u8; 4])>,
+    dtmf_ts: Option<u32>,
+    timed_out: bool,
+}
+
+impl LegState {
+    fn new() -> LegState {
+        LegState {
+            remote: None,
+            target: None,
+            latched: false,
+            out: OutStream::new(rand::random(), rand::random(), rand::random()),
+            play: None,
+            peer: None,
+            conference: None,
+            dtmf_rx: DtmfReceiver::new(),
+            dtmf_out: VecDeque::new(),
+            dtmf_ts: None,
+            timed_out: false,
+        }
+    }
+
+    fn sends(&self) -> bool {
+        self.remote.as_ref().is_some_and(|r| r.direction.sends())
+    }
+}
+
+struct LegShared {
+    engine: Arc<EngineInner>,
+    socket: UdpSocket,
+    port: u16,
+    local: SocketAddr,
+    closed: AtomicBool,
+    events: mpsc::Sender<MediaEvent>,
+    rx_packets: AtomicU64,
+    tx_packets: AtomicU64,
+    rx_bytes: AtomicU64,
+    tx_bytes: AtomicU64,
+    dtmf_digits: AtomicU64,
+    last_rx_tick: AtomicU64,
+    state: Mutex<LegState>,
+}
+
+impl Drop for LegShared {
+    fn drop(&mut self) {
+        // Last reference gone: the socket closes with us, so the port can be handed out again.
+        lock(&self.engine.ports).in_use.remove(&self.port);
+        self.engine.active_legs.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl LegShared {
+    fn send(&self, buf: &[u8], to: SocketAddr) {
+        match self.socket.try_send_to(buf, to) {
+            Ok(_) => {
+                self.tx_packets.fetch_add(1, Ordering::Relaxed);
+                self.tx_bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
+                self.engine.packets_out.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => {
+                self.engine.send_errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn emit(&self, ev: MediaEvent) {
+        // A call that stopped reading its events loses them rather than stalling media.
+        let _ = self.events.try_send(ev);
+    }
+
+    /// One pacing tick for this leg: timeout check, queued DTMF, or the next prompt frame.
+    fn on_tick(&self, tick: u64) -> bool {
+        if self.closed.load(Ordering::Relaxed) {
+            return false;
+        }
+        let mut st = lock(&self.state);
+        let Some(remote) = st.remote.clone() else {
+            return true;
+        };
+        if remote.direction == Direction::SendRecv && !st.timed_out {
+            let last = self.last_rx_tick.load(Ordering::Relaxed);
+            if tick.saturating_sub(last) > self.engine.timeout_ticks() {
+                st.timed_out = true;
+                self.emit(MediaEvent::MediaTimeout);
+            }
+        }
+        let mut buf = [0u8; HEADER_LEN + FRAME_SAMPLES];
+        if let Some((first, payload)) = st.dtmf_out.pop_front() {
+            if let (Some(pt), Some(to)) = (remote.dtmf_pt, st.target) {
+                let h = st.out.next_generated(tick);
+                let ts = if first {
+                    st.dtmf_ts = Some(h.ts);
+                    h.ts
+                } else {
+                    st.dtmf_ts.unwrap_or(h.ts)
+                };
+                rtp::write_header(&mut buf, first, pt, h.seq, ts, h.ssrc);
+                buf[HEADER_LEN..HEADER_LEN + 4].copy_from_slice(&payload);
+                if remote.direction.sends() {
+                    self.send(&buf[..HEADER_LEN + 4], to);
+                }
+            }
+            if st.dtmf_out.is_empty() {
+                st.out.mark_switch();
+            }
+            return true;
+        }
+        let Some(play) = st.play.as_mut() else {
+            return true;
+        };
+        let frame = play.prompt.frame(remote.codec, play.pos).copied();
+        play.pos += 1;
+        let finished = play.pos >= play.prompt.frame_count();
+        if finished {
+            if play.looped {
+                play.pos = 0;
+            } else {
+                st.play = None;
+            }
+        }
+        if let (Some(frame), Some(to), true) = (frame, st.target, remote.direction.sends()) {
+            let h = st.out.next_generated(tick);
+            rtp::write_header(&mut buf, h.marker, remote.pt, h.seq, h.ts, h.ssrc);
+            buf[HEADER_LEN..].copy_from_slice(&frame);
+            self.send(&buf, to);
+        }
+        drop(st);
+        if finished && !self.is_looping() {
+            self.emit(MediaEvent::PromptFinished);
+        }
+        true
+    }
+
+    fn is_looping(&self) -> bool {
+        lock(&self.state).play.as_ref().is_some_and(|p| p.looped)
+    }
+}
+
+/// Something the pacing clock drives.
+enum Paced {
+    Leg(Arc<LegShared>),
+    Conference(Arc<ConfShared>),
+}
+
+impl Paced {
+    fn on_tick(&self, tick: u64) -> bool {
+        match self {
+            Paced::Leg(l) => l.on_tick(tick),
+            Paced::Conference(c) => c.on_tick(tick),
+        }
+    }
+}
+
+async fn run_shard(
+    engine: Weak<EngineInner>,
+    epoch: Instant,
+    mut rx: mpsc::UnboundedReceiver<Paced>,
+    stats: Arc<ShardStats>,
+) {
+    let mut slots: Vec<Vec<Paced>> = (0..SLOTS).map(|_| Vec::new()).collect();
+    let mut clock = tokio::time::interval_at(epoch + SLOT, SLOT);
+    // Catch up missed slots: every stream keeps its 50 packets/s and its tick-derived timestamps.
+    clock.set_missed_tick_behavior(MissedTickBehavior::Burst);
+    loop {
+        let deadline = clock.tick().await;
+        loop {
+            match rx.try_recv() {
+                Ok(item) => {
+                    let slot = slots.iter_mut().min_by_key(|s| s.len()).expect("SLOTS > 0");
+                    slot.push(item);
+                }
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    if slots.iter().all(Vec::is_empty) {
+                        return;
+                    }
+                    break;
+                }
+            }
+        }
+        let k = (deadline.saturating_duration_since(epoch).as_millis() / SLOT.as_millis()) as u64;
+        let slot = &mut slots[(k % SLOTS) as usize];
+        if slot.is_empty() {
+            continue;
+        }
+        let tick = k / SLOTS;
+        slot.retain(|item| item.on_tick(tick));
+        // One lateness sample per item served: when this slot's work finished.
+        let late_us = Instant::now()
+            .saturating_duration_since(deadline)
+            .as_micros() as u64;
+        let bucket = ((late_us / HIST_BUCKET_US) as usize).min(HIST_BUCKETS - 1);
+        stats.hist[bucket].fetch_add(slot.len() as u64, Ordering::Relaxed);
+        if late_us > LATE_US {
+            if let Some(e) = engine.upgrade() {
+                e.late_ticks.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+async fn recv_loop(leg: Arc<LegShared>) {
+    let mut buf = vec![0u8; RECV_BUF];
+    loop {
+        match leg.socket.recv_from(&mut buf).await {
+            Ok((n, from)) => on_packet(&leg, &mut buf[..n], from),
+            // ICMP errors and the like: the socket stays usable.
+            Err(_) => tokio::task::yield_now().await,
+        }
+        if leg.closed.load(Ordering::Relaxed) {
+            return;
+        }
+    }
+}
+
+fn decode_frame(codec: Codec, payload: &[u8]) -> PcmFrame {
+    let table = match codec {
+        Codec::Pcmu => &g711::ULAW_TO_LINEAR,
+        Codec::Pcma => &g711::ALAW_TO_LINEAR,
+    };
+    let mut f = [0i16; FRAME_SAMPLES];
+    for (o, b) in f.iter_mut().zip(payload.iter()) {
+        *o = table[*b as usize];
+    }
+    f
+}
+
+/// Handles one datagram received on `leg`.
+fn on_packet(leg: &LegShared, buf: &mut [u8], from: SocketAddr) {
+    if rtp::is_rtcp(buf) {
+        // RTCP is terminated here: each leg is its own RTP session towards its peer.
+        return;
+    }
+    let Some(h) = rtp::parse(buf) else {
+        return;
+    };
+    let eng = &leg.engine;
+    let tick = eng.now_tick();
+    leg.rx_packets.fetch_add(1, Ordering::Relaxed);
+    leg.rx_bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
+    eng.packets_in.fetch_add(1, Ordering::Relaxed);
+    leg.last_rx_tick.store(tick, Ordering::Relaxed);
+
+    enum Then {
+        Forward(Arc<LegShared>, Option<Codec>),
+        Mix(Arc<ConfShared>, usize, Codec),
+        Nothing,
+    }
+    let mut digit = None;
+    let then = {
+        let mut st = lock(&leg.state);
+        st.timed_out = false;
+        if !st.latched {
+            // Symmetric RTP: answer to where the peer really sends from (NAT).
+            st.target = Some(from);
+            st.latched = true;
+        }
+        let Some(remote) = st.remote.clone() else {
+            return;
+        };
+        if !remote.direction.receives() {
+            return;
+        }
+        let is_dtmf = remote.dtmf_pt == Some(h.pt);
+        if is_dtmf {
+            digit = st
+                .dtmf_rx
+                .on_packet(h.ts, &buf[h.payload_start..h.payload_end]);
+        } else if h.pt != remote.pt {
+            return; // comfort noise and anything else we did not negotiate
+        }
+        match (&st.conference, &st.peer) {
+            (Some(m), _) if !is_dtmf => Then::Mix(m.conf.clone(), m.party, remote.codec),
+            (Some(_), _) => Then::Nothing,
+            (None, Some(p)) => match p.upgrade() {
+                Some(peer) => Then::Forward(peer, (!is_dtmf).then_some(remote.codec)),
+                None => Then::Nothing,
+            },
+            (None, None) => Then::Nothing,
+        }
+    };
+    if let Some(d) = digit {
+        leg.dtmf_digits.fetch_add(1, Ordering::Relaxed);
+        leg.emit(MediaEvent::Dtmf {
+            digit: d.digit,
+            duration_ms: d.duration_ms,
+        });
+    }
+    match then {
+        Then::Forward(peer, codec) => forward(&peer, buf, &h, codec, tick),
+        Then::Mix(conf, party, codec) => {
+            let frame = decode_frame(codec, &buf[h.payload_start..h.payload_end]);
+            lock(&conf.state).mixer.push(party, h.seq, &frame);
+        }
+        Then::Nothing => {}
+    }
+}
+
+/// Relays a packet received on one leg out of `to` (its bridged peer): PT mapped to `to`'s
+/// negotiation, μ/A-law transcoded when the legs differ, SSRC/seq/ts rewritten in place.
+/// `audio` is the source codec for audio packets, `None` for telephone-events.
+fn forward(to: &LegShared, buf: &mut [u8], h: &rtp::RtpHeader, audio: Option<Codec>, tick: u64) {
+    let (target, hdr, pt) = {
+        let mut st = lock(&to.state);
+        if st.play.is_some() || st.conference.is_some() || !st.dtmf_out.is_empty() || !st.sends() {
+            return; // a prompt, the mixer or our own DTMF owns this leg's output now
+        }
+        let (Some(remote), Some(target)) = (st.remote.as_ref(), st.target) else {
+            return;
+        };
+        let pt = match audio {
+            Some(src) => {
+                let payload = &mut buf[h.payload_start..h.payload_end];
+                match (src, remote.codec) {
+                    (Codec::Pcmu, Codec::Pcma) => g711::ulaw_to_alaw_in_place(payload),
+                    (Codec::Pcma, Codec::Pcmu) => g711::alaw_to_ulaw_in_place(payload),
+                    _ => {}
+                }
+                remote.pt
+            }
+            None => match remote.dtmf_pt {
+                Some(pt) => pt,
+                None => return, // the other side cannot take telephone-events
+            },
+        };
+        let hdr = st.out.relay(tick, h.ssrc, h.seq, h.ts, h.marker);
+        (target, hdr, pt)
+    };
+    rtp::rewrite_in_place(buf, hdr.marker, pt, hdr.seq, hdr.ts, hdr.ssrc);
+    to.send(buf, target);
+}
+
+/// A call leg's media: one UDP port, one outgoing RTP stream. Dropping it stops everything.
+pub struct MediaLeg {
+    shared: Arc<LegShared>,
+    events: mpsc::Receiver<MediaEvent>,
+    recv: JoinHandle<()>,
+}
+
+impl Drop for MediaLeg {
+    fn drop(&mut self) {
+        self.shared.closed.store(true, Ordering::Relaxed);
+        self.recv.abort();
+        let mut st = lock(&self.shared.state);
+        st.peer = None;
+        st.play = None;
+        st.conference = None;
+    }
+}
+
+impl MediaLeg {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.local
+    }
+
+    /// Applies a (re-)negotiation: codec, PTs, direction (hold/resume) and the peer address. A
+    /// changed address is used at once and re-latched from the next packet received.
+    pub fn set_remote(&self, n: &Negotiated) {
+        let mut st = lock(&self.shared.state);
+        let addr_changed = st.remote.as_ref().map(|r| r.remote) != Some(n.remote);
+        let dir_changed = st.remote.as_ref().map(|r| r.direction) != Some(n.direction);
+        if addr_changed {
+            st.target =
+                (!n.remote.ip().is_unspecified() && n.remote.port() != 0).then_some(n.remote);
+            st.latched = false;
+        }
+        if dir_changed {
+            st.out.mark_switch();
+        }
+        st.remote = Some(n.clone());
+        st.timed_out = false;
+        self.shared
+            .last_rx_tick
+            .store(self.shared.engine.now_tick(), Ordering::Relaxed);
+    }
+
+    /// Plays `prompt` (replacing whatever plays), in the leg's negotiated codec, on the leg's
+    /// one RTP stream. A looped prompt plays until [`MediaLeg::stop_playing`] or another `play`.
+    pub fn play(&self, prompt: Arc<Prompt>, looped: bool) {
+        let mut st = lock(&self.shared.state);
+        st.play = Some(Playback {
+            prompt,
+            pos: 0,
+            looped,
+        });
+        st.out.mark_switch();
+    }
+
+    pub fn stop_playing(&self) {
+        let mut st = lock(&self.shared.state);
+        if st.play.take().is_some() {
+            st.out.mark_switch();
+        }
+    }
+
+    pub fn is_playing(&self) -> bool {
+        lock(&self.shared.state).play.is_some()
+    }
+
+    /// Sends a digit as RFC 4733 telephone-events (one packet per 20 ms tick). Returns false when
+    /// the peer did not negotiate telephone-event (the call should send SIP INFO instead).
+    pub fn send_dtmf(&self, digit: char, duration_ms: u32) -> bool {
+        let Some(event) = dtmf::char_to_event(digit) else {
+            return false;
+        };
+        let mut st = lock(&self.shared.state);
+        if st.remote.as_ref().and_then(|r| r.dtmf_pt).is_none() {
+            return false;
+        }
+        st.dtmf_out
+            .extend(dtmf::rfc4733_packets(event, duration_ms, 10));
+        true
+    }
+
+    /// The next event for the call; `None` never happens while the leg exists.
+    pub async fn next_event(&mut self) -> Option<MediaEvent> {
+        self.events.recv().await
+    }
+
+    /// Non-blocking variant of [`MediaLeg::next_event`].
+    pub fn try_next_event(&mut self) -> Option<MediaEvent> {
+        self.events.try_recv().ok()
+    }
+
+    pub fn stats(&self) -> LegStats {
+        let s = &self.shared;
+        LegStats {
+            rx_packets: s.rx_packets.load(Ordering::Relaxed),
+            tx_packets: s.tx_packets.load(Ordering::Relaxed),
+            rx_bytes: s.rx_bytes.load(Ordering::Relaxed),
+            tx_bytes: s.tx_bytes.load(Ordering::Relaxed),
+            dtmf_digits: s.dtmf_digits.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The SSRC of this leg's outgoing stream (stable for the leg's life).
+    pub fn ssrc(&self) -> u32 {
+        lock(&self.shared.state).out.ssrc()
+    }
+}
+
+/// Relays `a` ⇄ `b`: each direction rewritten to the receiving leg's SSRC/seq/ts and payload
+/// types, μ/A-law transcoded when they differ, telephone-events forwarded as the other leg
+/// negotiated them. Stops prompts on both legs.
+pub fn bridge(a: &MediaLeg, b: &MediaLeg) {
+    for (x, y) in [(a, b), (b, a)] {
+        let mut st = lock(&x.shared.state);
+        st.peer = Some(Arc::downgrade(&y.shared));
+        if st.play.take().is_some() {
+            st.out.mark_switch();
+        }
+    }
+}
+
+/// Ends a relay set up by [`bridge`].
+pub fn unbridge(a: &MediaLeg, b: &MediaLeg) {
+    for (x, y) in [(a, b), (b, a)] {
+        let mut st = lock(&x.shared.state);
+        if st
+            .peer
+            .as_ref()
+            .is_some_and(|p| std::ptr::eq(p.as_ptr(), Arc::as_ptr(&y.shared)))
+        {
+            st.peer = None;
+            st.out.mark_switch();
+        }
+    }
+}
+
+struct ConfState {
+    mixer: Mixer,
+    members: Vec<Weak<LegShared>>,
+}
+
+struct ConfShared {
+    closed: AtomicBool,
+    state: Mutex<ConfState>,
+}
+
+impl ConfShared {
+    fn on_tick(&self, tick: u64) -> bool {
+        if self.closed.load(Ordering::Relaxed) {
+            return false;
+        }
+        let mut cs = lock(&self.state);
+        let n = cs.members.len();
+        let mut outs = vec![[0i16; FRAME_SAMPLES]; n];
+        cs.mixer.mix(&mut outs);
+        let mut buf = [0u8; HEADER_LEN + FRAME_SAMPLES];
+        for (member, pcm) in cs.members.iter().zip(outs.iter()) {
+            let Some(leg) = member.upgrade() else {
+                continue;
+            };
+            let (to, h, pt) = {
+                let mut st = lock(&leg.state);
+                if st.play.is_some() || !st.dtmf_out.is_empty() || !st.sends() {
+                    continue;
+                }
+                let (Some(remote), Some(to)) = (st.remote.clone(), st.target) else {
+                    continue;
+                };
+                let payload = &mut buf[HEADER_LEN..];
+                match remote.codec {
+                    Codec::Pcmu => {
+                        for (o, s) in payload.iter_mut().zip(pcm.iter()) {
+                            *o = g711::linear_to_ulaw(*s);
+                        }
+                    }
+                    Codec::Pcma => {
+                        for (o, s) in payload.iter_mut().zip(pcm.iter()) {
+                            *o = g711::linear_to_alaw(*s);
+                        }
+                    }
+                }
+                (to, st.out.next_generated(tick), remote.pt)
+            };
+            rtp::write_header(&mut buf, h.marker, pt, h.seq, h.ts, h.ssrc);
+            leg.send(&buf, to);
+        }
+        true
+    }
+}
+
+/// An N-party mix: each member hears everyone but itself. Dropping it ends the mix (members fall
+/// silent until bridged or given a prompt again).
+pub struct Conference {
+    shared: Arc<ConfShared>,
+    members: Vec<Weak<LegShared>>,
+}
+
+impl Drop for Conference {
+    fn drop(&mut self) {
+        self.shared.closed.store(true, Ordering::Relaxed);
+        for m in &self.members {
+            if let Some(leg) = m.upgrade() {
+                let mut st = lock(&leg.state);
+                if st
+                    .conference
+                    .as_ref()
+                    .is_some_and(|c| Arc::ptr_eq(&c.conf, &self.shared))
+                {
+                    st.conference = None;
+                    st.out.mark_switch();
+                }
+            }
+        }
+    }
+}
+
+/// Starts mixing `legs` (any bridges between them are superseded; prompts keep priority on a leg
+/// that is playing one). Needs at least one leg; two work but [`bridge`] is cheaper.
+pub fn conference(legs: &[&MediaLeg]) -> Conference {
+    let members: Vec<Weak<LegShared>> = legs.iter().map(|l| Arc::downgrade(&l.shared)).collect();
+    let shared = Arc::new(ConfShared {
+        closed: AtomicBool::new(false),
+        state: Mutex::new(ConfState {
+            mixer: Mixer::new(legs.len(), 2, 6),
+            members: members.clone(),
+        }),
+    });
+    for (i, l) in legs.iter().enumerate() {
+        let mut st = lock(&l.shared.state);
+        st.peer = None;
+        st.conference = Some(Membership {
+            conf: shared.clone(),
+            party: i,
+        });
+        st.out.mark_switch();
+    }
+    if let Some(first) = legs.first() {
+        first
+            .shared
+            .engine
+            .schedule(Paced::Conference(shared.clone()));
+    }
+    Conference { shared, members }
+}
