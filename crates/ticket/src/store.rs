@@ -630,9 +630,26 @@ async fn insert_ticket(
         &input.source,
     )
     .await?;
-    fetch_ticket(conn, &id)
-        .await?
-        .ok_or_else(|| TicketError::NotFound(id.clone()))
+    // Built here rather than read back: one call can open tickets in a batch of hundreds.
+    Ok(Ticket {
+        id,
+        category: input.category,
+        department: input.department.clone(),
+        status: Status::Accepted,
+        source: input.source.clone(),
+        caller: input.caller.clone(),
+        text: input.text.clone(),
+        accepted_at_ms: input.accepted_at_ms,
+        dispatched_at_ms: None,
+        signed_at_ms: None,
+        closed_at_ms: None,
+        supervised: 0,
+        satisfaction: None,
+        created_at_ms: now_ms,
+        updated_at_ms: now_ms,
+        version: 0,
+        call_ids: input.call_id.iter().cloned().collect(),
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
