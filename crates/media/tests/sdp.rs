@@ -15,10 +15,14 @@ const SIPP: &str = "v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r
 // baresip: opus and G722 first, PCMA before PCMU, dynamic telephone-event, media-level c=.
 const BARESIP: &str = "v=0\r\no=- 1196390871 1815049209 IN IP4 10.0.0.5\r\ns=-\r\nt=0 0\r\nm=audio 10342 RTP/AVP 96 9 8 0 101\r\nc=IN IP4 10.0.0.5\r\nb=AS:64\r\na=rtpmap:96 opus/48000/2\r\na=fmtp:96 stereo=1;sprop-stereo=1\r\na=rtpmap:9 G722/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=ptime:20\r\na=sendrecv\r\na=label:1\r\na=ssrc:1234 cname:abc\r\n";
 
+/// codec, pt, telephone-event pt, ptime, our direction, remote address.
+type Agreed = (Codec, u8, Option<u8>, u32, Direction, &'static str);
+
 struct Row {
     name: &'static str,
     offer: &'static str,
-    expect: Result<(Codec, u8, Option<u8>, u32, Direction, &'static str), u16>,
+    /// Ok(what is agreed) or Err(SIP status).
+    expect: Result<Agreed, u16>,
 }
 
 #[test]
