@@ -158,6 +158,15 @@ impl Store {
         Ok(Store { pool, backend })
     }
 
+    /// A transaction that reads and then writes. SQLite's default deferred BEGIN would fail with "database is
+    /// locked" when two such transactions race; IMMEDIATE takes the write lock up front and waits (busy_timeout).
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, TicketError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }
@@ -346,7 +355,7 @@ impl Store {
         actor: &str,
         now_ms: i64,
     ) -> Result<Ticket, TicketError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let Some(t) = fetch_ticket(&mut tx, id).await? else {
             return Err(TicketError::NotFound(id.to_string()));
         };

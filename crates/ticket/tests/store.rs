@@ -248,7 +248,7 @@ async fn concurrent_actions_on_one_ticket_never_both_win(db: TestDb) {
     for task in tasks {
         match task.await.unwrap() {
             Ok(_) => ok += 1,
-            Err(TicketError::Refused(_) | TicketError::Conflict(_) | TicketError::Db(_)) => {}
+            Err(TicketError::Refused(_) | TicketError::Conflict(_)) => {}
             Err(e) => panic!("unexpected {e}"),
         }
     }
