@@ -132,7 +132,10 @@ impl Acd {
     /// The seat's last binding went away. A call it is on keeps going; it just gets no new offers.
     pub fn seat_offline(&mut self, id: &str) {
         if let Some(seat) = self.seats.get_mut(id) {
-            if matches!(seat.state, SeatState::Available { .. } | SeatState::WrapUp { .. }) {
+            if matches!(
+                seat.state,
+                SeatState::Available { .. } | SeatState::WrapUp { .. }
+            ) {
                 seat.state = SeatState::Offline;
             }
         }
@@ -284,7 +287,10 @@ impl Acd {
 
     /// Position (1-based) of a call in the waiting list, for "you are caller number N" prompts and the wallboard.
     pub fn position(&self, call: CallKey) -> Option<usize> {
-        self.waiting.iter().position(|w| w.call == call).map(|p| p + 1)
+        self.waiting
+            .iter()
+            .position(|w| w.call == call)
+            .map(|p| p + 1)
     }
 
     pub fn waiting_count(&self) -> usize {
@@ -408,8 +414,15 @@ mod tests {
         let got = a.abandon(1, "main", 3_000);
         assert_eq!(got[0].call, 2, "the freed seat goes to the next caller");
         let snap = a.snapshot(3_000);
-        let main = snap.iter().find(|q| q.name == "main").map(|q| q.stats.clone());
-        assert_eq!(main.map(|s| s.abandoned), Some(1), "abandoned while ringing still counts");
+        let main = snap
+            .iter()
+            .find(|q| q.name == "main")
+            .map(|q| q.stats.clone());
+        assert_eq!(
+            main.map(|s| s.abandoned),
+            Some(1),
+            "abandoned while ringing still counts"
+        );
     }
 
     #[test]

@@ -73,13 +73,17 @@ pub enum Input {
     /// The prompt being played reached its end (never sent for looped prompts).
     PromptFinished,
     /// The ACD picked `seat` for this call.
-    SeatAssigned { seat: String },
+    SeatAssigned {
+        seat: String,
+    },
     /// The seat leg got a provisional (180/183).
     SeatRinging,
     /// The seat answered (2xx; the shell has ACKed it).
     SeatAnswered,
     /// The seat leg failed: final non-2xx, transaction timeout (408) or no reachable binding.
-    SeatFailed { status: u16 },
+    SeatFailed {
+        status: u16,
+    },
     /// BYE from the seat.
     SeatHangup,
     /// ACK from the caller for our 200.
@@ -103,15 +107,27 @@ pub enum Output {
     /// 200 OK with our SDP to the caller.
     Answer,
     /// Final error response to the caller's INVITE.
-    Reject { status: u16, reason: String },
-    Play { prompt: PromptRef, looped: bool },
+    Reject {
+        status: u16,
+        reason: String,
+    },
+    Play {
+        prompt: PromptRef,
+        looped: bool,
+    },
     StopPlaying,
     /// Tell the ACD the call waits in `queue`.
-    Enqueue { queue: String },
+    Enqueue {
+        queue: String,
+    },
     /// Tell the ACD the call left its queue (or the seat ringing for it) unanswered.
-    Abandon { queue: String },
+    Abandon {
+        queue: String,
+    },
     /// Open the seat leg: INVITE the seat's registered contact.
-    InviteSeat { seat: String },
+    InviteSeat {
+        seat: String,
+    },
     /// CANCEL the ringing seat leg.
     CancelSeat,
     /// BYE on the seat leg.
@@ -121,12 +137,25 @@ pub enum Output {
     /// Relay audio between the caller and the seat.
     Bridge,
     /// Tell the ACD the seat answered after the call waited `waited_ms`.
-    SeatAnswered { seat: String, queue: String, waited_ms: i64 },
+    SeatAnswered {
+        seat: String,
+        queue: String,
+        waited_ms: i64,
+    },
     /// Tell the ACD the seat did not answer; requeue the call at the head, keeping its wait start.
-    SeatOfferFailed { seat: String, queue: String, waiting_since_ms: i64 },
+    SeatOfferFailed {
+        seat: String,
+        queue: String,
+        waiting_since_ms: i64,
+    },
     /// Tell the ACD the seat's call ended.
-    SeatReleased { seat: String },
-    StartTimer { kind: TimerKind, after_ms: i64 },
+    SeatReleased {
+        seat: String,
+    },
+    StartTimer {
+        kind: TimerKind,
+        after_ms: i64,
+    },
     /// The call is over: hand this record to the ticket crate. Always the last output, exactly once.
     Finished(Box<CallRecord>),
 }
@@ -138,9 +167,14 @@ enum Phase {
     /// Waiting in the queue.
     Queued,
     /// A seat is ringing.
-    Offering { seat: String, attempt: u32 },
+    Offering {
+        seat: String,
+        attempt: u32,
+    },
     /// Caller and seat talk.
-    Connected { seat: String },
+    Connected {
+        seat: String,
+    },
     Ended,
 }
 

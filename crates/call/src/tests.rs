@@ -92,7 +92,10 @@ fn caller_hangup_after_talk_ends_both_legs_with_one_record() {
     assert_eq!(r.seat.as_deref(), Some("1001"));
     assert_eq!(r.original_called.as_deref(), Some("12315"));
     assert!(call.is_finished());
-    assert!(call.handle(Input::SeatHangup, 80_010).is_empty(), "no second record");
+    assert!(
+        call.handle(Input::SeatHangup, 80_010).is_empty(),
+        "no second record"
+    );
 }
 
 #[test]

@@ -1,0 +1,894 @@
+//! One task per call: owns the `call::Call` state machine, the caller's and the seat's media legs and
+//! SIP dialogs, and carries out the machine's outputs. Nothing else touches this call's state.
+
+use crate::acd_task::AcdMsg;
+use crate::daemon::{reply, trunk_allowed, Shared};
+use crate::metrics_names as m;
+use call::{Call, CallPolicy, CallSetup, Input, Output, Plan, TimerKind};
+use dialplan::{Action, CallQuery, Mode};
+use media::sdp::{self, Codec, Direction, SdpSession};
+use media::{MediaEvent, MediaLeg};
+use sip::dialog::{new_branch, new_call_id, new_tag, Dialog};
+use sip::endpoint::{ClientTx, Incoming, ServerTx, TransportKind, TxEvent};
+use sip::{Method, NameAddr, RequestBuilder, SipMessage, Uri};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tracing::{debug, info, info_span, warn, Instrument};
+
+/// What reaches a call task.
+#[derive(Debug)]
+pub enum CallMsg {
+    /// A request for one of this call's Call-IDs (caller leg or seat leg).
+    Sip(Box<Incoming>),
+    /// The ACD picked a seat.
+    SeatAssigned { seat: String },
+    /// Our 2xx to the caller was never ACKed.
+    AckTimeout,
+}
+
+/// The operator's leg of the B2BUA.
+struct SeatLeg {
+    seat: String,
+    call_id: String,
+    invite: SipMessage,
+    dest: SocketAddr,
+    transport: TransportKind,
+    events: Option<ClientTx>,
+    dialog: Option<Dialog>,
+    media: MediaLeg,
+    got_provisional: bool,
+    /// CANCEL wanted before any provisional arrived (RFC 3261 §9.1: wait for one).
+    cancel_pending: bool,
+    cancelled: bool,
+}
+
+struct CallTask {
+    shared: Arc<Shared>,
+    key: u64,
+    call: Call,
+    rx: mpsc::UnboundedReceiver<CallMsg>,
+    me: mpsc::UnboundedSender<CallMsg>,
+    invite: SipMessage,
+    invite_tx: ServerTx,
+    source: SocketAddr,
+    transport: TransportKind,
+    local_tag: String,
+    caller_dialog: Option<Dialog>,
+    caller_media: Option<MediaLeg>,
+    caller_sdp: SdpSession,
+    answer_sdp: Option<String>,
+    caller_codec: Codec,
+    seat: Option<SeatLeg>,
+    timers: Vec<(Instant, TimerKind)>,
+    queue: Option<String>,
+}
+
+/// Parse a locally built message; our builders only fail on a bug, which we log instead of panicking.
+fn parse_built(bytes: bytes::Bytes, what: &str) -> Option<SipMessage> {
+    match SipMessage::parse(bytes) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            warn!(what, error = %e, "built an unparsable message");
+            None
+        }
+    }
+}
+
+/// The user part (the number) of a URI, digits and `+` only for tel: and sip: alike.
+fn number_of(uri: &Uri) -> String {
+    uri.user.clone().unwrap_or_default()
+}
+
+/// The number a carrier forwarded from: Diversion (RFC 5806) first, else the first History-Info entry
+/// that differs from the called number (RFC 7044).
+fn original_called(req: &SipMessage, called: &str) -> Option<String> {
+    if let Some(d) = req.diversion().first() {
+        return Some(number_of(&d.uri)).filter(|n| !n.is_empty());
+    }
+    req.history_info()
+        .iter()
+        .map(|h| number_of(&h.uri))
+        .find(|n| !n.is_empty() && n != called)
+}
+
+/// Turn a dialplan decision into the call's plan (prompt paths are resolved by the plan already).
+fn plan_for(shared: &Shared, d: &dialplan::Decision) -> Plan {
+    let hold = shared.hold_prompt.clone();
+    let queue = || {
+        d.queue
+            .as_deref()
+            .map(str::to_string)
+            .unwrap_or_else(|| "general".into())
+    };
+    match d.action {
+        Action::Queue => Plan::Queue {
+            prompt: None,
+            queue: queue(),
+            hold,
+        },
+        Action::PromptThenQueue => Plan::Queue {
+            prompt: d.prompt.clone(),
+            queue: queue(),
+            hold,
+        },
+        Action::PromptThenHangup => match &d.prompt {
+            Some(p) => Plan::PromptThenHangup { prompt: p.clone() },
+            None => Plan::Reject {
+                status: 480,
+                reason: "Temporarily Unavailable".into(),
+            },
+        },
+        Action::Reject => Plan::Reject {
+            status: 404,
+            reason: "Not Found".into(),
+        },
+        // Department seats, forwarding and menus are routed by later slices (transfers, menus);
+        // until then refuse honestly rather than pretend.
+        Action::Department | Action::Forward | Action::Menu => Plan::Reject {
+            status: 480,
+            reason: "Temporarily Unavailable".into(),
+        },
+    }
+}
+
+/// A new INVITE (no To tag): ACL, overload, validation, routing, then a task of its own.
+pub fn start(shared: &Arc<Shared>, inc: Incoming) {
+    let Incoming {
+        msg,
+        source,
+        transport,
+        tx,
+        ..
+    } = inc;
+    let Some(invite_tx) = tx else { return };
+    let tx = Some(invite_tx.clone());
+    if !trunk_allowed(shared, source.ip()) {
+        shared.counters.refused_acl.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(m::CALLS_REFUSED, "reason" => "acl").increment(1);
+        info!(source = %source, call_id = msg.call_id(), "INVITE from outside the trunk ACL: 403");
+        return reply(&tx, &msg, 403, "Forbidden", &[]);
+    }
+    let active = shared.active_calls.load(Ordering::Relaxed);
+    if active >= shared.cfg.calls.max_active {
+        shared
+            .counters
+            .refused_overload
+            .fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(m::CALLS_REFUSED, "reason" => "overload").increment(1);
+        let retry = shared.cfg.calls.retry_after_s.to_string();
+        return reply(
+            &tx,
+            &msg,
+            503,
+            "Service Unavailable",
+            &[("Retry-After", &retry)],
+        );
+    }
+    if let Err(e) = msg.validate_request() {
+        metrics::counter!(m::CALLS_REFUSED, "reason" => "invalid").increment(1);
+        return reply(&tx, &msg, e.status, &e.reason, &[]);
+    }
+    let unsupported = msg.unsupported_requires(&["timer", "replaces"]);
+    if !unsupported.is_empty() {
+        let list = unsupported.join(", ");
+        return reply(&tx, &msg, 420, "Bad Extension", &[("Unsupported", &list)]);
+    }
+
+    let called = msg.request_uri().map(number_of).unwrap_or_default();
+    let caller = msg
+        .p_asserted_identity()
+        .first()
+        .map(|p| number_of(&p.uri))
+        .unwrap_or_else(|| number_of(&msg.from().uri));
+    let diversion = original_called(&msg, &called);
+    let at = chrono::Utc::now();
+    let decision = shared.dialplan.route(&CallQuery {
+        called: &called,
+        diversion: diversion.as_deref(),
+        caller: Some(&caller),
+        at,
+        digits: "",
+    });
+    let mut plan = plan_for(shared, &decision);
+    let off_hours = decision.mode == Mode::Parallel && !decision.working_hours;
+
+    let key = shared.next_call_key.fetch_add(1, Ordering::Relaxed);
+    let call_id = msg.call_id().to_string();
+    let span = info_span!("call", call_id = %call_id, key);
+    let _enter = span.enter();
+    info!(
+        caller = %mask(&caller),
+        called = %called,
+        original = ?diversion,
+        mode = ?decision.mode,
+        action = ?decision.action,
+        reason = %decision.reason,
+        "new call"
+    );
+
+    // Media and SDP before anything is answered: an offer we cannot serve gets 488 now.
+    let mut caller_sdp = SdpSession::new(rand::random::<u32>() as u64);
+    let mut answer_sdp = None;
+    let mut caller_media = None;
+    let mut caller_codec = Codec::Pcmu;
+    let shared2 = shared.clone();
+    let needs_media = !matches!(plan, Plan::Reject { .. });
+
+    let (me, rx) = mpsc::unbounded_channel();
+    shared.calls.insert(call_id.clone(), me.clone());
+    shared.active_calls.fetch_add(1, Ordering::Relaxed);
+    shared
+        .counters
+        .calls_started
+        .fetch_add(1, Ordering::Relaxed);
+    metrics::counter!(m::CALLS_STARTED, "mode" => format!("{:?}", decision.mode).to_lowercase())
+        .increment(1);
+    drop(_enter);
+
+    tokio::spawn(
+        async move {
+            let shared = shared2;
+            if needs_media {
+                match shared.media.open_leg().await {
+                    Ok(leg) => {
+                        let offer = std::str::from_utf8(msg.body()).unwrap_or("");
+                        match sdp::answer(offer, leg.local_addr(), &mut caller_sdp) {
+                            Ok((neg, body)) => {
+                                leg.set_remote(&neg);
+                                caller_codec = neg.codec;
+                                answer_sdp = Some(body);
+                                caller_media = Some(leg);
+                            }
+                            Err(e) => {
+                                info!(status = e.status, reason = %e.reason, "offer refused");
+                                plan = Plan::Reject {
+                                    status: e.status,
+                                    reason: if e.status == 488 {
+                                        "Not Acceptable Here".into()
+                                    } else {
+                                        "Bad Request".into()
+                                    },
+                                };
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "no media port free");
+                        plan = Plan::Reject {
+                            status: 503,
+                            reason: "Service Unavailable".into(),
+                        };
+                    }
+                }
+            }
+            let setup = CallSetup {
+                call_id: call_id.clone(),
+                caller,
+                called,
+                original_called: diversion,
+                route_mode: Some(format!("{:?}", decision.mode).to_lowercase()),
+                department: decision.department.as_deref().map(str::to_string),
+                off_hours,
+                plan,
+            };
+            let policy = CallPolicy {
+                answer_before_queue: shared.cfg.calls.answer_before_queue,
+                seat_ring_timeout_ms: shared.cfg.calls.seat_ring_timeout_s as i64 * 1000,
+                seat_retry_after_ms: shared.cfg.calls.seat_retry_after_s as i64 * 1000,
+            };
+            let (call, outputs) = Call::new(setup, policy, Shared::now_ms());
+            let mut task = CallTask {
+                shared: shared.clone(),
+                key,
+                call,
+                rx,
+                me,
+                invite: msg,
+                invite_tx,
+                source,
+                transport,
+                local_tag: new_tag(),
+                caller_dialog: None,
+                caller_media,
+                caller_sdp,
+                answer_sdp,
+                caller_codec,
+                seat: None,
+                timers: Vec::new(),
+                queue: None,
+            };
+            task.execute(outputs).await;
+            task.run().await;
+            task.cleanup();
+        }
+        .instrument(span.clone()),
+    );
+}
+
+/// Caller numbers are personal data: logs show 138****1234.
+pub fn mask(n: &str) -> String {
+    ticket::mask::mask_phone(n)
+}
+
+impl CallTask {
+    async fn run(&mut self) {
+        enum Wake {
+            Msg(Option<CallMsg>),
+            CallerMedia(Option<MediaEvent>),
+            SeatMedia(Option<MediaEvent>),
+            SeatTx(Option<TxEvent>),
+            Timer,
+        }
+        while !self.call.is_finished() {
+            let next_timer = self.timers.iter().map(|(at, _)| *at).min();
+            let (seat_media, seat_events) = match self.seat.as_mut() {
+                Some(s) => (Some(&mut s.media), s.events.as_mut()),
+                None => (None, None),
+            };
+            let wake = tokio::select! {
+                msg = self.rx.recv() => Wake::Msg(msg),
+                ev = next_media_event(self.caller_media.as_mut()) => Wake::CallerMedia(ev),
+                ev = next_media_event(seat_media) => Wake::SeatMedia(ev),
+                ev = next_tx_event(seat_events) => Wake::SeatTx(ev),
+                _ = sleep_until(next_timer) => Wake::Timer,
+            };
+            let input = match wake {
+                Wake::Msg(Some(CallMsg::Sip(inc))) => self.on_sip(*inc),
+                Wake::Msg(Some(CallMsg::SeatAssigned { seat })) => {
+                    Some(Input::SeatAssigned { seat })
+                }
+                Wake::Msg(Some(CallMsg::AckTimeout)) => Some(Input::AckTimeout),
+                Wake::Msg(None) => None,
+                Wake::CallerMedia(Some(MediaEvent::PromptFinished)) => Some(Input::PromptFinished),
+                Wake::CallerMedia(Some(MediaEvent::Dtmf { digit, .. })) => Some(Input::Dtmf(digit)),
+                Wake::CallerMedia(Some(MediaEvent::MediaTimeout))
+                | Wake::SeatMedia(Some(MediaEvent::MediaTimeout)) => Some(Input::MediaTimeout),
+                Wake::CallerMedia(None) | Wake::SeatMedia(_) => None,
+                Wake::SeatTx(ev) => self.on_seat_tx(ev),
+                Wake::Timer => {
+                    let now = Instant::now();
+                    let due: Vec<TimerKind> = self
+                        .timers
+                        .iter()
+                        .filter(|(at, _)| *at <= now)
+                        .map(|(_, k)| *k)
+                        .collect();
+                    self.timers.retain(|(at, _)| *at > now);
+                    for k in due {
+                        let out = self.call.handle(Input::Timer(k), Shared::now_ms());
+                        self.execute(out).await;
+                    }
+                    None
+                }
+            };
+            if let Some(input) = input {
+                let out = self.call.handle(input, Shared::now_ms());
+                self.execute(out).await;
+            }
+        }
+    }
+
+    /// A request for this call from the network. Returns the input for the state machine, if any.
+    fn on_sip(&mut self, inc: Incoming) -> Option<Input> {
+        let msg = &inc.msg;
+        let method = msg.method()?.clone();
+        let from_seat = self
+            .seat
+            .as_ref()
+            .is_some_and(|s| s.call_id == msg.call_id());
+        match method {
+            Method::Ack => (!from_seat).then_some(Input::CallerAck),
+            Method::Bye => {
+                reply(&inc.tx, msg, 200, "OK", &[]);
+                Some(if from_seat {
+                    Input::SeatHangup
+                } else {
+                    Input::CallerHangup
+                })
+            }
+            Method::Cancel if !from_seat => {
+                reply(&inc.tx, msg, 200, "OK", &[]);
+                Some(Input::CallerCancel)
+            }
+            Method::Info => {
+                let digit = media::parse_info_body(
+                    msg.content_type().unwrap_or(""),
+                    std::str::from_utf8(msg.body()).unwrap_or(""),
+                );
+                reply(&inc.tx, msg, 200, "OK", &[]);
+                match (digit, from_seat) {
+                    (Some(d), false) => Some(Input::Dtmf(d.digit)),
+                    _ => None,
+                }
+            }
+            Method::Invite => {
+                self.reinvite(&inc, from_seat);
+                None
+            }
+            Method::Options | Method::Update => {
+                reply(&inc.tx, msg, 200, "OK", &[]);
+                None
+            }
+            _ => {
+                reply(&inc.tx, msg, 501, "Not Implemented", &[]);
+                None
+            }
+        }
+    }
+
+    /// Hold/resume or a changed address from either side: answer from the same media leg.
+    fn reinvite(&mut self, inc: &Incoming, from_seat: bool) {
+        let offer = std::str::from_utf8(inc.msg.body()).unwrap_or("");
+        let contact = self.contact();
+        let (leg, session) = if from_seat {
+            match self.seat.as_mut() {
+                Some(s) => (&s.media, None),
+                None => {
+                    return reply(
+                        &inc.tx,
+                        &inc.msg,
+                        481,
+                        "Call/Transaction Does Not Exist",
+                        &[],
+                    )
+                }
+            }
+        } else {
+            match self.caller_media.as_ref() {
+                Some(l) => (l, Some(&mut self.caller_sdp)),
+                None => {
+                    return reply(
+                        &inc.tx,
+                        &inc.msg,
+                        481,
+                        "Call/Transaction Does Not Exist",
+                        &[],
+                    )
+                }
+            }
+        };
+        let mut seat_session = SdpSession::new(rand::random::<u32>() as u64);
+        let session = session.unwrap_or(&mut seat_session);
+        match sdp::answer(offer, leg.local_addr(), session) {
+            Ok((neg, body)) => {
+                leg.set_remote(&neg);
+                debug!(direction = ?neg.direction, from_seat, "re-INVITE answered");
+                if let Some(tx) = &inc.tx {
+                    let resp = inc
+                        .msg
+                        .response(200, "OK")
+                        .header("Contact", &contact)
+                        .body("application/sdp", body.as_bytes())
+                        .build();
+                    if let Some(r) = parse_built(resp, "re-INVITE 200") {
+                        tx.respond(r);
+                    }
+                }
+            }
+            Err(e) => reply(&inc.tx, &inc.msg, e.status, "Not Acceptable Here", &[]),
+        }
+    }
+
+    fn on_seat_tx(&mut self, ev: Option<TxEvent>) -> Option<Input> {
+        let seat = self.seat.as_mut()?;
+        let Some(ev) = ev else {
+            seat.events = None; // transaction over; stop polling it
+            return None;
+        };
+        match ev {
+            TxEvent::Provisional(resp) => {
+                seat.got_provisional = true;
+                if seat.cancel_pending && !seat.cancelled {
+                    seat.cancelled = true;
+                    self.shared
+                        .endpoint
+                        .cancel(&seat.invite, seat.dest, seat.transport);
+                }
+                (resp.status() != Some(100)).then_some(Input::SeatRinging)
+            }
+            TxEvent::Final(resp) => {
+                let status = resp.status().unwrap_or(500);
+                if (200..300).contains(&status) {
+                    let first = seat.dialog.is_none();
+                    if first {
+                        match Dialog::uac(&seat.invite, &resp) {
+                            Ok(d) => seat.dialog = Some(d),
+                            Err(e) => {
+                                warn!(error = ?e, "seat 2xx without a usable dialog");
+                                return Some(Input::SeatFailed { status: 502 });
+                            }
+                        }
+                    }
+                    send_ack(&self.shared, seat, &resp);
+                    if !first {
+                        return None; // a retransmitted 2xx: the ACK above was all it needed
+                    }
+                    let body = std::str::from_utf8(resp.body()).unwrap_or("");
+                    match sdp::accept_answer(body, &[Codec::Pcmu, Codec::Pcma]) {
+                        Ok(neg) => seat.media.set_remote(&neg),
+                        Err(e) => warn!(error = %e, "seat answer SDP unusable"),
+                    }
+                    if seat.cancelled || seat.cancel_pending {
+                        // Answered after we gave up on it: hang the seat up at once.
+                        send_bye_seat(&self.shared, seat);
+                        return None;
+                    }
+                    info!(seat = %seat.seat, "seat answered");
+                    Some(Input::SeatAnswered)
+                } else {
+                    info!(seat = %seat.seat, status, "seat did not take the call");
+                    Some(Input::SeatFailed { status })
+                }
+            }
+            TxEvent::Timeout => Some(Input::SeatFailed { status: 408 }),
+            TxEvent::TransportError => Some(Input::SeatFailed { status: 503 }),
+        }
+    }
+
+    fn contact(&self) -> String {
+        format!("<sip:12345@{}>", self.shared.contact_host)
+    }
+
+    fn respond_caller(&mut self, status: u16, reason: &str, with_sdp: bool) {
+        let contact = self.contact();
+        let mut b = self
+            .invite
+            .response(status, reason)
+            .to_tag(&self.local_tag)
+            .header("Contact", &contact);
+        if status == 200 {
+            b = b.header("Allow", sip::registrar::ALLOW);
+        }
+        if with_sdp {
+            if let Some(sdp) = &self.answer_sdp {
+                b = b.body("application/sdp", sdp.as_bytes());
+            }
+        }
+        let Some(resp) = parse_built(b.build(), "response to caller") else {
+            return;
+        };
+        if status == 200 && self.caller_dialog.is_none() {
+            let local: Option<Uri> =
+                Uri::parse(&format!("sip:12345@{}", self.shared.contact_host)).ok();
+            if let Some(local) = local {
+                match Dialog::uas(&self.invite, &self.local_tag, &local) {
+                    Ok(d) => self.caller_dialog = Some(d),
+                    Err(e) => warn!(error = ?e, "caller dialog not usable"),
+                }
+            }
+            self.shared
+                .answered_tx
+                .insert(self.invite_tx.id(), self.me.clone());
+        }
+        self.invite_tx.respond(resp);
+    }
+
+    async fn execute(&mut self, outputs: Vec<Output>) {
+        let mut pending = outputs;
+        while !pending.is_empty() {
+            let mut more = Vec::new();
+            for out in pending {
+                if let Some(input) = self.execute_one(out).await {
+                    more.extend(self.call.handle(input, Shared::now_ms()));
+                }
+            }
+            pending = more;
+        }
+    }
+
+    /// Carry out one output; an immediate failure comes back as an input (e.g. no binding for a seat).
+    async fn execute_one(&mut self, out: Output) -> Option<Input> {
+        match out {
+            Output::EarlyMedia => self.respond_caller(183, "Session Progress", true),
+            Output::Answer => self.respond_caller(200, "OK", true),
+            Output::Reject { status, reason } => self.respond_caller(status, &reason, false),
+            Output::Play { prompt, looped } => {
+                let Some(leg) = &self.caller_media else {
+                    return None;
+                };
+                match self.shared.prompt(&prompt) {
+                    Some(p) => leg.play(p, looped),
+                    // A prompt that cannot be played must not strand the caller: go on as if it ended.
+                    None if !looped => return Some(Input::PromptFinished),
+                    None => {}
+                }
+            }
+            Output::StopPlaying => {
+                if let Some(leg) = &self.caller_media {
+                    leg.stop_playing();
+                }
+            }
+            Output::Enqueue { queue } => {
+                self.queue = Some(queue.clone());
+                let _ = self.shared.acd.send(AcdMsg::Enqueue {
+                    call: self.key,
+                    queue,
+                    mailbox: self.me.clone(),
+                });
+            }
+            Output::Abandon { queue } => {
+                let _ = self.shared.acd.send(AcdMsg::Abandon {
+                    call: self.key,
+                    queue,
+                });
+            }
+            Output::InviteSeat { seat } => return self.invite_seat(seat).await,
+            Output::CancelSeat => {
+                if let Some(s) = self.seat.as_mut() {
+                    if s.got_provisional && !s.cancelled {
+                        s.cancelled = true;
+                        self.shared.endpoint.cancel(&s.invite, s.dest, s.transport);
+                    } else {
+                        s.cancel_pending = true;
+                    }
+                    // Keep the leg until its INVITE transaction ends (a late 2xx gets ACK + BYE).
+                    if let Some(old) = self.seat.take() {
+                        spawn_seat_drain(self.shared.clone(), old);
+                    }
+                }
+            }
+            Output::ByeSeat => {
+                if let Some(s) = self.seat.as_mut() {
+                    send_bye_seat(&self.shared, s);
+                }
+            }
+            Output::ByeCaller => self.bye_caller(),
+            Output::Bridge => {
+                if let (Some(a), Some(b)) = (&self.caller_media, &self.seat) {
+                    media::bridge(a, &b.media);
+                }
+            }
+            Output::SeatAnswered {
+                seat,
+                queue,
+                waited_ms,
+            } => {
+                let _ = self.shared.acd.send(AcdMsg::Answered {
+                    call: self.key,
+                    seat,
+                    queue,
+                    waited_ms,
+                });
+            }
+            Output::SeatOfferFailed {
+                seat,
+                queue,
+                waiting_since_ms,
+            } => {
+                if let Some(s) = self.seat.take() {
+                    spawn_seat_drain(self.shared.clone(), s);
+                }
+                let _ = self.shared.acd.send(AcdMsg::OfferFailed {
+                    call: self.key,
+                    seat,
+                    queue,
+                    waiting_since_ms,
+                    mailbox: self.me.clone(),
+                });
+            }
+            Output::SeatReleased { seat } => {
+                let _ = self.shared.acd.send(AcdMsg::Released { seat });
+            }
+            Output::StartTimer { kind, after_ms } => {
+                let at = Instant::now() + Duration::from_millis(after_ms.max(0) as u64);
+                self.timers.push((at, kind));
+            }
+            Output::Finished(record) => {
+                info!(
+                    reason = record.end_reason.as_str(),
+                    seat = ?record.seat,
+                    wait_ms = record.wait_ms,
+                    "call ended"
+                );
+                metrics::counter!(m::CALLS_ENDED, "reason" => record.end_reason.as_str())
+                    .increment(1);
+                self.shared.records.submit(*record);
+            }
+        }
+        None
+    }
+
+    async fn invite_seat(&mut self, seat: String) -> Option<Input> {
+        let binding = match self.shared.registrar.lock() {
+            Ok(r) => r
+                .lookup(&seat, std::time::Instant::now())
+                .into_iter()
+                .next(),
+            Err(_) => None,
+        };
+        let Some(binding) = binding else {
+            info!(seat, "seat has no registration left");
+            return Some(Input::SeatFailed { status: 480 });
+        };
+        let leg = match self.shared.media.open_leg().await {
+            Ok(l) => l,
+            Err(e) => {
+                warn!(error = %e, "no media port for the seat leg");
+                return Some(Input::SeatFailed { status: 503 });
+            }
+        };
+        let transport = TransportKind::from_token(&binding.transport).unwrap_or(TransportKind::Udp);
+        let dest = binding.target();
+        let codecs = match self.caller_codec {
+            Codec::Pcma => [Codec::Pcma, Codec::Pcmu],
+            Codec::Pcmu => [Codec::Pcmu, Codec::Pcma],
+        };
+        let mut session = SdpSession::new(rand::random::<u32>() as u64);
+        let offer = sdp::offer(
+            leg.local_addr(),
+            &mut session,
+            &codecs,
+            101,
+            Direction::SendRecv,
+        );
+        let domain = &self.shared.cfg.sip.domain;
+        let call_id = new_call_id(domain);
+        let caller = self.invite.from().uri.user.clone().unwrap_or_default();
+        let from = NameAddr::new(
+            Uri::parse(&format!("sip:{}@{}", sanitize_user(&caller), domain))
+                .unwrap_or_else(|_| binding.contact.uri.clone()),
+        );
+        let req = RequestBuilder::new(Method::Invite, &binding.contact.uri)
+            .header("Via", &self.shared.endpoint.via(transport, &new_branch()))
+            .header("Max-Forwards", "70")
+            .header("From", &format!("{from};tag={}", new_tag()))
+            .header("To", &format!("<sip:{seat}@{domain}>"))
+            .header("Call-ID", &call_id)
+            .header("CSeq", "1 INVITE")
+            .header("Contact", &self.contact())
+            .header("Allow", sip::registrar::ALLOW)
+            .body("application/sdp", offer.as_bytes())
+            .build();
+        let invite = parse_built(req, "seat INVITE")?;
+        let events = self
+            .shared
+            .endpoint
+            .request(invite.clone(), dest, transport);
+        self.shared.calls.insert(call_id.clone(), self.me.clone());
+        info!(seat, contact = %binding.contact.uri, %dest, "ringing seat");
+        self.seat = Some(SeatLeg {
+            seat,
+            call_id,
+            invite,
+            dest,
+            transport,
+            events: Some(events),
+            dialog: None,
+            media: leg,
+            got_provisional: false,
+            cancel_pending: false,
+            cancelled: false,
+        });
+        None
+    }
+
+    fn bye_caller(&mut self) {
+        let via = self.shared.endpoint.via(self.transport, &new_branch());
+        let Some(d) = self.caller_dialog.as_mut() else {
+            return;
+        };
+        let Some(bye) = parse_built(d.request(Method::Bye).header("Via", &via).build(), "BYE")
+        else {
+            return;
+        };
+        let events = self
+            .shared
+            .endpoint
+            .request(bye, self.source, self.transport);
+        drain(events);
+    }
+
+    fn cleanup(&mut self) {
+        self.shared.calls.remove(self.invite.call_id());
+        if let Some(s) = &self.seat {
+            self.shared.calls.remove(&s.call_id);
+        }
+        self.shared.answered_tx.remove(&self.invite_tx.id());
+        self.shared.active_calls.fetch_sub(1, Ordering::Relaxed);
+        self.shared
+            .counters
+            .calls_ended
+            .fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Users in URIs we build from a caller's number: keep it a valid user part.
+fn sanitize_user(s: &str) -> String {
+    let u: String = s
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.' | '_' | '*' | '#'))
+        .collect();
+    if u.is_empty() {
+        "anonymous".into()
+    } else {
+        u
+    }
+}
+
+fn send_ack(shared: &Shared, seat: &SeatLeg, resp: &SipMessage) {
+    let Some(d) = seat.dialog.as_ref() else {
+        return;
+    };
+    let via = shared.endpoint.via(seat.transport, &new_branch());
+    if let Some(ack) = parse_built(d.ack_for(resp).header("Via", &via).build(), "ACK") {
+        shared
+            .endpoint
+            .send_raw(ack.wire(), seat.dest, seat.transport);
+    }
+}
+
+fn send_bye_seat(shared: &Shared, seat: &mut SeatLeg) {
+    let via = shared.endpoint.via(seat.transport, &new_branch());
+    let Some(d) = seat.dialog.as_mut() else {
+        return;
+    };
+    if let Some(bye) = parse_built(d.request(Method::Bye).header("Via", &via).build(), "BYE") {
+        drain(shared.endpoint.request(bye, seat.dest, seat.transport));
+    }
+}
+
+/// A seat leg we gave up on (cancelled, no answer): follow its INVITE transaction to the end so a
+/// late 2xx is ACKed and hung up instead of leaving the operator's phone in a call with nobody.
+fn spawn_seat_drain(shared: Arc<Shared>, mut seat: SeatLeg) {
+    shared.calls.remove(&seat.call_id);
+    if seat.dialog.is_some() {
+        return; // already answered (and BYE sent by the caller of this function if needed)
+    }
+    let Some(mut events) = seat.events.take() else {
+        return;
+    };
+    tokio::spawn(async move {
+        while let Some(ev) = events.next().await {
+            match ev {
+                TxEvent::Provisional(_) => {
+                    if !seat.cancelled {
+                        seat.cancelled = true;
+                        shared
+                            .endpoint
+                            .cancel(&seat.invite, seat.dest, seat.transport);
+                    }
+                }
+                TxEvent::Final(resp) if resp.status().is_some_and(|s| (200..300).contains(&s)) => {
+                    if seat.dialog.is_none() {
+                        seat.dialog = Dialog::uac(&seat.invite, &resp).ok();
+                        send_ack(&shared, &seat, &resp);
+                        send_bye_seat(&shared, &mut seat);
+                    } else {
+                        send_ack(&shared, &seat, &resp);
+                    }
+                }
+                _ => {}
+            }
+        }
+    });
+}
+
+/// Follow a fire-and-forget transaction (BYE) so its events do not pile up.
+fn drain(mut events: ClientTx) {
+    tokio::spawn(async move { while events.next().await.is_some() {} });
+}
+
+async fn next_media_event(leg: Option<&mut MediaLeg>) -> Option<MediaEvent> {
+    match leg {
+        Some(l) => l.next_event().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn next_tx_event(tx: Option<&mut ClientTx>) -> Option<TxEvent> {
+    match tx {
+        Some(t) => t.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

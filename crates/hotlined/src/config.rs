@@ -1,0 +1,290 @@
+//! The daemon's configuration: one TOML file, overridable by environment variables
+//! `HOTLINED_<SECTION>__<KEY>` (e.g. `HOTLINED_SIP__LISTEN_UDP=0.0.0.0:5060`).
+//! Every struct refuses unknown keys: a typo is an error, not a silently ignored setting.
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub sip: SipConfig,
+    pub trunks: TrunkConfig,
+    pub media: MediaSection,
+    #[serde(default)]
+    pub calls: CallsConfig,
+    pub dialplan: DialplanSection,
+    pub tickets: ticket::TicketConfig,
+    #[serde(default)]
+    pub admin: AdminConfig,
+    #[serde(default)]
+    pub seats: Vec<SeatConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SipConfig {
+    pub listen_udp: SocketAddr,
+    /// TCP listener (Content-Length framed); omit to serve UDP only.
+    #[serde(default)]
+    pub listen_tcp: Option<SocketAddr>,
+    /// Digest realm and the domain in the URIs we build.
+    pub domain: String,
+    /// Largest SIP message accepted, in bytes.
+    #[serde(default = "default_max_message")]
+    pub max_message_size: usize,
+}
+
+fn default_max_message() -> usize {
+    65_535
+}
+
+/// Which source addresses may send calls in (carrier trunks). Others get 403.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrunkConfig {
+    /// CIDR blocks or single addresses, e.g. ["127.0.0.1/32", "10.20.0.0/16"].
+    pub allow: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaSection {
+    pub bind_ip: IpAddr,
+    pub port_min: u16,
+    pub port_max: u16,
+    #[serde(default = "default_media_timeout")]
+    pub media_timeout_s: u64,
+}
+
+fn default_media_timeout() -> u64 {
+    60
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CallsConfig {
+    /// Calls in progress beyond which new INVITEs get 503 + Retry-After.
+    pub max_active: usize,
+    /// Seconds suggested in Retry-After when refusing for overload.
+    pub retry_after_s: u32,
+    /// Answer (200) before prompts/queue instead of early media (183) until a seat answers.
+    pub answer_before_queue: bool,
+    /// How long a seat may ring before the call goes back to the queue.
+    pub seat_ring_timeout_s: u64,
+    /// How long a seat that did not answer rests before the next offer.
+    pub seat_retry_after_s: u64,
+    /// After-call work of a seat before its next call.
+    pub wrap_up_s: u64,
+    /// Answer-time threshold of the service level shown on the wallboard.
+    pub service_level_s: u64,
+    /// Played in a loop while a caller waits for a seat.
+    pub hold_prompt: Option<PathBuf>,
+}
+
+impl Default for CallsConfig {
+    fn default() -> Self {
+        CallsConfig {
+            max_active: 5_000,
+            retry_after_s: 5,
+            answer_before_queue: false,
+            seat_ring_timeout_s: 15,
+            seat_retry_after_s: 5,
+            wrap_up_s: 0,
+            service_level_s: 20,
+            hold_prompt: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DialplanSection {
+    /// The center's plan directory (see docs/dialplan.md).
+    pub dir: PathBuf,
+    /// Reload automatically when files in the directory change (SIGHUP and the admin API always work).
+    #[serde(default = "default_true")]
+    pub watch: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Admin HTTP: metrics, wallboard, reload, ticket API. Keep it on a management network.
+    pub listen: SocketAddr,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeatConfig {
+    pub id: String,
+    pub password: String,
+    /// Queues this seat serves; default: every queue of the dial plan.
+    #[serde(default)]
+    pub queues: Option<Vec<String>>,
+}
+
+impl Config {
+    /// Read the file, apply `HOTLINED_…` environment overrides, check meaning.
+    /// Relative paths in the file are taken relative to the file's directory.
+    pub fn load(path: &Path) -> Result<Config> {
+        let raw = config::Config::builder()
+            .add_source(config::File::from(path).format(config::FileFormat::Toml))
+            .add_source(
+                config::Environment::with_prefix("HOTLINED")
+                    .prefix_separator("_")
+                    .separator("__")
+                    .try_parsing(true),
+            )
+            .build()
+            .with_context(|| format!("reading {}", path.display()))?;
+        let mut cfg: Config = raw
+            .try_deserialize()
+            .with_context(|| format!("in {}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        cfg.dialplan.dir = rebase(base, &cfg.dialplan.dir);
+        cfg.tickets.spool_dir = rebase(base, &cfg.tickets.spool_dir);
+        if let Some(h) = &cfg.calls.hold_prompt {
+            cfg.calls.hold_prompt = Some(rebase(base, h));
+        }
+        if let Some(rest) = cfg.tickets.database_url.strip_prefix("sqlite://") {
+            if !rest.starts_with('/') && !rest.starts_with(':') {
+                let file = rebase(base, Path::new(rest.split('?').next().unwrap_or(rest)));
+                let query = rest.split_once('?').map(|(_, q)| q);
+                cfg.tickets.database_url = match query {
+                    Some(q) => format!("sqlite://{}?{q}", file.display()),
+                    None => format!("sqlite://{}", file.display()),
+                };
+            }
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.media.port_min >= self.media.port_max {
+            bail!(
+                "media.port_min ({}) must be below media.port_max ({})",
+                self.media.port_min,
+                self.media.port_max
+            );
+        }
+        for a in &self.trunks.allow {
+            parse_cidr(a).with_context(|| format!("trunks.allow entry {a:?}"))?;
+        }
+        let mut seen = std::collections::HashSet::new();
+        for s in &self.seats {
+            if !seen.insert(&s.id) {
+                bail!("seat {} is defined twice", s.id);
+            }
+            if s.password.len() < 8 {
+                bail!("seat {}: password shorter than 8 characters", s.id);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn trunk_acl(&self) -> Vec<(IpAddr, u8)> {
+        self.trunks
+            .allow
+            .iter()
+            .filter_map(|a| parse_cidr(a).ok())
+            .collect()
+    }
+}
+
+fn rebase(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+/// "10.0.0.0/8" or a bare address (a /32 or /128).
+pub fn parse_cidr(s: &str) -> Result<(IpAddr, u8)> {
+    let (addr, len) = match s.split_once('/') {
+        Some((a, l)) => (a, Some(l)),
+        None => (s, None),
+    };
+    let ip: IpAddr = addr.trim().parse().context("not an IP address")?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    let len = match len {
+        Some(l) => l.trim().parse::<u8>().context("bad prefix length")?,
+        None => max,
+    };
+    if len > max {
+        bail!("prefix length {len} is longer than {max}");
+    }
+    Ok((ip, len))
+}
+
+/// Is `ip` inside one of the blocks?
+pub fn acl_allows(acl: &[(IpAddr, u8)], ip: IpAddr) -> bool {
+    acl.iter().any(|&(net, len)| match (net, ip) {
+        (IpAddr::V4(n), IpAddr::V4(a)) => {
+            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+            u32::from(n) & mask == u32::from(a) & mask
+        }
+        (IpAddr::V6(n), IpAddr::V6(a)) => {
+            let mask = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - len)
+            };
+            u128::from(n) & mask == u128::from(a) & mask
+        }
+        _ => false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acl_matches_blocks() {
+        let acl = vec![
+            parse_cidr("127.0.0.1/32").unwrap(),
+            parse_cidr("10.20.0.0/16").unwrap(),
+        ];
+        assert!(acl_allows(&acl, "127.0.0.1".parse().unwrap()));
+        assert!(!acl_allows(&acl, "127.0.0.2".parse().unwrap()));
+        assert!(acl_allows(&acl, "10.20.255.1".parse().unwrap()));
+        assert!(!acl_allows(&acl, "10.21.0.1".parse().unwrap()));
+        assert!(!acl_allows(&acl, "::1".parse().unwrap()));
+        assert!(parse_cidr("10.0.0.0/33").is_err());
+        assert!(parse_cidr("nonsense").is_err());
+    }
+
+    #[test]
+    fn example_config_loads_and_typos_are_refused() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/hotlined.toml");
+        let cfg = Config::load(&example).unwrap();
+        assert_eq!(cfg.seats.len(), 12);
+        assert!(cfg.dialplan.dir.is_dir(), "{}", cfg.dialplan.dir.display());
+
+        let dir = tempfile::tempdir().unwrap();
+        let text = std::fs::read_to_string(&example)
+            .unwrap()
+            .replace("max_active", "max_actve");
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, text).unwrap();
+        let err = format!("{:#}", Config::load(&bad).unwrap_err());
+        assert!(err.contains("max_actve"), "{err}");
+    }
+}

@@ -1,0 +1,16 @@
+//! Metric names in one place, so dashboards and code agree.
+pub const CALLS_STARTED: &str = "hotline_calls_started_total";
+pub const CALLS_ENDED: &str = "hotline_calls_ended_total";
+pub const CALLS_REFUSED: &str = "hotline_calls_refused_total";
+pub const CALLS_ACTIVE: &str = "hotline_calls_active";
+pub const REGISTRATIONS: &str = "hotline_register_total";
+pub const SIP_RECEIVED: &str = "hotline_sip_received_total";
+pub const SIP_PARSE_ERRORS: &str = "hotline_sip_parse_errors_total";
+pub const SIP_RETRANSMISSIONS: &str = "hotline_sip_retransmissions_total";
+pub const SIP_DROPPED_INCOMING: &str = "hotline_sip_dropped_incoming_total";
+pub const RECORDS_SPILLED: &str = "hotline_records_spilled_total";
+pub const RTP_PACKETS_IN: &str = "hotline_rtp_packets_in_total";
+pub const RTP_PACKETS_OUT: &str = "hotline_rtp_packets_out_total";
+pub const MEDIA_LEGS: &str = "hotline_media_legs";
+pub const QUEUE_WAITING: &str = "hotline_queue_waiting";
+pub const DIALPLAN_RELOADS: &str = "hotline_dialplan_reloads_total";
