@@ -67,16 +67,26 @@ fn main() {
     let wire = Bytes::from_static(CARRIER_INVITE.as_bytes());
     // Sanity: it parses and the body length matches Content-Length.
     let m = SipMessage::parse(wire.clone()).expect("benchmark INVITE must parse");
-    assert_eq!(m.body().len(), 330, "fix Content-Length of the benchmark INVITE");
+    assert_eq!(
+        m.body().len(),
+        330,
+        "fix Content-Length of the benchmark INVITE"
+    );
     let headers = m.headers().count();
 
     const N: usize = 10_000;
-    let (a0, b0) = (ALLOCS.load(Ordering::Relaxed), BYTES.load(Ordering::Relaxed));
+    let (a0, b0) = (
+        ALLOCS.load(Ordering::Relaxed),
+        BYTES.load(Ordering::Relaxed),
+    );
     for _ in 0..N {
         let m = SipMessage::parse(wire.clone()).expect("parse");
         std::hint::black_box(&m);
     }
-    let (a1, b1) = (ALLOCS.load(Ordering::Relaxed), BYTES.load(Ordering::Relaxed));
+    let (a1, b1) = (
+        ALLOCS.load(Ordering::Relaxed),
+        BYTES.load(Ordering::Relaxed),
+    );
     println!(
         "carrier INVITE: {} bytes, {} headers; {:.1} allocations/parse, {:.0} bytes allocated/parse",
         wire.len(),
@@ -98,7 +108,12 @@ fn parse_and_read_dialog_fields(bencher: divan::Bencher) {
     let wire = Bytes::from_static(CARRIER_INVITE.as_bytes());
     bencher.bench(|| {
         let m = SipMessage::parse(divan::black_box(wire.clone())).expect("parse");
-        divan::black_box((m.call_id().len(), m.from().tag(), m.vias()[0].branch(), m.contacts().is_ok()));
+        divan::black_box((
+            m.call_id().len(),
+            m.from().tag(),
+            m.vias()[0].branch(),
+            m.contacts().is_ok(),
+        ));
     });
 }
 

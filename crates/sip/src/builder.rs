@@ -7,9 +7,23 @@ use crate::message::{Method, SipMessage};
 use crate::uri::Uri;
 
 fn put_header(buf: &mut BytesMut, name: &str, value: &str) {
+    if value.bytes().any(|b| b == b'\r' || b == b'\n') {
+        put_raw_header(buf, name, value.as_bytes());
+        return;
+    }
     buf.put_slice(name.as_bytes());
     buf.put_slice(b": ");
     buf.put_slice(value.as_bytes());
+    buf.put_slice(b"\r\n");
+}
+
+fn put_raw_header(buf: &mut BytesMut, name: &str, value: &[u8]) {
+    // A value must stay on its own line: CR/LF that is not folding would inject headers.
+    buf.put_slice(name.as_bytes());
+    buf.put_slice(b": ");
+    for &b in value {
+        buf.put_u8(if b == b'\r' || b == b'\n' { b' ' } else { b });
+    }
     buf.put_slice(b"\r\n");
 }
 
@@ -90,6 +104,13 @@ impl ResponseBuilder {
         self
     }
 
+    /// Copy a header value byte for byte (e.g. an unknown header relayed from the other leg, as
+    /// given by [`SipMessage::headers_raw`]); CR/LF inside become spaces.
+    pub fn raw_header(mut self, name: &str, value: &[u8]) -> Self {
+        put_raw_header(&mut self.extra, name, value);
+        self
+    }
+
     pub fn body(mut self, content_type: &str, body: &[u8]) -> Self {
         self.body = Some((content_type.to_owned(), body.to_vec()));
         self
@@ -136,6 +157,12 @@ impl RequestBuilder {
 
     pub fn header(mut self, name: &str, value: &str) -> Self {
         put_header(&mut self.buf, name, value);
+        self
+    }
+
+    /// Copy a header value byte for byte; CR/LF inside become spaces.
+    pub fn raw_header(mut self, name: &str, value: &[u8]) -> Self {
+        put_raw_header(&mut self.buf, name, value);
         self
     }
 
@@ -226,6 +253,26 @@ Content-Type: application/sdp\r\nContent-Length: 4\r\n\r\nv=0\n";
     fn reason_phrase_cannot_break_the_message() {
         let resp = invite().response(500, "Bad\r\nInjected: 1").build_message();
         assert_eq!(resp.reason(), Some("BadInjected: 1"));
+        assert_eq!(resp.header("injected"), None);
+    }
+
+    #[test]
+    fn raw_headers_are_copied_byte_for_byte_without_injection() {
+        let mut raw = INVITE.as_bytes().to_vec();
+        let at = raw.windows(9).position(|w| w == b"X-Other: ").unwrap() + 9;
+        raw.splice(at..at + 7, b"caf\xe9 \xff".iter().copied());
+        let req = SipMessage::parse(Bytes::from(raw)).unwrap();
+        let (name, value) = req.headers_raw().find(|(n, _)| *n == b"X-Other").unwrap();
+        assert_eq!(value, b"caf\xe9 \xff");
+        let wire = req
+            .response(200, "OK")
+            .raw_header(std::str::from_utf8(name).unwrap(), value)
+            .header("X-Evil", "a\r\nInjected: 1")
+            .build();
+        let resp = SipMessage::parse(wire.clone()).unwrap();
+        let want: &[u8] = b"X-Other: caf\xe9 \xff\r\n";
+        assert!(wire.windows(want.len()).any(|w| w == want));
+        assert_eq!(resp.header("x-evil"), Some("a  Injected: 1"));
         assert_eq!(resp.header("injected"), None);
     }
 

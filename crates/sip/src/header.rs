@@ -30,59 +30,104 @@ fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
 
-/// Split `s` at every `sep` that is outside a quoted-string and outside `<...>`. Unbalanced quotes
-/// or brackets are reported as an error so that a broken value is not silently mis-split.
-pub(crate) fn split_outside(s: &str, sep: u8) -> Result<Vec<&str>, ParseError> {
-    let b = s.as_bytes();
-    let mut out = Vec::new();
-    let mut start = 0;
-    let mut i = 0;
-    let mut in_quote = false;
-    let mut in_angle = false;
-    while i < b.len() {
-        let c = b[i];
-        if in_quote {
-            match c {
-                b'\\' => i += 1,
-                b'"' => in_quote = false,
-                _ => {}
-            }
-        } else if in_angle {
-            if c == b'>' {
-                in_angle = false;
-            }
-        } else if c == b'"' {
-            in_quote = true;
-        } else if c == b'<' {
-            in_angle = true;
-        } else if c == sep {
-            out.push(&s[start..i]);
-            start = i + 1;
-        }
-        i += 1;
-    }
-    if in_quote {
+/// Check that quotes and `<...>` in `s` are balanced, so that splitting cannot go astray.
+fn check_balanced(s: &str) -> Result<(), ParseError> {
+    let mut it = Splitter::new(s, 0);
+    while it.next().is_some() {}
+    if it.in_quote {
         return Err(err("unterminated quoted-string"));
     }
-    if in_angle {
+    if it.in_angle {
         return Err(err("unterminated <...>"));
     }
-    out.push(&s[start.min(s.len())..]);
-    Ok(out)
+    Ok(())
+}
+
+/// Iterator over the pieces of `s` between `sep` bytes that are outside quoted-strings and `<>`
+/// (no allocation; the parser's hot path uses it for Via lists and parameters).
+pub(crate) struct Splitter<'a> {
+    s: &'a str,
+    pos: usize,
+    sep: u8,
+    done: bool,
+    in_quote: bool,
+    in_angle: bool,
+}
+
+impl<'a> Splitter<'a> {
+    fn new(s: &'a str, sep: u8) -> Splitter<'a> {
+        Splitter {
+            s,
+            pos: 0,
+            sep,
+            done: false,
+            in_quote: false,
+            in_angle: false,
+        }
+    }
+}
+
+impl<'a> Iterator for Splitter<'a> {
+    type Item = &'a str;
+    fn next(&mut self) -> Option<&'a str> {
+        if self.done {
+            return None;
+        }
+        let b = self.s.as_bytes();
+        let start = self.pos;
+        let mut i = start;
+        while i < b.len() {
+            let c = b[i];
+            if self.in_quote {
+                match c {
+                    b'\\' => i += 1,
+                    b'"' => self.in_quote = false,
+                    _ => {}
+                }
+            } else if self.in_angle {
+                if c == b'>' {
+                    self.in_angle = false;
+                }
+            } else if c == b'"' {
+                self.in_quote = true;
+            } else if c == b'<' {
+                self.in_angle = true;
+            } else if c == self.sep && self.sep != 0 {
+                self.pos = i + 1;
+                return Some(&self.s[start..i]);
+            }
+            i += 1;
+        }
+        self.done = true;
+        Some(&self.s[start.min(b.len())..])
+    }
+}
+
+/// Split at `sep` outside quotes and `<>`; unbalanced input is an error rather than a mis-split.
+pub(crate) fn split_iter(s: &str, sep: u8) -> Result<Splitter<'_>, ParseError> {
+    check_balanced(s)?;
+    Ok(Splitter::new(s, sep))
+}
+
+pub(crate) fn split_outside(s: &str, sep: u8) -> Result<Vec<&str>, ParseError> {
+    Ok(split_iter(s, sep)?.collect())
+}
+
+/// The trimmed, non-empty elements of a comma-list header value.
+pub(crate) fn list_iter(s: &str) -> Result<impl Iterator<Item = &str>, ParseError> {
+    Ok(split_iter(s, b',')?
+        .map(|p| p.trim_matches(|c: char| c.is_ascii_whitespace()))
+        .filter(|p| !p.is_empty()))
 }
 
 /// Split a comma-list header value into trimmed, non-empty elements.
 pub(crate) fn split_list(s: &str) -> Result<Vec<&str>, ParseError> {
-    Ok(split_outside(s, b',')?
-        .into_iter()
-        .map(|p| p.trim_matches(|c: char| c.is_ascii_whitespace()))
-        .filter(|p| !p.is_empty())
-        .collect())
+    Ok(list_iter(s)?.collect())
 }
 
 /// Parse `;name[=value]...` header parameters (the leading ';' already removed from each piece).
-fn parse_params(pieces: &[&str]) -> Result<Vec<Param>, ParseError> {
-    let mut params = Vec::with_capacity(pieces.len());
+fn parse_params<'a>(pieces: impl Iterator<Item = &'a str>) -> Result<Vec<Param>, ParseError> {
+    let mut params = Vec::with_capacity(2);
     for p in pieces {
         let p = p.trim_matches(|c: char| c.is_ascii_whitespace());
         let (k, v) = match p.split_once('=') {
@@ -200,6 +245,8 @@ impl NameAddr {
             let close = after.find('>').ok_or_else(|| err("missing '>'"))?;
             let display = if disp.is_empty() {
                 None
+            } else if disp.bytes().all(|b| b != b'\t') && !disp.contains("  ") {
+                Some(disp.to_owned())
             } else {
                 Some(disp.split_ascii_whitespace().collect::<Vec<_>>().join(" "))
             };
@@ -224,7 +271,7 @@ impl NameAddr {
             let r = rest
                 .strip_prefix(';')
                 .ok_or_else(|| err("garbage after URI"))?;
-            parse_params(&split_outside(r, b';')?)?
+            parse_params(split_iter(r, b';')?)?
         };
         Ok(NameAddr {
             display,
@@ -320,7 +367,11 @@ impl Via {
                     .trim_start_matches(|c: char| c.is_ascii_whitespace());
             }
         }
-        let protocol = format!("{}/{}", parts[0].to_ascii_uppercase(), parts[1]);
+        let protocol = if parts[0].eq_ignore_ascii_case("SIP") && parts[1] == "2.0" {
+            String::from("SIP/2.0")
+        } else {
+            format!("{}/{}", parts[0].to_ascii_uppercase(), parts[1])
+        };
         let transport = parts[2].to_ascii_uppercase();
         // sent-by up to ';' (no whitespace inside except around ':', which we refuse as unusual)
         let semi = rest.find(';').unwrap_or(rest.len());
@@ -331,7 +382,7 @@ impl Via {
         }
         let (host, port) = parse_hostport(sent_by)?;
         let params = if semi < rest.len() {
-            parse_params(&split_outside(&rest[semi + 1..], b';')?)?
+            parse_params(split_iter(&rest[semi + 1..], b';')?)?
         } else {
             Vec::new()
         };
@@ -431,7 +482,7 @@ impl Replaces {
         if call_id.is_empty() || call_id.bytes().any(is_ws) {
             return Err(err("bad Replaces call-id"));
         }
-        let params = parse_params(&pieces[1..])?;
+        let params = parse_params(pieces[1..].iter().copied())?;
         let to_tag = find_param(&params, "to-tag")
             .flatten()
             .ok_or_else(|| err("Replaces without to-tag"))?;

@@ -10,7 +10,7 @@ use std::ops::Range;
 use bytes::Bytes;
 
 use crate::builder::ResponseBuilder;
-use crate::header::{is_token, split_list, Contact, NameAddr, Replaces, Via};
+use crate::header::{is_token, list_iter, split_list, Contact, NameAddr, Replaces, Via};
 use crate::uri::{Scheme, Uri};
 
 /// Why a message was refused, with the SIP status a UAS should answer (400, 413, 416, 505, 513...).
@@ -509,7 +509,7 @@ impl SipMessage {
             push_header(b, c, &mut headers, &mut unfolded, limits)?;
         }
 
-        let mut msg_vias = Vec::with_capacity(2);
+        let mut msg_vias = Vec::with_capacity(4);
         let mut from = None;
         let mut to = None;
         let mut call_id = None;
@@ -536,7 +536,7 @@ impl SipMessage {
                 .ok_or_else(|| ParseError::bad("header value is not UTF-8"))?;
             match h.kind {
                 HeaderKind::Via => {
-                    for part in split_list(v)? {
+                    for part in list_iter(v)? {
                         msg_vias.push(Via::parse(part)?);
                     }
                 }
