@@ -408,11 +408,15 @@ impl Core {
                 dest,
                 transport,
                 retransmission,
+                fallback,
             } => {
                 if retransmission {
                     Counters::inc(&self.counters.retransmissions);
                 }
-                self.transports.send(bytes, dest, transport, origin);
+                match fallback {
+                    Some(alt) => self.transports.send_response_tcp(bytes, dest, alt),
+                    None => self.transports.send(bytes, dest, transport, origin),
+                }
             }
             Output::Request {
                 tx,

@@ -90,6 +90,9 @@ pub enum Output {
         dest: SocketAddr,
         transport: TransportKind,
         retransmission: bool,
+        /// For responses on a connection: where to open a new one if that connection is gone
+        /// (§18.2.2: the `received` IP and the sent-by port).
+        fallback: Option<SocketAddr>,
     },
     /// A new request for the TU. `tx` is None for ACKs (to 2xx, or stray). For a CANCEL, `cancels`
     /// is the INVITE server transaction it matches (§9.2), None if there is none (→ TU answers 481).
@@ -169,6 +172,7 @@ struct ServerTx {
     transport: TransportKind,
     /// Where responses go (§18.2.2).
     dest: SocketAddr,
+    fallback: Option<SocketAddr>,
     last_response: Option<Bytes>,
     last_status: u16,
     /// Timer G, or the 2xx retransmission timer in Accepted.
@@ -252,6 +256,22 @@ pub fn response_destination(
         Some(via) => SocketAddr::new(source.ip(), via.port.unwrap_or(default_port(transport))),
         None => source,
     }
+}
+
+/// On a connection-oriented transport, where to connect if the request's connection has closed
+/// before we answer (§18.2.2): the source IP and the Via sent-by port. None for UDP, or when that
+/// is the connection's own address.
+pub fn response_fallback(
+    msg: &SipMessage,
+    source: SocketAddr,
+    transport: TransportKind,
+) -> Option<SocketAddr> {
+    if !is_reliable(transport) {
+        return None;
+    }
+    let via = msg.vias().first()?;
+    let addr = SocketAddr::new(source.ip(), via.port.unwrap_or(default_port(transport)));
+    (addr != source).then_some(addr)
 }
 
 /// The branch (or an RFC 2543 substitute) and sent-by of a request's top Via.
@@ -434,12 +454,14 @@ impl TransactionLayer {
                         dest: tx.dest,
                         transport: tx.transport,
                         retransmission: true,
+                        fallback: tx.fallback,
                     });
                 }
             }
             return;
         }
         let dest = response_destination(&msg, source, transport);
+        let fallback = response_fallback(&msg, source, transport);
         if self.servers.len() + self.clients.len() >= self.cfg.max_transactions {
             out.push(Output::Transmit {
                 bytes: msg
@@ -449,6 +471,7 @@ impl TransactionLayer {
                 dest,
                 transport,
                 retransmission: false,
+                fallback,
             });
             out.push(Output::Rejected {
                 msg,
@@ -469,6 +492,7 @@ impl TransactionLayer {
             },
             transport,
             dest,
+            fallback,
             last_response: None,
             last_status: 0,
             retransmit_at: None,
@@ -484,6 +508,7 @@ impl TransactionLayer {
                 dest,
                 transport,
                 retransmission: false,
+                fallback,
             });
             tx.last_response = Some(trying);
             tx.last_status = 100;
@@ -616,6 +641,7 @@ impl TransactionLayer {
                             dest: tx.dest,
                             transport: tx.transport,
                             retransmission: false,
+                            fallback: None,
                         });
                     }
                     tx.ack = ack;
@@ -639,6 +665,7 @@ impl TransactionLayer {
                             dest: tx.dest,
                             transport: tx.transport,
                             retransmission: true,
+                            fallback: None,
                         });
                     }
                 }
@@ -688,6 +715,7 @@ impl TransactionLayer {
                 dest,
                 transport,
                 retransmission: false,
+                fallback: None,
             });
             out.push(Output::Terminated {
                 tx: TxId::Client(id),
@@ -712,6 +740,7 @@ impl TransactionLayer {
             dest,
             transport,
             retransmission: false,
+            fallback: None,
         });
         let retransmit_at = (!is_reliable(transport)).then(|| now + timers.t1);
         let timeout_at = now + timers.t1x64();
@@ -758,6 +787,7 @@ impl TransactionLayer {
                 dest: tx.dest,
                 transport: tx.transport,
                 retransmission: false,
+                fallback: tx.fallback,
             })
         };
         match (tx.state, status) {
@@ -888,6 +918,7 @@ impl TransactionLayer {
                 dest: tx.dest,
                 transport: tx.transport,
                 retransmission: true,
+                fallback: None,
             });
             self.arm(next, TxId::Client(id));
         }
@@ -924,6 +955,7 @@ impl TransactionLayer {
                     dest: tx.dest,
                     transport: tx.transport,
                     retransmission: true,
+                    fallback: tx.fallback,
                 });
             }
             self.arm(next, TxId::Server(id));

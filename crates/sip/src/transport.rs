@@ -395,6 +395,23 @@ impl Transports {
         }
     }
 
+    /// A response on TCP: on the request's connection if it is still open, else on a new
+    /// connection to `fallback` (§18.2.2).
+    pub fn send_response_tcp(
+        self: &Arc<Self>,
+        bytes: Bytes,
+        conn: SocketAddr,
+        fallback: SocketAddr,
+    ) {
+        let open = self
+            .conns
+            .lock()
+            .map(|c| c.get(&conn).is_some_and(|q| !q.is_closed()))
+            .unwrap_or(false);
+        let dest = if open { conn } else { fallback };
+        self.send(bytes, dest, TransportKind::Tcp, None);
+    }
+
     fn send_tcp(self: &Arc<Self>, bytes: Bytes, dest: SocketAddr, tx: Option<ClientTxId>) {
         let Ok(mut conns) = self.conns.lock() else {
             return;

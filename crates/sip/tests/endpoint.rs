@@ -567,3 +567,32 @@ async fn quiet_tcp_connections_close_sooner_before_a_valid_message() {
     let n = timeout(WAIT, seat.read(&mut buf)).await.unwrap().unwrap();
     assert_eq!(&buf[..n], b"\r\n", "the seat's connection is still served");
 }
+
+#[tokio::test]
+async fn tcp_response_opens_a_new_connection_to_sent_by_when_the_old_one_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (uas, mut uas_rx) = endpoint(true).await;
+    let tcp = uas.tcp_addr().unwrap();
+    // The phone listens on its own port (its Via sent-by) and sends from an ephemeral one.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sent_by = listener.local_addr().unwrap();
+    let mut conn = tokio::net::TcpStream::connect(tcp).await.unwrap();
+    let opts = raw_invite(sent_by, tcp, "z9hG4bKfb")
+        .replace("/UDP", "/TCP")
+        .replace(";rport", "")
+        .replace("INVITE", "OPTIONS");
+    conn.write_all(opts.as_bytes()).await.unwrap();
+    let inc = next_incoming(&mut uas_rx).await;
+    drop(conn);
+    // Let the endpoint notice the close before it answers.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    inc.tx
+        .unwrap()
+        .respond(inc.msg.response(200, "OK").build_message());
+    let (mut back, _) = timeout(WAIT, listener.accept()).await.unwrap().unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = timeout(WAIT, back.read(&mut buf)).await.unwrap().unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]);
+    assert!(text.starts_with("SIP/2.0 200 OK"), "{text}");
+    assert!(text.contains("z9hG4bKfb"));
+}

@@ -817,3 +817,34 @@ fn client_ids_are_unique() {
     assert_ne!(a, b);
     let _: ClientTxId = a;
 }
+
+#[test]
+fn responses_on_tcp_carry_the_sent_by_fallback() {
+    use sip::transaction::response_fallback;
+    let src: SocketAddr = "192.0.2.7:40000".parse().unwrap();
+    let req = request("OPTIONS", "z9hG4bKf1", 1, None, false);
+    let want: SocketAddr = "192.0.2.7:5062".parse().unwrap();
+    assert_eq!(response_fallback(&req, src, Tcp), Some(want));
+    assert_eq!(response_fallback(&req, src, Udp), None);
+    assert_eq!(
+        response_fallback(&req, want, Tcp),
+        None,
+        "already the sent-by port"
+    );
+    let mut l = layer();
+    let t0 = Instant::now();
+    let (inv, tx) = {
+        let req = invite("z9hG4bKf2");
+        let out = l.on_message(req.clone(), src, Tcp, t0);
+        assert!(matches!(
+            out[0],
+            Output::Transmit { dest, fallback: Some(f), .. } if dest == src && f == want
+        ));
+        (req, server_tx(&out))
+    };
+    let out = l.send_response(tx, response(&inv, 200, "f"), t0);
+    assert!(matches!(out[0], Output::Transmit { fallback: Some(f), .. } if f == want));
+    // Our own requests have no fallback.
+    let (_, out) = l.send_request(bye("z9hG4bKf3"), peer(), Tcp, t0);
+    assert!(matches!(out[0], Output::Transmit { fallback: None, .. }));
+}
