@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use crate::record::CallRecord;
 use crate::spool::{read_segment, retire_segment, Item, Sealed};
+use crate::store::Backend;
 use crate::{Shared, TicketError, TicketEvent};
 
 /// Seal the journal at least this often (and when it grows past `SEAL_BYTES`), so spilled records are replayed
@@ -103,8 +104,9 @@ pub(crate) async fn run(
 }
 
 /// Store a batch; on failure retry with backoff until it is stored. Returns false only when asked to stop while
-/// the database is failing. A record the database refuses while it is otherwise healthy (poison) is set aside in
-/// `rejected.jsonl` in the spool directory so it cannot stall the others.
+/// the database is failing. A record the database refuses for its *content* (a data or constraint error, e.g. a NUL
+/// byte PostgreSQL will not store) is set aside in `rejected.jsonl` in the spool directory so that it cannot stall
+/// the others; any other failure (database down, disk full, schema missing) is retried, never dropped.
 async fn store_with_retry(
     shared: &Shared,
     recs: &[CallRecord],
@@ -114,17 +116,14 @@ async fn store_with_retry(
     loop {
         match store_batch(shared, recs).await {
             Ok(()) => return true,
-            Err(e) => {
-                let healthy = sqlx::query("SELECT 1")
-                    .execute(shared.store.pool())
-                    .await
-                    .is_ok();
-                if healthy {
-                    tracing::warn!(error = %e, "batch refused by a healthy database; storing one by one");
-                    store_one_by_one(shared, recs).await;
+            Err(e) if is_poison(shared.store.backend(), &e) => {
+                tracing::warn!(error = %e, "batch refused for its content; storing one by one");
+                if store_one_by_one(shared, recs).await {
                     return true;
                 }
-                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "database down; records wait in the spool");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "database unavailable; records wait in the spool");
             }
         }
         if stop_requested(shutdown) {
@@ -135,6 +134,26 @@ async fn store_with_retry(
             _ = shutdown.changed() => {}
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// An error caused by the record itself rather than by the database's state.
+fn is_poison(backend: Backend, e: &TicketError) -> bool {
+    let TicketError::Db(e) = e else { return false };
+    match e {
+        sqlx::Error::Encode(_) => true,
+        sqlx::Error::Database(d) => {
+            let code = d.code().unwrap_or_default();
+            match backend {
+                // SQLite (extended) result code: TOOBIG, CONSTRAINT, MISMATCH, RANGE.
+                Backend::Sqlite => code
+                    .parse::<i64>()
+                    .is_ok_and(|n| matches!(n & 0xff, 18 | 19 | 20 | 25)),
+                // SQLSTATE (numeric-looking too, e.g. 22021): data exception, integrity constraint violation.
+                Backend::Postgres => code.starts_with("22") || code.starts_with("23"),
+            }
+        }
+        _ => false,
     }
 }
 
@@ -157,21 +176,34 @@ async fn store_batch(shared: &Shared, recs: &[CallRecord]) -> Result<(), TicketE
     Ok(())
 }
 
-async fn store_one_by_one(shared: &Shared, recs: &[CallRecord]) {
+/// Returns false when a record failed for another reason than its content (the caller retries the batch;
+/// records already stored are skipped by the idempotent insert).
+async fn store_one_by_one(shared: &Shared, recs: &[CallRecord]) -> bool {
     for r in recs {
-        if let Err(e) = store_batch(shared, std::slice::from_ref(r)).await {
-            tracing::error!(call_id = %r.call_id, error = %e, "call record refused; kept in rejected.jsonl");
-            let path = shared.journal.dir().join("rejected.jsonl");
-            let line = serde_json::to_string(r).unwrap_or_default() + "\n";
-            let res = std::fs::OpenOptions::new()
+        match store_batch(shared, std::slice::from_ref(r)).await {
+            Ok(()) => {}
+            Err(e) if is_poison(shared.store.backend(), &e) => reject(shared, r, &e),
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+fn reject(shared: &Shared, r: &CallRecord, e: &TicketError) {
+    tracing::error!(call_id = %r.call_id, error = %e, "call record refused by the database; kept in rejected.jsonl");
+    let path = shared.journal.dir().join("rejected.jsonl");
+    let res = serde_json::to_string(r)
+        .map_err(std::io::Error::other)
+        .and_then(|line| {
+            let mut f = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
-                .open(&path)
-                .and_then(|mut f| std::io::Write::write_all(&mut f, line.as_bytes()));
-            if let Err(e) = res {
-                tracing::error!(call_id = %r.call_id, error = %e, "call record LOST: cannot write rejected.jsonl");
-            }
-        }
+                .open(&path)?;
+            std::io::Write::write_all(&mut f, format!("{line}\n").as_bytes())?;
+            f.sync_data()
+        });
+    if let Err(e) = res {
+        tracing::error!(call_id = %r.call_id, error = %e, "call record LOST: cannot write rejected.jsonl");
     }
 }
 
@@ -179,7 +211,15 @@ async fn store_one_by_one(shared: &Shared, recs: &[CallRecord]) {
 pub(crate) async fn replay_segment(shared: &Shared, path: &Path) -> Result<(), TicketError> {
     let (recs, bad) = read_segment(path)?;
     for chunk in recs.chunks(shared.cfg.batch_size.max(1)) {
-        store_batch(shared, chunk).await?;
+        match store_batch(shared, chunk).await {
+            Ok(()) => {}
+            Err(e) if is_poison(shared.store.backend(), &e) => {
+                if !store_one_by_one(shared, chunk).await {
+                    return Err(e);
+                }
+            }
+            Err(e) => return Err(e),
+        }
     }
     if !recs.is_empty() {
         tracing::info!(records = recs.len(), bad_lines = bad, file = %path.display(), "spool replayed");

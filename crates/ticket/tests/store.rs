@@ -420,3 +420,93 @@ both_backends!(
     push_from_calls,
     new_tickets_from_calls_are_pushed_to_subscribers
 );
+
+/// Make inserts into call_records fail as if the database were unavailable, then heal it.
+async fn break_call_records(s: &Store, broken: bool) {
+    let sql = match (s.backend(), broken) {
+        // SQLite re-prepares statements after a schema change, so a renamed table fails every insert.
+        (Backend::Sqlite, true) => "ALTER TABLE call_records RENAME TO call_records_away",
+        (Backend::Sqlite, false) => "ALTER TABLE call_records_away RENAME TO call_records",
+        // PostgreSQL plans bind to the table, not its name: raise a "cannot connect now" error instead.
+        (Backend::Postgres, true) => {
+            "CREATE FUNCTION down() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+             RAISE EXCEPTION 'down for the test' USING ERRCODE = '57P03'; END; $$; \
+             CREATE TRIGGER down BEFORE INSERT ON call_records FOR EACH ROW EXECUTE FUNCTION down()"
+        }
+        (Backend::Postgres, false) => "DROP TRIGGER down ON call_records; DROP FUNCTION down()",
+    };
+    sqlx::raw_sql(sql).execute(s.pool()).await.unwrap();
+}
+
+async fn records_wait_while_the_database_is_down_and_are_stored_when_it_is_back(db: TestDb) {
+    let cfg = TicketConfig {
+        channel_capacity: 4,
+        batch_size: 8,
+        ..db.config()
+    };
+    let svc = ticket::start(cfg, common::schedule()).await.unwrap();
+    let admin = store(&db).await;
+    break_call_records(&admin, true).await;
+    let sink = svc.sink();
+    for i in 0..200 {
+        sink.submit(abandoned(&format!("down-{i}")));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        sink.spilled() > 0,
+        "with the database down the channel fills and records spill"
+    );
+    break_call_records(&admin, false).await;
+    // Back: within a few seconds (backoff ≤ 5 s, checkpoint ~1 s) everything is stored, while running.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let n = admin.count_call_records().await.unwrap();
+        if n == 200 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {n} of 200 stored after the database came back"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(admin.count_tickets().await.unwrap(), 200);
+    svc.shutdown().await;
+}
+both_backends!(
+    database_down_and_back,
+    records_wait_while_the_database_is_down_and_are_stored_when_it_is_back
+);
+
+async fn a_record_the_database_refuses_does_not_stall_the_others(db: TestDb) {
+    let svc = ticket::start(db.config(), common::schedule())
+        .await
+        .unwrap();
+    let sink = svc.sink();
+    sink.submit(rec("good-1"));
+    // PostgreSQL refuses NUL bytes in text; SQLite stores them.
+    sink.submit(CallRecord {
+        digits: "1\u{0}2".into(),
+        ..rec("nul")
+    });
+    sink.submit(rec("good-2"));
+    svc.shutdown().await;
+    let s = store(&db).await;
+    assert!(s.call_record("good-1").await.unwrap().is_some(), "good-1");
+    assert!(s.call_record("good-2").await.unwrap().is_some());
+    let rejected = std::fs::read_to_string(db.spool().join("rejected.jsonl")).unwrap_or_default();
+    match s.backend() {
+        Backend::Postgres => {
+            assert!(s.call_record("nul").await.unwrap().is_none());
+            assert!(rejected.contains("\"call_id\":\"nul\""), "{rejected}");
+        }
+        Backend::Sqlite => {
+            assert!(s.call_record("nul").await.unwrap().is_some());
+            assert!(rejected.is_empty());
+        }
+    }
+}
+both_backends!(
+    poison_record,
+    a_record_the_database_refuses_does_not_stall_the_others
+);
