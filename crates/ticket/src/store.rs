@@ -417,6 +417,33 @@ impl Store {
         Ok(())
     }
 
+    /// One access-log row per ticket, in one statement per 500 tickets (a list read).
+    pub async fn log_access_many(
+        &self,
+        actor: &str,
+        ticket_ids: &[&str],
+        what: &str,
+        now_ms: i64,
+    ) -> Result<(), TicketError> {
+        for chunk in ticket_ids.chunks(500) {
+            let mut sql =
+                String::from("INSERT INTO access_log (at_ms, actor, ticket_id, what) VALUES ");
+            for i in 0..chunk.len() {
+                let b = i * 4;
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!("(${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4));
+            }
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(now_ms).bind(actor).bind(*id).bind(what);
+            }
+            q.execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+
     pub async fn access_log(&self, ticket_id: &str) -> Result<Vec<AccessEntry>, TicketError> {
         let rows = sqlx::query(
             "SELECT at_ms, actor, ticket_id, what FROM access_log WHERE ticket_id = $1 ORDER BY id",

@@ -135,6 +135,19 @@ async fn list_endpoint(db: TestDb) {
     assert_eq!(st, StatusCode::OK);
     assert_eq!(v.as_array().unwrap().len(), 2);
     assert!(v[0]["caller"].as_str().unwrap().contains("****"));
+    // Every listed ticket's read is audited.
+    for t in v.as_array().unwrap() {
+        let log = svc
+            .store()
+            .access_log(t["id"].as_str().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(log.len(), 1);
+        assert_eq!(
+            (log[0].actor.as_str(), log[0].what.as_str()),
+            ("op-42", "list tickets")
+        );
+    }
     let (_, v) = call(&app, "GET", "/tickets?department=power", Some(TOKEN), None).await;
     assert_eq!(v.as_array().unwrap().len(), 1);
     let (_, v) = call(&app, "GET", "/tickets?light=red", Some(TOKEN), None).await;
