@@ -510,3 +510,30 @@ both_backends!(
     poison_record,
     a_record_the_database_refuses_does_not_stall_the_others
 );
+
+async fn many_call_tasks_submitting_at_once_lose_nothing(db: TestDb) {
+    let cfg = TicketConfig {
+        channel_capacity: 16,
+        ..db.config()
+    };
+    let svc = ticket::start(cfg, common::schedule()).await.unwrap();
+    let mut threads = Vec::new();
+    for t in 0..4 {
+        let sink = svc.sink();
+        threads.push(std::thread::spawn(move || {
+            for i in 0..500 {
+                sink.submit(rec(&format!("t{t}-{i}")));
+            }
+        }));
+    }
+    for th in threads {
+        th.join().unwrap();
+    }
+    svc.shutdown().await;
+    let s = store(&db).await;
+    assert_eq!(s.count_call_records().await.unwrap(), 2_000);
+}
+both_backends!(
+    concurrent_submit,
+    many_call_tasks_submitting_at_once_lose_nothing
+);
