@@ -39,6 +39,7 @@ const HIST_BUCKETS: usize = 1001;
 /// A slot served more than this late counts as a late tick.
 const LATE_US: u64 = 2000;
 const EVENT_QUEUE: usize = 64;
+#[cfg(not(target_os = "linux"))]
 const RECV_BUF: usize = 2048;
 
 #[derive(Debug, Clone)]
@@ -578,12 +579,60 @@ async fn run_shard(
     }
 }
 
+#[cfg(target_os = "linux")]
+thread_local! {
+    static RECV_BATCH: std::cell::RefCell<crate::udp::RecvBatch> =
+        std::cell::RefCell::new(crate::udp::RecvBatch::new());
+}
+
+#[cfg(target_os = "linux")]
+async fn recv_loop(leg: Arc<LegShared>) {
+    use std::os::fd::AsRawFd;
+    use tokio::io::Interest;
+    let fd = leg.socket.as_raw_fd();
+    loop {
+        if leg.closed.load(Ordering::Relaxed) {
+            return;
+        }
+        if leg.socket.readable().await.is_err() {
+            tokio::task::yield_now().await;
+            continue;
+        }
+        let r = leg.socket.try_io(Interest::READABLE, || {
+            RECV_BATCH.with(|cell| {
+                let mut guard = cell.borrow_mut();
+                let b = &mut *guard;
+                let n = crate::udp::recv_batch(fd, b)?;
+                for i in 0..n {
+                    if let (Some(from), len @ 1..) = (b.from[i], b.lens[i]) {
+                        on_packet(&leg, &mut b.bufs[i][..len], from);
+                    }
+                }
+                if n < crate::udp::BATCH {
+                    // A short batch drained the queue: let tokio clear readiness now instead of
+                    // paying one more syscall for EWOULDBLOCK. A datagram that arrived meanwhile
+                    // has bumped the readiness tick, so it is not missed.
+                    Err(io::ErrorKind::WouldBlock.into())
+                } else {
+                    Ok(())
+                }
+            })
+        });
+        match r {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            // ICMP errors and the like: the socket stays usable.
+            Err(_) => tokio::task::yield_now().await,
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
 async fn recv_loop(leg: Arc<LegShared>) {
     let mut buf = vec![0u8; RECV_BUF];
     loop {
         match leg.socket.recv_from(&mut buf).await {
             Ok((n, from)) => on_packet(&leg, &mut buf[..n], from),
-            // ICMP errors and the like: the socket stays usable.
             Err(_) => tokio::task::yield_now().await,
         }
         if leg.closed.load(Ordering::Relaxed) {

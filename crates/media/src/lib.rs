@@ -8,6 +8,8 @@ pub mod mixer;
 pub mod prompt;
 pub mod rtp;
 pub mod sdp;
+#[cfg(target_os = "linux")]
+mod udp;
 
 pub use dtmf::{parse_info_body, DtmfDigit};
 pub use engine::{
