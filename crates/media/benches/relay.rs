@@ -83,16 +83,23 @@ fn main() {
     let stop = Arc::new(AtomicBool::new(false));
     let gen_stop = stop.clone();
     let generator = std::thread::spawn(move || {
+        use std::os::fd::AsRawFd;
+        // sendmmsg, 16 destinations per call, so the generator outruns the relay worker.
         let s = StdUdp::bind((LO, 0)).unwrap();
-        let mut pkt = [0xFFu8; 172];
+        let mut pkts = [[0xFFu8; 172]; media::udp::BATCH];
         let mut seq = 0u16;
         let mut sent = 0u64;
         while !gen_stop.load(Ordering::Relaxed) {
-            for to in &a_addrs {
-                rtp::write_header(&mut pkt, false, 0, seq, seq as u32 * 160, 0x1234);
-                if s.send_to(&pkt, to).is_ok() {
-                    sent += 1;
+            for chunk in a_addrs.chunks(media::udp::BATCH) {
+                for p in pkts.iter_mut() {
+                    rtp::write_header(p, false, 0, seq, seq as u32 * 160, 0x1234);
                 }
+                let msgs: Vec<(&[u8], std::net::SocketAddr)> = chunk
+                    .iter()
+                    .zip(pkts.iter())
+                    .map(|(to, p)| (&p[..], *to))
+                    .collect();
+                sent += media::udp::send_batch(s.as_raw_fd(), &msgs) as u64;
             }
             seq = seq.wrapping_add(1);
         }

@@ -603,11 +603,14 @@ async fn recv_loop(leg: Arc<LegShared>) {
                 let mut guard = cell.borrow_mut();
                 let b = &mut *guard;
                 let n = crate::udp::recv_batch(fd, b)?;
-                for i in 0..n {
+                let mut out: [Option<(Arc<LegShared>, SocketAddr)>; crate::udp::BATCH] =
+                    std::array::from_fn(|_| None);
+                for (i, slot) in out.iter_mut().enumerate().take(n) {
                     if let (Some(from), len @ 1..) = (b.from[i], b.lens[i]) {
-                        on_packet(&leg, &mut b.bufs[i][..len], from);
+                        *slot = on_packet(&leg, &mut b.bufs[i][..len], from);
                     }
                 }
+                flush_relayed(b, &out[..n]);
                 if n < crate::udp::BATCH {
                     // A short batch drained the queue: let tokio clear readiness now instead of
                     // paying one more syscall for EWOULDBLOCK. A datagram that arrived meanwhile
@@ -627,12 +630,56 @@ async fn recv_loop(leg: Arc<LegShared>) {
     }
 }
 
+/// Sends the relayed datagrams of one receive batch: runs going out of the same leg leave in one
+/// `sendmmsg`.
+#[cfg(target_os = "linux")]
+fn flush_relayed(b: &crate::udp::RecvBatch, out: &[Option<(Arc<LegShared>, SocketAddr)>]) {
+    use std::os::fd::AsRawFd;
+    let mut i = 0;
+    while i < out.len() {
+        let Some((leg, _)) = &out[i] else {
+            i += 1;
+            continue;
+        };
+        let mut msgs: [(&[u8], SocketAddr); crate::udp::BATCH] =
+            [(&[], SocketAddr::from(([0, 0, 0, 0], 0))); crate::udp::BATCH];
+        let mut k = 0;
+        let mut j = i;
+        while j < out.len() {
+            match &out[j] {
+                Some((l, to)) if Arc::ptr_eq(l, leg) => {
+                    msgs[k] = (&b.bufs[j][..b.lens[j]], *to);
+                    k += 1;
+                }
+                Some(_) => break,
+                None => {}
+            }
+            j += 1;
+        }
+        let sent = crate::udp::send_batch(leg.socket.as_raw_fd(), &msgs[..k]);
+        let bytes: usize = msgs[..sent].iter().map(|(m, _)| m.len()).sum();
+        leg.tx_packets.fetch_add(sent as u64, Ordering::Relaxed);
+        leg.tx_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        leg.engine
+            .packets_out
+            .fetch_add(sent as u64, Ordering::Relaxed);
+        leg.engine
+            .send_errors
+            .fetch_add((k - sent) as u64, Ordering::Relaxed);
+        i = j;
+    }
+}
+
 #[cfg(not(target_os = "linux"))]
 async fn recv_loop(leg: Arc<LegShared>) {
     let mut buf = vec![0u8; RECV_BUF];
     loop {
         match leg.socket.recv_from(&mut buf).await {
-            Ok((n, from)) => on_packet(&leg, &mut buf[..n], from),
+            Ok((n, from)) => {
+                if let Some((peer, to)) = on_packet(&leg, &mut buf[..n], from) {
+                    peer.send(&buf[..n], to);
+                }
+            }
             Err(_) => tokio::task::yield_now().await,
         }
         if leg.closed.load(Ordering::Relaxed) {
@@ -653,15 +700,18 @@ fn decode_frame(codec: Codec, payload: &[u8]) -> PcmFrame {
     f
 }
 
-/// Handles one datagram received on `leg`.
-fn on_packet(leg: &LegShared, buf: &mut [u8], from: SocketAddr) {
+/// Handles one datagram received on `leg`. Returns the bridged leg and address the (rewritten)
+/// datagram must be relayed to, if any.
+fn on_packet(
+    leg: &LegShared,
+    buf: &mut [u8],
+    from: SocketAddr,
+) -> Option<(Arc<LegShared>, SocketAddr)> {
     if rtp::is_rtcp(buf) {
         // RTCP is terminated here: each leg is its own RTP session towards its peer.
-        return;
+        return None;
     }
-    let Some(h) = rtp::parse(buf) else {
-        return;
-    };
+    let h = rtp::parse(buf)?;
     let eng = &leg.engine;
     let tick = eng.now_tick();
     leg.rx_packets.fetch_add(1, Ordering::Relaxed);
@@ -683,11 +733,9 @@ fn on_packet(leg: &LegShared, buf: &mut [u8], from: SocketAddr) {
             st.target = Some(from);
             st.latched = true;
         }
-        let Some(remote) = st.remote.clone() else {
-            return;
-        };
+        let remote = st.remote.clone()?;
         if !remote.direction.receives() {
-            return;
+            return None;
         }
         let is_dtmf = remote.dtmf_pt == Some(h.pt);
         if is_dtmf {
@@ -695,7 +743,7 @@ fn on_packet(leg: &LegShared, buf: &mut [u8], from: SocketAddr) {
                 .dtmf_rx
                 .on_packet(h.ts, &buf[h.payload_start..h.payload_end]);
         } else if h.pt != remote.pt {
-            return; // comfort noise and anything else we did not negotiate
+            return None; // comfort noise and anything else we did not negotiate
         }
         match (&st.conference, &st.peer) {
             (Some(m), _) if !is_dtmf => Then::Mix(m.conf.clone(), m.party, remote.codec),
@@ -715,26 +763,37 @@ fn on_packet(leg: &LegShared, buf: &mut [u8], from: SocketAddr) {
         });
     }
     match then {
-        Then::Forward(peer, codec) => forward(&peer, buf, &h, codec, tick),
+        Then::Forward(peer, codec) => {
+            forward(&peer, buf, &h, codec, tick).map(|target| (peer, target))
+        }
         Then::Mix(conf, party, codec) => {
             let frame = decode_frame(codec, &buf[h.payload_start..h.payload_end]);
             lock(&conf.state).mixer.push(party, h.seq, &frame);
+            None
         }
-        Then::Nothing => {}
+        Then::Nothing => None,
     }
 }
 
 /// Relays a packet received on one leg out of `to` (its bridged peer): PT mapped to `to`'s
 /// negotiation, μ/A-law transcoded when the legs differ, SSRC/seq/ts rewritten in place.
 /// `audio` is the source codec for audio packets, `None` for telephone-events.
-fn forward(to: &LegShared, buf: &mut [u8], h: &rtp::RtpHeader, audio: Option<Codec>, tick: u64) {
+/// Returns where to send the rewritten `buf` from `to`'s socket (the caller sends, so a batch
+/// can leave in one syscall).
+fn forward(
+    to: &LegShared,
+    buf: &mut [u8],
+    h: &rtp::RtpHeader,
+    audio: Option<Codec>,
+    tick: u64,
+) -> Option<SocketAddr> {
     let (target, hdr, pt) = {
         let mut st = lock(&to.state);
         if st.play.is_some() || st.conference.is_some() || !st.dtmf_out.is_empty() || !st.sends() {
-            return; // a prompt, the mixer or our own DTMF owns this leg's output now
+            return None; // a prompt, the mixer or our own DTMF owns this leg's output now
         }
         let (Some(remote), Some(target)) = (st.remote.as_ref(), st.target) else {
-            return;
+            return None;
         };
         let pt = match audio {
             Some(src) => {
@@ -746,16 +805,13 @@ fn forward(to: &LegShared, buf: &mut [u8], h: &rtp::RtpHeader, audio: Option<Cod
                 }
                 remote.pt
             }
-            None => match remote.dtmf_pt {
-                Some(pt) => pt,
-                None => return, // the other side cannot take telephone-events
-            },
+            None => remote.dtmf_pt?, // None: the other side cannot take telephone-events
         };
         let hdr = st.out.relay(tick, h.ssrc, h.seq, h.ts, h.marker);
         (target, hdr, pt)
     };
     rtp::rewrite_in_place(buf, hdr.marker, pt, hdr.seq, hdr.ts, hdr.ssrc);
-    to.send(buf, target);
+    Some(target)
 }
 
 /// A call leg's media: one UDP port, one outgoing RTP stream. Dropping it stops everything.

@@ -9,7 +9,7 @@ pub mod prompt;
 pub mod rtp;
 pub mod sdp;
 #[cfg(target_os = "linux")]
-mod udp;
+pub mod udp;
 
 pub use dtmf::{parse_info_body, DtmfDigit};
 pub use engine::{
