@@ -40,7 +40,7 @@ impl Src {
 struct Ctx {
     dir: PathBuf,
     diags: Vec<Diagnostic>,
-    prompt_cache: HashMap<PathBuf, Result<(), String>>,
+    prompt_cache: HashMap<String, Result<Arc<str>, String>>,
     prompts: BTreeSet<PathBuf>,
     watch_dirs: BTreeSet<PathBuf>,
 }
@@ -69,23 +69,25 @@ impl Ctx {
 
     /// Checks a prompt once per file; returns its resolved path for the routing table.
     fn prompt(&mut self, src: &Src, p: &Spanned<String>) -> Option<Arc<str>> {
-        let path = self.resolve(p.get_ref());
-        let result = match self.prompt_cache.get(&path) {
+        // Cached by the text as written: thousands of entries share a handful of prompts.
+        let result = match self.prompt_cache.get(p.get_ref()) {
             Some(r) => r.clone(),
             None => {
-                let r = wav::check_prompt(&path).map(|_| ());
-                self.prompt_cache.insert(path.clone(), r.clone());
+                let path = self.resolve(p.get_ref());
+                let r = wav::check_prompt(&path).map(|_| {
+                    if let Some(parent) = path.parent() {
+                        self.watch_dirs.insert(parent.to_path_buf());
+                    }
+                    let shown = Arc::<str>::from(path.display().to_string());
+                    self.prompts.insert(path);
+                    shown
+                });
+                self.prompt_cache.insert(p.get_ref().clone(), r.clone());
                 r
             }
         };
         match result {
-            Ok(()) => {
-                if let Some(parent) = path.parent() {
-                    self.watch_dirs.insert(parent.to_path_buf());
-                }
-                self.prompts.insert(path.clone());
-                Some(Arc::from(path.display().to_string()))
-            }
+            Ok(shown) => Some(shown),
             Err(m) => {
                 self.err(src, p.span(), m);
                 None
@@ -395,20 +397,36 @@ fn load_inner(ctx: &mut Ctx, dir: &Path) -> Option<Dialplan> {
         );
     }
 
-    // Where each number was first defined, for duplicate messages.
-    let mut seen: HashMap<String, String> = HashMap::new();
-    let (cl, cc) = line_col(&csrc.text, c.number.span().start);
-    seen.insert(
-        number.clone(),
-        format!("{}:{cl}:{cc} (the center number)", csrc.name),
-    );
+    // Where each number was first defined (source index, byte offset; usize::MAX = center.toml). Positions
+    // are turned into line:column only for a duplicate: doing it for every number is quadratic.
+    let mut seen: HashMap<String, (usize, usize)> = HashMap::new();
+    seen.insert(number.clone(), (usize::MAX, c.number.span().start));
     let mut entries: Vec<Entry> = Vec::new();
     let mut index: HashMap<Box<str>, u32> = HashMap::new();
+    let sources: Vec<Src> = files.iter().filter_map(|p| read(ctx, p)).collect();
 
-    for path in &files {
-        let Some(src) = read(ctx, path) else { continue };
-        let Some(nf) = parse::<NumbersFile>(ctx, &src) else {
-            continue;
+    // Parsing dominates a big plan's load time; files are independent, so parse them in parallel.
+    let parsed: Vec<Result<NumbersFile, toml::de::Error>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = sources
+            .iter()
+            .map(|src| scope.spawn(move || toml::from_str::<NumbersFile>(&src.text)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    for (src_idx, (src, nf)) in sources.iter().zip(parsed).enumerate() {
+        let nf = match nf {
+            Ok(nf) => nf,
+            Err(e) => {
+                ctx.err(
+                    src,
+                    e.span().unwrap_or(0..0),
+                    e.message().trim_end().to_string(),
+                );
+                continue;
+            }
         };
         for n in &nf.number {
             let span = n.span();
@@ -423,28 +441,37 @@ fn load_inner(ctx: &mut Ctx, dir: &Path) -> Option<Dialplan> {
                 let v = s.get_ref().trim();
                 if !valid_number(v) {
                     ctx.err(
-                        &src,
+                        src,
                         s.span(),
                         format!("number {v:?} must be 3–15 digits (no area code, no spaces)"),
                     );
                     ok = false;
                     continue;
                 }
-                if let Some(first) = seen.get(v) {
+                if let Some(&(first_src, offset)) = seen.get(v) {
+                    let first = match sources.get(first_src) {
+                        Some(f) => {
+                            let (l, col) = line_col(&f.text, offset);
+                            format!("{}:{l}:{col}", f.name)
+                        }
+                        None => {
+                            let (l, col) = line_col(&csrc.text, offset);
+                            format!("{}:{l}:{col} (the center number)", csrc.name)
+                        }
+                    };
                     let m = format!("duplicate number {v}: already defined at {first}");
-                    ctx.err(&src, s.span(), m);
+                    ctx.err(src, s.span(), m);
                     ok = false;
                     continue;
                 }
-                let (l, col) = line_col(&src.text, s.span().start);
-                seen.insert(v.to_string(), format!("{}:{l}:{col}", src.name));
+                seen.insert(v.to_string(), (src_idx, s.span().start));
                 keys.push(v.to_string());
             }
             if EMERGENCY_NUMBERS.contains(&num.as_str()) && mode != FileMode::Emergency {
                 let m = format!(
                     "emergency number {num} must have mode = \"emergency\": emergency lines are never merged into 12345"
                 );
-                ctx.err(&src, n.mode.span(), m);
+                ctx.err(src, n.mode.span(), m);
                 ok = false;
             }
 
@@ -454,21 +481,21 @@ fn load_inner(ctx: &mut Ctx, dir: &Path) -> Option<Dialplan> {
                     let v = t.get_ref().trim();
                     if !valid_target(v) {
                         ctx.err(
-                            &src,
+                            src,
                             t.span(),
                             format!("target {v:?} must start with sip:, sips:, tel: or seats:"),
                         );
                         ok = false;
                     } else if mode == FileMode::Emergency && target_user(v) == number {
                         ctx.err(
-                            &src,
+                            src,
                             t.span(),
                             format!("emergency number {num} is routed into {number}; it must go to its own emergency line"),
                         );
                         ok = false;
                     } else if mode == FileMode::Emergency && v.starts_with("seats:") {
                         ctx.err(
-                            &src,
+                            src,
                             t.span(),
                             format!("emergency number {num} is routed to 12345 seats ({v}); it must go to its own emergency line"),
                         );
@@ -487,7 +514,7 @@ fn load_inner(ctx: &mut Ctx, dir: &Path) -> Option<Dialplan> {
                 .is_some_and(|a| *a.get_ref() == After::Department);
             if needs_target && target.is_none() {
                 ctx.err(
-                    &src,
+                    src,
                     n.mode.span(),
                     format!("number {num} needs a target (seats:GROUP or a SIP URI)"),
                 );
@@ -498,12 +525,12 @@ fn load_inner(ctx: &mut Ctx, dir: &Path) -> Option<Dialplan> {
             let queue = match (&n.queue, mode) {
                 (Some(q), FileMode::Emergency) => {
                     let m = format!("emergency number {num} is routed into the 12345 queue {:?}; emergency calls are never queued", q.get_ref());
-                    ctx.err(&src, q.span(), m);
+                    ctx.err(src, q.span(), m);
                     ok = false;
                     None
                 }
                 (Some(q), _) => {
-                    let r = known_queue(ctx, &src, q);
+                    let r = known_queue(ctx, src, q);
                     ok &= r.is_some();
                     r
                 }
@@ -519,7 +546,7 @@ fn load_inner(ctx: &mut Ctx, dir: &Path) -> Option<Dialplan> {
                 Some(h) => match WorkingHours::parse(h.get_ref()) {
                     Ok(h) => Some(h),
                     Err(m) => {
-                        ctx.err(&src, h.span(), m);
+                        ctx.err(src, h.span(), m);
                         ok = false;
                         None
                     }
@@ -537,7 +564,7 @@ fn load_inner(ctx: &mut Ctx, dir: &Path) -> Option<Dialplan> {
             if let Some(t) = &n.transition {
                 if mode != FileMode::Whole {
                     ctx.err(
-                        &src,
+                        src,
                         t.span(),
                         "only a `whole` number has a transition period".into(),
                     );
@@ -545,16 +572,16 @@ fn load_inner(ctx: &mut Ctx, dir: &Path) -> Option<Dialplan> {
                 }
                 let t = t.get_ref();
                 let from = parse_date(t.from.get_ref())
-                    .map_err(|m| ctx.err(&src, t.from.span(), m))
+                    .map_err(|m| ctx.err(src, t.from.span(), m))
                     .ok();
                 let until = parse_date(t.until.get_ref())
-                    .map_err(|m| ctx.err(&src, t.until.span(), m))
+                    .map_err(|m| ctx.err(src, t.until.span(), m))
                     .ok();
-                let prompt = ctx.prompt(&src, &t.prompt);
+                let prompt = ctx.prompt(src, &t.prompt);
                 match (from, until) {
                     (Some(f), Some(u)) if u < f => {
                         ctx.err(
-                            &src,
+                            src,
                             t.until.span(),
                             format!("transition ends ({u}) before it starts ({f})"),
                         );
@@ -568,7 +595,7 @@ fn load_inner(ctx: &mut Ctx, dir: &Path) -> Option<Dialplan> {
                                         "calendar {} has no {y}, which this transition period uses; add that year's State Council holiday notice",
                                         cal_path.display()
                                     );
-                                    ctx.err(&src, s, m);
+                                    ctx.err(src, s, m);
                                     ok = false;
                                     break;
                                 }
@@ -592,13 +619,13 @@ fn load_inner(ctx: &mut Ctx, dir: &Path) -> Option<Dialplan> {
             let after = n.after.as_ref().map_or(After::Queue, |a| *a.get_ref());
             if let Some(a) = &n.after {
                 if mode != FileMode::Whole {
-                    ctx.err(&src, a.span(), "only a `whole` number has `after`".into());
+                    ctx.err(src, a.span(), "only a `whole` number has `after`".into());
                     ok = false;
                 }
             }
             let after_prompt = match &n.after_prompt {
                 Some(p) => {
-                    let r = ctx.prompt(&src, p);
+                    let r = ctx.prompt(src, p);
                     ok &= r.is_some();
                     r
                 }
@@ -611,7 +638,7 @@ fn load_inner(ctx: &mut Ctx, dir: &Path) -> Option<Dialplan> {
             {
                 let at = n.after.as_ref().map_or(span.clone(), |a| a.span());
                 ctx.err(
-                    &src,
+                    src,
                     at,
                     "after = \"prompt_then_hangup\" needs after_prompt (or a transition prompt)"
                         .into(),
@@ -621,7 +648,7 @@ fn load_inner(ctx: &mut Ctx, dir: &Path) -> Option<Dialplan> {
             if mode == FileMode::Whole && num.len() == 5 && after != After::Queue {
                 let at = n.after.as_ref().map_or(span.clone(), |a| a.span());
                 ctx.warn(
-                    &src,
+                    src,
                     at,
                     format!("5-digit number {num} is cancelled after the transition; its calls normally go straight to 12345 (after = \"queue\")"),
                 );
