@@ -18,6 +18,12 @@ pub struct RecvBatch {
     pub from: [Option<SocketAddr>; BATCH],
 }
 
+impl Default for RecvBatch {
+    fn default() -> RecvBatch {
+        RecvBatch::new()
+    }
+}
+
 impl RecvBatch {
     pub fn new() -> RecvBatch {
         RecvBatch {
