@@ -801,6 +801,25 @@ impl SipMessage {
             .filter_map(|v| NameAddr::parse(v).ok())
             .collect()
     }
+    /// WWW-Authenticate values, one per header line (challenges are never comma-split here);
+    /// parse each with `auth::Challenge::parse`.
+    pub fn www_authenticate(&self) -> Vec<&str> {
+        self.header_all("www-authenticate")
+    }
+    pub fn proxy_authenticate(&self) -> Vec<&str> {
+        self.header_all("proxy-authenticate")
+    }
+    /// Authorization values, one per header line (several realms = several lines).
+    pub fn authorization(&self) -> Vec<&str> {
+        self.header_all("authorization")
+    }
+    pub fn proxy_authorization(&self) -> Vec<&str> {
+        self.header_all("proxy-authorization")
+    }
+    /// Methods listed in Allow.
+    pub fn allow(&self) -> Vec<&str> {
+        self.header_all("allow")
+    }
     pub fn refer_to(&self) -> Option<NameAddr> {
         self.header("refer-to")
             .and_then(|v| NameAddr::parse(v).ok())
@@ -1281,6 +1300,25 @@ Expires: 3600\r\nRequire: 100rel\r\nSession-Expires: 1800;refresher=uac\r\n\r\n"
         assert_eq!(m.unsupported_requires(&["100rel"]), Vec::<&str>::new());
         assert_eq!(m.unsupported_requires(&["timer"]), ["100rel"]);
         assert_eq!(m.session_expires(), Some(1800));
+    }
+
+    #[test]
+    fn auth_headers_are_one_value_per_line() {
+        let m = msg(&format!(
+            "{BASE}Authorization: Digest username=\"1001\", realm=\"a\", nonce=\"n\", uri=\"sip:b\", response=\"r\"\r\n\
+Authorization: Digest username=\"1001\", realm=\"b\"\r\nProxy-Authorization: Digest realm=\"p\"\r\n\
+WWW-Authenticate: Digest realm=\"a\", qop=\"auth,auth-int\"\r\nAllow: INVITE, ACK,BYE\r\n\r\n"
+        ))
+        .unwrap();
+        assert_eq!(m.authorization().len(), 2);
+        assert!(m.authorization()[0].ends_with("response=\"r\""));
+        assert_eq!(m.proxy_authorization(), ["Digest realm=\"p\""]);
+        assert_eq!(
+            m.www_authenticate(),
+            ["Digest realm=\"a\", qop=\"auth,auth-int\""]
+        );
+        assert!(m.proxy_authenticate().is_empty());
+        assert_eq!(m.allow(), ["INVITE", "ACK", "BYE"]);
     }
 
     #[test]

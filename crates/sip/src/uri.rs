@@ -142,6 +142,47 @@ impl Uri {
     }
 }
 
+impl Uri {
+    /// URI comparison of RFC 3261 §19.1.4: scheme, user and password compare exactly (after
+    /// unescaping), host case-insensitively, the port must be equal (an absent port does not equal
+    /// 5060); `user`, `ttl`, `method`, `maddr` and `transport` must match when either side has them,
+    /// other parameters only when both have them; URI headers must all match.
+    pub fn equivalent(&self, other: &Uri) -> bool {
+        if self.scheme != other.scheme
+            || self.user != other.user
+            || self.password != other.password
+            || !self.host.eq_ignore_ascii_case(&other.host)
+            || self.port != other.port
+        {
+            return false;
+        }
+        let eq_val = |a: Option<&str>, b: Option<&str>| match (a, b) {
+            (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+            (None, None) => true,
+            _ => false,
+        };
+        for n in ["user", "ttl", "method", "maddr", "transport"] {
+            match (self.param(n), other.param(n)) {
+                (None, None) => {}
+                (Some(a), Some(b)) if eq_val(a, b) => {}
+                _ => return false,
+            }
+        }
+        for (k, v) in &self.params {
+            if let Some(ov) = other.param(k) {
+                if !eq_val(v.as_deref(), ov) {
+                    return false;
+                }
+            }
+        }
+        self.headers.len() == other.headers.len()
+            && self
+                .headers
+                .iter()
+                .all(|(k, v)| other.header(k).is_some_and(|ov| ov == v))
+    }
+}
+
 pub(crate) fn find_param<'a>(params: &'a [Param], n: &str) -> Option<Option<&'a str>> {
     params
         .iter()
@@ -499,6 +540,55 @@ mod tests {
         ] {
             assert!(Uri::parse(bad).is_err(), "{bad} should be refused");
         }
+    }
+
+    #[test]
+    fn rfc3261_uri_comparison() {
+        let eq = |a: &str, b: &str| Uri::parse(a).unwrap().equivalent(&Uri::parse(b).unwrap());
+        // RFC 3261 §19.1.4 examples of equivalent URIs
+        assert!(eq(
+            "sip:%61lice@atlanta.com;transport=TCP",
+            "sip:alice@AtLanTa.CoM;Transport=tcp"
+        ));
+        assert!(eq(
+            "sip:carol@chicago.com",
+            "sip:carol@chicago.com;newparam=5"
+        ));
+        assert!(eq(
+            "sip:carol@chicago.com;security=on",
+            "sip:carol@chicago.com;newparam=5"
+        ));
+        assert!(eq(
+            "sip:biloxi.com;transport=tcp;method=REGISTER?to=sip:bob%40biloxi.com",
+            "sip:biloxi.com;method=REGISTER;transport=tcp?to=sip:bob%40biloxi.com"
+        ));
+        assert!(eq(
+            "sip:alice@atlanta.com?subject=project%20x&priority=urgent",
+            "sip:alice@atlanta.com?priority=urgent&subject=project%20x"
+        ));
+        // and the non-equivalent ones
+        assert!(!eq(
+            "SIP:ALICE@AtLanTa.CoM;Transport=udp",
+            "sip:alice@AtLanTa.CoM;Transport=UDP"
+        ));
+        assert!(!eq("sip:bob@biloxi.com", "sip:bob@biloxi.com:5060"));
+        assert!(!eq(
+            "sip:bob@biloxi.com",
+            "sip:bob@biloxi.com;transport=udp"
+        ));
+        assert!(!eq(
+            "sip:bob@biloxi.com",
+            "sip:bob@biloxi.com:6000;transport=tcp"
+        ));
+        assert!(!eq(
+            "sip:carol@chicago.com",
+            "sip:carol@chicago.com?Subject=next%20meeting"
+        ));
+        assert!(!eq("sip:bob@phone21.boxesbybob.com", "sip:bob@192.0.2.4"));
+        assert!(!eq(
+            "sip:carol@chicago.com;security=on",
+            "sip:carol@chicago.com;security=off"
+        ));
     }
 
     #[test]
