@@ -79,6 +79,14 @@ fn main() -> ExitCode {
     match cli.cmd {
         Cmd::Run { config, json_logs } => {
             init_logs(json_logs);
+            // A panic in any task (a bug) must not leave a daemon that looks alive but no longer reads its
+            // socket: log it and abort, so the supervisor (systemd) restarts us and ops see why.
+            let default_hook = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                tracing::error!("panic: {info}; aborting so the supervisor restarts hotlined");
+                default_hook(info);
+                std::process::abort();
+            }));
             let cfg = match config::Config::load(&config) {
                 Ok(c) => c,
                 Err(e) => {

@@ -153,8 +153,10 @@ pub(crate) fn error_response(raw: &[u8], err: &ParseError) -> Option<Bytes> {
     }
     let mut echoed = String::new();
     let (mut via, mut call_id, mut cseq) = (false, false, false);
+    // The blank line may sit right after the request line ("INVITE\r\n\r\n"): never slice backwards.
     let head_end = memchr::memmem::find(raw, b"\r\n\r\n").unwrap_or(raw.len());
-    for line in raw[first_end + 1..head_end].split(|&b| b == b'\n') {
+    let head = raw.get(first_end + 1..head_end).unwrap_or(&[]);
+    for line in head.split(|&b| b == b'\n') {
         let Ok(line) = std::str::from_utf8(line) else {
             continue;
         };
@@ -544,5 +546,26 @@ impl Transports {
         drop(qtx);
         // Let the writer flush what is queued (e.g. the 400) before the socket closes.
         let _ = writer.await;
+    }
+}
+
+#[cfg(test)]
+mod error_response_tests {
+    use super::*;
+
+    /// Found by the daemon's malformed-INVITE test: a request line followed at once by the blank
+    /// line used to slice backwards and panic the UDP loop.
+    #[test]
+    fn request_line_then_blank_line_does_not_panic() {
+        let err = ParseError::new(400, "no headers");
+        for raw in [
+            &b"INVITE\r\n\r\n"[..],
+            b"INVITE sip:a@b SIP/2.0\r\n\r\n",
+            b"INVITE\n",
+            b"X\r\n\r\n\r\n",
+            b"\r\n\r\n",
+        ] {
+            let _ = error_response(raw, &err);
+        }
     }
 }

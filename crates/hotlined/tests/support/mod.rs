@@ -1,0 +1,423 @@
+//! End-to-end harness: starts the built `hotlined` on loopback ports of its own, drives it with SIPp
+//! (the real peer carriers and softphones are modelled with), and owns RTP sockets so tests can assert
+//! what audio really arrived. Everything stays on 127.0.0.1 and every wait is bounded.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+pub fn sipp_dir() -> PathBuf {
+    repo().join("tests/sipp")
+}
+
+/// A free loopback port (UDP and TCP both free at the time of asking).
+pub fn free_port() -> u16 {
+    loop {
+        let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = u.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() && port % 2 == 0 {
+            return port;
+        }
+    }
+}
+
+pub struct Options {
+    pub max_active: usize,
+    pub trunk_allow: &'static str,
+    pub seat_ring_timeout_s: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_active: 5000,
+            trunk_allow: "127.0.0.1/32",
+            seat_ring_timeout_s: 15,
+        }
+    }
+}
+
+pub struct Daemon {
+    pub child: Child,
+    pub sip: SocketAddr,
+    pub admin: SocketAddr,
+    pub dir: tempfile::TempDir,
+    pub db_url: String,
+    pub log: Arc<Mutex<String>>,
+}
+
+impl Daemon {
+    pub fn start(opts: Options) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        let sip_port = free_port();
+        let admin_port = free_port();
+        // A media range of our own, so tests running at the same time never share ports.
+        let media_base = 20_000 + (std::process::id() % 300) as u16 * 100;
+        let db = dir.path().join("hotline.db");
+        let db_url = format!("sqlite://{}", db.display());
+        let example = std::fs::read_to_string(repo().join("deploy/hotlined.toml")).unwrap();
+        let mut cfg = String::new();
+        for line in example.lines() {
+            let key = line.split('=').next().unwrap_or("").trim();
+            let v = match key {
+                "listen_udp" => format!("listen_udp = \"127.0.0.1:{sip_port}\""),
+                "listen_tcp" => format!("listen_tcp = \"127.0.0.1:{sip_port}\""),
+                "port_min" => format!("port_min = {media_base}"),
+                "port_max" => format!("port_max = {}", media_base + 99),
+                "max_active" => format!("max_active = {}", opts.max_active),
+                "allow" => format!("allow = [\"{}\"]", opts.trunk_allow),
+                "seat_ring_timeout_s" => {
+                    format!("seat_ring_timeout_s = {}", opts.seat_ring_timeout_s)
+                }
+                "watch" => "watch = false".to_string(),
+                "dir" => format!("dir = \"{}\"", repo().join("dialplans/jiujiang").display()),
+                "hold_prompt" => format!(
+                    "hold_prompt = \"{}\"",
+                    repo().join("dialplans/prompts/please_wait.wav").display()
+                ),
+                "database_url" => format!("database_url = \"{db_url}\""),
+                "spool_dir" => format!("spool_dir = \"{}\"", dir.path().join("spool").display()),
+                "listen" => format!("listen = \"127.0.0.1:{admin_port}\""),
+                _ => line.to_string(),
+            };
+            cfg.push_str(&v);
+            cfg.push('\n');
+        }
+        let cfg_path = dir.path().join("hotlined.toml");
+        std::fs::write(&cfg_path, cfg).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hotlined"))
+            .args(["run", "--config"])
+            .arg(&cfg_path)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start hotlined");
+        let log = Arc::new(Mutex::new(String::new()));
+        for pipe in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    log.lock().unwrap().push_str(&line);
+                    log.lock().unwrap().push('\n');
+                }
+            });
+        }
+        let d = Daemon {
+            child,
+            sip: SocketAddr::from(([127, 0, 0, 1], sip_port)),
+            admin: SocketAddr::from(([127, 0, 0, 1], admin_port)),
+            dir,
+            db_url,
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if d.http_get("/healthz").is_some_and(|b| b.contains("ok")) {
+                return d;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("hotlined did not come up:\n{}", d.log());
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn http_get(&self, path: &str) -> Option<String> {
+        let mut s = TcpStream::connect_timeout(&self.admin, Duration::from_millis(500)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).ok()?;
+        resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
+    }
+
+    pub fn status(&self) -> serde_json::Value {
+        serde_json::from_str(&self.http_get("/status").expect("status")).expect("status json")
+    }
+
+    /// Wait until `seat` is available in the ACD (it registered).
+    pub fn wait_seat_available(&self, seat: &str) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            let st = self.status();
+            let ok = st["seats"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|s| s["id"] == seat && s["state"]["state"] == "available");
+            if ok {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("seat {seat} never became available:\n{}", self.log());
+    }
+
+    /// Wait until no call is active (every call ended and was recorded).
+    pub fn wait_idle(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if self.status()["calls"]["active"] == 0 {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("calls still active:\n{}", self.status());
+    }
+
+    /// The call records in the daemon's SQLite database (waits for the writer to store `want`).
+    pub fn call_records(&self, want: usize) -> Vec<ticket::CallRecord> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let store = ticket::Store::connect(&self.db_url, 1).await.unwrap();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let ids: Vec<(String,)> = sqlx::query_as("SELECT call_id FROM call_records")
+                    .fetch_all(store.pool())
+                    .await
+                    .unwrap();
+                if ids.len() >= want || Instant::now() > deadline {
+                    let mut out = Vec::new();
+                    for (id,) in ids {
+                        if let Some(r) = store.call_record(&id).await.unwrap() {
+                            out.push(r);
+                        }
+                    }
+                    store.close().await;
+                    return out;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A SIPp process.
+pub struct Sipp {
+    pub child: Child,
+    pub dir: tempfile::TempDir,
+}
+
+pub fn sipp_available() -> bool {
+    Command::new("sipp").arg("-v").output().is_ok()
+}
+
+impl Sipp {
+    /// `sipp <daemon> -sf <scenario> -i 127.0.0.1 -m 1 <args>` in a temp dir of its own (its logs land there).
+    pub fn spawn(daemon: SocketAddr, scenario: &Path, args: &[&str]) -> Sipp {
+        assert!(
+            sipp_available(),
+            "sipp not found: apt-get install -y sip-tester (.ci/run does this)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let child = Command::new("sipp")
+            .arg(daemon.to_string())
+            .arg("-sf")
+            .arg(scenario)
+            .args([
+                "-m",
+                "1",
+                "-mi",
+                "127.0.0.1",
+                "-nostdin",
+                "-trace_msg",
+                "-trace_err",
+            ])
+            .args(["-timeout", "60s"])
+            .args(args)
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start sipp");
+        Sipp { child, dir }
+    }
+
+    /// Wait for the exit (bounded); SIPp exits 0 when every call of the scenario succeeded.
+    pub fn wait(&mut self, within: Duration) -> ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("sipp did not finish in {within:?}:\n{}", self.messages());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Everything SIPp logged (messages and errors).
+    pub fn messages(&self) -> String {
+        let mut out = String::new();
+        if let Ok(rd) = std::fs::read_dir(self.dir.path()) {
+            for e in rd.flatten() {
+                if let Ok(s) = std::fs::read_to_string(e.path()) {
+                    out.push_str(&format!("==== {}\n{s}\n", e.path().display()));
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Sipp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A scenario with `[expect_status]` filled in (SIPp substitutes keys in messages only).
+pub fn scenario_expecting(dir: &Path, status: u16) -> PathBuf {
+    let text = std::fs::read_to_string(sipp_dir().join("caller_refused.xml"))
+        .unwrap()
+        .replace("[expect_status]", &status.to_string());
+    let p = dir.join(format!("caller_refused_{status}.xml"));
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// One received RTP packet.
+#[derive(Debug, Clone)]
+pub struct Rtp {
+    pub at: Instant,
+    pub from: SocketAddr,
+    pub pt: u8,
+    pub marker: bool,
+    pub seq: u16,
+    pub ts: u32,
+    pub ssrc: u32,
+    pub payload: Vec<u8>,
+}
+
+/// An RTP endpoint the test owns: records everything it receives; can send a constant tone back to
+/// whoever sent to it (symmetric RTP), so a test can tell relayed audio from prompts.
+pub struct RtpPeer {
+    pub sock: Arc<UdpSocket>,
+    pub got: Arc<Mutex<Vec<Rtp>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl RtpPeer {
+    pub fn new() -> RtpPeer {
+        let sock = loop {
+            let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+            if s.local_addr().unwrap().port() % 2 == 0 {
+                break s;
+            }
+        };
+        sock.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let sock = Arc::new(sock);
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (s, g, st) = (sock.clone(), got.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 2048];
+            while !st.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok((n, from)) = s.recv_from(&mut buf) {
+                    if n >= 12 {
+                        let b = &buf[..n];
+                        g.lock().unwrap().push(Rtp {
+                            at: Instant::now(),
+                            from,
+                            pt: b[1] & 0x7f,
+                            marker: b[1] & 0x80 != 0,
+                            seq: u16::from_be_bytes([b[2], b[3]]),
+                            ts: u32::from_be_bytes([b[4], b[5], b[6], b[7]]),
+                            ssrc: u32::from_be_bytes([b[8], b[9], b[10], b[11]]),
+                            payload: b[12..].to_vec(),
+                        });
+                    }
+                }
+            }
+        });
+        RtpPeer { sock, got, stop }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.sock.local_addr().unwrap().port()
+    }
+
+    pub fn packets(&self) -> Vec<Rtp> {
+        self.got.lock().unwrap().clone()
+    }
+
+    /// Send `count` 20 ms frames of a constant byte to `to`, paced, with payload type `pt`.
+    pub fn send_tone(&self, to: SocketAddr, pt: u8, byte: u8, count: u16) {
+        send_tone(&self.sock, to, pt, byte, count)
+    }
+}
+
+/// Send `count` 20 ms frames of a constant byte from `sock` to `to`, paced, with payload type `pt`.
+pub fn send_tone(sock: &UdpSocket, to: SocketAddr, pt: u8, byte: u8, count: u16) {
+    {
+        let ssrc: u32 = 0x5eed_0000 | u32::from(byte);
+        let start = Instant::now();
+        for i in 0..count {
+            let mut pkt = vec![0x80, pt, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+            pkt[2..4].copy_from_slice(&i.to_be_bytes());
+            pkt[4..8].copy_from_slice(&(u32::from(i) * 160).to_be_bytes());
+            pkt[8..12].copy_from_slice(&ssrc.to_be_bytes());
+            pkt.extend(std::iter::repeat_n(byte, 160));
+            let _ = sock.send_to(&pkt, to);
+            let next = start + Duration::from_millis(20 * (u64::from(i) + 1));
+            if let Some(d) = next.checked_duration_since(Instant::now()) {
+                std::thread::sleep(d);
+            }
+        }
+    }
+}
+
+impl Drop for RtpPeer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Frames whose 160 bytes are all one value: the tone a peer sent, never a spoken prompt.
+pub fn is_tone(p: &Rtp) -> bool {
+    p.payload.len() == 160 && p.payload.iter().all(|&b| b == p.payload[0])
+}
+
+/// Wait (bounded) until `f` is true.
+pub fn wait_for(within: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("timed out waiting for {what}");
+}
