@@ -22,7 +22,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 use futures_util::Stream;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -239,6 +239,10 @@ async fn create(
             "accepted_at",
             "accepted_at: lies in the future",
         ));
+    }
+    // Deadline arithmetic walks the days since acceptance; a typo like year 0201 would make every read slow.
+    if b.accepted_at.year() < 2000 {
+        return Err(ApiError::bad("accepted_at", "accepted_at: before 2000"));
     }
     let actor = actor(&headers);
     let input = TicketInput {

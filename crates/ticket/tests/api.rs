@@ -106,6 +106,10 @@ async fn create_ticket_endpoint(db: TestDb) {
             json!({"accepted_at": "2999-01-01T00:00:00Z", "category": "help", "department": "w", "text": "t"}),
             "accepted_at",
         ),
+        (
+            json!({"accepted_at": "0201-01-01T00:00:00Z", "category": "help", "department": "w", "text": "t"}),
+            "accepted_at",
+        ),
     ];
     for (body, field) in cases {
         let (st, v) = call(&app, "POST", "/tickets", Some(TOKEN), Some(body.clone())).await;
