@@ -360,6 +360,8 @@ struct Playback {
     prompt: Arc<Prompt>,
     pos: usize,
     looped: bool,
+    /// A DTMF digit from the peer stops the prompt (menus: the caller need not hear it out).
+    barge_in: bool,
 }
 
 struct Membership {
@@ -742,6 +744,10 @@ fn on_packet(
             digit = st
                 .dtmf_rx
                 .on_packet(h.ts, &buf[h.payload_start..h.payload_end]);
+            if digit.is_some() && st.play.as_ref().is_some_and(|p| p.barge_in) {
+                st.play = None;
+                st.out.mark_switch();
+            }
         } else if h.pt != remote.pt {
             return None; // comfort noise and anything else we did not negotiate
         }
@@ -861,11 +867,22 @@ impl MediaLeg {
     /// Plays `prompt` (replacing whatever plays), in the leg's negotiated codec, on the leg's
     /// one RTP stream. A looped prompt plays until [`MediaLeg::stop_playing`] or another `play`.
     pub fn play(&self, prompt: Arc<Prompt>, looped: bool) {
+        self.start_playback(prompt, looped, false);
+    }
+
+    /// As [`MediaLeg::play`], but the first DTMF digit received stops the prompt (the digit is
+    /// still reported as [`MediaEvent::Dtmf`]; no `PromptFinished` follows).
+    pub fn play_with_barge_in(&self, prompt: Arc<Prompt>, looped: bool) {
+        self.start_playback(prompt, looped, true);
+    }
+
+    fn start_playback(&self, prompt: Arc<Prompt>, looped: bool, barge_in: bool) {
         let mut st = lock(&self.shared.state);
         st.play = Some(Playback {
             prompt,
             pos: 0,
             looped,
+            barge_in,
         });
         st.out.mark_switch();
     }

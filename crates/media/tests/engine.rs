@@ -425,3 +425,91 @@ async fn port_range_exhaustion_and_reuse() {
     assert!(eng.open_leg().await.is_ok());
     assert_eq!(eng.stats().active_legs, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_dtmf_interrupts_prompt_and_keeps_the_stream() {
+    let eng = engine(41160, 41179, Duration::from_secs(30)).await;
+    let leg = eng.open_leg().await.unwrap();
+    let peer = UdpSocket::bind((LO, 0)).await.unwrap();
+    leg.set_remote(&neg(peer.local_addr().unwrap(), Codec::Pcmu, Some(101)));
+    leg.play(
+        Arc::new(Prompt::from_linear(&tone(1000, 2000.0, 300.0)).unwrap()),
+        true,
+    );
+    let before = recv_rtp(&peer, Duration::from_secs(1)).await.unwrap();
+    assert!(leg.send_dtmf('7', 100));
+    assert!(!leg.send_dtmf('x', 100));
+    let mut events = Vec::new();
+    let mut after = None;
+    for _ in 0..40 {
+        let p = recv_rtp(&peer, Duration::from_secs(1)).await.unwrap();
+        assert_eq!(p.hdr.ssrc, before.hdr.ssrc);
+        if p.hdr.pt == 101 {
+            events.push(p);
+        } else if !events.is_empty() {
+            after = Some(p);
+            break;
+        }
+    }
+    assert_eq!(events.len(), 7, "4 updates + end ×3 for 100 ms");
+    assert!(events[0].hdr.marker);
+    assert!(
+        events.iter().all(|e| e.hdr.ts == events[0].hdr.ts),
+        "one timestamp per event"
+    );
+    for w in events.windows(2) {
+        assert_eq!(w[1].hdr.seq, w[0].hdr.seq.wrapping_add(1));
+    }
+    let mut rx = media::dtmf::DtmfReceiver::new();
+    let digits: Vec<char> = events
+        .iter()
+        .filter_map(|e| rx.on_packet(e.hdr.ts, &e.payload))
+        .map(|d| d.digit)
+        .collect();
+    assert_eq!(digits, ['7']);
+    let after = after.unwrap();
+    assert!(
+        after.hdr.marker,
+        "audio after the event starts a new talkspurt"
+    );
+    assert_eq!(after.hdr.seq, events[6].hdr.seq.wrapping_add(1));
+    assert_eq!(after.hdr.ts, events[0].hdr.ts.wrapping_add(7 * 160));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn barge_in_stops_prompt_on_first_digit() {
+    let eng = engine(41180, 41199, Duration::from_secs(30)).await;
+    let mut leg = eng.open_leg().await.unwrap();
+    let peer = UdpSocket::bind((LO, 0)).await.unwrap();
+    leg.set_remote(&neg(peer.local_addr().unwrap(), Codec::Pcma, Some(96)));
+    leg.play_with_barge_in(
+        Arc::new(Prompt::from_linear(&tone(1000, 2000.0, 300.0)).unwrap()),
+        false,
+    );
+    recv_rtp(&peer, Duration::from_secs(1)).await.unwrap();
+    for (marker, payload) in media::dtmf::rfc4733_packets(11, 60, 10) {
+        peer.send_to(
+            &rtp_packet(96, marker, 1, 160, 77, &payload),
+            leg.local_addr(),
+        )
+        .await
+        .unwrap();
+    }
+    let ev = timeout(Duration::from_secs(1), leg.next_event())
+        .await
+        .unwrap();
+    assert_eq!(
+        ev,
+        Some(MediaEvent::Dtmf {
+            digit: '#',
+            duration_ms: 60
+        })
+    );
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!leg.is_playing());
+    while recv_rtp(&peer, Duration::from_millis(100)).await.is_some() {}
+    assert!(
+        recv_rtp(&peer, Duration::from_millis(200)).await.is_none(),
+        "prompt stopped"
+    );
+}
