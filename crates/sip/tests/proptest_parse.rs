@@ -110,8 +110,63 @@ fn config(cases: u32) -> ProptestConfig {
     }
 }
 
-fn seeds() -> Vec<&'static [u8]> {
-    vec![INVITE.as_bytes(), RESPONSE.as_bytes()]
+/// Seeds: the two messages above plus every RFC 4475/5118 corpus message (valid or not), with the
+/// corpus markup expanded the same way as in corpus.rs.
+fn seeds() -> &'static [Vec<u8>] {
+    static SEEDS: std::sync::OnceLock<Vec<Vec<u8>>> = std::sync::OnceLock::new();
+    SEEDS.get_or_init(|| {
+        let mut v = vec![INVITE.as_bytes().to_vec(), RESPONSE.as_bytes().to_vec()];
+        let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+        for sub in ["rfc4475", "rfc5118"] {
+            let mut files: Vec<_> = std::fs::read_dir(dir.join(sub))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            files.sort();
+            for f in files {
+                v.push(expand(&std::fs::read_to_string(f).unwrap()));
+            }
+        }
+        v
+    })
+}
+
+/// RFC 4475 §2 markup expansion (same rules as corpus.rs).
+fn expand(text: &str) -> Vec<u8> {
+    let mut joined = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("<allOneLine>\n") {
+        joined.push_str(&rest[..i]);
+        let after = &rest[i + "<allOneLine>\n".len()..];
+        let end = after.find("\n</allOneLine>").unwrap();
+        joined.push_str(&after[..end].replace('\n', ""));
+        rest = &after[end + "\n</allOneLine>".len()..];
+    }
+    joined.push_str(rest);
+    let mut text = joined.replace('\n', "\r\n");
+    while let Some(i) = text.find("<repeat count=") {
+        let gt = i + text[i..].find('>').unwrap();
+        let n: usize = text[i + "<repeat count=".len()..gt].parse().unwrap();
+        let end = gt + text[gt..].find("</repeat>").unwrap();
+        let rep = text[gt + 1..end].repeat(n);
+        text.replace_range(i..end + "</repeat>".len(), &rep);
+    }
+    let mut out = Vec::new();
+    let mut rest = text.as_str();
+    while let Some(i) = rest.find("<hex>") {
+        out.extend_from_slice(&rest.as_bytes()[..i]);
+        let end = rest.find("</hex>").unwrap();
+        let hex: String = rest[i + 5..end]
+            .chars()
+            .filter(|c| c.is_ascii_hexdigit())
+            .collect();
+        for k in (0..hex.len()).step_by(2) {
+            out.push(u8::from_str_radix(&hex[k..k + 2], 16).unwrap());
+        }
+        rest = &rest[end + 6..];
+    }
+    out.extend_from_slice(rest.as_bytes());
+    out
 }
 
 #[derive(Debug, Clone)]
@@ -171,11 +226,11 @@ fn apply(buf: &mut Vec<u8>, m: &Mutation) {
 }
 
 proptest! {
-    #![proptest_config(config(2000))]
+    #![proptest_config(config(3000))]
 
     #[test]
-    fn truncated_messages_never_panic(seed in 0usize..2, cut in any::<usize>()) {
-        let src = seeds()[seed];
+    fn truncated_messages_never_panic(seed in any::<usize>(), cut in any::<usize>()) {
+        let src = &seeds()[seed % seeds().len()];
         let cut = cut % (src.len() + 1);
         if let Ok(m) = SipMessage::parse(Bytes::copy_from_slice(&src[..cut])) {
             exercise(&m);
@@ -184,8 +239,8 @@ proptest! {
     }
 
     #[test]
-    fn mutated_messages_never_panic(seed in 0usize..2, muts in prop::collection::vec(mutation(), 1..8)) {
-        let mut buf = seeds()[seed].to_vec();
+    fn mutated_messages_never_panic(seed in any::<usize>(), muts in prop::collection::vec(mutation(), 1..8)) {
+        let mut buf = seeds()[seed % seeds().len()].clone();
         for m in &muts {
             apply(&mut buf, m);
         }
