@@ -328,6 +328,7 @@ pub struct Dialplan {
     pub(crate) area_code: Box<str>,
     pub(crate) tz: chrono_tz::Tz,
     pub(crate) calendar: Arc<HolidayCalendar>,
+    pub(crate) calendar_path: PathBuf,
     pub(crate) main_queue: Arc<str>,
     pub(crate) greeting: Option<Arc<str>>,
     pub(crate) off_hours_prompt: Option<Arc<str>>,
@@ -627,9 +628,30 @@ impl Dialplan {
     }
 }
 
-/// `hotlined check --dialplan DIR`: every finding, one per line, then a summary line.
+/// `hotlined check --dialplan DIR`: every finding of the plan directory.
 pub fn check_dir(dir: &Path) -> CheckReport {
-    let (plan, diagnostics) = load::load(dir);
+    check_dir_on(dir, None)
+}
+
+/// [`check_dir`], plus a warning when the calendar lacks `today`'s year (every Monday–Friday would count as
+/// a working day, holidays would be missed).
+pub fn check_dir_on(dir: &Path, today: Option<NaiveDate>) -> CheckReport {
+    let (plan, mut diagnostics) = load::load(dir);
+    if let (Some(p), Some(today)) = (&plan, today) {
+        let year = chrono::Datelike::year(&today);
+        if !p.calendar.covers_year(year) {
+            diagnostics.push(Diagnostic {
+                file: p.calendar_path.display().to_string(),
+                line: 0,
+                column: 0,
+                severity: Severity::Warning,
+                message: format!(
+                    "calendar has no {year}, the current year: holidays and adjusted working days are ignored; \
+                     add the State Council notice for {year}"
+                ),
+            });
+        }
+    }
     let ok = diagnostics.iter().all(|d| d.severity != Severity::Error);
     CheckReport {
         numbers: plan.filter(|_| ok).map(|p| p.len()),
@@ -639,7 +661,15 @@ pub fn check_dir(dir: &Path) -> CheckReport {
 
 /// The text and exit status of `hotlined check`: 1 on any error, 0 when clean (warnings allowed).
 pub fn check_command(dir: &Path) -> (String, i32) {
-    let report = check_dir(dir);
+    // CLI glue: the only place besides `route_command` that reads the clock.
+    let report = check_dir_on(
+        dir,
+        Some(
+            Utc::now()
+                .with_timezone(&chrono_tz::Asia::Shanghai)
+                .date_naive(),
+        ),
+    );
     let mut out = String::new();
     for d in &report.diagnostics {
         out.push_str(&d.to_string());

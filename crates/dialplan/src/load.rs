@@ -698,6 +698,7 @@ fn load_inner(ctx: &mut Ctx, dir: &Path) -> Option<Dialplan> {
         area_code: area_code.into_boxed_str(),
         tz: tz?,
         calendar: calendar?,
+        calendar_path: cal_path.clone(),
         main_queue: main_queue?,
         greeting: greeting.flatten(),
         off_hours_prompt: off_hours_prompt.flatten(),

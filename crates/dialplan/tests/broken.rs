@@ -127,3 +127,19 @@ fn five_digit_number_kept_alive_after_transition_is_a_warning_only() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("1 warning(s)"));
 }
+
+#[test]
+fn check_warns_when_the_calendar_lacks_the_current_year() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dialplans/jiujiang");
+    let on = |y, m, d| dialplan::check_dir_on(&dir, chrono::NaiveDate::from_ymd_opt(y, m, d));
+    let covered = on(2026, 11, 22);
+    assert!(covered.is_ok() && covered.warnings().count() == 0);
+    let missing = on(2027, 1, 2);
+    assert!(missing.is_ok(), "only a warning");
+    let w: Vec<String> = missing.warnings().map(|d| d.to_string()).collect();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains("calendars/china.toml: warning: calendar has no 2027"),
+        "{w:?}"
+    );
+}
