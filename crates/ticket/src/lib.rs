@@ -231,3 +231,26 @@ impl TicketService {
         self.shared.store.close().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The daemon moves these across tasks and threads.
+    #[test]
+    fn service_handles_are_send_and_sync() {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>(_: &T) {}
+        send_sync::<RecordSink>();
+        send_sync::<TicketService>();
+        send_sync::<Store>();
+        let cfg = TicketConfig::default();
+        let schedule = calendar::Schedule {
+            calendar: Arc::new(calendar::HolidayCalendar::default()),
+            hours: calendar::WorkingHours::nine_to_five(),
+            tz: chrono_tz::Asia::Shanghai,
+        };
+        let fut = start(cfg, schedule);
+        send(&fut);
+    }
+}
