@@ -387,6 +387,16 @@ impl TransactionLayer {
         self.clients.is_empty() && self.servers.is_empty()
     }
 
+    /// Sizes of every internal index and the timer queue, for leak tests: (transactions,
+    /// matching keys incl. RFC 6026 ACK keys, queued timer entries).
+    pub fn footprint(&self) -> (usize, usize, usize) {
+        (
+            self.clients.len() + self.servers.len(),
+            self.client_keys.len() + self.server_keys.len() + self.ack_keys.len(),
+            self.timers.len(),
+        )
+    }
+
     fn alloc_id(&mut self) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
@@ -734,6 +744,15 @@ impl TransactionLayer {
                 method: "".into(),
             },
         };
+        if self.client_keys.contains_key(&key) {
+            // The TU reused a live branch: responses could not tell the two apart. Refuse the
+            // newcomer rather than orphan the older transaction.
+            out.push(Output::TransportError { tx: id });
+            out.push(Output::Terminated {
+                tx: TxId::Client(id),
+            });
+            return (id, out);
+        }
         let timers = self.cfg.timers;
         out.push(Output::Transmit {
             bytes: req.as_bytes().clone(),
@@ -744,7 +763,6 @@ impl TransactionLayer {
         });
         let retransmit_at = (!is_reliable(transport)).then(|| now + timers.t1);
         let timeout_at = now + timers.t1x64();
-        // If the TU reused a branch, the newer transaction wins the responses.
         self.client_keys.insert(key.clone(), id);
         self.clients.insert(
             id,

@@ -848,3 +848,17 @@ fn responses_on_tcp_carry_the_sent_by_fallback() {
     let (_, out) = l.send_request(bye("z9hG4bKf3"), peer(), Tcp, t0);
     assert!(matches!(out[0], Output::Transmit { fallback: None, .. }));
 }
+
+#[test]
+fn a_reused_live_branch_is_refused_not_orphaned() {
+    let mut l = layer();
+    let t0 = Instant::now();
+    let req = invite("z9hG4bKdup");
+    let (first, _) = l.send_request(req.clone(), peer(), Udp, t0);
+    let (second, out) = l.send_request(req.clone(), peer(), Udp, t0);
+    assert!(sent(&out).is_empty());
+    assert!(matches!(out[0], Output::TransportError { tx } if tx == second));
+    // The first still gets its responses.
+    let out = l.on_message(response(&req, 180, "x"), peer(), Udp, t0);
+    assert!(matches!(out[0], Output::Response { tx, .. } if tx == first));
+}
