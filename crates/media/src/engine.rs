@@ -1,10 +1,11 @@
 //! The tokio shell: UDP sockets from the RTP port range, one receive task per leg, and one pacing
 //! clock per shard that drives every generated stream (prompts, mixer output, queued DTMF).
 //!
-//! Pacing: each shard owns a 1 ms interval anchored at the engine epoch; every 20 ms tick is cut
-//! into 20 slots and each paced item lives in the least-loaded slot, so a shard sends 1/20 of its
-//! streams each millisecond instead of one burst per tick (bursts overflow receivers) and without
-//! one timer per stream. RTP timestamps come from the tick number, never from wall time.
+//! Pacing: each shard owns one timer on a 1 ms slot grid anchored at the engine epoch; every 20 ms
+//! tick is cut into 20 slots and each paced item lives in the least-loaded slot, so a shard sends
+//! 1/20 of its streams each millisecond instead of one burst per tick (bursts overflow receivers)
+//! and without one timer per stream. Empty slots are skipped and an idle shard sleeps on its
+//! queue. RTP timestamps come from the tick number, never from wall time.
 
 use std::collections::{HashSet, VecDeque};
 use std::io;
@@ -16,7 +17,7 @@ use std::time::Duration;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 
 use crate::dtmf::{self, DtmfReceiver};
 use crate::g711;
@@ -32,6 +33,8 @@ const SLOT: Duration = Duration::from_millis(1);
 /// whole milliseconds), so a wake-up asked for at T lands at about T + 1 ms. Asking that much
 /// earlier puts the wake-up on the slot instead of a fixed 1 ms behind it (measured).
 const TIMER_ROUNDING: Duration = Duration::from_millis(1);
+/// Further behind than this, the clock skips ahead instead of bursting the backlog out.
+const CATCH_UP_LIMIT: Duration = Duration::from_millis(100);
 const TICK: Duration = Duration::from_millis(20);
 /// Pacing lateness histogram: 20 µs buckets up to 20 ms, then one overflow bucket.
 const HIST_BUCKET_US: u64 = 20;
@@ -533,6 +536,11 @@ impl Paced {
     }
 }
 
+/// Slot index (milliseconds since the epoch) of the first slot boundary after `now`.
+fn next_slot(epoch: Instant, now: Instant) -> u64 {
+    (now.saturating_duration_since(epoch).as_millis() / SLOT.as_millis()) as u64 + 1
+}
+
 async fn run_shard(
     engine: Weak<EngineInner>,
     epoch: Instant,
@@ -540,39 +548,68 @@ async fn run_shard(
     stats: Arc<ShardStats>,
 ) {
     let mut slots: Vec<Vec<Paced>> = (0..SLOTS).map(|_| Vec::new()).collect();
-    let mut clock = tokio::time::interval_at(epoch + SLOT - TIMER_ROUNDING, SLOT);
-    // Catch up missed slots: every stream keeps its 50 packets/s and its tick-derived timestamps.
-    clock.set_missed_tick_behavior(MissedTickBehavior::Burst);
+    let mut items = 0usize;
+    let mut k = next_slot(epoch, Instant::now());
     loop {
-        let deadline = clock.tick().await + TIMER_ROUNDING;
+        if items == 0 {
+            // Nothing to pace: sleep on the queue instead of waking every millisecond.
+            match rx.recv().await {
+                Some(item) => {
+                    slots[0].push(item);
+                    items = 1;
+                    k = next_slot(epoch, Instant::now());
+                }
+                None => return,
+            }
+        }
+        // Skip empty slots so a lightly loaded shard does not wake 1,000 times a second.
+        let mut skipped = 0;
+        while slots[(k % SLOTS) as usize].is_empty() && skipped < SLOTS {
+            k += 1;
+            skipped += 1;
+        }
+        let deadline = epoch + Duration::from_millis(k);
+        // tokio fires timers up to ~1 ms after the deadline; ask early to land on the slot.
+        tokio::time::sleep_until(deadline - TIMER_ROUNDING).await;
+        let now = Instant::now();
+        if now.saturating_duration_since(deadline) > CATCH_UP_LIMIT {
+            // Stalled (suspended VM, overload): skip ahead rather than burst a backlog; the
+            // streams' timestamps follow the tick number, and the gap gets a marker bit.
+            k = next_slot(epoch, now);
+            continue;
+        }
         loop {
             match rx.try_recv() {
                 Ok(item) => {
-                    let slot = slots.iter_mut().min_by_key(|s| s.len()).expect("SLOTS > 0");
-                    slot.push(item);
+                    if let Some(slot) = slots.iter_mut().min_by_key(|s| s.len()) {
+                        slot.push(item);
+                        items += 1;
+                    }
                 }
                 Err(mpsc::error::TryRecvError::Empty) => break,
                 Err(mpsc::error::TryRecvError::Disconnected) => {
-                    if slots.iter().all(Vec::is_empty) {
+                    if items == 0 {
                         return;
                     }
                     break;
                 }
             }
         }
-        let k = (deadline.saturating_duration_since(epoch).as_millis() / SLOT.as_millis()) as u64;
         let slot = &mut slots[(k % SLOTS) as usize];
+        let tick = k / SLOTS;
+        k += 1;
         if slot.is_empty() {
             continue;
         }
-        let tick = k / SLOTS;
+        let before = slot.len();
         slot.retain(|item| item.on_tick(tick));
+        items -= before - slot.len();
         // One lateness sample per item served: when this slot's work finished.
         let late_us = Instant::now()
             .saturating_duration_since(deadline)
             .as_micros() as u64;
         let bucket = ((late_us / HIST_BUCKET_US) as usize).min(HIST_BUCKETS - 1);
-        stats.hist[bucket].fetch_add(slot.len() as u64, Ordering::Relaxed);
+        stats.hist[bucket].fetch_add(before as u64, Ordering::Relaxed);
         if late_us > LATE_US {
             if let Some(e) = engine.upgrade() {
                 e.late_ticks.fetch_add(1, Ordering::Relaxed);
