@@ -478,9 +478,10 @@ impl DigestChallenger {
         out
     }
 
-    /// `WWW-Authenticate` (or `Proxy-Authenticate`) values, one per algorithm, SHA-256 first
-    /// (RFC 8760 §2.4: preferred first), sharing one nonce. Empty `algorithms` means
-    /// [SHA-256, MD5].
+    /// `WWW-Authenticate` (or `Proxy-Authenticate`) values, one per algorithm in the order
+    /// given (RFC 8760 §2.4: most preferred first, so normally SHA-256 then MD5), sharing one
+    /// nonce. Empty `algorithms` means [SHA-256, MD5]. The order is the caller's because some
+    /// peers only ever read the first challenge (see `Registrar::set_algorithms`).
     pub fn challenge(
         &mut self,
         now: Instant,
@@ -488,16 +489,16 @@ impl DigestChallenger {
         algorithms: &[Algorithm],
     ) -> Vec<String> {
         let nonce = self.new_nonce(now);
-        let mut algs: Vec<Algorithm> = if algorithms.is_empty() {
-            vec![Algorithm::Sha256, Algorithm::Md5]
+        let mut algs: Vec<Algorithm> = Vec::with_capacity(2);
+        for a in if algorithms.is_empty() {
+            &[Algorithm::Sha256, Algorithm::Md5][..]
         } else {
-            algorithms.to_vec()
-        };
-        algs.sort_by_key(|a| match a {
-            Algorithm::Sha256 | Algorithm::Sha256Sess => 0,
-            Algorithm::Md5 | Algorithm::Md5Sess => 1,
-        });
-        algs.dedup();
+            algorithms
+        } {
+            if !algs.contains(a) {
+                algs.push(*a);
+            }
+        }
         algs.into_iter()
             .map(|a| {
                 format!(

@@ -231,7 +231,7 @@ impl Registrar {
             domain: domain.to_ascii_lowercase(),
             aliases: Vec::new(),
             auth: DigestChallenger::new(realm, derive(b"nonce"), ttl),
-            algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
+            algorithms: vec![Algorithm::Md5],
             bindings: HashMap::new(),
             failures: HashMap::new(),
             dummy_password: hex::encode(derive(b"dummy")),
@@ -246,7 +246,13 @@ impl Registrar {
         self.aliases.push(host.to_ascii_lowercase());
     }
 
-    /// Digest algorithms offered, preferred first (default SHA-256 then MD5).
+    /// Digest algorithms offered, one challenge each, in this order (preferred first).
+    ///
+    /// Default: MD5 only. Peers on Debian 12 break on anything else: SIPp 3.6.1 answers only the
+    /// first challenge and only with MD5, and baresip 1.0 (libre 1.1) gives up on the whole 401
+    /// as soon as one challenge is SHA-256 (see `tests/registrar_peers.rs`). Offer
+    /// `[Sha256, Md5]` (RFC 8760 order) when every seat's phone is known to cope. Credentials
+    /// with either algorithm are verified whatever is offered.
     pub fn set_algorithms(&mut self, algorithms: &[Algorithm]) {
         if !algorithms.is_empty() {
             self.algorithms = algorithms.to_vec();

@@ -385,11 +385,15 @@ fn uppercase_hex_response_accepted() {
 }
 
 #[test]
-fn challenge_offers_sha256_first_then_md5_with_one_nonce() {
+fn challenge_keeps_the_callers_order_with_one_nonce() {
     let mut c = challenger();
     let t0 = Instant::now();
-    let hs = c.challenge(t0, false, &[Algorithm::Md5, Algorithm::Sha256]);
-    assert_eq!(hs.len(), 2);
+    let hs = c.challenge(
+        t0,
+        false,
+        &[Algorithm::Sha256, Algorithm::Md5, Algorithm::Sha256],
+    );
+    assert_eq!(hs.len(), 2, "duplicates dropped");
     let a = Challenge::parse(&hs[0]).unwrap();
     let b = Challenge::parse(&hs[1]).unwrap();
     assert_eq!(
@@ -401,8 +405,12 @@ fn challenge_offers_sha256_first_then_md5_with_one_nonce() {
     assert_eq!(a.qop, vec!["auth".to_string()]);
     assert!(!a.stale);
     assert!(!hs[0].contains("stale"));
-    // Default set is the same two.
-    assert_eq!(c.challenge(t0, false, &[]).len(), 2);
+    // Default set is the same two in RFC 8760 order; an explicit order is kept.
+    let d = c.challenge(t0, false, &[]);
+    assert_eq!(d.len(), 2);
+    assert!(d[0].contains("algorithm=SHA-256"), "{}", d[0]);
+    let md5_first = c.challenge(t0, false, &[Algorithm::Md5, Algorithm::Sha256]);
+    assert!(md5_first[0].contains("algorithm=MD5"), "{}", md5_first[0]);
     // Consecutive challenges get distinct nonces.
     let n1 = Challenge::parse(&c.challenge(t0, false, &[])[0])
         .unwrap()

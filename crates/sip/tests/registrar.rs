@@ -105,7 +105,7 @@ fn challenges(out: &RegisterOutcome) -> Vec<Challenge> {
         .collect()
 }
 
-/// Send without credentials, answer the SHA-256 challenge with `password` (cseq + 1).
+/// Send without credentials, answer the first challenge with `password` (cseq + 1).
 fn auth_register(
     r: &mut Registrar,
     reg: &mut Reg,
@@ -154,14 +154,17 @@ fn register_with_digest_then_200_with_binding() {
     assert_eq!(resp.vias().len(), 2, "all Vias copied");
     assert!(resp.to().tag().is_some(), "To tag added");
     let chs = challenges(&first);
-    assert_eq!(chs.len(), 2);
-    assert_eq!(chs[0].algorithm, Algorithm::Sha256);
-    assert_eq!(chs[1].algorithm, Algorithm::Md5);
+    assert_eq!(
+        chs.len(),
+        1,
+        "MD5 only by default, for SIPp 3.6.1 and baresip 1.0"
+    );
+    assert_eq!(chs[0].algorithm, Algorithm::Md5);
     assert_eq!(chs[0].realm, REALM);
     assert!(r.lookup("1001", t0).is_empty());
 
     reg.cseq += 1;
-    let a = chs[1].respond("REGISTER", "sip:127.0.0.1:5060", "1001", "pw1001", "xyz", 1);
+    let a = chs[0].respond("REGISTER", "sip:127.0.0.1:5060", "1001", "pw1001", "xyz", 1);
     let ok = r.on_register(&reg.msg(Some(&a)), src(), "udp", &seats(), t0);
     assert_eq!(ok.status, 200, "{}", String::from_utf8_lossy(&ok.response));
     assert_eq!(
@@ -944,4 +947,33 @@ fn failure_table_is_bounded() {
     let last: SocketAddr = "198.51.100.4:5060".parse().unwrap();
     assert_eq!(bad(&mut r, last, t1), 403);
     assert_eq!(unauth(&mut r, last, t1), 403);
+}
+
+#[test]
+fn sha256_offered_in_the_configured_order_and_verified() {
+    let mut r = registrar();
+    r.set_algorithms(&[Algorithm::Sha256, Algorithm::Md5]);
+    let t0 = Instant::now();
+    let mut reg = Reg::new("1001");
+    let first = r.on_register(&reg.msg(None), src(), "udp", &seats(), t0);
+    let chs = challenges(&first);
+    let algs: Vec<Algorithm> = chs.iter().map(|c| c.algorithm).collect();
+    assert_eq!(algs, [Algorithm::Sha256, Algorithm::Md5]);
+    assert_eq!(chs[0].nonce, chs[1].nonce);
+    reg.cseq += 1;
+    let a = chs[0].respond("REGISTER", "sip:127.0.0.1:5060", "1001", "pw1001", "x", 1);
+    assert!(a.contains("algorithm=SHA-256"));
+    assert_eq!(
+        r.on_register(&reg.msg(Some(&a)), src(), "udp", &seats(), t0)
+            .status,
+        200
+    );
+    // MD5 credentials are still verified when SHA-256 is preferred.
+    reg.cseq += 1;
+    let b = chs[1].respond("REGISTER", "sip:127.0.0.1:5060", "1001", "pw1001", "x", 2);
+    assert_eq!(
+        r.on_register(&reg.msg(Some(&b)), src(), "udp", &seats(), t0)
+            .status,
+        200
+    );
 }
