@@ -136,8 +136,9 @@ pub(crate) fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
 }
 
 /// Best-effort 4xx for a request we could not parse (RFC 3261 §8.2 / §21.4.1): echo the Via,
-/// From, To, Call-ID and CSeq lines we can find. None for responses, ACKs and unreadable garbage.
-pub(crate) fn error_response(raw: &[u8], err: &ParseError) -> Option<Bytes> {
+/// From, To, Call-ID and CSeq lines we can find. None for responses, ACKs, unreadable garbage,
+/// and whenever the answer would not itself be a valid SIP response.
+pub fn error_response(raw: &[u8], err: &ParseError) -> Option<Bytes> {
     let first_end = memchr::memchr(b'\n', raw)?;
     let first = std::str::from_utf8(&raw[..first_end]).ok()?.trim_end();
     let mut parts = first.split(' ');
@@ -222,9 +223,11 @@ pub(crate) fn error_response(raw: &[u8], err: &ParseError) -> Option<Bytes> {
     } else {
         reason
     };
-    Some(Bytes::from(format!(
+    let resp = Bytes::from(format!(
         "SIP/2.0 {status} {reason}\r\n{echoed}Content-Length: 0\r\n\r\n"
-    )))
+    ));
+    // Echoed From/To/Via may be as broken as the request: never send what we could not parse.
+    SipMessage::parse(resp.clone()).is_ok().then_some(resp)
 }
 
 /// Datagrams that are only whitespace are keep-alives (RFC 5626 §4.4.1 CRLF), not errors.
