@@ -48,7 +48,7 @@ fn main() {
     let max: usize = std::env::var("PACING_MAX")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(8000);
+        .unwrap_or(5000);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -59,8 +59,9 @@ fn main() {
         let rx = receivers();
         let eng = MediaEngine::start(MediaConfig {
             bind_ip: LO,
-            port_min: 20000,
-            port_max: 31999,
+            // Clear of the daemon's example range (20000-29999) and the ephemeral ports.
+            port_min: 10000,
+            port_max: 19999,
             media_timeout: Duration::from_secs(3600),
         })
         .await
@@ -71,7 +72,7 @@ fn main() {
         );
         let mut legs = Vec::new();
         let mut best = 0;
-        for n in [500usize, 1000, 2000, 3000, 4000, 5000, 6000, 8000] {
+        for n in [500usize, 1000, 2000, 3000, 4000, 5000] {
             if n > max {
                 break;
             }

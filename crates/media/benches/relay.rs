@@ -50,8 +50,8 @@ fn main() {
         let eng = MediaEngine::start_with_shards(
             MediaConfig {
                 bind_ip: LO,
-                port_min: 32000 - 4 * PAIRS as u16,
-                port_max: 31999,
+                port_min: 9000,
+                port_max: 9999,
                 media_timeout: Duration::from_secs(3600),
             },
             1,

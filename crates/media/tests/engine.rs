@@ -513,3 +513,35 @@ async fn barge_in_stops_prompt_on_first_digit() {
         "prompt stopped"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reinvite_with_new_address_moves_the_stream() {
+    let eng = engine(41200, 41219, Duration::from_secs(30)).await;
+    let leg = eng.open_leg().await.unwrap();
+    let old = UdpSocket::bind((LO, 0)).await.unwrap();
+    let new = UdpSocket::bind((LO, 0)).await.unwrap();
+    leg.set_remote(&neg(old.local_addr().unwrap(), Codec::Pcmu, None));
+    // The old peer talks, so we are latched to it.
+    old.send_to(
+        &rtp_packet(0, true, 1, 0, 5, &[0xFF; 160]),
+        leg.local_addr(),
+    )
+    .await
+    .unwrap();
+    leg.play(
+        Arc::new(Prompt::from_linear(&tone(1000, 2000.0, 300.0)).unwrap()),
+        true,
+    );
+    let first = recv_rtp(&old, Duration::from_secs(1)).await.unwrap();
+    // re-INVITE: c=/m= now point at the new peer, which switches codec too.
+    leg.set_remote(&neg(new.local_addr().unwrap(), Codec::Pcma, None));
+    let moved = recv_rtp(&new, Duration::from_secs(1)).await.unwrap();
+    assert_eq!(moved.hdr.pt, 8);
+    assert_eq!(moved.hdr.ssrc, first.hdr.ssrc);
+    while recv_rtp(&old, Duration::from_millis(50)).await.is_some() {}
+    assert!(recv_rtp(&old, Duration::from_millis(100)).await.is_none());
+    let s = eng.stats();
+    assert_eq!(s.active_legs, 1);
+    assert_eq!(s.packets_in, 1);
+    assert!(s.packets_out >= 2);
+}
