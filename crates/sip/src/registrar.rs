@@ -374,7 +374,7 @@ impl Registrar {
             f.count = 0;
             f.window_start = now;
         }
-        f.count += 1;
+        f.count = f.count.saturating_add(1);
         if f.count >= self.limits.max_auth_failures.max(1) {
             f.locked_until = Some(now + Duration::from_secs(u64::from(self.limits.lockout_secs)));
         }
@@ -736,6 +736,20 @@ impl Registrar {
             .collect();
         v.sort();
         v
+    }
+
+    /// Removes every binding of `seat` (e.g. the seat was deleted from the config on reload, or
+    /// an operator forces it out). Returns whether it had any.
+    pub fn unregister(&mut self, seat: &str) -> bool {
+        self.bindings.remove(seat).is_some()
+    }
+
+    /// Sources (IPs, IPv6 /64s) currently refused after too many failed authentications.
+    pub fn locked_out_sources(&self, now: Instant) -> usize {
+        self.failures
+            .values()
+            .filter(|f| f.locked_until.is_some_and(|u| now < u))
+            .count()
     }
 
     /// Total unexpired bindings (for metrics).

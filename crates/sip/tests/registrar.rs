@@ -366,6 +366,7 @@ fn brute_force_locks_the_source_out_then_recovers() {
         );
         assert_eq!(out.status, 403);
     }
+    assert_eq!(r.locked_out_sources(t0), 1);
     // Locked: even no credentials, or the right password, get 403.
     let out = r.on_register(&Reg::new("1004").msg(None), src(), "udp", &seats(), t0);
     assert_eq!(out.status, 403);
@@ -377,6 +378,7 @@ fn brute_force_locks_the_source_out_then_recovers() {
     );
     // After the lockout the right password works again.
     let later = t0 + Duration::from_secs(301);
+    assert_eq!(r.locked_out_sources(later), 0);
     assert_eq!(
         auth_register(&mut r, &mut Reg::new("1004"), "pw1004", src(), later).status,
         200
@@ -976,4 +978,19 @@ fn sha256_offered_in_the_configured_order_and_verified() {
             .status,
         200
     );
+}
+
+#[test]
+fn unregister_removes_all_bindings_of_a_seat() {
+    let mut r = registrar();
+    let t0 = Instant::now();
+    let mut reg = Reg::new("1001");
+    assert_eq!(
+        auth_register(&mut r, &mut reg, "pw1001", src(), t0).status,
+        200
+    );
+    assert!(r.unregister("1001"));
+    assert!(!r.unregister("1001"));
+    assert!(r.lookup("1001", t0).is_empty());
+    assert_eq!(r.binding_count(t0), 0);
 }
