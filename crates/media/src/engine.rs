@@ -495,12 +495,13 @@ impl LegShared {
         };
         let frame = play.prompt.frame(remote.codec, play.pos).copied();
         play.pos += 1;
-        let finished = play.pos >= play.prompt.frame_count();
-        if finished {
+        let mut finished = false;
+        if play.pos >= play.prompt.frame_count() {
             if play.looped {
                 play.pos = 0;
             } else {
                 st.play = None;
+                finished = true;
             }
         }
         if let (Some(frame), Some(to), true) = (frame, st.target, remote.direction.sends()) {
@@ -510,14 +511,10 @@ impl LegShared {
             self.send(&buf, to);
         }
         drop(st);
-        if finished && !self.is_looping() {
+        if finished {
             self.emit(MediaEvent::PromptFinished);
         }
         true
-    }
-
-    fn is_looping(&self) -> bool {
-        lock(&self.state).play.as_ref().is_some_and(|p| p.looped)
     }
 }
 

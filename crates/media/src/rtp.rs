@@ -310,3 +310,32 @@ mod tests {
         assert!(!seq_newer(65535, 0));
     }
 }
+
+#[cfg(test)]
+mod fuzz_tests {
+    use super::*;
+
+    #[test]
+    fn random_datagrams_never_panic_and_stay_in_bounds() {
+        // Small deterministic LCG: no extra dev-dependency for a few thousand random inputs.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 33) as u32
+        };
+        for _ in 0..20_000 {
+            let len = (next() % 64) as usize;
+            let mut buf: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            if len > 0 && next() % 2 == 0 {
+                buf[0] = (buf[0] & 0x3F) | 0x80; // mostly version 2, to reach the deeper checks
+            }
+            if let Some(h) = parse(&buf) {
+                assert!(h.payload_start <= h.payload_end && h.payload_end <= buf.len());
+            }
+            let mut rx = crate::dtmf::DtmfReceiver::new();
+            let _ = rx.on_packet(next(), &buf);
+        }
+    }
+}

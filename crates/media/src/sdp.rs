@@ -373,11 +373,12 @@ fn write_header(out: &mut String, local: SocketAddr, session: &mut SdpSession) {
 fn write_audio(
     out: &mut String,
     port: u16,
+    proto: &str,
     codecs: &[(Codec, u8)],
     dtmf_pt: Option<u8>,
     dir: Direction,
 ) {
-    let _ = write!(out, "m=audio {port} RTP/AVP");
+    let _ = write!(out, "m=audio {port} {proto}");
     for (_, pt) in codecs {
         let _ = write!(out, " {pt}");
     }
@@ -478,9 +479,11 @@ pub fn answer(
     write_header(&mut out, local, session);
     for (i, m) in parsed.media.iter().enumerate() {
         if i == index {
+            // RFC 3264 §6.1: the answer keeps the offered transport (RTP/AVP or RTP/AVPF).
             write_audio(
                 &mut out,
                 local.port(),
+                &m.proto,
                 &[(negotiated.codec, negotiated.pt)],
                 negotiated.dtmf_pt,
                 negotiated.direction,
@@ -505,7 +508,7 @@ pub fn offer(
     let mut out = String::with_capacity(320);
     write_header(&mut out, local, session);
     let list: Vec<(Codec, u8)> = codecs.iter().map(|c| (*c, c.static_pt())).collect();
-    write_audio(&mut out, local.port(), &list, Some(dtmf_pt), dir);
+    write_audio(&mut out, local.port(), "RTP/AVP", &list, Some(dtmf_pt), dir);
     out
 }
 

@@ -176,6 +176,14 @@ fn every_m_line_is_answered_extra_ones_rejected_with_port_0() {
 }
 
 #[test]
+fn answer_keeps_the_offered_avpf_profile() {
+    let o = "v=0\r\nc=IN IP4 10.1.1.1\r\nm=audio 7000 RTP/AVPF 8 101\r\na=rtpmap:101 telephone-event/8000\r\na=rtcp-fb:* nack\r\n";
+    let (n, body) = answer(o, local(), &mut SdpSession::new(1)).unwrap();
+    assert_eq!(n.dtmf_pt, Some(101));
+    assert!(body.contains("m=audio 30000 RTP/AVPF 8 101\r\n"), "{body}");
+}
+
+#[test]
 fn first_audio_with_port_0_is_skipped() {
     let o = "v=0\r\nc=IN IP4 10.1.1.1\r\nm=audio 0 RTP/AVP 0\r\nm=audio 7000 RTP/AVP 8\r\n";
     let (n, body) = answer(o, local(), &mut SdpSession::new(1)).unwrap();
