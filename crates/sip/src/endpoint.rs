@@ -138,6 +138,11 @@ pub struct EndpointStats {
     pub dropped_incoming: u64,
     pub stray_responses: u64,
     pub tcp_connections: u64,
+    /// Retransmitted requests answered from the transaction layer without bothering the TU.
+    pub absorbed_requests: u64,
+    /// Gauges: transactions alive now (a number that keeps growing means something is stuck).
+    pub live_client_transactions: u64,
+    pub live_server_transactions: u64,
 }
 
 #[derive(Debug)]
@@ -332,6 +337,9 @@ impl Endpoint {
             dropped_incoming: get(&c.dropped_incoming),
             stray_responses: get(&c.stray_responses),
             tcp_connections: get(&c.tcp_connections),
+            absorbed_requests: get(&c.absorbed_requests),
+            live_client_transactions: get(&c.live_client_transactions),
+            live_server_transactions: get(&c.live_server_transactions),
         }
     }
 }
@@ -385,6 +393,7 @@ impl Core {
                 else => break,
             };
             self.execute(outputs, origin);
+            self.publish();
         }
     }
 
@@ -480,6 +489,17 @@ impl Core {
             }
             Output::Rejected { .. } => Counters::inc(&self.counters.dropped_incoming),
         }
+    }
+
+    fn publish(&self) {
+        let (clients, servers) = self.layer.len();
+        let c = &self.counters;
+        c.absorbed_requests
+            .store(self.layer.stats().absorbed_requests, Ordering::Relaxed);
+        c.live_client_transactions
+            .store(clients as u64, Ordering::Relaxed);
+        c.live_server_transactions
+            .store(servers as u64, Ordering::Relaxed);
     }
 
     fn notify(&mut self, tx: ClientTxId, ev: TxEvent) {

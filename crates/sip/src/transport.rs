@@ -69,6 +69,10 @@ pub(crate) struct Counters {
     pub dropped_incoming: AtomicU64,
     pub stray_responses: AtomicU64,
     pub tcp_connections: AtomicU64,
+    /// Mirrors of the transaction layer's state, refreshed by its task.
+    pub absorbed_requests: AtomicU64,
+    pub live_client_transactions: AtomicU64,
+    pub live_server_transactions: AtomicU64,
 }
 
 impl Counters {

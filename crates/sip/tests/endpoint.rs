@@ -180,13 +180,17 @@ async fn call_flow(transport: TransportKind) {
         .respond(inc.msg.response(200, "OK").build_message());
     assert_eq!(final_response(&mut bye_tx).await.status(), Some(200));
 
-    // The 2xx to INVITE was ACKed quickly: at most a couple of early retransmissions.
     let s = uas.stats();
     assert!(s.received >= 3, "{s:?}");
     assert_eq!(s.parse_errors, 0);
     if transport == Tcp {
         assert!(uac.stats().tcp_connections >= 1);
     }
+    // Everything finished: after the longest timer (64·T1 = 3.2 s here) no transaction is left.
+    assert!(s.live_server_transactions >= 1, "{s:?}");
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert_eq!(uas.stats().live_server_transactions, 0, "{:?}", uas.stats());
+    assert_eq!(uac.stats().live_client_transactions, 0, "{:?}", uac.stats());
 }
 
 #[tokio::test]
