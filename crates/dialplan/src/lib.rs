@@ -392,10 +392,16 @@ impl Dialplan {
         self.entries.iter().filter(|e| e.mode == mode).count()
     }
 
-    /// Strips `+86`/`0086` and the center's area code so "07928259110", "+867928259110" and "8259110"
-    /// find the same entry. Pure slicing: no allocation on the call path.
+    /// Strips a URI scheme/host, `+86`/`0086` and the center's area code so "07928259110",
+    /// "+867928259110" and "8259110" find the same entry. Pure slicing: no allocation on the call path.
     fn normalize<'a>(&self, raw: &'a str) -> &'a str {
         let s = raw.trim();
+        // Tolerate a whole URI ("sip:12345@host;user=phone", "tel:+8612345") as well as a user part.
+        let s = ["sip:", "sips:", "tel:"]
+            .iter()
+            .find_map(|p| s.strip_prefix(p))
+            .unwrap_or(s);
+        let s = s.split(['@', ';']).next().unwrap_or(s);
         let (s, intl) = match s.strip_prefix("+86").or_else(|| s.strip_prefix("0086")) {
             Some(rest) => (rest, true),
             None => (s, false),

@@ -466,3 +466,103 @@ fn check_command_passes_both_examples() {
         assert!(out.contains(": ok,"), "{out}");
     }
 }
+
+/// A small plan exercising the options the example plans do not use.
+fn custom_plan() -> (tempfile::TempDir, Dialplan) {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = plans_dir().canonicalize().unwrap();
+    let p = |n: &str| d.join("prompts").join(n).display().to_string();
+    std::fs::write(
+        tmp.path().join("center.toml"),
+        format!(
+            "[center]\nname = \"custom\"\nnumber = \"12345\"\ntimezone = \"Asia/Shanghai\"\ncalendar = {:?}\n\
+             working_hours = \"08:30-12:00,14:00-17:30\"\nmain_queue = \"general\"\n\
+             [[queue]]\nname = \"general\"\n[[queue]]\nname = \"tax\"\n",
+            d.join("calendars/china.toml").display().to_string()
+        ),
+    )
+    .unwrap();
+    let t = |then: &str| {
+        format!(
+            "transition = {{ from = \"2021-11-22\", until = \"2021-12-21\", prompt = {:?}, then = \"{then}\" }}\n",
+            p("merged_transition.wav")
+        )
+    };
+    let numbers = format!(
+        "[[number]]\nnumber = \"12301\"\nname = \"hangup\"\nmode = \"whole\"\n{}after = \"reject\"\n\
+         [[number]]\nnumber = \"8000001\"\nname = \"back\"\nmode = \"whole\"\ntarget = \"sip:8000001@dept.invalid\"\n{}after = \"department\"\n\
+         [[number]]\nnumber = \"8000002\"\nname = \"own prompt\"\nmode = \"whole\"\nafter = \"prompt_then_hangup\"\nafter_prompt = {:?}\n\
+         [[number]]\nnumber = \"12366\"\nname = \"tax\"\nmode = \"subcenter\"\ntarget = \"seats:tax\"\nqueue = \"tax\"\n\
+         working_hours = \"08:00-20:00\"\ndays = \"working_days\"\ntransfer_answer_target_s = 20\n",
+        t("hangup"),
+        t("queue"),
+        p("please_wait.wav"),
+    );
+    std::fs::write(tmp.path().join("numbers.toml"), numbers).unwrap();
+    let plan = Dialplan::load_dir(tmp.path()).unwrap();
+    (tmp, plan)
+}
+
+#[test]
+fn whole_number_options_hangup_department_reject() {
+    let (_tmp, p) = custom_plan();
+    let during = both_ways(&p, "12301", "2021-12-01 10:00");
+    assert_eq!(
+        (during.action, during.queue.is_none()),
+        (Action::PromptThenHangup, true)
+    );
+    assert!(during.reason.to_string().contains("the call ends"));
+    assert_eq!(
+        both_ways(&p, "12301", "2021-12-22 10:00").action,
+        Action::Reject
+    );
+
+    let back = both_ways(&p, "8000001", "2022-01-04 10:00");
+    assert_eq!(
+        (back.action, s(&back.target)),
+        (Action::Department, Some("sip:8000001@dept.invalid"))
+    );
+
+    // No transition: the `after` rule applies from the start, with its own prompt.
+    let own = both_ways(&p, "8000002", "2021-01-04 10:00");
+    assert_eq!(own.action, Action::PromptThenHangup);
+    assert!(s(&own.prompt).unwrap().ends_with("please_wait.wav"));
+    assert!(own
+        .reason
+        .to_string()
+        .starts_with("number merged into 12345"));
+}
+
+#[test]
+fn lunch_break_and_subcenter_with_office_hours() {
+    let (_tmp, p) = custom_plan();
+    // Default hours 08:30-12:00,14:00-17:30: the whole number's flag follows the lunch break.
+    assert!(both_ways(&p, "12301", "2021-09-30 11:59").working_hours);
+    assert!(!both_ways(&p, "12301", "2021-09-30 12:30").working_hours);
+    // A subcenter limited to working days 08:00-20:00 goes to its 12345 queue otherwise (no off-hours prompt).
+    let open = both_ways(&p, "12366", "2021-10-09 19:00");
+    assert_eq!(
+        (open.action, s(&open.target), open.transfer_answer_target_s),
+        (Action::Department, Some("seats:tax"), Some(20))
+    );
+    let closed = both_ways(&p, "12366", "2021-10-01 10:00");
+    assert_eq!(
+        (closed.action, s(&closed.queue), closed.prompt.clone()),
+        (Action::Queue, Some("tax"), None)
+    );
+    // Whole URIs are accepted as well as user parts.
+    assert_eq!(
+        call(
+            &p,
+            "sip:12366@10.0.0.1;user=phone",
+            None,
+            "2021-10-09 19:00"
+        )
+        .action,
+        Action::Department
+    );
+    assert_eq!(
+        call(&p, "12345", Some("tel:+8612366"), "2021-10-09 19:00").action,
+        Action::Department
+    );
+}
