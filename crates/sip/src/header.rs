@@ -144,10 +144,9 @@ fn parse_params<'a>(pieces: impl Iterator<Item = &'a str>) -> Result<Vec<Param>,
             let ok = if v.starts_with('"') {
                 quoted_len(v) == Some(v.len())
             } else {
-                // gen-value = token / host / quoted-string; host may be an IPv6 reference.
-                !v.is_empty()
-                    && v.bytes()
-                        .all(|b| is_token_char(b) || matches!(b, b'[' | b']' | b':'))
+                // gen-value = token / host / quoted-string. Carriers send values outside that
+                // (tags with '/', base64 with '='); accept anything that cannot be a separator.
+                !v.is_empty() && v.bytes().all(is_liberal_value_char)
             };
             if !ok {
                 return Err(err("bad parameter value"));
@@ -156,6 +155,10 @@ fn parse_params<'a>(pieces: impl Iterator<Item = &'a str>) -> Result<Vec<Param>,
         params.push((k.to_owned(), v.map(str::to_owned)));
     }
     Ok(params)
+}
+
+fn is_liberal_value_char(b: u8) -> bool {
+    b > b' ' && b != 0x7f && !matches!(b, b';' | b',' | b'"' | b'<' | b'>' | b'\\')
 }
 
 /// Length of the quoted-string at the start of `s` (including both quotes).
@@ -572,6 +575,16 @@ mod tests {
         assert_eq!(v6.host, "2001:db8::1");
         assert_eq!(v6.rport(), Some(Some(5070)));
         assert_eq!(v6.sent_by(), "[2001:db8::1]:5060");
+    }
+
+    #[test]
+    fn liberal_parameter_values() {
+        let a = NameAddr::parse("<sip:a@b>;tag=ab/cd+ef==;x=1.2.3.4:5060;y=[::1]").unwrap();
+        assert_eq!(a.tag(), Some("ab/cd+ef=="));
+        assert_eq!(a.param("x"), Some(Some("1.2.3.4:5060")));
+        assert_eq!(NameAddr::parse(&a.to_string()).unwrap(), a);
+        assert!(NameAddr::parse("<sip:a@b>;tag=a\"b").is_err());
+        assert!(NameAddr::parse("<sip:a@b>;tag=").is_err());
     }
 
     #[test]

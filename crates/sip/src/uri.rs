@@ -291,7 +291,8 @@ fn parse_uri_params(s: &str) -> Result<Vec<Param>, ParseError> {
             return Err(err("bad URI parameter name"));
         }
         if let Some(v) = &v {
-            if !v.bytes().all(is_paramchar) {
+            // '=' inside a value (base64) is outside RFC 3261's paramchar but harmless.
+            if !v.bytes().all(|b| is_paramchar(b) || b == b'=') {
                 return Err(err("bad URI parameter value"));
             }
         }
@@ -357,7 +358,7 @@ pub(crate) fn parse_hostport(s: &str) -> Result<(String, Option<u16>), ParseErro
         }
         if !h
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
         {
             return Err(err("invalid host"));
         }
@@ -519,6 +520,15 @@ mod tests {
         assert_eq!(u.user.as_deref(), Some("user;par=u@example.net"));
         assert_eq!(u.host, "example.com");
         assert!(u.params.is_empty());
+        assert_eq!(Uri::parse(&u.to_string()).unwrap(), u);
+    }
+
+    #[test]
+    fn liberal_hosts_and_param_values() {
+        // '_' is not valid in DNS names but common in private networks.
+        let u = Uri::parse("sip:1001@pbx_01.corp.local;key=YWJj==").unwrap();
+        assert_eq!(u.host, "pbx_01.corp.local");
+        assert_eq!(u.param("key"), Some(Some("YWJj==")));
         assert_eq!(Uri::parse(&u.to_string()).unwrap(), u);
     }
 
