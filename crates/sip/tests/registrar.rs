@@ -994,3 +994,11 @@ fn unregister_removes_all_bindings_of_a_seat() {
     assert!(r.lookup("1001", t0).is_empty());
     assert_eq!(r.binding_count(t0), 0);
 }
+
+#[test]
+fn registrar_can_move_into_a_task() {
+    fn send_and_sync<T: Send + Sync + 'static>() {}
+    send_and_sync::<Registrar>();
+    send_and_sync::<sip::auth::DigestChallenger>();
+    send_and_sync::<sip::registrar::Binding>();
+}
