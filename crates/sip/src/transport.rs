@@ -17,7 +17,7 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 
 use crate::transaction::ClientTxId;
-use crate::{frame, CSeq, Frame, ParseError, SipMessage};
+use crate::{frame, CSeq, Frame, Limits, ParseError, SipMessage};
 
 /// Which transport a message came in on or goes out on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -274,7 +274,11 @@ impl Transports {
         transport: TransportKind,
     ) -> bool {
         Counters::inc(&self.counters.received);
-        match SipMessage::parse(raw.clone()) {
+        let limits = Limits {
+            max_message_len: self.max_message_size,
+            ..Limits::default()
+        };
+        match SipMessage::parse_with(raw.clone(), &limits) {
             Ok(msg) => {
                 let _ = self
                     .inbound

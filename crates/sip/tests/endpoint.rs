@@ -600,3 +600,33 @@ async fn tcp_response_opens_a_new_connection_to_sent_by_when_the_old_one_closed(
     assert!(text.starts_with("SIP/2.0 200 OK"), "{text}");
     assert!(text.contains("z9hG4bKfb"));
 }
+
+#[tokio::test]
+async fn messages_over_the_configured_size_are_refused() {
+    let (uas, mut uas_rx) = Endpoint::bind(EndpointConfig {
+        udp: "127.0.0.1:0".parse().unwrap(),
+        max_message_size: 2000,
+        ..EndpointConfig::default()
+    })
+    .await
+    .unwrap();
+    let phone = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let me = phone.local_addr().unwrap();
+    let to = uas.local_addr();
+    let padding = format!("X-Padding: {}\r\n", "a".repeat(1500));
+    let small = raw_invite(me, to, "z9hG4bKsmall");
+    let big = raw_invite(me, to, "z9hG4bKbig").replace(
+        "Max-Forwards: 70\r\n",
+        &format!("Max-Forwards: 70\r\n{padding}{padding}"),
+    );
+    assert!(small.len() < 2000 && big.len() > 2000);
+    phone.send_to(big.as_bytes(), to).await.unwrap();
+    phone.send_to(small.as_bytes(), to).await.unwrap();
+    let inc = next_incoming(&mut uas_rx).await;
+    assert_eq!(
+        inc.msg.call_id(),
+        "raw-z9hG4bKsmall",
+        "only the small one reaches the TU"
+    );
+    assert_eq!(uas.stats().parse_errors, 1);
+}
