@@ -16,3 +16,5 @@ gen please_wait "座席正忙，请您稍候，我们将尽快为您服务。" u
 gen merged_transition "您好，欢迎您的来电，此号码热线功能已并入幺二三四五，业务咨询及投诉，请拨打幺二三四五热线。" u-law 8
 gen transfer_ringing "正在为您转接相关部门，请稍候。" a-law 8
 gen off_hours "您好，现在是非工作时间，您的诉求将由幺二三四五热线受理。" signed 16
+# Jingjiang's voice menu (lines 1/2/9; key 9 = supervision desk).
+gen menu_jingjiang "咨询投诉请按一，企业办事请按二，政务服务监管专席请按九。" u-law 8

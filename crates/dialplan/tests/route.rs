@@ -128,7 +128,7 @@ fn jingjiang_menu_lines_and_supervision_key() {
     };
     let d = q("");
     assert_eq!(d.action, Action::Menu);
-    assert!(s(&d.prompt).unwrap().ends_with("greeting.wav"));
+    assert!(s(&d.prompt).unwrap().ends_with("menu_jingjiang.wav"));
     assert_eq!(
         (q("1").action, s(&q("1").queue)),
         (Action::Queue, Some("line1"))
