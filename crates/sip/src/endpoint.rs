@@ -3,6 +3,41 @@
 //! The layer lives in a single task that also sleeps until the layer's next deadline, so timers
 //! fire whatever the TU is doing; the TU talks to it only through channels ([`ServerTx::respond`],
 //! [`Endpoint::request`]) and never blocks it.
+//!
+//! ```no_run
+//! use sip::dialog::{new_branch, Dialog};
+//! use sip::endpoint::{Endpoint, EndpointConfig, TxEvent};
+//! use sip::transport::TransportKind;
+//! use sip::{Method, SipMessage};
+//!
+//! # async fn demo(invite_to_seat: SipMessage) -> std::io::Result<()> {
+//! let (ep, mut incoming) = Endpoint::bind(EndpointConfig::default()).await?;
+//! // UAS: answer what arrives (ACKs come with `tx: None`).
+//! if let Some(inc) = incoming.recv().await {
+//!     if let Some(tx) = &inc.tx {
+//!         tx.respond(inc.msg.response(486, "Busy Here").to_tag("abc").build_message());
+//!     }
+//! }
+//! // UAC: the request already carries `ep.via(transport, &new_branch())` as its top Via.
+//! let seat = "192.0.2.10:5060".parse().unwrap();
+//! let mut ctx = ep.request(invite_to_seat.clone(), seat, TransportKind::Udp);
+//! while let Some(ev) = ctx.next().await {
+//!     match ev {
+//!         TxEvent::Provisional(_) => {}
+//!         // Also comes again for each retransmitted 2xx: ACK every one (RFC 6026).
+//!         TxEvent::Final(ok) if ok.status() == Some(200) => {
+//!             if let Ok(dialog) = Dialog::uac(&invite_to_seat, &ok) {
+//!                 let via = ep.via(TransportKind::Udp, &new_branch());
+//!                 let ack = dialog.ack_for(&ok).header("Via", &via).build();
+//!                 ep.send_raw(ack, seat, TransportKind::Udp);
+//!             }
+//!         }
+//!         TxEvent::Final(_) => break,
+//!         TxEvent::Timeout | TxEvent::TransportError => break,
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
 
 use std::collections::HashMap;
 use std::io;
