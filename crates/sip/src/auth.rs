@@ -270,6 +270,16 @@ impl Challenge {
         })
     }
 
+    /// The first challenge we can answer among several `WWW-Authenticate` / `Proxy-Authenticate`
+    /// values (RFC 8760 §2.4: the server lists them most preferred first). Skips unparsable
+    /// ones, unsupported algorithms, and qop offers without `auth` (we do not do `auth-int`).
+    pub fn first_supported<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<Challenge> {
+        values
+            .into_iter()
+            .filter_map(|v| Challenge::parse(v).ok())
+            .find(|c| c.qop.is_empty() || c.qop.iter().any(|q| q == "auth"))
+    }
+
     /// Builds the `Authorization` value answering this challenge. Uses `qop=auth` when offered
     /// (with `cnonce` and `nc`), the RFC 2069 form otherwise. `nc` starts at 1 per nonce.
     pub fn respond(

@@ -523,3 +523,28 @@ mod never_panics {
         }
     }
 }
+
+#[test]
+fn client_picks_the_first_challenge_it_can_answer() {
+    let values = [
+        "Basic realm=\"x\"",
+        "Digest realm=\"r\", nonce=\"n1\", algorithm=SHA-512-256, qop=\"auth\"",
+        "Digest realm=\"r\", nonce=\"n2\", algorithm=SHA-256, qop=\"auth-int\"",
+        "Digest realm=\"r\", nonce=\"n3\", algorithm=SHA-256, qop=\"auth-int,auth\"",
+        "Digest realm=\"r\", nonce=\"n4\", algorithm=MD5, qop=\"auth\"",
+    ];
+    let c = Challenge::first_supported(values).unwrap();
+    assert_eq!((c.nonce.as_str(), c.algorithm), ("n3", Algorithm::Sha256));
+    assert!(Challenge::first_supported(values[..3].iter().copied()).is_none());
+    // A trunk challenging us: our answer verifies on a server of our own.
+    let mut server = challenger();
+    let t0 = Instant::now();
+    let hs = server.challenge(t0, false, &[Algorithm::Md5, Algorithm::Sha256]);
+    let c = Challenge::first_supported(hs.iter().map(String::as_str)).unwrap();
+    assert_eq!(c.algorithm, Algorithm::Md5);
+    let a = c.respond("INVITE", "sip:12345@trunk", "hotline", "trunkpw", "cn", 1);
+    assert_eq!(
+        server.verify("INVITE", &creds(&a), "trunkpw", t0),
+        AuthOutcome::Ok
+    );
+}
