@@ -336,15 +336,22 @@ impl fmt::Display for WorkingHours {
 }
 
 fn fmt_t(t: NaiveTime) -> String {
+    if t == end_of_day() {
+        return "24:00".into();
+    }
     t.format("%H:%M").to_string()
+}
+
+/// "24:00": the last representable instant of the day, so `[start, 24:00)` covers the whole evening.
+fn end_of_day() -> NaiveTime {
+    NaiveTime::from_hms_nano_opt(23, 59, 59, 999_999_999).unwrap_or(NaiveTime::MIN)
 }
 
 /// Parses "HH:MM" (or "HH:MM:SS"); "24:00" means end of day.
 pub fn parse_time(s: &str) -> Result<NaiveTime, String> {
     let s = s.trim();
     if s == "24:00" {
-        return NaiveTime::from_hms_nano_opt(23, 59, 59, 999_999_999)
-            .ok_or_else(|| "24:00".to_string());
+        return Ok(end_of_day());
     }
     NaiveTime::parse_from_str(s, "%H:%M")
         .or_else(|_| NaiveTime::parse_from_str(s, "%H:%M:%S"))
@@ -633,6 +640,10 @@ mod tests {
         assert_eq!(h.to_string(), "08:30-12:00,14:00-17:30");
         assert_eq!(h, WorkingHours::parse("08:30-12:00,14:00-17:30").unwrap());
         assert_eq!(WorkingHours::nine_to_five().to_string(), "09:00-17:00");
+        let all_day = WorkingHours::parse("00:00-24:00").unwrap();
+        assert_eq!(all_day.to_string(), "00:00-24:00");
+        assert!(all_day.contains(NaiveTime::from_hms_opt(23, 59, 59).unwrap()));
+        assert!(all_day.contains(NaiveTime::MIN));
     }
 
     #[test]
