@@ -422,7 +422,10 @@ fn unfold(v: &[u8]) -> Vec<u8> {
             while i < v.len() && matches!(v[i], b'\r' | b'\n' | b' ' | b'\t') {
                 i += 1;
             }
-            out.push(b' ');
+            // A value that starts on the next line has no leading space.
+            if !out.is_empty() {
+                out.push(b' ');
+            }
         } else {
             out.push(b);
             i += 1;
@@ -480,8 +483,9 @@ impl SipMessage {
                 // Continuation line (folding): extends the current value.
                 match cur.as_mut() {
                     Some(c) => {
-                        let (_, end) = offsets(b, line);
-                        if !trim_wsp(line).is_empty() {
+                        let trimmed = trim_wsp(line);
+                        let (_, end) = offsets(b, trimmed);
+                        if !trimmed.is_empty() {
                             c.2 = end as usize;
                             c.3 = true;
                         }
@@ -1172,6 +1176,17 @@ X-Thing: 1, 2\r\n\r\n"
             raw,
             b"I know you're there,\r\n pick up the phone\r\n\tand talk to me!"
         );
+    }
+
+    #[test]
+    fn value_starting_on_a_continuation_line() {
+        let m = msg(&format!(
+            "{BASE}Route:\r\n  <sip:p1;lr>  \r\nSubject: a  \r\n\tb\t\r\n\r\n"
+        ))
+        .unwrap();
+        assert_eq!(m.header("route"), Some("<sip:p1;lr>"));
+        assert_eq!(m.header("subject"), Some("a b"));
+        assert_eq!(m.routes().unwrap()[0].uri.host, "p1");
     }
 
     #[test]

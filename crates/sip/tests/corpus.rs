@@ -92,6 +92,12 @@ fn wsinv_short_tortuous_invite() {
     assert_eq!(m.method(), Some(&Method::Invite));
     assert_eq!(m.request_uri().unwrap().param("unknownparam"), Some(None));
     assert_eq!(m.to().tag(), Some("1918181833n"));
+    // folded values read as one line, without the folding whitespace
+    assert_eq!(
+        m.header("to"),
+        Some("sip:vivekg@chair-dnrc.example.com ;   tag    = 1918181833n")
+    );
+    assert_eq!(m.header("cseq"), Some("0009 INVITE"));
     assert_eq!(m.from().display.as_deref(), Some("J Rosenberg \\\""));
     assert_eq!(m.from().tag(), Some("98asjd8"));
     assert_eq!(m.max_forwards(), Some(68));
