@@ -210,6 +210,7 @@ impl Drop for Inner {
         for t in &self.tasks {
             t.abort();
         }
+        self.transports.shutdown.cancel();
     }
 }
 

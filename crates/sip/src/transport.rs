@@ -97,6 +97,10 @@ type ConnQueueRx = mpsc::Receiver<(Bytes, Option<ClientTxId>)>;
 /// Messages queued per TCP connection; a peer that stops reading loses messages, not our memory.
 const CONN_QUEUE: usize = 1024;
 
+/// A peer that does not accept a connection within this is reported as a transport error
+/// (sooner than Timer B/F, and without waiting for the kernel's SYN retries).
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Idle limits for TCP connections (RFC 3261 §18 leaves it to us). A connection that has carried
 /// a valid SIP message (a registered seat) may stay quiet much longer than one that has not (a
 /// scanner or slowloris holding file descriptors).
@@ -125,6 +129,8 @@ pub(crate) struct Transports {
     max_message_size: usize,
     max_connections: usize,
     idle: TcpIdle,
+    /// Cancelled when the endpoint is dropped: connection tasks end with it.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 /// Bind a UDP socket with a large receive buffer (bursts of INVITEs must not overflow it).
@@ -258,6 +264,7 @@ impl Transports {
             max_message_size,
             max_connections,
             idle,
+            shutdown: tokio_util::sync::CancellationToken::new(),
         })
     }
 
@@ -449,7 +456,12 @@ impl Transports {
         drop(conns);
         let me = Arc::clone(self);
         tokio::spawn(async move {
-            match TcpStream::connect(dest).await {
+            let connect = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(dest));
+            let res = tokio::select! {
+                r = connect => r.unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into())),
+                _ = me.shutdown.cancelled() => Err(io::ErrorKind::Interrupted.into()),
+            };
+            match res {
                 Ok(stream) => {
                     let _ = stream.set_nodelay(true);
                     Counters::inc(&me.counters.tcp_connections);
@@ -502,7 +514,11 @@ impl Transports {
             } else {
                 self.idle.before_first_message
             };
-            match tokio::time::timeout(idle, rd.read_buf(&mut buf)).await {
+            let read = tokio::select! {
+                r = tokio::time::timeout(idle, rd.read_buf(&mut buf)) => r,
+                _ = self.shutdown.cancelled() => break,
+            };
+            match read {
                 Ok(Ok(0)) | Ok(Err(_)) => break,
                 Ok(Ok(_)) => {}
                 Err(_) => {

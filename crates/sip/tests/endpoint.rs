@@ -630,3 +630,22 @@ async fn messages_over_the_configured_size_are_refused() {
     );
     assert_eq!(uas.stats().parse_errors, 1);
 }
+
+#[tokio::test]
+async fn dropping_the_endpoint_closes_its_tcp_connections() {
+    use tokio::io::AsyncReadExt;
+    let (uas, rx) = endpoint(true).await;
+    let mut conn = tokio::net::TcpStream::connect(uas.tcp_addr().unwrap())
+        .await
+        .unwrap();
+    // Make sure the connection is being served before dropping.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(uas);
+    drop(rx);
+    let mut buf = [0u8; 16];
+    let n = timeout(WAIT, conn.read(&mut buf))
+        .await
+        .expect("closed promptly, not by the idle timer")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+}
