@@ -16,6 +16,17 @@ const LO: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const RECEIVERS: usize = 8;
 const MEASURE: Duration = Duration::from_secs(5);
 
+/// CPU seconds (user + system) this process has used, from /proc/self/stat (1/100 s ticks).
+fn process_cpu() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let f: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r.split_whitespace().collect())
+        .unwrap_or_default();
+    let t = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    (t(11) + t(12)) as f64 / 100.0
+}
+
 struct Receivers {
     addrs: Vec<SocketAddr>,
     count: Arc<AtomicU64>,
@@ -55,7 +66,7 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async move {
-        println!("== engine: one 1 ms clock per shard, streams spread over 20 slots ==");
+        println!("== engine: one pacing thread per core, streams spread over 40 slots of 500 µs ==");
         let rx = receivers();
         let eng = MediaEngine::start(MediaConfig {
             bind_ip: LO,
@@ -72,6 +83,7 @@ fn main() {
         );
         let mut legs = Vec::new();
         let mut best = 0;
+        let mut missed = false;
         for n in [500usize, 1000, 2000, 3000, 4000, 5000] {
             if n > max {
                 break;
@@ -96,24 +108,32 @@ fn main() {
                 eng.stats().send_errors,
                 rx.count.load(Ordering::Relaxed),
             );
+            let cpu0 = process_cpu();
             tokio::time::sleep(MEASURE).await;
+            let cpu = process_cpu() - cpu0;
             let r = eng.pacing_report();
             let s = eng.stats();
             let sent = s.packets_out - out0;
             let got = rx.count.load(Ordering::Relaxed) - rx0;
             let expected = n as u64 * 50 * MEASURE.as_secs();
             println!(
-                "streams {n:5}: sent {sent:7} / expected {expected:7}, received {:5.1}%, send errors {}, lateness p50 {} µs p99 {} µs max {} µs, within 2 ms {:.3}%",
+                "streams {n:5}: sent {sent:7} / expected {expected:7}, received {:5.1}%, send errors {}, lateness p50 {} µs p99 {} µs max {} µs, within 2 ms {:.3}%, process CPU {:.0}% of one core",
                 got as f64 * 100.0 / sent.max(1) as f64,
                 s.send_errors - err0,
                 r.p50_us,
                 r.p99_us,
                 r.max_bucket_us,
-                r.within_2ms * 100.0
+                r.within_2ms * 100.0,
+                cpu * 100.0 / MEASURE.as_secs_f64()
             );
-            if r.within_2ms >= 0.99 && sent as f64 >= expected as f64 * 0.99 {
+            // The figure is the largest count before the first miss; later steps are printed
+            // for the shape of the curve only.
+            let ok = r.within_2ms >= 0.99 && sent as f64 >= expected as f64 * 0.99;
+            if ok && !missed {
                 best = n;
-            } else if r.within_2ms < 0.5 {
+            }
+            missed |= !ok;
+            if r.within_2ms < 0.5 {
                 break;
             }
         }
@@ -160,7 +180,9 @@ fn main() {
             for h in hist.iter() {
                 h.store(0, Ordering::Relaxed);
             }
+            let cpu0 = process_cpu();
             tokio::time::sleep(MEASURE).await;
+            let cpu = process_cpu() - cpu0;
             let b: Vec<u64> = hist.iter().map(|h| h.load(Ordering::Relaxed)).collect();
             let total: u64 = b.iter().sum();
             let within: u64 = b[..100].iter().sum();
@@ -175,9 +197,10 @@ fn main() {
                 * 20
                 + 20;
             println!(
-                "streams {n:5}: sent {total:7} / expected {:7}, tick lateness p99 {p99} µs, within 2 ms {:.3}%",
+                "streams {n:5}: sent {total:7} / expected {:7}, tick lateness p99 {p99} µs, within 2 ms {:.3}%, process CPU {:.0}% of one core",
                 n as u64 * 50 * MEASURE.as_secs(),
-                within as f64 * 100.0 / total.max(1) as f64
+                within as f64 * 100.0 / total.max(1) as f64,
+                cpu * 100.0 / MEASURE.as_secs_f64()
             );
             stop.store(true, Ordering::Relaxed);
             tokio::time::sleep(Duration::from_millis(200)).await;

@@ -1,11 +1,15 @@
 //! The tokio shell: UDP sockets from the RTP port range, one receive task per leg, and one pacing
 //! clock per shard that drives every generated stream (prompts, mixer output, queued DTMF).
 //!
-//! Pacing: each shard owns one timer on a 1 ms slot grid anchored at the engine epoch; every 20 ms
-//! tick is cut into 20 slots and each paced item lives in the least-loaded slot, so a shard sends
-//! 1/20 of its streams each millisecond instead of one burst per tick (bursts overflow receivers)
-//! and without one timer per stream. Empty slots are skipped and an idle shard sleeps on its
-//! queue. RTP timestamps come from the tick number, never from wall time.
+//! Pacing: each shard is one dedicated OS thread on a 500 µs slot grid anchored at the engine
+//! epoch; every 20 ms tick is cut into 40 slots and each paced item lives in the least-loaded
+//! slot, so a shard sends 1/40 of its streams per slot instead of one burst per tick (bursts
+//! overflow receivers) and without one timer per stream. Threads rather than tokio tasks: tokio
+//! timers fire on a 1 ms wheel (up to 1 ms late by design) and a pacing task waits behind
+//! whatever else its worker runs, while `nanosleep` wakes within tens of µs and the scheduler
+//! puts the thread on whichever core is free (measured: see BENCHMARKS.md). Empty slots are
+//! skipped and an idle shard blocks on its queue. RTP timestamps come from the tick number,
+//! never from wall time.
 
 use std::collections::{HashSet, VecDeque};
 use std::io;
@@ -14,10 +18,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
+use std::time::Instant;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 
 use crate::dtmf::{self, DtmfReceiver};
 use crate::g711;
@@ -26,13 +30,9 @@ use crate::prompt::{Prompt, FRAME_SAMPLES};
 use crate::rtp::{self, OutStream, HEADER_LEN};
 use crate::sdp::{Codec, Direction, Negotiated};
 
-/// Slots per 20 ms tick (one per millisecond).
-const SLOTS: u64 = 20;
-const SLOT: Duration = Duration::from_millis(1);
-/// tokio rounds every timer deadline up to the next whole millisecond (and the driver parks in
-/// whole milliseconds), so a wake-up asked for at T lands at about T + 1 ms. Asking that much
-/// earlier puts the wake-up on the slot instead of a fixed 1 ms behind it (measured).
-const TIMER_ROUNDING: Duration = Duration::from_millis(1);
+/// Slots per 20 ms tick: a pacing thread sends 1/40 of its streams every 500 µs.
+const SLOTS: u64 = 40;
+const SLOT_US: u64 = 500;
 /// Further behind than this, the clock skips ahead instead of bursting the backlog out.
 const CATCH_UP_LIMIT: Duration = Duration::from_millis(100);
 const TICK: Duration = Duration::from_millis(20);
@@ -236,7 +236,10 @@ impl MediaEngine {
             late_ticks: AtomicU64::new(0),
         });
         for (rx, s) in receivers {
-            tokio::spawn(run_shard(Arc::downgrade(&inner), epoch, rx, s));
+            let engine = Arc::downgrade(&inner);
+            std::thread::Builder::new()
+                .name("media-pacer".into())
+                .spawn(move || run_shard(engine, epoch, rx, s))?;
         }
         Ok(MediaEngine { inner })
     }
@@ -435,8 +438,21 @@ impl Drop for LegShared {
 }
 
 impl LegShared {
+    /// Sends one datagram now, from any thread. On Linux a raw non-blocking `sendmmsg`, which,
+    /// unlike tokio's `try_send_to`, does not depend on the runtime having seen the socket
+    /// writable yet (the pacing threads are outside the runtime).
     fn send(&self, buf: &[u8], to: SocketAddr) {
-        match self.socket.try_send_to(buf, to) {
+        #[cfg(target_os = "linux")]
+        let r: io::Result<usize> = {
+            use std::os::fd::AsRawFd;
+            match crate::udp::send_batch(self.socket.as_raw_fd(), &[(buf, to)]) {
+                1 => Ok(buf.len()),
+                _ => Err(io::ErrorKind::WouldBlock.into()),
+            }
+        };
+        #[cfg(not(target_os = "linux"))]
+        let r = self.socket.try_send_to(buf, to);
+        match r {
             Ok(_) => {
                 self.tx_packets.fetch_add(1, Ordering::Relaxed);
                 self.tx_bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
@@ -533,12 +549,17 @@ impl Paced {
     }
 }
 
-/// Slot index (milliseconds since the epoch) of the first slot boundary after `now`.
+/// Index of the first slot boundary after `now` (slots of `SLOT_US` since the epoch).
 fn next_slot(epoch: Instant, now: Instant) -> u64 {
-    (now.saturating_duration_since(epoch).as_millis() / SLOT.as_millis()) as u64 + 1
+    now.saturating_duration_since(epoch).as_micros() as u64 / SLOT_US + 1
 }
 
-async fn run_shard(
+fn slot_deadline(epoch: Instant, k: u64) -> Instant {
+    epoch + Duration::from_micros(k * SLOT_US)
+}
+
+/// One pacing thread. Exits when the engine and every item it paces are gone.
+fn run_shard(
     engine: Weak<EngineInner>,
     epoch: Instant,
     mut rx: mpsc::UnboundedReceiver<Paced>,
@@ -549,8 +570,8 @@ async fn run_shard(
     let mut k = next_slot(epoch, Instant::now());
     loop {
         if items == 0 {
-            // Nothing to pace: sleep on the queue instead of waking every millisecond.
-            match rx.recv().await {
+            // Nothing to pace: block on the queue instead of waking every slot.
+            match rx.blocking_recv() {
                 Some(item) => {
                     slots[0].push(item);
                     items = 1;
@@ -559,17 +580,17 @@ async fn run_shard(
                 None => return,
             }
         }
-        // Skip empty slots so a lightly loaded shard does not wake 1,000 times a second.
+        // Skip empty slots so a lightly loaded shard does not wake 2,000 times a second.
         let mut skipped = 0;
         while slots[(k % SLOTS) as usize].is_empty() && skipped < SLOTS {
             k += 1;
             skipped += 1;
         }
-        let deadline = epoch + Duration::from_millis(k);
-        // tokio fires timers up to ~1 ms after the deadline; ask early to land on the slot.
-        tokio::time::sleep_until(deadline - TIMER_ROUNDING).await;
+        let deadline = slot_deadline(epoch, k);
         let now = Instant::now();
-        if now.saturating_duration_since(deadline) > CATCH_UP_LIMIT {
+        if deadline > now {
+            std::thread::sleep(deadline - now);
+        } else if now - deadline > CATCH_UP_LIMIT {
             // Stalled (suspended VM, overload): skip ahead rather than burst a backlog; the
             // streams' timestamps follow the tick number, and the gap gets a marker bit.
             k = next_slot(epoch, now);
