@@ -128,6 +128,11 @@ impl ResponseBuilder {
     pub fn build_message(self) -> SipMessage {
         SipMessage::parse(self.build()).expect("ResponseBuilder produced an unparsable message")
     }
+
+    /// Parse of `build()` without a panic path, for production code.
+    pub fn try_build_message(self) -> Result<SipMessage, crate::ParseError> {
+        SipMessage::parse(self.build())
+    }
 }
 
 /// Builds a request. The caller adds Via, From, To, Call-ID, CSeq, Max-Forwards, Contact...
@@ -178,6 +183,12 @@ impl RequestBuilder {
     /// Parse of `build()`; panics if the caller left out a required header (tests only).
     pub fn build_message(self) -> SipMessage {
         SipMessage::parse(self.build()).expect("RequestBuilder produced an unparsable message")
+    }
+
+    /// Parse of `build()` for production code (e.g. to hand the request to the transaction
+    /// layer): a missing Via/From/To/Call-ID/CSeq or a malformed value is an error, not a panic.
+    pub fn try_build_message(self) -> Result<SipMessage, crate::ParseError> {
+        SipMessage::parse(self.build())
     }
 }
 
@@ -289,6 +300,12 @@ Content-Type: application/sdp\r\nContent-Length: 4\r\n\r\nv=0\n";
         assert_eq!(m.method(), Some(&Method::Bye));
         assert_eq!(m.request_uri(), Some(&uri));
         assert_eq!(m.header("content-length"), Some("0"));
+        let missing_cseq = RequestBuilder::new(Method::Bye, &uri)
+            .header("Via", "SIP/2.0/TCP 10.0.0.1;branch=z9hG4bKx")
+            .header("From", "<sip:a@b>;tag=1")
+            .header("To", "<sip:1001@10.0.0.5>;tag=2")
+            .header("Call-ID", "c");
+        assert_eq!(missing_cseq.try_build_message().unwrap_err().status, 400);
         let with_body = b.body("text/plain", b"hi").build_message();
         assert_eq!(with_body.body(), b"hi");
         assert_eq!(with_body.header("content-length"), Some("2"));
