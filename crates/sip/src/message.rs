@@ -940,6 +940,13 @@ impl SipMessage {
     }
 }
 
+/// The message as text (lossy for non-UTF-8 bytes), for logs and debugging.
+impl fmt::Display for SipMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&String::from_utf8_lossy(&self.buf[..self.body.end]))
+    }
+}
+
 fn value_loc_str<'a>(buf: &'a [u8], unfolded: &'a [Box<str>], loc: ValueLoc) -> Option<&'a str> {
     match loc {
         ValueLoc::Wire(s, e) => std::str::from_utf8(buf.get(s as usize..e as usize)?).ok(),
@@ -1349,6 +1356,14 @@ WWW-Authenticate: Digest realm=\"a\", qop=\"auth,auth-int\"\r\nAllow: INVITE, AC
         let c = m.contacts().unwrap();
         assert_eq!(c[0].expires(), Some(60));
         assert_eq!(c[1].expires(), None);
+    }
+
+    #[test]
+    fn display_is_the_message_text_without_trailing_datagram_bytes() {
+        let m = msg(&format!("{BASE}Content-Length: 1\r\n\r\nXtrailing")).unwrap();
+        let text = m.to_string();
+        assert!(text.starts_with("OPTIONS sip:a@b.example SIP/2.0\r\n"));
+        assert!(text.ends_with("\r\n\r\nX"));
     }
 
     #[test]
