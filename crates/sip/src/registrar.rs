@@ -627,6 +627,9 @@ impl Registrar {
             wanted.push((stored, expires.min(self.limits.max_expires)));
         }
 
+        // `touched` marks bindings this request added or refreshed: a contact repeated in the
+        // same request is not out of order, and touched bindings outrank older ones at the limit.
+        let mut touched = vec![false; current.len()];
         let mut added = 0usize;
         for (contact, expires) in wanted {
             let instance = contact.param("+sip.instance").flatten().map(str::to_owned);
@@ -638,11 +641,12 @@ impl Registrar {
                 .iter()
                 .position(|b| same_binding(b, &contact, instance.as_deref(), reg_id));
             if let Some(i) = existing {
-                if out_of_order(&current[i]) {
+                if !touched[i] && out_of_order(&current[i]) {
                     return Err(Refusal::out_of_order());
                 }
                 if expires == 0 {
                     current.remove(i);
+                    touched.remove(i);
                     continue;
                 }
                 let b = &mut current[i];
@@ -655,6 +659,7 @@ impl Registrar {
                 b.updated_at = now;
                 b.instance = instance;
                 b.reg_id = reg_id;
+                touched[i] = true;
             } else if expires != 0 {
                 added += 1;
                 current.push(Binding {
@@ -669,6 +674,7 @@ impl Registrar {
                     instance,
                     reg_id,
                 });
+                touched.push(true);
             }
         }
         let max = self.limits.max_contacts_per_seat.max(1);
@@ -678,8 +684,11 @@ impl Registrar {
                 "more contacts in one REGISTER than allowed per seat",
             ));
         }
-        // Newest first; beyond the limit the oldest bindings go.
-        current.sort_by_key(|b| std::cmp::Reverse(b.updated_at));
+        // This request's bindings first, then the rest newest first; beyond the limit the
+        // oldest go.
+        let mut ranked: Vec<(bool, Binding)> = touched.into_iter().zip(current).collect();
+        ranked.sort_by_key(|(t, b)| (std::cmp::Reverse(*t), std::cmp::Reverse(b.updated_at)));
+        let mut current: Vec<Binding> = ranked.into_iter().map(|(_, b)| b).collect();
         current.truncate(max);
         if current.is_empty() {
             self.bindings.remove(seat);

@@ -1002,3 +1002,40 @@ fn registrar_can_move_into_a_task() {
     send_and_sync::<sip::auth::DigestChallenger>();
     send_and_sync::<sip::registrar::Binding>();
 }
+
+#[test]
+fn same_contact_twice_in_one_register_is_one_binding() {
+    let mut r = registrar();
+    let t0 = Instant::now();
+    let mut reg = Reg::new("1001").contacts(&[
+        "<sip:1001@192.168.1.20:5062>;expires=600",
+        "<sip:1001@192.168.1.20:5062>;expires=900",
+    ]);
+    let out = auth_register(&mut r, &mut reg, "pw1001", src(), t0);
+    assert_eq!(out.status, 200, "not out of order with itself");
+    assert_eq!(
+        contact_values(&out),
+        vec!["<sip:1001@192.168.1.20:5062>;expires=900".to_string()]
+    );
+}
+
+#[test]
+fn the_register_just_accepted_is_never_the_one_evicted() {
+    // Found by the property test: all bindings registered in the same instant, limit reached.
+    let mut r = registrar();
+    let t0 = Instant::now();
+    let five: Vec<String> = (0..5).map(|i| format!("<sip:1001@10.0.0.{i}>")).collect();
+    let refs: Vec<&str> = five.iter().map(String::as_str).collect();
+    let mut reg = Reg::new("1001").contacts(&refs);
+    assert_eq!(
+        auth_register(&mut r, &mut reg, "pw1001", src(), t0).status,
+        200
+    );
+    let mut sixth = Reg::new("1001").contacts(&["<sip:1001@10.0.0.9>"]);
+    sixth.call_id = "other";
+    let out = auth_register(&mut r, &mut sixth, "pw1001", src(), t0);
+    assert_eq!(out.status, 200);
+    let b = r.lookup("1001", t0);
+    assert_eq!(b.len(), 5);
+    assert_eq!(b[0].contact.uri.host, "10.0.0.9");
+}
