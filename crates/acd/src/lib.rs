@@ -261,7 +261,7 @@ impl Acd {
             let best = self
                 .seats
                 .values()
-                .filter(|s| s.queues.iter().any(|q| *q == queue))
+                .filter(|s| s.queues.contains(&queue))
                 .filter_map(|s| match s.state {
                     SeatState::Available { since_ms } => Some((since_ms, s.id.clone())),
                     _ => None,

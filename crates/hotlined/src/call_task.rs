@@ -40,6 +40,8 @@ struct SeatLeg {
     events: Option<ClientTx>,
     dialog: Option<Dialog>,
     media: MediaLeg,
+    /// o= bookkeeping of our SDP on this leg: re-INVITE answers keep the id and raise the version.
+    sdp: SdpSession,
     got_provisional: bool,
     /// CANCEL wanted before any provisional arrived (RFC 3261 §9.1: wait for one).
     cancel_pending: bool,
@@ -316,6 +318,8 @@ pub fn mask(n: &str) -> String {
 
 impl CallTask {
     async fn run(&mut self) {
+        // Lives for one loop turn on the stack; boxing the big SIP variant would only add an allocation.
+        #[allow(clippy::large_enum_variant)]
         enum Wake {
             Msg(Option<CallMsg>),
             CallerMedia(Option<MediaEvent>),
@@ -426,7 +430,7 @@ impl CallTask {
         let contact = self.contact();
         let (leg, session) = if from_seat {
             match self.seat.as_mut() {
-                Some(s) => (&s.media, None),
+                Some(s) => (&s.media, &mut s.sdp),
                 None => {
                     return reply(
                         &inc.tx,
@@ -439,7 +443,7 @@ impl CallTask {
             }
         } else {
             match self.caller_media.as_ref() {
-                Some(l) => (l, Some(&mut self.caller_sdp)),
+                Some(l) => (l, &mut self.caller_sdp),
                 None => {
                     return reply(
                         &inc.tx,
@@ -451,8 +455,6 @@ impl CallTask {
                 }
             }
         };
-        let mut seat_session = SdpSession::new(rand::random::<u32>() as u64);
-        let session = session.unwrap_or(&mut seat_session);
         match sdp::answer(offer, leg.local_addr(), session) {
             Ok((neg, body)) => {
                 leg.set_remote(&neg);
@@ -759,6 +761,7 @@ impl CallTask {
             events: Some(events),
             dialog: None,
             media: leg,
+            sdp: session,
             got_provisional: false,
             cancel_pending: false,
             cancelled: false,
@@ -844,13 +847,11 @@ fn spawn_seat_drain(shared: Arc<Shared>, mut seat: SeatLeg) {
     tokio::spawn(async move {
         while let Some(ev) = events.next().await {
             match ev {
-                TxEvent::Provisional(_) => {
-                    if !seat.cancelled {
-                        seat.cancelled = true;
-                        shared
-                            .endpoint
-                            .cancel(&seat.invite, seat.dest, seat.transport);
-                    }
+                TxEvent::Provisional(_) if !seat.cancelled => {
+                    seat.cancelled = true;
+                    shared
+                        .endpoint
+                        .cancel(&seat.invite, seat.dest, seat.transport);
                 }
                 TxEvent::Final(resp) if resp.status().is_some_and(|s| (200..300).contains(&s)) => {
                     if seat.dialog.is_none() {

@@ -1,0 +1,148 @@
+//! Media end to end: RFC 4733 digits from SIPp reach the call (and its record); a seat's hold/resume
+//! re-INVITEs leave the caller's audio path working.
+
+mod support;
+
+use std::time::{Duration, Instant};
+use support::*;
+
+#[test]
+fn rfc4733_digits_from_sipp_arrive_in_the_call_record() {
+    let d = Daemon::start(Options::default());
+    let port = free_port().to_string();
+    let media_port = free_port().to_string();
+    let mut caller = Sipp::spawn(
+        d.sip,
+        &sipp_dir().join("caller_dtmf.xml"),
+        &[
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-s",
+            "12345",
+            "-mp",
+            &media_port,
+        ],
+    );
+    let st = caller.wait(Duration::from_secs(30));
+    assert!(
+        st.success(),
+        "dtmf scenario failed:\n{}\n{}",
+        caller.messages(),
+        d.log()
+    );
+    d.wait_idle(Duration::from_secs(5));
+    let records = d.call_records(1);
+    assert_eq!(records.len(), 1);
+    assert_eq!(
+        records[0].digits, "12#",
+        "each digit once, despite the retransmitted end packets"
+    );
+    assert_eq!(records[0].end_reason, ticket::EndReason::Cancelled);
+}
+
+#[test]
+fn seat_hold_and_resume_keep_the_audio_path() {
+    let d = Daemon::start(Options::default());
+    let caller_rtp = RtpPeer::new();
+    let seat_rtp = RtpPeer::new();
+    let seat_port = free_port().to_string();
+    let seat_media = seat_rtp.port().to_string();
+    let ooc = sipp_dir().join("seat_hold.xml");
+    let seat = Sipp::spawn(
+        d.sip,
+        &sipp_dir().join("seat_register.xml"),
+        &[
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &seat_port,
+            "-oocsf",
+            ooc.to_str().unwrap(),
+            "-key",
+            "seat",
+            "1003",
+            "-au",
+            "1003",
+            "-ap",
+            "hotline-1003",
+            "-key",
+            "seat_rtp_port",
+            &seat_media,
+            "-d",
+            "40000",
+        ],
+    );
+    d.wait_seat_available("1003");
+    let caller_port = free_port().to_string();
+    let caller_media = caller_rtp.port().to_string();
+    let mut caller = Sipp::spawn(
+        d.sip,
+        &sipp_dir().join("caller.xml"),
+        &[
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &caller_port,
+            "-s",
+            "12345",
+            "-key",
+            "caller_rtp_port",
+            &caller_media,
+            "-d",
+            "7000",
+        ],
+    );
+    wait_for(Duration::from_secs(10), "greeting", || {
+        !caller_rtp.packets().is_empty()
+    });
+    let daemon_caller_leg = caller_rtp.packets()[0].from;
+    let sock = caller_rtp.sock.clone();
+    let talker = std::thread::spawn(move || send_tone(&sock, daemon_caller_leg, 8, 0x3c, 900));
+
+    wait_for(Duration::from_secs(20), "caller audio at the seat", || {
+        seat_rtp.packets().iter().any(is_tone)
+    });
+    let daemon_seat_leg = seat_rtp.packets().iter().find(|p| is_tone(p)).unwrap().from;
+    // The seat holds after 1 s and resumes 1 s later: wait for the resume to be answered.
+    wait_for(Duration::from_secs(10), "hold and resume answered", || {
+        seat.messages().matches("CSeq: 102 INVITE").count() >= 2
+    });
+    assert!(
+        seat.messages().contains("a=recvonly"),
+        "hold answered with recvonly"
+    );
+    let resumed_at = Instant::now();
+    seat_rtp.send_tone(daemon_seat_leg, 0, 0x2a, 100);
+
+    let st = caller.wait(Duration::from_secs(30));
+    assert!(
+        st.success(),
+        "caller failed:\n{}\n{}",
+        caller.messages(),
+        d.log()
+    );
+    let _ = talker.join();
+    let to_caller_after = caller_rtp
+        .packets()
+        .iter()
+        .filter(|p| p.at > resumed_at && is_tone(p))
+        .count();
+    assert!(
+        to_caller_after >= 80,
+        "seat → caller after resume: {to_caller_after} of 100"
+    );
+    let to_seat_after = seat_rtp
+        .packets()
+        .iter()
+        .filter(|p| p.at > resumed_at && is_tone(p))
+        .count();
+    assert!(
+        to_seat_after >= 50,
+        "caller → seat after resume: {to_seat_after}"
+    );
+    d.wait_idle(Duration::from_secs(5));
+    let records = d.call_records(1);
+    assert_eq!(records[0].seat.as_deref(), Some("1003"));
+}
