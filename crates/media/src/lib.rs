@@ -2,6 +2,8 @@
 //! N-party mixer (sans-IO modules), driven by a tokio engine with one pacing clock per shard.
 
 pub mod dtmf;
+// The engine uses Linux batch syscalls (recvmmsg/sendmmsg); the sans-IO modules are portable.
+#[cfg(target_os = "linux")]
 mod engine;
 pub mod g711;
 pub mod mixer;
@@ -12,6 +14,7 @@ pub mod sdp;
 pub mod udp;
 
 pub use dtmf::{parse_info_body, DtmfDigit};
+#[cfg(target_os = "linux")]
 pub use engine::{
     bridge, conference, unbridge, Conference, EngineStats, LegStats, MediaConfig, MediaEngine,
     MediaEvent, MediaLeg, PacingReport,
