@@ -33,12 +33,9 @@ pub const fn linear_to_ulaw(sample: i16) -> u8 {
         pcm = ULAW_CLIP;
     }
     pcm += ULAW_BIAS;
-    let mut exponent = 7;
-    let mut mask = 0x4000;
-    while exponent > 0 && pcm & mask == 0 {
-        exponent -= 1;
-        mask >>= 1;
-    }
+    // Segment = position of the highest set bit above bit 7 (pcm is 132..=32767: bits 7..=14).
+    let highest = 31 - (pcm as u32).leading_zeros() as i32;
+    let exponent = if highest > 7 { highest - 7 } else { 0 };
     let mantissa = (pcm >> (exponent + 3)) & 0x0F;
     !((sign | (exponent << 4) | mantissa) as u8)
 }
@@ -57,8 +54,6 @@ pub const fn ulaw_to_linear(byte: u8) -> i16 {
     }
 }
 
-const ALAW_SEG_END: [i32; 8] = [0x1F, 0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF];
-
 /// Linear 16-bit → A-law.
 pub const fn linear_to_alaw(sample: i16) -> u8 {
     let mut pcm = (sample as i32) >> 3;
@@ -68,10 +63,9 @@ pub const fn linear_to_alaw(sample: i16) -> u8 {
         pcm = -pcm - 1;
         0x55
     };
-    let mut seg = 0;
-    while seg < 8 && pcm > ALAW_SEG_END[seg] {
-        seg += 1;
-    }
+    // Segment from the highest set bit: ≤0x1F → 0, ≤0x3F → 1, … ≤0xFFF → 7, above → clip.
+    let highest = 31 - ((pcm | 1) as u32).leading_zeros() as usize;
+    let seg = highest.saturating_sub(4);
     if seg >= 8 {
         return (0x7F ^ mask) as u8;
     }
@@ -182,6 +176,55 @@ mod tests {
         assert_eq!(linear_to_ulaw(i16::MIN), 0x00);
         assert_eq!(linear_to_alaw(i16::MAX), 0xAA);
         assert_eq!(linear_to_alaw(i16::MIN), 0x2A);
+    }
+
+    /// The textbook segment-search encoders (Sun g711.c), to check the bit-trick versions.
+    fn ulaw_reference(sample: i16) -> u8 {
+        let mut pcm = sample as i32;
+        let sign = if pcm < 0 {
+            pcm = -pcm;
+            0x80
+        } else {
+            0
+        };
+        pcm = pcm.min(ULAW_CLIP) + ULAW_BIAS;
+        let mut exponent = 7;
+        let mut mask = 0x4000;
+        while exponent > 0 && pcm & mask == 0 {
+            exponent -= 1;
+            mask >>= 1;
+        }
+        !((sign | (exponent << 4) | ((pcm >> (exponent + 3)) & 0x0F)) as u8)
+    }
+
+    fn alaw_reference(sample: i16) -> u8 {
+        const SEG_END: [i32; 8] = [0x1F, 0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF];
+        let mut pcm = (sample as i32) >> 3;
+        let mask = if pcm >= 0 {
+            0xD5
+        } else {
+            pcm = -pcm - 1;
+            0x55
+        };
+        let seg = SEG_END.iter().position(|e| pcm <= *e).unwrap_or(8);
+        if seg >= 8 {
+            return (0x7F ^ mask) as u8;
+        }
+        let mut aval = (seg as i32) << 4;
+        aval |= if seg < 2 {
+            (pcm >> 1) & 0x0F
+        } else {
+            (pcm >> seg) & 0x0F
+        };
+        (aval ^ mask) as u8
+    }
+
+    #[test]
+    fn encoders_match_reference_for_every_sample() {
+        for s in i16::MIN..=i16::MAX {
+            assert_eq!(linear_to_ulaw(s), ulaw_reference(s), "ulaw {s}");
+            assert_eq!(linear_to_alaw(s), alaw_reference(s), "alaw {s}");
+        }
     }
 
     #[test]
