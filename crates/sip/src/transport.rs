@@ -140,6 +140,12 @@ pub(crate) fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
     // Best effort: the kernel may clamp it to net.core.rmem_max.
     let _ = socket.set_recv_buffer_size(4 << 20);
     let _ = socket.set_send_buffer_size(1 << 20);
+    if let Ok(got) = socket.recv_buffer_size() {
+        if got < 4 << 20 {
+            // Linux caps SO_RCVBUF at net.core.rmem_max; raise that sysctl for call bursts.
+            tracing::info!(%addr, bytes = got, "UDP receive buffer smaller than asked (4 MiB)");
+        }
+    }
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     UdpSocket::from_std(socket.into())
