@@ -15,6 +15,7 @@ mod daemon;
 mod metrics_names;
 
 use clap::{Parser, Subcommand};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -126,7 +127,8 @@ fn main() -> ExitCode {
                 },
             };
             let (report, code) = dialplan::check_command(&dir);
-            print!("{report}");
+            // `| head` closes the pipe early: not an error worth a panic.
+            let _ = write!(std::io::stdout(), "{report}");
             ExitCode::from(u8::try_from(code).unwrap_or(1))
         }
         Cmd::Route {
@@ -145,7 +147,7 @@ fn main() -> ExitCode {
             &digits,
         ) {
             Ok(json) => {
-                println!("{json}");
+                let _ = writeln!(std::io::stdout(), "{json}");
                 ExitCode::SUCCESS
             }
             Err(e) => {

@@ -33,6 +33,8 @@ pub fn free_port() -> u16 {
 }
 
 pub struct Options {
+    /// Plan directory; default: the repo's dialplans/jiujiang.
+    pub dialplan: Option<PathBuf>,
     pub max_active: usize,
     pub trunk_allow: &'static str,
     pub seat_ring_timeout_s: u64,
@@ -41,6 +43,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
+            dialplan: None,
             max_active: 5000,
             trunk_allow: "127.0.0.1/32",
             seat_ring_timeout_s: 15,
@@ -81,7 +84,13 @@ impl Daemon {
                     format!("seat_ring_timeout_s = {}", opts.seat_ring_timeout_s)
                 }
                 "watch" => "watch = false".to_string(),
-                "dir" => format!("dir = \"{}\"", repo().join("dialplans/jiujiang").display()),
+                "dir" => format!(
+                    "dir = \"{}\"",
+                    opts.dialplan
+                        .clone()
+                        .unwrap_or_else(|| repo().join("dialplans/jiujiang"))
+                        .display()
+                ),
                 "hold_prompt" => format!(
                     "hold_prompt = \"{}\"",
                     repo().join("dialplans/prompts/please_wait.wav").display()
@@ -147,6 +156,21 @@ impl Daemon {
         let mut resp = String::new();
         s.read_to_string(&mut resp).ok()?;
         resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
+    }
+
+    /// POST with an empty body; returns (status code, body).
+    pub fn http_post(&self, path: &str) -> Option<(u16, String)> {
+        let mut s = TcpStream::connect_timeout(&self.admin, Duration::from_millis(500)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+        write!(
+            s,
+            "POST {path} HTTP/1.0\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+        )
+        .ok()?;
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).ok()?;
+        let code = resp.get(9..12)?.parse().ok()?;
+        Some((code, resp.split_once("\r\n\r\n")?.1.to_string()))
     }
 
     pub fn status(&self) -> serde_json::Value {
