@@ -319,6 +319,31 @@ pub(crate) fn dtmf_index(c: char) -> Option<usize> {
     }
 }
 
+/// FNV-1a with a final mix: several times cheaper than SipHash on short digit strings. HashDoS resistance
+/// is not needed: only the plan's own (trusted) numbers are stored; network input is only looked up.
+#[derive(Clone, Copy)]
+pub(crate) struct NumberHasher(u64);
+
+impl Default for NumberHasher {
+    fn default() -> Self {
+        NumberHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for NumberHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn finish(&self) -> u64 {
+        let x = self.0 ^ (self.0 >> 31);
+        x.wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ (x >> 29)
+    }
+}
+
+pub(crate) type NumberIndex = HashMap<Box<str>, u32, std::hash::BuildHasherDefault<NumberHasher>>;
+
 /// A checked, ready routing table. Immutable: reload builds a new one.
 #[derive(Debug, Clone)]
 pub struct Dialplan {
@@ -326,6 +351,8 @@ pub struct Dialplan {
     pub(crate) name: Arc<str>,
     pub(crate) number: Box<str>,
     pub(crate) area_code: Box<str>,
+    /// The area code as written after +86 (without its leading 0).
+    pub(crate) area_code_intl: Box<str>,
     pub(crate) tz: chrono_tz::Tz,
     pub(crate) calendar: Arc<HolidayCalendar>,
     pub(crate) calendar_path: PathBuf,
@@ -335,7 +362,7 @@ pub struct Dialplan {
     pub(crate) menu: Option<Menu>,
     pub(crate) queues: Vec<Arc<str>>,
     pub(crate) entries: Vec<Entry>,
-    pub(crate) index: HashMap<Box<str>, u32>,
+    pub(crate) index: NumberIndex,
     pub(crate) prompts: Vec<PathBuf>,
     pub(crate) watch_dirs: Vec<PathBuf>,
     pub(crate) warnings: Vec<Diagnostic>,
@@ -395,21 +422,24 @@ impl Dialplan {
     /// Strips a URI scheme/host, `+86`/`0086` and the center's area code so "07928259110",
     /// "+867928259110" and "8259110" find the same entry. Pure slicing: no allocation on the call path.
     fn normalize<'a>(&self, raw: &'a str) -> &'a str {
-        let s = raw.trim();
-        // Tolerate a whole URI ("sip:12345@host;user=phone", "tel:+8612345") as well as a user part.
-        let s = ["sip:", "sips:", "tel:"]
-            .iter()
-            .find_map(|p| s.strip_prefix(p))
-            .unwrap_or(s);
-        let s = s.split(['@', ';']).next().unwrap_or(s);
-        let (s, intl) = match s.strip_prefix("+86").or_else(|| s.strip_prefix("0086")) {
-            Some(rest) => (rest, true),
-            None => (s, false),
-        };
-        let ac = if intl {
-            self.area_code.trim_start_matches('0')
-        } else {
-            &self.area_code
+        let mut s = raw;
+        // Fast path: a plain local number (the usual case) needs no URI handling.
+        if !s.bytes().all(|b| b.is_ascii_digit()) {
+            s = s.trim();
+            // Tolerate a whole URI ("sip:12345@host;user=phone", "tel:+8612345") as well as a user part.
+            for scheme in ["sip:", "sips:", "tel:"] {
+                if let Some(rest) = s.strip_prefix(scheme) {
+                    s = rest;
+                    break;
+                }
+            }
+            if let Some(end) = s.bytes().position(|b| b == b'@' || b == b';') {
+                s = &s[..end];
+            }
+        }
+        let (s, ac) = match s.strip_prefix("+86").or_else(|| s.strip_prefix("0086")) {
+            Some(rest) => (rest, &*self.area_code_intl),
+            None => (s, &*self.area_code),
         };
         if !ac.is_empty() {
             if let Some(rest) = s.strip_prefix(ac) {

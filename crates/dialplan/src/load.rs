@@ -12,7 +12,8 @@ use toml::Spanned;
 
 use crate::file::{After, CenterFile, Days, FileMode, NumbersFile};
 use crate::{
-    dtmf_index, wav, Diagnostic, Dialplan, Entry, Menu, MenuOption, Mode, Severity, Transition,
+    dtmf_index, wav, Diagnostic, Dialplan, Entry, Menu, MenuOption, Mode, NumberIndex, Severity,
+    Transition,
 };
 
 /// Numbers that are emergency lines everywhere in China; they must never be merged into 12345.
@@ -402,7 +403,7 @@ fn load_inner(ctx: &mut Ctx, dir: &Path) -> Option<Dialplan> {
     let mut seen: HashMap<String, (usize, usize)> = HashMap::new();
     seen.insert(number.clone(), (usize::MAX, c.number.span().start));
     let mut entries: Vec<Entry> = Vec::new();
-    let mut index: HashMap<Box<str>, u32> = HashMap::new();
+    let mut index = NumberIndex::default();
     let sources: Vec<Src> = files.iter().filter_map(|p| read(ctx, p)).collect();
 
     // Parsing dominates a big plan's load time; files are independent, so parse them in parallel.
@@ -695,6 +696,7 @@ fn load_inner(ctx: &mut Ctx, dir: &Path) -> Option<Dialplan> {
         dir: dir.to_path_buf(),
         name: Arc::from(c.name.as_str()),
         number: number.into_boxed_str(),
+        area_code_intl: area_code.trim_start_matches('0').into(),
         area_code: area_code.into_boxed_str(),
         tz: tz?,
         calendar: calendar?,
