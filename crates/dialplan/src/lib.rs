@@ -462,13 +462,22 @@ impl Dialplan {
 
     /// Decides what a call does. Pure (time is `q.at`), no I/O, no formatting.
     ///
-    /// Order: the original number (Diversion) decides when it is in the plan, because carrier call
-    /// forwarding delivers a merged number's call addressed to 12345; an emergency or provincial number
-    /// there (or as caller) means that line handed the call to 12345. Then the center's own number, then the
-    /// called number. Anything else is refused.
+    /// Order: a call addressed to an emergency line goes there. Then the original number (Diversion)
+    /// decides when it is in the plan, because carrier call forwarding delivers a merged number's call
+    /// addressed to 12345; an emergency or provincial number there (or as caller) means that line handed the
+    /// call to 12345. Then the center's own number, then the called number. Anything else is refused.
     pub fn route(&self, q: &CallQuery<'_>) -> Decision {
         let local = q.at.with_timezone(&self.tz).naive_local();
         let called_main = self.is_main(q.called);
+        let called = if called_main {
+            None
+        } else {
+            self.lookup(q.called)
+        };
+        // A call addressed to an emergency line goes there whatever Diversion says: never queued at 12345.
+        if let Some(e) = called.filter(|e| e.mode == Mode::Emergency) {
+            return self.entry(e, local, false);
+        }
         if let Some(e) = q.diversion.and_then(|d| self.lookup(d)) {
             if called_main && matches!(e.mode, Mode::Emergency | Mode::Upstream) {
                 return self.handover(e, true);
@@ -483,7 +492,7 @@ impl Dialplan {
             }
             return self.main(q.digits);
         }
-        match self.lookup(q.called) {
+        match called {
             Some(e) => self.entry(e, local, false),
             None => {
                 let mut d = self.base(Mode::Unknown, Action::Reject, Reason::Unknown);

@@ -326,6 +326,12 @@ fn emergency_is_forwarded_never_queued() {
             );
         }
     }
+    // Addressed to 110, the call goes to 110 whatever the Diversion says.
+    let d = call(k, "110", Some("12316"), "2021-12-05 10:00");
+    assert_eq!(
+        (d.mode, d.action, d.queue.clone()),
+        (Mode::Emergency, Action::Forward, None)
+    );
     // 110 hands a non-emergency call to 12345 (as Diversion or as caller): queued as a call to 12345.
     let handed = call(k, "12345", Some("110"), "2021-10-01 03:00");
     assert_eq!(
