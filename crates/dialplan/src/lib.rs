@@ -104,6 +104,21 @@ pub enum Mode {
     Unknown,
 }
 
+impl Mode {
+    /// The JSON name ("main", "whole", …), e.g. for metric labels without allocating.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Main => "main",
+            Mode::Whole => "whole",
+            Mode::Parallel => "parallel",
+            Mode::Subcenter => "subcenter",
+            Mode::Emergency => "emergency",
+            Mode::Upstream => "upstream",
+            Mode::Unknown => "unknown",
+        }
+    }
+}
+
 /// What the call leg should do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -122,6 +137,21 @@ pub enum Action {
     Forward,
     /// Refuse the call (SIP 404/403).
     Reject,
+}
+
+impl Action {
+    /// The JSON name ("queue", "prompt_then_queue", …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Queue => "queue",
+            Action::Menu => "menu",
+            Action::PromptThenQueue => "prompt_then_queue",
+            Action::PromptThenHangup => "prompt_then_hangup",
+            Action::Department => "department",
+            Action::Forward => "forward",
+            Action::Reject => "reject",
+        }
+    }
 }
 
 /// Why, in data; rendered as one human sentence. Kept as data so `route` formats nothing.

@@ -572,3 +572,30 @@ fn lunch_break_and_subcenter_with_office_hours() {
         Action::Department
     );
 }
+
+#[test]
+fn as_str_names_match_the_json() {
+    use dialplan::Action as A;
+    for m in [
+        Mode::Main,
+        Mode::Whole,
+        Mode::Parallel,
+        Mode::Subcenter,
+        Mode::Emergency,
+        Mode::Upstream,
+        Mode::Unknown,
+    ] {
+        assert_eq!(serde_json::to_value(m).unwrap(), m.as_str());
+    }
+    for a in [
+        A::Queue,
+        A::Menu,
+        A::PromptThenQueue,
+        A::PromptThenHangup,
+        A::Department,
+        A::Forward,
+        A::Reject,
+    ] {
+        assert_eq!(serde_json::to_value(a).unwrap(), a.as_str());
+    }
+}
