@@ -52,6 +52,8 @@ pub(crate) struct Splitter<'a> {
     done: bool,
     in_quote: bool,
     in_angle: bool,
+    /// Neither '"' nor '<' in `s`: split with memchr.
+    plain: bool,
 }
 
 impl<'a> Splitter<'a> {
@@ -63,6 +65,7 @@ impl<'a> Splitter<'a> {
             done: false,
             in_quote: false,
             in_angle: false,
+            plain: false,
         }
     }
 }
@@ -75,6 +78,19 @@ impl<'a> Iterator for Splitter<'a> {
         }
         let b = self.s.as_bytes();
         let start = self.pos;
+        if self.plain {
+            // No quotes and no '<' anywhere: a plain memchr split.
+            return Some(match memchr::memchr(self.sep, &b[start.min(b.len())..]) {
+                Some(k) if self.sep != 0 => {
+                    self.pos = start + k + 1;
+                    &self.s[start..start + k]
+                }
+                _ => {
+                    self.done = true;
+                    &self.s[start.min(b.len())..]
+                }
+            });
+        }
         let mut i = start;
         while i < b.len() {
             let c = b[i];
@@ -105,8 +121,13 @@ impl<'a> Iterator for Splitter<'a> {
 
 /// Split at `sep` outside quotes and `<>`; unbalanced input is an error rather than a mis-split.
 pub(crate) fn split_iter(s: &str, sep: u8) -> Result<Splitter<'_>, ParseError> {
-    check_balanced(s)?;
-    Ok(Splitter::new(s, sep))
+    let mut it = Splitter::new(s, sep);
+    if memchr::memchr2(b'"', b'<', s.as_bytes()).is_none() {
+        it.plain = true;
+    } else {
+        check_balanced(s)?;
+    }
+    Ok(it)
 }
 
 pub(crate) fn split_outside(s: &str, sep: u8) -> Result<Vec<&str>, ParseError> {

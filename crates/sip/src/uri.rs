@@ -202,7 +202,7 @@ pub(crate) fn push_host(s: &mut String, host: &str) {
 
 fn parse_sip(scheme: Scheme, rest: &str) -> Result<Uri, ParseError> {
     // userinfo never contains an unescaped '@' and neither do hostport/params/headers in valid URIs.
-    let (userinfo, hostpart) = match rest.find('@') {
+    let (userinfo, hostpart) = match memchr::memchr(b'@', rest.as_bytes()) {
         Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
         None => (None, rest),
     };
@@ -220,7 +220,7 @@ fn parse_sip(scheme: Scheme, rest: &str) -> Result<Uri, ParseError> {
         }
     };
     // hostport ends at the first ';' or '?'
-    let hp_end = hostpart.find([';', '?']).unwrap_or(hostpart.len());
+    let hp_end = memchr::memchr2(b';', b'?', hostpart.as_bytes()).unwrap_or(hostpart.len());
     let (host, port) = parse_hostport(&hostpart[..hp_end])?;
     let after = &hostpart[hp_end..];
     let (params_str, headers_str) = match after.find('?') {
@@ -378,7 +378,7 @@ pub(crate) fn parse_hostport(s: &str) -> Result<(String, Option<u16>), ParseErro
 
 /// Decode %HH escapes. Fails on malformed escapes or a result that is not UTF-8.
 pub(crate) fn unescape(s: &str) -> Result<String, ParseError> {
-    if !s.contains('%') {
+    if memchr::memchr(b'%', s.as_bytes()).is_none() {
         return Ok(s.to_owned());
     }
     let b = s.as_bytes();
