@@ -966,6 +966,11 @@ impl MediaLeg {
         }
     }
 
+    /// Where this leg sends now: the SDP address, or the latched source of the peer's packets.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        lock(&self.shared.state).target
+    }
+
     /// The SSRC of this leg's outgoing stream (stable for the leg's life).
     pub fn ssrc(&self) -> u32 {
         lock(&self.shared.state).out.ssrc()
@@ -1080,8 +1085,11 @@ impl Drop for Conference {
     }
 }
 
-/// Starts mixing `legs` (any bridges between them are superseded; prompts keep priority on a leg
-/// that is playing one). Needs at least one leg; two work but [`bridge`] is cheaper.
+/// Starts mixing `legs`: bridges between them are superseded and their prompts stopped (a prompt
+/// played on a member later takes priority over the mix for that member). Needs at least one
+/// leg; two work but [`bridge`] is cheaper. For the transfer: caller+operator bridged → play a
+/// ringing prompt to the caller → on answer `conference(&[caller, operator, dept])` → when the
+/// operator leaves, drop the `Conference` and `bridge(caller, dept)`.
 pub fn conference(legs: &[&MediaLeg]) -> Conference {
     let members: Vec<Weak<LegShared>> = legs.iter().map(|l| Arc::downgrade(&l.shared)).collect();
     let shared = Arc::new(ConfShared {
@@ -1094,6 +1102,7 @@ pub fn conference(legs: &[&MediaLeg]) -> Conference {
     for (i, l) in legs.iter().enumerate() {
         let mut st = lock(&l.shared.state);
         st.peer = None;
+        st.play = None;
         st.conference = Some(Membership {
             conf: shared.clone(),
             party: i,
