@@ -51,6 +51,8 @@ pub(crate) struct QueueSection {
 #[serde(deny_unknown_fields)]
 pub(crate) struct MenuSection {
     pub prompt: Spanned<String>,
+    /// Queue for a caller who presses nothing (the daemon's DTMF timeout).
+    pub no_input_queue: Option<Spanned<String>>,
     #[serde(default)]
     pub option: Vec<Spanned<MenuOptionSection>>,
 }

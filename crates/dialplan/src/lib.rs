@@ -125,7 +125,8 @@ impl Mode {
 pub enum Action {
     /// Put the caller in `queue`.
     Queue,
-    /// Play the menu `prompt` and collect a digit; route again with the digits.
+    /// Play the menu `prompt` and collect a digit; route again with the digits. On no input, queue in
+    /// `queue` (the menu's `no_input_queue`, default the main queue).
     Menu,
     /// Play `prompt` to the end, then queue in `queue`.
     PromptThenQueue,
@@ -335,6 +336,7 @@ pub(crate) struct MenuOption {
 #[derive(Debug, Clone)]
 pub(crate) struct Menu {
     pub prompt: Arc<str>,
+    pub no_input_queue: Arc<str>,
     /// Indexed by [`dtmf_index`].
     pub options: [Option<MenuOption>; 12],
 }
@@ -578,6 +580,7 @@ impl Dialplan {
         let Some(key) = digits.chars().next() else {
             let mut d = self.base(Mode::Main, Action::Menu, Reason::MainMenu);
             d.prompt = Some(menu.prompt.clone());
+            d.queue = Some(menu.no_input_queue.clone());
             return d;
         };
         match dtmf_index(key).and_then(|i| menu.options[i].as_ref()) {
@@ -600,6 +603,7 @@ impl Dialplan {
             None => {
                 let mut d = self.base(Mode::Main, Action::Menu, Reason::MenuUnknownKey { key });
                 d.prompt = Some(menu.prompt.clone());
+                d.queue = Some(menu.no_input_queue.clone());
                 d
             }
         }

@@ -371,7 +371,17 @@ fn load_inner(ctx: &mut Ctx, dir: &Path) -> Option<Dialplan> {
                 target,
             });
         }
-        menu = prompt.map(|prompt| Menu { prompt, options });
+        let no_input_queue = match &m.no_input_queue {
+            Some(q) => known_queue(ctx, &csrc, q),
+            None => main_queue.clone(),
+        };
+        menu = prompt
+            .zip(no_input_queue)
+            .map(|(prompt, no_input_queue)| Menu {
+                prompt,
+                no_input_queue,
+                options,
+            });
     }
 
     // --- the numbers ---

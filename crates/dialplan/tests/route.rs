@@ -128,6 +128,7 @@ fn jingjiang_menu_lines_and_supervision_key() {
     };
     let d = q("");
     assert_eq!(d.action, Action::Menu);
+    assert_eq!(s(&d.queue), Some("line1"), "no input → line 1");
     assert!(s(&d.prompt).unwrap().ends_with("menu_jingjiang.wav"));
     assert_eq!(
         (q("1").action, s(&q("1").queue)),
