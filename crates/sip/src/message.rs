@@ -799,6 +799,17 @@ impl SipMessage {
     pub fn p_asserted_identity(&self) -> Vec<NameAddr> {
         self.lenient_name_addrs("p-asserted-identity")
     }
+    /// The number originally dialled before any forwarding, for call records and merged-number
+    /// routing: the bottom Diversion entry (RFC 5806 adds each new diversion on top, so the last
+    /// one names the first diverting party), else the first History-Info entry (RFC 7044: the
+    /// original Request-URI). None when the request was not forwarded.
+    pub fn original_called(&self) -> Option<Uri> {
+        if let Some(d) = self.diversion().pop() {
+            return Some(d.uri);
+        }
+        self.history_info().into_iter().next().map(|h| h.uri)
+    }
+
     fn lenient_name_addrs(&self, name: &str) -> Vec<NameAddr> {
         self.header_all(name)
             .into_iter()
@@ -1341,6 +1352,21 @@ WWW-Authenticate: Digest realm=\"a\", qop=\"auth,auth-int\"\r\nAllow: INVITE, AC
         );
         assert!(m.proxy_authenticate().is_empty());
         assert_eq!(m.allow(), ["INVITE", "ACK", "BYE"]);
+    }
+
+    #[test]
+    fn original_called_number_from_diversion_or_history_info() {
+        let m = msg(&format!(
+            "{BASE}Diversion: <sip:12366@gov>;reason=unconditional, <sip:12315@gov>;reason=unconditional\r\n\r\n"
+        ))
+        .unwrap();
+        assert_eq!(m.original_called().unwrap().user.as_deref(), Some("12315"));
+        let m = msg(&format!(
+            "{BASE}History-Info: <sip:12315@gov>;index=1, <sip:12345@gov>;index=1.1\r\n\r\n"
+        ))
+        .unwrap();
+        assert_eq!(m.original_called().unwrap().user.as_deref(), Some("12315"));
+        assert_eq!(msg(&format!("{BASE}\r\n")).unwrap().original_called(), None);
     }
 
     #[test]

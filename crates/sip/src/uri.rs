@@ -134,6 +134,23 @@ impl Uri {
         s
     }
 
+    /// The telephone number in a `tel:` URI or the user part of a `sip:`/`sips:` URI, with the
+    /// RFC 3966 visual separators (`-` `.` `(` `)`) removed: `tel:+86-10-(12345)` → `+861012345`.
+    /// None when there is no user part or it is not a number (digits, leading `+`, `*`, `#`).
+    pub fn phone_number(&self) -> Option<String> {
+        let user = self.user.as_deref()?;
+        let n: String = user
+            .chars()
+            .filter(|c| !matches!(c, '-' | '.' | '(' | ')'))
+            .collect();
+        let digits = n.strip_prefix('+').unwrap_or(&n);
+        let ok = !digits.is_empty()
+            && digits
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b == b'*' || b == b'#');
+        ok.then_some(n)
+    }
+
     /// The `transport` URI parameter, lower-cased if present.
     pub fn transport(&self) -> Option<String> {
         self.param("transport")
@@ -530,6 +547,20 @@ mod tests {
         assert_eq!(u.host, "pbx_01.corp.local");
         assert_eq!(u.param("key"), Some(Some("YWJj==")));
         assert_eq!(Uri::parse(&u.to_string()).unwrap(), u);
+    }
+
+    #[test]
+    fn phone_numbers_without_visual_separators() {
+        let n = |s: &str| Uri::parse(s).unwrap().phone_number();
+        assert_eq!(n("tel:+86-10-(12345)").as_deref(), Some("+861012345"));
+        assert_eq!(
+            n("sip:12345@gov.example;user=phone").as_deref(),
+            Some("12345")
+        );
+        assert_eq!(n("sip:*21#@pbx").as_deref(), Some("*21#"));
+        assert_eq!(n("sip:alice@pbx"), None);
+        assert_eq!(n("sip:pbx"), None);
+        assert_eq!(n("sip:+@pbx"), None);
     }
 
     #[test]
