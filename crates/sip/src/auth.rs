@@ -394,7 +394,8 @@ pub struct DigestChallenger {
     counter: u64,
     /// nonce → highest nc accepted; bounded, oldest-used evicted first.
     seen: HashMap<String, u32>,
-    order: VecDeque<String>,
+    /// Tracked nonces in first-use order, with their issue time (ms since origin).
+    order: VecDeque<(String, u64)>,
     capacity: usize,
     /// Issue time (ms) of the newest evicted nonce. A nonce issued at or before it and absent from
     /// `seen` may have been used already, so it is answered `Stale` rather than accepted.
@@ -633,44 +634,39 @@ impl DigestChallenger {
                     // Its history may have been evicted: we cannot prove this nc is new.
                     return Stale;
                 }
-                self.remember(nonce, nc);
+                self.remember(nonce, nc, issued_ms);
             }
         }
         Ok
     }
 
-    fn remember(&mut self, nonce: &str, nc: u32) {
+    fn remember(&mut self, nonce: &str, nc: u32, issued_ms: u64) {
         while self.seen.len() >= self.capacity {
-            let Some(old) = self.order.pop_front() else {
+            let Some((old, ts)) = self.order.pop_front() else {
                 break;
             };
             if self.seen.remove(&old).is_some() {
-                if let Some(ts) = self.decode_nonce(&old) {
-                    self.evicted_upto_ms = Some(self.evicted_upto_ms.map_or(ts, |e| e.max(ts)));
-                }
+                self.evicted_upto_ms = Some(self.evicted_upto_ms.map_or(ts, |e| e.max(ts)));
             }
         }
         self.seen.insert(nonce.to_string(), nc);
-        self.order.push_back(nonce.to_string());
+        self.order.push_back((nonce.to_string(), issued_ms));
     }
 
     /// Forgets replay state of nonces that have expired anyway (a stale nonce is refused by its
-    /// timestamp, so its entry is no longer needed). Call periodically with the registrar's expiry.
+    /// timestamp, so its entry is no longer needed). Cheap (no hashing): call it as often as the
+    /// registrar's expiry, e.g. every second.
     pub fn purge_expired(&mut self, now: Instant) {
         let now_ms = self.ms_since_origin(now);
         let ttl_ms = u64::try_from(self.nonce_ttl.as_millis()).unwrap_or(u64::MAX);
-        let mut keep = VecDeque::with_capacity(self.order.len());
-        while let Some(n) = self.order.pop_front() {
-            let live = self
-                .decode_nonce(&n)
-                .is_some_and(|ts| now_ms.saturating_sub(ts) <= ttl_ms);
-            if live {
-                keep.push_back(n);
-            } else {
-                self.seen.remove(&n);
+        let seen = &mut self.seen;
+        self.order.retain(|(n, ts)| {
+            let live = now_ms.saturating_sub(*ts) <= ttl_ms;
+            if !live {
+                seen.remove(n);
             }
-        }
-        self.order = keep;
+            live
+        });
     }
 }
 
