@@ -22,6 +22,12 @@ pub enum Plan {
     },
     /// Announce, then end the call (a merged number after its transition, a cancelled number).
     PromptThenHangup { prompt: PromptRef },
+    /// Connect straight to a SIP target outside the queue (an emergency line, the provincial center),
+    /// optionally with a prompt as early media while it rings. If the target fails, so does the call.
+    Connect {
+        prompt: Option<PromptRef>,
+        target: String,
+    },
     /// Refuse before answering (unknown number, R-09).
     Reject { status: u16, reason: String },
 }
@@ -50,6 +56,8 @@ pub struct CallPolicy {
     pub seat_ring_timeout_ms: i64,
     /// How long a seat that did not answer rests before it is offered again.
     pub seat_retry_after_ms: i64,
+    /// How long a direct target ([`Plan::Connect`]) may ring before the call fails.
+    pub connect_ring_timeout_ms: i64,
 }
 
 impl Default for CallPolicy {
@@ -58,6 +66,7 @@ impl Default for CallPolicy {
             answer_before_queue: false,
             seat_ring_timeout_ms: 15_000,
             seat_retry_after_ms: 5_000,
+            connect_ring_timeout_ms: 60_000,
         }
     }
 }
@@ -220,6 +229,16 @@ impl Call {
                     looped: false,
                 });
             }
+            Plan::Connect { prompt, target } => {
+                call.open_media(&mut out);
+                if let Some(p) = prompt {
+                    out.push(Output::Play {
+                        prompt: p,
+                        looped: true,
+                    });
+                }
+                call.offer(target, call.policy.connect_ring_timeout_ms, &mut out);
+            }
             Plan::Queue { prompt, .. } => {
                 call.open_media(&mut out);
                 match prompt {
@@ -274,19 +293,7 @@ impl Call {
             },
             Input::SeatAssigned { seat } => {
                 if self.phase == Phase::Queued {
-                    self.attempts += 1;
-                    self.last_seat = Some(seat.clone());
-                    out.push(Output::InviteSeat { seat: seat.clone() });
-                    out.push(Output::StartTimer {
-                        kind: TimerKind::SeatRing {
-                            attempt: self.attempts,
-                        },
-                        after_ms: self.policy.seat_ring_timeout_ms,
-                    });
-                    self.phase = Phase::Offering {
-                        seat,
-                        attempt: self.attempts,
-                    };
+                    self.offer(seat, self.policy.seat_ring_timeout_ms, &mut out);
                 } else {
                     // The call left the queue meanwhile: give the seat straight back.
                     out.push(Output::SeatOfferFailed {
@@ -306,32 +313,44 @@ impl Call {
                         self.caller_answered = true;
                     }
                     out.push(Output::Bridge);
-                    out.push(Output::SeatAnswered {
-                        seat: seat.clone(),
-                        queue: self.queue_name(),
-                        waited_ms,
-                    });
+                    if self.queued() {
+                        out.push(Output::SeatAnswered {
+                            seat: seat.clone(),
+                            queue: self.queue_name(),
+                            waited_ms,
+                        });
+                    }
                     self.answered_at_ms = Some(now_ms);
                     self.phase = Phase::Connected { seat };
                 }
             }
-            Input::SeatFailed { .. } => {
+            Input::SeatFailed { status } => {
                 if let Phase::Offering { seat, .. } = self.phase.clone() {
-                    self.back_to_queue(seat, now_ms, &mut out);
+                    if self.queued() {
+                        self.back_to_queue(seat, now_ms, &mut out);
+                    } else {
+                        self.target_failed(status, now_ms, &mut out);
+                    }
                 }
             }
             Input::Timer(TimerKind::SeatRing { attempt }) => {
                 if let Phase::Offering { seat, attempt: a } = self.phase.clone() {
                     if a == attempt {
                         out.push(Output::CancelSeat);
-                        self.back_to_queue(seat, now_ms, &mut out);
+                        if self.queued() {
+                            self.back_to_queue(seat, now_ms, &mut out);
+                        } else {
+                            self.target_failed(408, now_ms, &mut out);
+                        }
                     }
                 }
             }
             Input::SeatHangup => {
                 if let Phase::Connected { seat } = self.phase.clone() {
                     out.push(Output::ByeCaller);
-                    out.push(Output::SeatReleased { seat });
+                    if self.queued() {
+                        out.push(Output::SeatReleased { seat });
+                    }
                     self.finish(EndReason::SeatHangup, now_ms, &mut out);
                 }
             }
@@ -351,8 +370,14 @@ impl Call {
                 let reason = match self.phase.clone() {
                     Phase::Connected { seat } => {
                         out.push(Output::ByeSeat);
-                        out.push(Output::SeatReleased { seat });
+                        if self.queued() {
+                            out.push(Output::SeatReleased { seat });
+                        }
                         EndReason::CallerHangup
+                    }
+                    Phase::Offering { .. } if !self.queued() => {
+                        out.push(Output::CancelSeat);
+                        EndReason::Cancelled
                     }
                     Phase::Offering { .. } => {
                         out.push(Output::CancelSeat);
@@ -381,8 +406,11 @@ impl Call {
                 match self.phase.clone() {
                     Phase::Connected { seat } => {
                         out.push(Output::ByeSeat);
-                        out.push(Output::SeatReleased { seat });
+                        if self.queued() {
+                            out.push(Output::SeatReleased { seat });
+                        }
                     }
+                    Phase::Offering { .. } if !self.queued() => out.push(Output::CancelSeat),
                     Phase::Offering { .. } => {
                         out.push(Output::CancelSeat);
                         out.push(Output::Abandon {
@@ -406,6 +434,47 @@ impl Call {
             }
         }
         out
+    }
+
+    /// Does this call go through the ACD (a queue), or straight to a target?
+    fn queued(&self) -> bool {
+        matches!(self.setup.plan, Plan::Queue { .. })
+    }
+
+    /// Ring `seat` (a seat id, or a SIP URI for [`Plan::Connect`]) with a ring timer.
+    fn offer(&mut self, seat: String, ring_ms: i64, out: &mut Vec<Output>) {
+        self.attempts += 1;
+        self.last_seat = Some(seat.clone());
+        out.push(Output::InviteSeat { seat: seat.clone() });
+        out.push(Output::StartTimer {
+            kind: TimerKind::SeatRing {
+                attempt: self.attempts,
+            },
+            after_ms: ring_ms,
+        });
+        self.phase = Phase::Offering {
+            seat,
+            attempt: self.attempts,
+        };
+    }
+
+    /// A direct target did not take the call: tell the caller why (its status, or 408 on no answer).
+    fn target_failed(&mut self, status: u16, now_ms: i64, out: &mut Vec<Output>) {
+        out.push(Output::StopPlaying);
+        if self.caller_answered {
+            out.push(Output::ByeCaller);
+        } else {
+            let status = if (400..700).contains(&status) {
+                status
+            } else {
+                502
+            };
+            out.push(Output::Reject {
+                status,
+                reason: "Target Unavailable".into(),
+            });
+        }
+        self.finish(EndReason::Failed, now_ms, out);
     }
 
     fn queue_name(&self) -> String {
@@ -463,7 +532,7 @@ impl Call {
             answered_at_ms: self.answered_at_ms,
             ended_at_ms: now_ms,
             wait_ms: wait_end - self.started_at_ms,
-            seat: if self.answered_at_ms.is_some() {
+            seat: if self.answered_at_ms.is_some() && self.queued() {
                 self.last_seat.clone()
             } else {
                 None

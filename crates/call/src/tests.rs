@@ -293,3 +293,64 @@ fn ack_timeout_tears_down() {
     assert!(out.contains(&Output::ByeCaller));
     assert_eq!(record(&out).end_reason, EndReason::Failed);
 }
+
+fn connect_plan() -> Plan {
+    Plan::Connect {
+        prompt: None,
+        target: "sip:110@emergency-trunk.invalid".into(),
+    }
+}
+
+#[test]
+fn connect_rings_the_target_without_the_acd_and_bridges() {
+    let (mut call, out) = Call::new(setup(connect_plan()), CallPolicy::default(), 0);
+    assert_eq!(out[0], Output::EarlyMedia);
+    assert_eq!(
+        out[1],
+        Output::InviteSeat {
+            seat: "sip:110@emergency-trunk.invalid".into()
+        }
+    );
+    assert!(!out.iter().any(|o| matches!(o, Output::Enqueue { .. })));
+    let out = call.handle(Input::SeatAnswered, 2_000);
+    assert_eq!(
+        out,
+        vec![Output::StopPlaying, Output::Answer, Output::Bridge]
+    );
+    let out = call.handle(Input::CallerHangup, 9_000);
+    assert_eq!(out[0], Output::ByeSeat);
+    assert!(!out.iter().any(|o| matches!(o, Output::SeatReleased { .. })));
+    let r = record(&out);
+    assert_eq!(r.end_reason, EndReason::CallerHangup);
+    assert_eq!(
+        r.seat, None,
+        "a forwarded call was not taken by one of our seats"
+    );
+}
+
+#[test]
+fn connect_target_failure_is_passed_to_the_caller() {
+    let (mut call, _) = Call::new(setup(connect_plan()), CallPolicy::default(), 0);
+    let out = call.handle(Input::SeatFailed { status: 503 }, 1_000);
+    assert!(out.contains(&Output::Reject {
+        status: 503,
+        reason: "Target Unavailable".into()
+    }));
+    assert_eq!(record(&out).end_reason, EndReason::Failed);
+    let (mut call, _) = Call::new(setup(connect_plan()), CallPolicy::default(), 0);
+    let out = call.handle(Input::Timer(TimerKind::SeatRing { attempt: 1 }), 60_000);
+    assert_eq!(out[0], Output::CancelSeat);
+    assert!(out.contains(&Output::Reject {
+        status: 408,
+        reason: "Target Unavailable".into()
+    }));
+}
+
+#[test]
+fn connect_cancel_while_ringing_cancels_the_target() {
+    let (mut call, _) = Call::new(setup(connect_plan()), CallPolicy::default(), 0);
+    let out = call.handle(Input::CallerCancel, 1_000);
+    assert!(out.contains(&Output::CancelSeat));
+    assert!(!out.iter().any(|o| matches!(o, Output::Abandon { .. })));
+    assert_eq!(record(&out).end_reason, EndReason::Cancelled);
+}

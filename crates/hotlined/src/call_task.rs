@@ -128,9 +128,35 @@ fn plan_for(shared: &Shared, d: &dialplan::Decision) -> Plan {
             status: 404,
             reason: "Not Found".into(),
         },
-        // Department seats, forwarding and menus are routed by later slices (transfers, menus);
-        // until then refuse honestly rather than pretend.
-        Action::Department | Action::Forward | Action::Menu => Plan::Reject {
+        // A parallel department in its working hours: its own seats, as an ACD queue named after the group.
+        Action::Department => match d.target.as_deref() {
+            Some(t) if t.starts_with("seats:") => Plan::Queue {
+                prompt: d.prompt.clone(),
+                queue: t.trim_start_matches("seats:").to_string(),
+                hold,
+            },
+            Some(t) => Plan::Connect {
+                prompt: d.prompt.clone(),
+                target: t.to_string(),
+            },
+            None => Plan::Reject {
+                status: 480,
+                reason: "Temporarily Unavailable".into(),
+            },
+        },
+        // Emergency lines and the province: straight out, never into the 12345 queue.
+        Action::Forward => match d.target.as_deref() {
+            Some(t) => Plan::Connect {
+                prompt: d.prompt.clone(),
+                target: t.to_string(),
+            },
+            None => Plan::Reject {
+                status: 480,
+                reason: "Temporarily Unavailable".into(),
+            },
+        },
+        // Voice menus need digit collection in the call machine: not built yet, refused honestly.
+        Action::Menu => Plan::Reject {
             status: 480,
             reason: "Temporarily Unavailable".into(),
         },
@@ -281,6 +307,7 @@ pub fn start(shared: &Arc<Shared>, inc: Incoming) {
                 answer_before_queue: shared.cfg.calls.answer_before_queue,
                 seat_ring_timeout_ms: shared.cfg.calls.seat_ring_timeout_s as i64 * 1000,
                 seat_retry_after_ms: shared.cfg.calls.seat_retry_after_s as i64 * 1000,
+                connect_ring_timeout_ms: shared.cfg.calls.connect_ring_timeout_s as i64 * 1000,
             };
             let (call, outputs) = Call::new(setup, policy, Shared::now_ms());
             let mut task = CallTask {
@@ -694,17 +721,50 @@ impl CallTask {
         None
     }
 
-    async fn invite_seat(&mut self, seat: String) -> Option<Input> {
+    /// Where to send the INVITE for `seat`: a registered seat's binding, or a dial-plan target URI
+    /// (its host an IP address, or a name from `[trunks] gateways`).
+    fn resolve(&self, seat: &str) -> Result<(Uri, SocketAddr, TransportKind), u16> {
+        if seat.contains(':') {
+            let uri = Uri::parse(seat).map_err(|_| 404u16)?;
+            let port = uri.port.unwrap_or(5060);
+            let dest = match uri.host.parse::<std::net::IpAddr>() {
+                Ok(ip) => SocketAddr::new(ip, port),
+                Err(_) => *self
+                    .shared
+                    .cfg
+                    .trunks
+                    .gateways
+                    .get(&uri.host)
+                    .ok_or_else(|| {
+                        warn!(
+                            target = seat,
+                            "no gateway configured for this target's host"
+                        );
+                        503u16
+                    })?,
+            };
+            let transport = match uri.param("transport").flatten() {
+                Some(t) if t.eq_ignore_ascii_case("tcp") => TransportKind::Tcp,
+                _ => TransportKind::Udp,
+            };
+            return Ok((uri, dest, transport));
+        }
         let binding = match self.shared.registrar.lock() {
-            Ok(r) => r
-                .lookup(&seat, std::time::Instant::now())
-                .into_iter()
-                .next(),
+            Ok(r) => r.lookup(seat, std::time::Instant::now()).into_iter().next(),
             Err(_) => None,
         };
         let Some(binding) = binding else {
             info!(seat, "seat has no registration left");
-            return Some(Input::SeatFailed { status: 480 });
+            return Err(480);
+        };
+        let transport = TransportKind::from_token(&binding.transport).unwrap_or(TransportKind::Udp);
+        Ok((binding.contact.uri.clone(), binding.target(), transport))
+    }
+
+    async fn invite_seat(&mut self, seat: String) -> Option<Input> {
+        let (ruri, dest, transport) = match self.resolve(&seat) {
+            Ok(r) => r,
+            Err(status) => return Some(Input::SeatFailed { status }),
         };
         let leg = match self.shared.media.open_leg().await {
             Ok(l) => l,
@@ -713,8 +773,6 @@ impl CallTask {
                 return Some(Input::SeatFailed { status: 503 });
             }
         };
-        let transport = TransportKind::from_token(&binding.transport).unwrap_or(TransportKind::Udp);
-        let dest = binding.target();
         let codecs = match self.caller_codec {
             Codec::Pcma => [Codec::Pcma, Codec::Pcmu],
             Codec::Pcmu => [Codec::Pcmu, Codec::Pcma],
@@ -732,13 +790,18 @@ impl CallTask {
         let caller = self.invite.from().uri.user.clone().unwrap_or_default();
         let from = NameAddr::new(
             Uri::parse(&format!("sip:{}@{}", sanitize_user(&caller), domain))
-                .unwrap_or_else(|_| binding.contact.uri.clone()),
+                .unwrap_or_else(|_| ruri.clone()),
         );
-        let req = RequestBuilder::new(Method::Invite, &binding.contact.uri)
+        let to = if seat.contains(':') {
+            format!("<{ruri}>")
+        } else {
+            format!("<sip:{seat}@{domain}>")
+        };
+        let req = RequestBuilder::new(Method::Invite, &ruri)
             .header("Via", &self.shared.endpoint.via(transport, &new_branch()))
             .header("Max-Forwards", "70")
             .header("From", &format!("{from};tag={}", new_tag()))
-            .header("To", &format!("<sip:{seat}@{domain}>"))
+            .header("To", &to)
             .header("Call-ID", &call_id)
             .header("CSeq", "1 INVITE")
             .header("Contact", &self.contact())
@@ -751,7 +814,7 @@ impl CallTask {
             .endpoint
             .request(invite.clone(), dest, transport);
         self.shared.calls.insert(call_id.clone(), self.me.clone());
-        info!(seat, contact = %binding.contact.uri, %dest, "ringing seat");
+        info!(seat, contact = %ruri, %dest, "ringing");
         self.seat = Some(SeatLeg {
             seat,
             call_id,

@@ -47,6 +47,10 @@ fn default_max_message() -> usize {
 pub struct TrunkConfig {
     /// CIDR blocks or single addresses, e.g. ["127.0.0.1/32", "10.20.0.0/16"].
     pub allow: Vec<String>,
+    /// Where to send calls for dial-plan targets by host (`sip:110@emergency-trunk` → that SBC), so plans
+    /// name lines, not addresses. A target whose host is an IP address needs no entry.
+    #[serde(default)]
+    pub gateways: std::collections::BTreeMap<String, SocketAddr>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -82,6 +86,8 @@ pub struct CallsConfig {
     pub service_level_s: u64,
     /// Played in a loop while a caller waits for a seat.
     pub hold_prompt: Option<PathBuf>,
+    /// How long a forwarded call (emergency line, province) may ring before it fails.
+    pub connect_ring_timeout_s: u64,
 }
 
 impl Default for CallsConfig {
@@ -95,6 +101,7 @@ impl Default for CallsConfig {
             wrap_up_s: 0,
             service_level_s: 20,
             hold_prompt: None,
+            connect_ring_timeout_s: 60,
         }
     }
 }

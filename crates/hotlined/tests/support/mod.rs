@@ -37,6 +37,8 @@ pub struct Options {
     pub dialplan: Option<PathBuf>,
     pub max_active: usize,
     pub trunk_allow: &'static str,
+    /// `[trunks] gateways`: target host → address.
+    pub gateways: Vec<(String, SocketAddr)>,
     pub seat_ring_timeout_s: u64,
 }
 
@@ -46,6 +48,7 @@ impl Default for Options {
             dialplan: None,
             max_active: 5000,
             trunk_allow: "127.0.0.1/32",
+            gateways: Vec::new(),
             seat_ring_timeout_s: 15,
         }
     }
@@ -79,7 +82,18 @@ impl Daemon {
                 "port_min" => format!("port_min = {media_base}"),
                 "port_max" => format!("port_max = {}", media_base + 99),
                 "max_active" => format!("max_active = {}", opts.max_active),
-                "allow" => format!("allow = [\"{}\"]", opts.trunk_allow),
+                "allow" => {
+                    let gw: Vec<String> = opts
+                        .gateways
+                        .iter()
+                        .map(|(h, a)| format!("\"{h}\" = \"{a}\""))
+                        .collect();
+                    format!(
+                        "allow = [\"{}\"]\ngateways = {{ {} }}",
+                        opts.trunk_allow,
+                        gw.join(", ")
+                    )
+                }
                 "seat_ring_timeout_s" => {
                     format!("seat_ring_timeout_s = {}", opts.seat_ring_timeout_s)
                 }
