@@ -470,9 +470,9 @@ impl SipMessage {
         let mut cur: Option<(&[u8], usize, usize, bool)> = None;
         loop {
             if pos >= b.len() {
-                // No empty line: a datagram ending right after the headers; be lenient.
-                body_start = b.len();
-                break;
+                // No empty line: most likely a truncated datagram; acting on a cut-off Call-ID
+                // or Contact would be worse than refusing it.
+                return Err(ParseError::bad("no empty line after the headers"));
             }
             let (line, next) = next_line(b, pos);
             if line.is_empty() {
@@ -1411,6 +1411,13 @@ WWW-Authenticate: Digest realm=\"a\", qop=\"auth,auth-int\"\r\nAllow: INVITE, AC
             }
         );
         assert!(CSeq::parse("4294967296 BYE").is_err());
+    }
+
+    #[test]
+    fn headers_must_end_with_an_empty_line() {
+        assert_eq!(msg(BASE).unwrap_err().status, 400);
+        assert_eq!(msg(&BASE[..BASE.len() - 4]).unwrap_err().status, 400);
+        assert!(msg(&format!("{BASE}\r\n")).is_ok());
     }
 
     #[test]
