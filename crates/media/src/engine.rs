@@ -175,6 +175,39 @@ impl EngineInner {
     }
 }
 
+/// Tuning for [`MediaEngine::start_with`].
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Pacing threads; default: one per available core.
+    pub shards: usize,
+    /// Nice value for the pacing threads (best effort: needs root/CAP_SYS_NICE, silently kept
+    /// otherwise). Default `Some(-10)`: their work per slot is bounded and small, and on a busy
+    /// host a pacer waiting behind compile jobs or SIP bursts is what makes packets late
+    /// (measured in BENCHMARKS.md). `None` leaves the priority alone.
+    pub pacer_nice: Option<i32>,
+}
+
+impl Default for EngineOptions {
+    fn default() -> EngineOptions {
+        EngineOptions {
+            shards: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+                .clamp(1, 16),
+            pacer_nice: Some(-10),
+        }
+    }
+}
+
+/// Sets the calling thread's nice value; failure (no privilege) leaves it as it was.
+fn raise_priority(nice: i32) {
+    // SAFETY: plain syscalls on the calling thread's own id.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice);
+    }
+}
+
 /// Shared handle to the media engine.
 #[derive(Clone)]
 pub struct MediaEngine {
@@ -189,15 +222,21 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl MediaEngine {
     /// Starts the pacing shards (one per available core) on the current tokio runtime.
     pub async fn start(cfg: MediaConfig) -> io::Result<MediaEngine> {
-        let shard_count = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .clamp(1, 16);
-        MediaEngine::start_with_shards(cfg, shard_count).await
+        MediaEngine::start_with(cfg, EngineOptions::default()).await
     }
 
     /// As [`MediaEngine::start`], with an explicit number of pacing shards.
     pub async fn start_with_shards(cfg: MediaConfig, shards: usize) -> io::Result<MediaEngine> {
+        let opts = EngineOptions {
+            shards,
+            ..EngineOptions::default()
+        };
+        MediaEngine::start_with(cfg, opts).await
+    }
+
+    /// As [`MediaEngine::start`], with explicit [`EngineOptions`].
+    pub async fn start_with(cfg: MediaConfig, opts: EngineOptions) -> io::Result<MediaEngine> {
+        let shards = opts.shards;
         if cfg.port_min > cfg.port_max || cfg.port_min + (cfg.port_min & 1) > cfg.port_max {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -238,9 +277,15 @@ impl MediaEngine {
         });
         for (rx, s) in receivers {
             let engine = Arc::downgrade(&inner);
+            let nice = opts.pacer_nice;
             std::thread::Builder::new()
                 .name("media-pacer".into())
-                .spawn(move || run_shard(engine, epoch, rx, s))?;
+                .spawn(move || {
+                    if let Some(n) = nice {
+                        raise_priority(n);
+                    }
+                    run_shard(engine, epoch, rx, s)
+                })?;
         }
         Ok(MediaEngine { inner })
     }
