@@ -10,14 +10,7 @@ use support::*;
 
 #[test]
 fn reload_refuses_a_broken_plan_and_applies_a_good_one_while_a_call_waits() {
-    let plans = tempfile::tempdir().unwrap();
-    let ok = Command::new("cp")
-        .arg("-r")
-        .arg(repo().join("dialplans"))
-        .arg(plans.path())
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    let plans = copy_dialplans();
     let dir = plans.path().join("dialplans/jiujiang");
     let whole = dir.join("whole.toml");
     let original = std::fs::read_to_string(&whole).unwrap();

@@ -172,6 +172,21 @@ impl Daemon {
         resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
     }
 
+    /// GET with the ticket API's bearer token (from the example config); returns (status code, body).
+    pub fn api_get(&self, path: &str) -> Option<(u16, String)> {
+        let mut s = TcpStream::connect_timeout(&self.admin, Duration::from_millis(500)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+        write!(
+            s,
+            "GET {path} HTTP/1.0\r\nHost: x\r\nAuthorization: Bearer change-me-example-token\r\n\r\n"
+        )
+        .ok()?;
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).ok()?;
+        let code = resp.get(9..12)?.parse().ok()?;
+        Some((code, resp.split_once("\r\n\r\n")?.1.to_string()))
+    }
+
     /// POST with an empty body; returns (status code, body).
     pub fn http_post(&self, path: &str) -> Option<(u16, String)> {
         let mut s = TcpStream::connect_timeout(&self.admin, Duration::from_millis(500)).ok()?;
@@ -446,6 +461,19 @@ impl Drop for RtpPeer {
 /// Frames whose 160 bytes are all one value: the tone a peer sent, never a spoken prompt.
 pub fn is_tone(p: &Rtp) -> bool {
     p.payload.len() == 160 && p.payload.iter().all(|&b| b == p.payload[0])
+}
+
+/// A copy of the repo's dialplans/ in a temp dir, so a test can edit a plan.
+pub fn copy_dialplans() -> tempfile::TempDir {
+    let plans = tempfile::tempdir().unwrap();
+    let ok = Command::new("cp")
+        .arg("-r")
+        .arg(repo().join("dialplans"))
+        .arg(plans.path())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    plans
 }
 
 /// Wait (bounded) until `f` is true.
