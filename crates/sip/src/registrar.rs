@@ -44,8 +44,10 @@ impl SeatDirectory for std::collections::BTreeMap<String, String> {
     }
 }
 
-/// Every limit of the registrar, as named config values (seconds and counts).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Every limit of the registrar, as named config values (seconds and counts). Deserializable
+/// so the daemon's config can embed it (`[sip.registrar]`); missing keys take the defaults.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct RegistrarLimits {
     /// Shorter non-zero expiries get 423 Interval Too Brief with this Min-Expires.
     pub min_expires: u32,
@@ -55,7 +57,8 @@ pub struct RegistrarLimits {
     pub default_expires: u32,
     /// Oldest bindings are dropped beyond this (a phone that changed address keeps working).
     pub max_contacts_per_seat: usize,
-    /// Wrong responses from one source IP, within `failure_window_secs`, before lockout.
+    /// Wrong responses from one source IP, within `failure_window_secs`, before lockout
+    /// (0 disables the lockout).
     pub max_auth_failures: u32,
     pub failure_window_secs: u32,
     /// How long a source that hit `max_auth_failures` gets 403 for everything.
@@ -345,6 +348,9 @@ impl Registrar {
     }
 
     fn record_failure(&mut self, ip: IpAddr, now: Instant) {
+        if self.limits.max_auth_failures == 0 {
+            return;
+        }
         let window = Duration::from_secs(u64::from(self.limits.failure_window_secs));
         if !self.failures.contains_key(&ip)
             && self.failures.len() >= self.limits.max_tracked_sources.max(1)
@@ -375,7 +381,7 @@ impl Registrar {
             f.window_start = now;
         }
         f.count = f.count.saturating_add(1);
-        if f.count >= self.limits.max_auth_failures.max(1) {
+        if f.count >= self.limits.max_auth_failures {
             f.locked_until = Some(now + Duration::from_secs(u64::from(self.limits.lockout_secs)));
         }
     }

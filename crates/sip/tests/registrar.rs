@@ -1039,3 +1039,38 @@ fn the_register_just_accepted_is_never_the_one_evicted() {
     assert_eq!(b.len(), 5);
     assert_eq!(b[0].contact.uri.host, "10.0.0.9");
 }
+
+#[test]
+fn limits_from_config_file() {
+    let l: RegistrarLimits = toml::from_str("min_expires = 120\nmax_auth_failures = 0\n").unwrap();
+    assert_eq!(l.min_expires, 120);
+    assert_eq!(l.max_auth_failures, 0);
+    assert_eq!(
+        l.max_expires,
+        RegistrarLimits::default().max_expires,
+        "missing keys default"
+    );
+    let err = toml::from_str::<RegistrarLimits>("min_expire = 1\n").unwrap_err();
+    assert!(err.to_string().contains("unknown field"), "{err}");
+}
+
+#[test]
+fn zero_max_auth_failures_disables_the_lockout() {
+    let limits = RegistrarLimits {
+        max_auth_failures: 0,
+        ..RegistrarLimits::default()
+    };
+    let mut r = Registrar::with_secret(REALM, "hotline.example", limits, [5; 32]);
+    let t0 = Instant::now();
+    for _ in 0..20 {
+        assert_eq!(
+            auth_register(&mut r, &mut Reg::new("1001"), "bad", src(), t0).status,
+            403
+        );
+    }
+    assert_eq!(r.locked_out_sources(t0), 0);
+    assert_eq!(
+        auth_register(&mut r, &mut Reg::new("1001"), "pw1001", src(), t0).status,
+        200
+    );
+}
