@@ -400,7 +400,18 @@ impl Via {
         // sent-by up to ';' (no whitespace inside except around ':', which we refuse as unusual)
         let semi = rest.find(';').unwrap_or(rest.len());
         let sent_by = rest[..semi].trim_end_matches(|c: char| c.is_ascii_whitespace());
-        // Strip a trailing comment "(...)" is not supported in sent-by; whitespace inside is an error.
+        // COLON = SWS ":" SWS: whitespace may surround the port's colon, nowhere else.
+        let compact;
+        let sent_by = if sent_by.bytes().any(is_ws) {
+            compact = sent_by
+                .split(':')
+                .map(|p| p.trim_matches(|c: char| c.is_ascii_whitespace()))
+                .collect::<Vec<_>>()
+                .join(":");
+            compact.as_str()
+        } else {
+            sent_by
+        };
         if sent_by.is_empty() || sent_by.bytes().any(is_ws) {
             return Err(err("bad Via sent-by"));
         }
@@ -592,6 +603,12 @@ mod tests {
         assert_eq!(v.rport(), Some(None));
         assert_eq!(v.received(), Some("[2001:db8::9]"));
         assert_eq!(Via::parse(&v.to_string()).unwrap(), v);
+        let spaced = Via::parse("SIP/2.0/UDP host.example : 5062 ;branch=z9hG4bKs").unwrap();
+        assert_eq!(
+            (spaced.host.as_str(), spaced.port),
+            ("host.example", Some(5062))
+        );
+        assert!(Via::parse("SIP/2.0/UDP host example;branch=z9hG4bKs").is_err());
         let v6 = Via::parse("SIP/2.0/TCP [2001:db8::1]:5060;branch=z9hG4bKx;rport=5070").unwrap();
         assert_eq!(v6.host, "2001:db8::1");
         assert_eq!(v6.rport(), Some(Some(5070)));
