@@ -123,10 +123,13 @@ impl PortPool {
     /// Even ports of the range, round robin from the last one handed out, so a just-freed port
     /// (which may still receive the old call's packets) is reused last.
     fn candidates(&mut self) -> Vec<u16> {
-        let first = self.min + (self.min & 1);
-        if first > self.max {
+        let Some(first) = self
+            .min
+            .checked_add(self.min & 1)
+            .filter(|f| *f <= self.max)
+        else {
             return Vec::new();
-        }
+        };
         let count = (self.max - first) / 2 + 1;
         let start = if self.next < first || self.next > self.max {
             first
@@ -237,11 +240,12 @@ impl MediaEngine {
     /// As [`MediaEngine::start`], with explicit [`EngineOptions`].
     pub async fn start_with(cfg: MediaConfig, opts: EngineOptions) -> io::Result<MediaEngine> {
         let shards = opts.shards;
-        if cfg.port_min > cfg.port_max || cfg.port_min + (cfg.port_min & 1) > cfg.port_max {
+        let first_even = u32::from(cfg.port_min) + u32::from(cfg.port_min & 1);
+        if cfg.port_min == 0 || first_even > u32::from(cfg.port_max) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!(
-                    "RTP port range {}-{} has no even port",
+                    "RTP port range {}-{} has no even port (or starts at 0)",
                     cfg.port_min, cfg.port_max
                 ),
             ));

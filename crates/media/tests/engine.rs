@@ -437,6 +437,20 @@ async fn three_party_conference_excludes_own_voice() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_port_ranges_are_refused() {
+    for (min, max) in [(65535, 65535), (3001, 3001), (5000, 4000), (0, 100)] {
+        let r = MediaEngine::start(MediaConfig {
+            bind_ip: LO,
+            port_min: min,
+            port_max: max,
+            media_timeout: Duration::from_secs(1),
+        })
+        .await;
+        assert!(r.is_err(), "{min}-{max}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn port_range_exhaustion_and_reuse() {
     let _serial = SERIAL.lock().await;
     let eng = engine(41140, 41143, Duration::from_secs(30)).await;
