@@ -30,6 +30,13 @@ fn input(department: &str, category: Category, accepted_at_ms: i64) -> TicketInp
 
 async fn call_records_are_stored_once_and_read_back(db: TestDb) {
     let s = store(&db).await;
+    if s.backend() == Backend::Sqlite {
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(s.pool())
+            .await
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
     let mut r = rec("c-1");
     r.original_called = Some("96116".into());
     r.department = Some("水务".into());

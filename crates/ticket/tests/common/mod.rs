@@ -45,10 +45,16 @@ pub async fn fresh(backend: Backend) -> Option<TestDb> {
         }),
         Backend::Postgres => {
             let Ok(base) = std::env::var("TICKET_TEST_PG_URL") else {
-                eprintln!(
-                    "!!!!!!!! SKIPPED against PostgreSQL: TICKET_TEST_PG_URL is not set \
-                     (eval \"$(scripts/pg-test.sh start)\") !!!!!!!!"
-                );
+                // Straight to the stream, not eprintln!: the test harness would swallow it for a passing test.
+                static ONCE: std::sync::Once = std::sync::Once::new();
+                ONCE.call_once(|| {
+                    use std::io::Write;
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "\n!!!!!!!! PostgreSQL tests SKIPPED: TICKET_TEST_PG_URL is not set \
+                         (eval \"$(scripts/pg-test.sh start)\") !!!!!!!!\n"
+                    );
+                });
                 return None;
             };
             sqlx::any::install_default_drivers();
