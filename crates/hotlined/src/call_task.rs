@@ -42,6 +42,8 @@ struct SeatLeg {
     media: MediaLeg,
     /// o= bookkeeping of our SDP on this leg: re-INVITE answers keep the id and raise the version.
     sdp: SdpSession,
+    /// The description in force on this leg (for offerless re-INVITEs).
+    last_sdp: String,
     got_provisional: bool,
     /// CANCEL wanted before any provisional arrived (RFC 3261 §9.1: wait for one).
     cancel_pending: bool,
@@ -482,23 +484,43 @@ impl CallTask {
                 }
             }
         };
-        match sdp::answer(offer, leg.local_addr(), session) {
-            Ok((neg, body)) => {
-                leg.set_remote(&neg);
-                debug!(direction = ?neg.direction, from_seat, "re-INVITE answered");
-                if let Some(tx) = &inc.tx {
-                    let resp = inc
-                        .msg
-                        .response(200, "OK")
-                        .header("Contact", &contact)
-                        .body("application/sdp", body.as_bytes())
-                        .build();
-                    if let Some(r) = parse_built(resp, "re-INVITE 200") {
-                        tx.respond(r);
-                    }
-                }
+        // A re-INVITE without SDP is a session refresh (RFC 4028) or a request for our offer: answer with the
+        // description in force, unchanged (same o= version), never 488 — that would drop the call.
+        let body = if offer.trim().is_empty() {
+            if from_seat {
+                self.seat.as_ref().map(|s| s.last_sdp.clone())
+            } else {
+                self.answer_sdp.clone()
             }
-            Err(e) => reply(&inc.tx, &inc.msg, e.status, "Not Acceptable Here", &[]),
+        } else {
+            match sdp::answer(offer, leg.local_addr(), session) {
+                Ok((neg, body)) => {
+                    leg.set_remote(&neg);
+                    debug!(direction = ?neg.direction, from_seat, "re-INVITE answered");
+                    Some(body)
+                }
+                Err(e) => return reply(&inc.tx, &inc.msg, e.status, "Not Acceptable Here", &[]),
+            }
+        };
+        let Some(body) = body else {
+            return reply(&inc.tx, &inc.msg, 500, "Server Internal Error", &[]);
+        };
+        if from_seat {
+            if let Some(s) = self.seat.as_mut() {
+                s.last_sdp = body.clone();
+            }
+        } else {
+            self.answer_sdp = Some(body.clone());
+        }
+        if let Some(tx) = &inc.tx {
+            let mut b = inc.msg.response(200, "OK").header("Contact", &contact);
+            for (n, v) in session_timer(&inc.msg) {
+                b = b.header(n, &v);
+            }
+            let resp = b.body("application/sdp", body.as_bytes()).build();
+            if let Some(r) = parse_built(resp, "re-INVITE 200") {
+                tx.respond(r);
+            }
         }
     }
 
@@ -571,6 +593,9 @@ impl CallTask {
             .header("Contact", &contact);
         if status == 200 {
             b = b.header("Allow", sip::registrar::ALLOW);
+            for (n, v) in session_timer(&self.invite) {
+                b = b.header(n, &v);
+            }
         }
         if with_sdp {
             if let Some(sdp) = &self.answer_sdp {
@@ -825,6 +850,7 @@ impl CallTask {
             dialog: None,
             media: leg,
             sdp: session,
+            last_sdp: offer.clone(),
             got_provisional: false,
             cancel_pending: false,
             cancelled: false,
@@ -859,6 +885,25 @@ impl CallTask {
             .counters
             .calls_ended
             .fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// RFC 4028: when the peer asked for session timers and supports them, accept its interval with the
+/// peer as refresher (we answer its refreshes; we never need to send our own).
+fn session_timer(req: &SipMessage) -> Vec<(&'static str, String)> {
+    match req.session_expires() {
+        Some(n)
+            if req
+                .supported()
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case("timer")) =>
+        {
+            vec![
+                ("Session-Expires", format!("{n};refresher=uac")),
+                ("Require", "timer".to_string()),
+            ]
+        }
+        _ => Vec::new(),
     }
 }
 

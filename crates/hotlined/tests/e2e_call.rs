@@ -215,3 +215,70 @@ fn caller_who_cancels_while_queued_gets_487_and_leaves_an_abandoned_record() {
     assert_eq!(records[0].seat, None);
     assert_eq!(records[0].caller, "13900005678");
 }
+
+#[test]
+fn carrier_session_timer_is_accepted_and_an_offerless_refresh_is_answered() {
+    let d = Daemon::start(Options::default());
+    let seat_rtp = RtpPeer::new();
+    let seat_port = free_port().to_string();
+    let seat_media = seat_rtp.port().to_string();
+    let ooc = sipp_dir().join("seat_answer.xml");
+    let _seat = Sipp::spawn(
+        d.sip,
+        &sipp_dir().join("seat_register.xml"),
+        &[
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &seat_port,
+            "-oocsf",
+            ooc.to_str().unwrap(),
+            "-key",
+            "seat",
+            "1004",
+            "-au",
+            "1004",
+            "-ap",
+            "hotline-1004",
+            "-key",
+            "seat_rtp_port",
+            &seat_media,
+            "-d",
+            "40000",
+        ],
+    );
+    d.wait_seat_available("1004");
+    let caller_rtp = RtpPeer::new();
+    let media = caller_rtp.port().to_string();
+    let port = free_port().to_string();
+    // The scenario itself checks Session-Expires in our 200 and an SDP in our answer to the refresh.
+    let mut caller = Sipp::spawn(
+        d.sip,
+        &sipp_dir().join("caller_refresh.xml"),
+        &[
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-s",
+            "12345",
+            "-key",
+            "caller_rtp_port",
+            &media,
+            "-d",
+            "1000",
+        ],
+    );
+    let st = caller.wait(Duration::from_secs(40));
+    assert!(
+        st.success(),
+        "refresh scenario failed:\n{}\n{}",
+        caller.messages(),
+        d.log()
+    );
+    d.wait_idle(Duration::from_secs(5));
+    assert_eq!(
+        d.call_records(1)[0].end_reason,
+        ticket::EndReason::CallerHangup
+    );
+}
