@@ -168,6 +168,18 @@ impl Acd {
         self.assign(now_ms)
     }
 
+    /// The call is gone without a word (its task ended): forget it and free a seat ringing for it.
+    /// Not counted as abandoned — the call already reported its own end.
+    pub fn withdraw(&mut self, call: CallKey, now_ms: i64) -> Vec<Assignment> {
+        self.waiting.retain(|w| w.call != call);
+        for seat in self.seats.values_mut() {
+            if seat.state == (SeatState::Offered { call }) {
+                seat.state = SeatState::Available { since_ms: now_ms };
+            }
+        }
+        self.assign(now_ms)
+    }
+
     /// The offered seat answered: it is busy with the call.
     pub fn offer_answered(&mut self, call: CallKey, seat_id: &str, queue: &str, waited_ms: i64) {
         if let Some(seat) = self.seats.get_mut(seat_id) {
@@ -440,6 +452,17 @@ mod tests {
         let main = snap.iter().find(|q| q.name == "main").cloned();
         let main = main.map(|q| (q.stats.answered, q.stats.abandoned, q.service_level));
         assert_eq!(main, Some((2, 1, Some(1.0 / 3.0))));
+    }
+
+    #[test]
+    fn withdraw_frees_the_seat_without_counting() {
+        let mut a = acd();
+        a.seat_online("1001", 0);
+        a.enqueue(1, "main", 0);
+        a.enqueue(2, "main", 0);
+        assert_eq!(a.withdraw(1, 10)[0].call, 2);
+        let snap = a.snapshot(10);
+        assert!(snap.iter().all(|q| q.stats.abandoned == 0 && !q.name.is_empty()));
     }
 
     #[test]

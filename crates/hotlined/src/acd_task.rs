@@ -146,7 +146,7 @@ pub fn spawn(
                     // The call is gone: give the seat back at once.
                     _ => {
                         mailboxes.remove(&a.call);
-                        let more = acd.abandon(a.call, "", now);
+                        let more = acd.withdraw(a.call, now);
                         for b in more {
                             if let Some(mb) = mailboxes.get(&b.call) {
                                 let _ = mb.send(CallMsg::SeatAssigned { seat: b.seat });
