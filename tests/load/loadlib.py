@@ -1,0 +1,237 @@
+#!/usr/bin/env python3
+"""Helpers for the load scripts: read the daemon's /status, /proc counters, SIPp's CSV outputs and the
+call_records table, and print one summary. Standard library only; every network wait is bounded."""
+import glob
+import json
+import os
+import sqlite3
+import sys
+import time
+import urllib.request
+
+
+def status(admin):
+    with urllib.request.urlopen(f"http://{admin}/status", timeout=5) as r:
+        return json.load(r)
+
+
+def proc_cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # after the ")" field 3 is the state; utime and stime are fields 14 and 15 of the whole line
+    return int(fields[11]) + int(fields[12])
+
+
+def proc_hwm_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def rcvbuf_errors():
+    with open("/proc/net/snmp") as f:
+        rows = [l.split() for l in f if l.startswith("Udp:")]
+    head, vals = rows[0], rows[1]
+    return int(vals[head.index("RcvbufErrors")])
+
+
+def snapshot(pid):
+    """CPU ticks, RcvbufErrors and the daemon's counters now, as one JSON line."""
+    print(json.dumps({"ticks": proc_cpu_ticks(pid), "rcvbuf": rcvbuf_errors()}))
+
+
+def seats_available(admin):
+    st = status(admin)
+    return sum(1 for s in st.get("seats", []) if (s.get("state") or {}).get("state") == "available")
+
+
+def wait_seats(admin, want, within):
+    deadline = time.time() + within
+    n = -1
+    while time.time() < deadline:
+        try:
+            n = seats_available(admin)
+        except OSError:
+            n = -1
+        if n >= want:
+            print(n)
+            return 0
+        time.sleep(0.5)
+    print(n)
+    return 1
+
+
+def wait_idle(admin, within):
+    """Wait (bounded) for calls.active to reach 0; print the last value seen."""
+    deadline = time.time() + within
+    active = None
+    while time.time() < deadline:
+        try:
+            active = status(admin)["calls"]["active"]
+        except (OSError, KeyError, ValueError):
+            active = None
+        if active == 0:
+            break
+        time.sleep(0.5)
+    print(active if active is not None else -1)
+
+
+def records(db):
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        try:
+            return con.execute("SELECT count(*) FROM call_records").fetchone()[0]
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return -1
+
+
+def wait_records(db, want, within):
+    deadline = time.time() + within
+    n = records(db)
+    while n < want and time.time() < deadline:
+        time.sleep(0.5)
+        n = records(db)
+    print(n)
+
+
+def last_row(path):
+    """Header and last data row of a SIPp ';'-separated CSV, as a dict."""
+    with open(path, encoding="latin-1") as f:
+        lines = [l.rstrip("\n;") for l in f if l.strip()]
+    head = lines[0].split(";")
+    vals = lines[-1].split(";")
+    return dict(zip(head, vals))
+
+
+def counts(path):
+    """-trace_counts: per scenario element, how many were sent/received. Keys like '5_200_Recv'."""
+    row = last_row(path)
+    out = {}
+    for k, v in row.items():
+        try:
+            out[k] = int(v)
+        except ValueError:
+            pass
+    return out
+
+
+def count_of(c, what, nth=1):
+    """The nth column whose name ends with `what` (e.g. '_200_Recv'); 0 if absent."""
+    cols = [k for k in c if k.split("_", 1)[-1] == what]
+    cols.sort(key=lambda k: int(k.split("_", 1)[0]))
+    return c[cols[nth - 1]] if len(cols) >= nth else 0
+
+
+def summary(args):
+    a = dict(kv.split("=", 1) for kv in args)
+    stat = last_row(glob.glob(a["stat"])[0])
+    cfiles = glob.glob(a["counts"])
+    c = counts(cfiles[0]) if cfiles else {}
+    before = json.loads(a["before"])
+    after = json.loads(a["after"])
+    st = json.loads(a["status"])
+    ticks = int(a["clk_tck"])
+    attempted = int(stat.get("TotalCallCreated", stat.get("OutgoingCall(C)", 0)))
+    succeeded = int(stat["SuccessfulCall(C)"])
+    failed = int(stat["FailedCall(C)"])
+    retrans = int(stat.get("Retransmissions(C)", 0))
+    # Element order in caller.xml: INVITE, 100, 180, 183, 503, 200, ACK, BYE, 200, ACK(refused).
+    answered = count_of(c, "200_Recv", 1)
+    refused_503 = count_of(c, "503_Recv", 1)
+    completed = count_of(c, "200_Recv", 2)
+    seconds = float(a["seconds"])
+    wall = float(a["wall"])
+    cpu_s = (after["ticks"] - before["ticks"]) / ticks
+    rows = int(a["records"])
+    active = int(a["active_after"])
+    started = st["calls"]["started"]
+    lost_rec = st["records"]["lost"]
+    per1000 = cpu_s / completed * 1000 if completed else float("nan")
+    res = {
+        "rate": float(a["rate"]),
+        "seconds": seconds,
+        "talk_ms": int(a["talk_ms"]),
+        "seats": int(a["seats"]),
+        "max_active": int(a["max_active"]),
+        "attempted": attempted,
+        "completed": completed,
+        "answered": answered,
+        "refused_503": refused_503,
+        "failed": failed,
+        "sipp_successful": succeeded,
+        "completed_cps": round(completed / seconds, 1),
+        "sipp_wall_s": round(wall, 1),
+        "retransmissions": retrans,
+        "daemon_cpu_s": round(cpu_s, 2),
+        "daemon_cpu_s_per_1000_calls": round(per1000, 3),
+        "daemon_peak_rss_mb": round(proc_hwm_kb(int(a["pid"])) / 1024, 1) if os.path.exists(f"/proc/{a['pid']}") else -1,
+        "active_after": active,
+        "daemon_started": started,
+        "daemon_refused_overload": st["calls"]["refused_overload"],
+        "daemon_sip_retransmissions": st["sip"]["retransmissions"],
+        "daemon_sip_dropped_incoming": st["sip"]["dropped_incoming"],
+        "records_rows": rows,
+        "records_spilled": st["records"]["spilled"],
+        "records_lost": lost_rec,
+        "rcvbuf_errors_delta": after["rcvbuf"] - before["rcvbuf"],
+        "daemon_warn_lines": int(a["warn_lines"]),
+    }
+    for k, v in stat.items():
+        if k.startswith("Failed") and k.endswith("(C)") and k != "FailedCall(C)" and v not in ("0", ""):
+            res["sipp_" + k[:-3]] = int(v)
+    problems = []
+    if rows < answered:
+        problems.append(f"records lost: {rows} rows < {answered} answered")
+    if lost_rec:
+        problems.append(f"daemon reports {lost_rec} records lost")
+    if active != 0:
+        problems.append(f"calls stuck: active={active} after the wait")
+    if a.get("mode") == "overload":
+        timeouts = sum(v for k, v in res.items() if k in ("sipp_FailedTimeoutOnRecv", "sipp_FailedMaxUDPRetrans"))
+        res["invite_timeouts"] = timeouts
+        if refused_503 == 0:
+            problems.append("no 503 refusals: the run did not overload the daemon (raise the rate or lower max_active)")
+        if res.get("sipp_FailedRegexpDoesntMatch", 0):
+            problems.append(f"{res['sipp_FailedRegexpDoesntMatch']} refusals without a numeric Retry-After")
+        if res["daemon_refused_overload"] < refused_503:
+            problems.append("SIPp saw more 503s than the daemon counted as overload refusals")
+        if timeouts > attempted / 100:
+            problems.append(f"{timeouts} calls timed out instead of being refused (> 1% of {attempted})")
+        if answered + refused_503 + failed < attempted:
+            problems.append("some calls got neither an answer, a 503 nor a failure")
+    res["problems"] = problems
+    width = max(len(k) for k in res)
+    for k, v in res.items():
+        print(f"  {k:<{width}}  {v}")
+    print("RESULT " + json.dumps(res, ensure_ascii=False))
+    return 1 if problems else 0
+
+
+def main():
+    cmd, rest = sys.argv[1], sys.argv[2:]
+    if cmd == "snapshot":
+        snapshot(int(rest[0]))
+    elif cmd == "status":
+        print(json.dumps(status(rest[0])))
+    elif cmd == "wait-seats":
+        return wait_seats(rest[0], int(rest[1]), float(rest[2]))
+    elif cmd == "wait-idle":
+        wait_idle(rest[0], float(rest[1]))
+    elif cmd == "wait-records":
+        wait_records(rest[0], int(rest[1]), float(rest[2]))
+    elif cmd == "answered":
+        print(count_of(counts(glob.glob(rest[0])[0]), "200_Recv", 1) if glob.glob(rest[0]) else 0)
+    elif cmd == "summary":
+        return summary(rest)
+    else:
+        print(f"unknown command {cmd}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
