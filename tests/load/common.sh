@@ -146,7 +146,7 @@ register_seats() {
         -m "$n" -r 400 -l 400 -i 127.0.0.1 -p "$UAS_PORT" -t u1 -nostdin -cp $((BASE + 11)) -mp $((BASE + 20)) \
         -buff_size $BUFF -timeout 100s -trace_err -trace_stat -stf "$WORK/register_stat.csv" \
         >"$WORK/register.out" 2>&1) || { tail -5 "$WORK"/*register*_errors.log 2>/dev/null >&2; die "seat registration failed (see $WORK/register.out)"; }
-    (cd "$WORK" && sipp -sf "$LOAD_DIR/seat_uas.xml" -i 127.0.0.1 -p "$UAS_PORT" -t u1 -nostdin \
+    (cd "$WORK" && exec sipp -sf "$LOAD_DIR/seat_uas.xml" -i 127.0.0.1 -p "$UAS_PORT" -t u1 -nostdin \
         -cp $((BASE + 12)) -mp $((BASE + 24)) -buff_size $BUFF -key seat_rtp_port "$SINK_SEAT" \
         -trace_err -trace_stat -fd 1 -stf "$WORK/uas_stat.csv" -trace_counts >"$WORK/uas.out" 2>&1) &
     PIDS+=("$!")
@@ -159,7 +159,11 @@ register_seats() {
 drive() {
     local rate=$1 seconds=$2 talk=$3 max_active=$4 seats=$5
     local total=$((rate * seconds))
-    local before after t0 t1 wall
+    local before after t0 t1 wall idle0 idle1
+    # The daemon's idle cost (timers, housekeeping) over 3 s, to separate it from the per-call cost.
+    idle0=$($LIB snapshot "$DPID")
+    sleep 3
+    idle1=$($LIB snapshot "$DPID")
     before=$($LIB snapshot "$DPID")
     log "calling: $rate calls/s for $seconds s ($total calls), talk $talk ms"
     t0=$(date +%s.%N)
@@ -176,13 +180,15 @@ drive() {
     answered=$($LIB answered "$WORK/caller*_counts.csv")
     rows=$($LIB wait-records "$WORK/hotline.db" "$answered" 20)
     after=$($LIB snapshot "$DPID")
+    local measured
+    measured=$(echo "$(date +%s.%N) - $t0" | bc)
     st=$($LIB status "$ADMIN")
     warn=$(grep -c -E ' (WARN|ERROR) ' "$WORK/daemon.log" || true)
     SUMMARY_RC=0
     $LIB summary rate="$rate" seconds="$seconds" talk_ms="$talk" seats="$seats" max_active="$max_active" \
         stat="$WORK/caller_stat.csv" counts="$WORK/caller*_counts.csv" before="$before" after="$after" \
-        status="$st" clk_tck="$(getconf CLK_TCK)" wall="$wall" records="$rows" active_after="$active" \
-        pid="$DPID" warn_lines="$warn" mode="${DRIVE_MODE:-fixed}" || SUMMARY_RC=$?
+        status="$st" clk_tck="$(getconf CLK_TCK)" wall="$wall" idle0="$idle0" idle1="$idle1" measured_s="$measured" records="$rows" active_after="$active" \
+        pid="$DPID" warn_lines="$warn" sip_ports="$SIP_PORT,$CALLER_PORT,$UAS_PORT" mode="${DRIVE_MODE:-fixed}" || SUMMARY_RC=$?
     if ((warn > 0)); then
         log "daemon WARN/ERROR lines (first 5 distinct):"
         grep -E ' (WARN|ERROR) ' "$WORK/daemon.log" | sed -E 's/^[^ ]+ //' | sort | uniq -c | sort -rn | head -5 >&2

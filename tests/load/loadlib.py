@@ -37,6 +37,19 @@ def rcvbuf_errors():
     return int(vals[head.index("RcvbufErrors")])
 
 
+def socket_drops(ports):
+    """Datagrams dropped on our own SIP sockets (per-socket counter; RcvbufErrors is box-wide)."""
+    total = 0
+    with open("/proc/net/udp") as f:
+        next(f)
+        for line in f:
+            cols = line.split()
+            port = int(cols[1].split(":")[1], 16)
+            if port in ports and cols[1].startswith("0100007F"):
+                total += int(cols[-1])
+    return total
+
+
 def snapshot(pid):
     """CPU ticks, RcvbufErrors and the daemon's counters now, as one JSON line."""
     print(json.dumps({"ticks": proc_cpu_ticks(pid), "rcvbuf": rcvbuf_errors()}))
@@ -151,6 +164,9 @@ def summary(args):
     started = st["calls"]["started"]
     lost_rec = st["records"]["lost"]
     per1000 = cpu_s / completed * 1000 if completed else float("nan")
+    idle_cpu_per_s = (json.loads(a["idle1"])["ticks"] - json.loads(a["idle0"])["ticks"]) / ticks / 3.0
+    busy_s = float(a["measured_s"]) if "measured_s" in a else wall
+    net_per1000 = (cpu_s - idle_cpu_per_s * busy_s) / completed * 1000 if completed else float("nan")
     res = {
         "rate": float(a["rate"]),
         "seconds": seconds,
@@ -168,6 +184,8 @@ def summary(args):
         "retransmissions": retrans,
         "daemon_cpu_s": round(cpu_s, 2),
         "daemon_cpu_s_per_1000_calls": round(per1000, 3),
+        "daemon_idle_cpu_s_per_s": round(idle_cpu_per_s, 4),
+        "daemon_cpu_s_per_1000_calls_minus_idle": round(net_per1000, 3),
         "daemon_peak_rss_mb": round(proc_hwm_kb(int(a["pid"])) / 1024, 1) if os.path.exists(f"/proc/{a['pid']}") else -1,
         "active_after": active,
         "daemon_started": started,
@@ -177,7 +195,8 @@ def summary(args):
         "records_rows": rows,
         "records_spilled": st["records"]["spilled"],
         "records_lost": lost_rec,
-        "rcvbuf_errors_delta": after["rcvbuf"] - before["rcvbuf"],
+        "rcvbuf_errors_delta_boxwide": after["rcvbuf"] - before["rcvbuf"],
+        "sip_socket_drops": socket_drops({int(p) for p in a["sip_ports"].split(",")}),
         "daemon_warn_lines": int(a["warn_lines"]),
     }
     for k, v in stat.items():
@@ -204,6 +223,8 @@ def summary(args):
         if answered + refused_503 + failed < attempted:
             problems.append("some calls got neither an answer, a 503 nor a failure")
     res["problems"] = problems
+    # "Clean" in the sense of the issue: every call offered was answered and completed, nothing lost.
+    res["clean"] = not problems and failed == 0 and refused_503 == 0 and completed == attempted
     width = max(len(k) for k in res)
     for k, v in res.items():
         print(f"  {k:<{width}}  {v}")
