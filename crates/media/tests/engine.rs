@@ -645,3 +645,44 @@ async fn transfer_flow_bridge_prompt_conference_then_bridge() {
     }
     assert_eq!(got, 5);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seat_hold_and_resume_keep_the_callers_path() {
+    let _serial = SERIAL.lock().await;
+    let eng = engine(41240, 41259, Duration::from_secs(30)).await;
+    let caller = eng.open_leg().await.unwrap();
+    let seat = eng.open_leg().await.unwrap();
+    let (pc, ps) = (
+        UdpSocket::bind((LO, 0)).await.unwrap(),
+        UdpSocket::bind((LO, 0)).await.unwrap(),
+    );
+    caller.set_remote(&neg(pc.local_addr().unwrap(), Codec::Pcmu, None));
+    let mut seat_neg = neg(ps.local_addr().unwrap(), Codec::Pcmu, None);
+    seat.set_remote(&seat_neg);
+    bridge(&caller, &seat);
+    let voice = [0x42u8; 160];
+    let mut seq = 0u16;
+    let mut talk = || {
+        seq += 1;
+        rtp_packet(0, false, seq, seq as u32 * 160, 9, &voice)
+    };
+    // Before hold: caller → seat.
+    pc.send_to(&talk(), caller.local_addr()).await.unwrap();
+    assert!(recv_rtp(&ps, Duration::from_millis(300)).await.is_some());
+    // The seat re-INVITEs with a=sendonly: we answer recvonly and stop sending to it…
+    seat_neg.direction = Direction::RecvOnly;
+    seat.set_remote(&seat_neg);
+    pc.send_to(&talk(), caller.local_addr()).await.unwrap();
+    assert!(recv_rtp(&ps, Duration::from_millis(200)).await.is_none());
+    // …while its music on hold still reaches the caller.
+    ps.send_to(&talk(), seat.local_addr()).await.unwrap();
+    assert!(recv_rtp(&pc, Duration::from_millis(300)).await.is_some());
+    // Resume: the caller's audio flows to the seat again, as a new talkspurt.
+    seat_neg.direction = Direction::SendRecv;
+    seat.set_remote(&seat_neg);
+    pc.send_to(&talk(), caller.local_addr()).await.unwrap();
+    let back = recv_rtp(&ps, Duration::from_millis(300)).await.unwrap();
+    assert!(back.hdr.marker);
+    assert_eq!(back.payload, voice);
+    assert_eq!(back.hdr.ssrc, seat.ssrc());
+}
