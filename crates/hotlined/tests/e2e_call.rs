@@ -12,54 +12,9 @@ fn call_to_12345_hears_greeting_reaches_a_seat_and_audio_flows_both_ways() {
     let caller_rtp = RtpPeer::new();
     let seat_rtp = RtpPeer::new();
 
-    let seat_port = free_port().to_string();
-    let seat_media = seat_rtp.port().to_string();
-    let ooc = sipp_dir().join("seat_answer.xml");
-    let mut seat = Sipp::spawn(
-        d.sip,
-        &sipp_dir().join("seat_register.xml"),
-        &[
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &seat_port,
-            "-oocsf",
-            ooc.to_str().unwrap(),
-            "-key",
-            "seat",
-            "1001",
-            "-au",
-            "1001",
-            "-ap",
-            "hotline-1001",
-            "-key",
-            "seat_rtp_port",
-            &seat_media,
-            "-d",
-            "40000",
-        ],
-    );
-    d.wait_seat_available("1001");
+    let mut seat = register_seat(&d, "1001", "seat_answer.xml", seat_rtp.port());
 
-    let caller_port = free_port().to_string();
-    let caller_media = caller_rtp.port().to_string();
-    let mut caller = Sipp::spawn(
-        d.sip,
-        &sipp_dir().join("caller.xml"),
-        &[
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &caller_port,
-            "-s",
-            "12345",
-            "-key",
-            "caller_rtp_port",
-            &caller_media,
-            "-d",
-            "4000",
-        ],
-    );
+    let mut caller = dial(&d, "caller.xml", "12345", caller_rtp.port(), 4000);
 
     // The greeting arrives as early media; its source is the daemon's port for the caller leg.
     wait_for(
@@ -174,26 +129,8 @@ fn call_to_12345_hears_greeting_reaches_a_seat_and_audio_flows_both_ways() {
 fn caller_who_cancels_while_queued_gets_487_and_leaves_an_abandoned_record() {
     let d = Daemon::start(Options::default());
     let rtp = RtpPeer::new();
-    let media = rtp.port().to_string();
-    let port = free_port().to_string();
     // No seat is registered: after the 6.3 s greeting the caller waits in the queue, then gives up.
-    let mut caller = Sipp::spawn(
-        d.sip,
-        &sipp_dir().join("caller_cancel.xml"),
-        &[
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-s",
-            "12345",
-            "-key",
-            "caller_rtp_port",
-            &media,
-            "-d",
-            "8000",
-        ],
-    );
+    let mut caller = dial(&d, "caller_cancel.xml", "12345", rtp.port(), 8000);
     let st = caller.wait(Duration::from_secs(30));
     assert!(
         st.success(),
@@ -220,55 +157,10 @@ fn caller_who_cancels_while_queued_gets_487_and_leaves_an_abandoned_record() {
 fn carrier_session_timer_is_accepted_and_an_offerless_refresh_is_answered() {
     let d = Daemon::start(Options::default());
     let seat_rtp = RtpPeer::new();
-    let seat_port = free_port().to_string();
-    let seat_media = seat_rtp.port().to_string();
-    let ooc = sipp_dir().join("seat_answer.xml");
-    let _seat = Sipp::spawn(
-        d.sip,
-        &sipp_dir().join("seat_register.xml"),
-        &[
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &seat_port,
-            "-oocsf",
-            ooc.to_str().unwrap(),
-            "-key",
-            "seat",
-            "1004",
-            "-au",
-            "1004",
-            "-ap",
-            "hotline-1004",
-            "-key",
-            "seat_rtp_port",
-            &seat_media,
-            "-d",
-            "40000",
-        ],
-    );
-    d.wait_seat_available("1004");
+    let _seat = register_seat(&d, "1004", "seat_answer.xml", seat_rtp.port());
     let caller_rtp = RtpPeer::new();
-    let media = caller_rtp.port().to_string();
-    let port = free_port().to_string();
     // The scenario itself checks Session-Expires in our 200 and an SDP in our answer to the refresh.
-    let mut caller = Sipp::spawn(
-        d.sip,
-        &sipp_dir().join("caller_refresh.xml"),
-        &[
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-s",
-            "12345",
-            "-key",
-            "caller_rtp_port",
-            &media,
-            "-d",
-            "1000",
-        ],
-    );
+    let mut caller = dial(&d, "caller_refresh.xml", "12345", caller_rtp.port(), 1000);
     let st = caller.wait(Duration::from_secs(40));
     assert!(
         st.success(),

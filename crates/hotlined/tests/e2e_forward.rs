@@ -34,25 +34,7 @@ fn call_to_110_is_forwarded_to_the_emergency_line_not_queued() {
         ..Options::default()
     });
     let caller_rtp = RtpPeer::new();
-    let media = caller_rtp.port().to_string();
-    let port = free_port().to_string();
-    let mut caller = Sipp::spawn(
-        d.sip,
-        &sipp_dir().join("caller.xml"),
-        &[
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-s",
-            "110",
-            "-key",
-            "caller_rtp_port",
-            &media,
-            "-d",
-            "1500",
-        ],
-    );
+    let mut caller = dial(&d, "caller.xml", "110", caller_rtp.port(), 1500);
     let st = caller.wait(Duration::from_secs(30));
     assert!(
         st.success(),

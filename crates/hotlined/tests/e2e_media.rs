@@ -47,53 +47,8 @@ fn seat_hold_and_resume_keep_the_audio_path() {
     let d = Daemon::start(Options::default());
     let caller_rtp = RtpPeer::new();
     let seat_rtp = RtpPeer::new();
-    let seat_port = free_port().to_string();
-    let seat_media = seat_rtp.port().to_string();
-    let ooc = sipp_dir().join("seat_hold.xml");
-    let seat = Sipp::spawn(
-        d.sip,
-        &sipp_dir().join("seat_register.xml"),
-        &[
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &seat_port,
-            "-oocsf",
-            ooc.to_str().unwrap(),
-            "-key",
-            "seat",
-            "1003",
-            "-au",
-            "1003",
-            "-ap",
-            "hotline-1003",
-            "-key",
-            "seat_rtp_port",
-            &seat_media,
-            "-d",
-            "40000",
-        ],
-    );
-    d.wait_seat_available("1003");
-    let caller_port = free_port().to_string();
-    let caller_media = caller_rtp.port().to_string();
-    let mut caller = Sipp::spawn(
-        d.sip,
-        &sipp_dir().join("caller.xml"),
-        &[
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &caller_port,
-            "-s",
-            "12345",
-            "-key",
-            "caller_rtp_port",
-            &caller_media,
-            "-d",
-            "7000",
-        ],
-    );
+    let seat = register_seat(&d, "1003", "seat_hold.xml", seat_rtp.port());
+    let mut caller = dial(&d, "caller.xml", "12345", caller_rtp.port(), 7000);
     wait_for(Duration::from_secs(10), "greeting", || {
         !caller_rtp.packets().is_empty()
     });

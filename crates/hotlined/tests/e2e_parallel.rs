@@ -31,54 +31,9 @@ fn off_hours_call_to_a_parallel_number_is_answered_by_12345_and_opens_a_departme
     });
 
     let seat_rtp = RtpPeer::new();
-    let seat_port = free_port().to_string();
-    let seat_media = seat_rtp.port().to_string();
-    let ooc = sipp_dir().join("seat_answer.xml");
-    let _seat = Sipp::spawn(
-        d.sip,
-        &sipp_dir().join("seat_register.xml"),
-        &[
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &seat_port,
-            "-oocsf",
-            ooc.to_str().unwrap(),
-            "-key",
-            "seat",
-            "1005",
-            "-au",
-            "1005",
-            "-ap",
-            "hotline-1005",
-            "-key",
-            "seat_rtp_port",
-            &seat_media,
-            "-d",
-            "40000",
-        ],
-    );
-    d.wait_seat_available("1005");
+    let _seat = register_seat(&d, "1005", "seat_answer.xml", seat_rtp.port());
     let caller_rtp = RtpPeer::new();
-    let media = caller_rtp.port().to_string();
-    let port = free_port().to_string();
-    let mut caller = Sipp::spawn(
-        d.sip,
-        &sipp_dir().join("caller.xml"),
-        &[
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-s",
-            "12399",
-            "-key",
-            "caller_rtp_port",
-            &media,
-            "-d",
-            "1000",
-        ],
-    );
+    let mut caller = dial(&d, "caller.xml", "12399", caller_rtp.port(), 1000);
     let st = caller.wait(Duration::from_secs(40));
     assert!(
         st.success(),

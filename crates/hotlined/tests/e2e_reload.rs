@@ -21,25 +21,7 @@ fn reload_refuses_a_broken_plan_and_applies_a_good_one_while_a_call_waits() {
 
     // A call in progress: greeting, then queued (no seat), gives up after 9 s.
     let rtp = RtpPeer::new();
-    let media = rtp.port().to_string();
-    let port = free_port().to_string();
-    let mut waiting = Sipp::spawn(
-        d.sip,
-        &sipp_dir().join("caller_cancel.xml"),
-        &[
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-s",
-            "12345",
-            "-key",
-            "caller_rtp_port",
-            &media,
-            "-d",
-            "9000",
-        ],
-    );
+    let mut waiting = dial(&d, "caller_cancel.xml", "12345", rtp.port(), 9000);
     wait_for(Duration::from_secs(10), "the waiting call's audio", || {
         !rtp.packets().is_empty()
     });
@@ -90,25 +72,7 @@ fn reload_refuses_a_broken_plan_and_applies_a_good_one_while_a_call_waits() {
     });
     assert_eq!(d.status()["dialplan"]["numbers"].as_u64(), Some(49));
     let rtp2 = RtpPeer::new();
-    let media2 = rtp2.port().to_string();
-    let p = free_port().to_string();
-    let mut new_number = Sipp::spawn(
-        d.sip,
-        &sipp_dir().join("caller_cancel.xml"),
-        &[
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &p,
-            "-s",
-            "99999",
-            "-key",
-            "caller_rtp_port",
-            &media2,
-            "-d",
-            "1000",
-        ],
-    );
+    let mut new_number = dial(&d, "caller_cancel.xml", "99999", rtp2.port(), 1000);
     assert!(
         new_number.wait(Duration::from_secs(20)).success(),
         "{}",

@@ -350,6 +350,66 @@ impl Drop for Sipp {
     }
 }
 
+/// A seat that registers (digest auth, password `hotline-<id>`) and answers with `ooc` (an out-of-call
+/// scenario, e.g. seat_answer.xml), its media on `rtp_port`; returns once the ACD has it available.
+pub fn register_seat(d: &Daemon, seat: &str, ooc: &str, rtp_port: u16) -> Sipp {
+    let port = free_port().to_string();
+    let ooc = sipp_dir().join(ooc);
+    let password = format!("hotline-{seat}");
+    let media = rtp_port.to_string();
+    let sipp = Sipp::spawn(
+        d.sip,
+        &sipp_dir().join("seat_register.xml"),
+        &[
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-oocsf",
+            ooc.to_str().unwrap(),
+            "-key",
+            "seat",
+            seat,
+            "-au",
+            seat,
+            "-ap",
+            &password,
+            "-key",
+            "seat_rtp_port",
+            &media,
+            "-d",
+            "40000",
+        ],
+    );
+    d.wait_seat_available(seat);
+    sipp
+}
+
+/// A carrier call with `scenario` to `number`, its media on `rtp_port`; `pause_ms` is the scenario's
+/// pause (talk time, or waiting time before a CANCEL).
+pub fn dial(d: &Daemon, scenario: &str, number: &str, rtp_port: u16, pause_ms: u32) -> Sipp {
+    let port = free_port().to_string();
+    let media = rtp_port.to_string();
+    let pause = pause_ms.to_string();
+    Sipp::spawn(
+        d.sip,
+        &sipp_dir().join(scenario),
+        &[
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-s",
+            number,
+            "-key",
+            "caller_rtp_port",
+            &media,
+            "-d",
+            &pause,
+        ],
+    )
+}
+
 /// A scenario with `[expect_status]` filled in (SIPp substitutes keys in messages only).
 pub fn scenario_expecting(dir: &Path, status: u16) -> PathBuf {
     let text = std::fs::read_to_string(sipp_dir().join("caller_refused.xml"))
