@@ -97,6 +97,7 @@ async fn status(State(st): State<AdminState>) -> impl IntoResponse {
         "records": {
             "spilled": s.records.spilled(),
             "lost": s.records.lost(),
+            "spool_errors": s.records.spool_errors(),
         },
         "dialplan": {
             "name": plan.name(),

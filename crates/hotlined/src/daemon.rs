@@ -334,6 +334,8 @@ fn housekeeping(shared: &Shared) {
     metrics::counter!(m::SIP_RETRANSMISSIONS).absolute(st.retransmissions);
     metrics::counter!(m::SIP_DROPPED_INCOMING).absolute(st.dropped_incoming);
     metrics::counter!(m::RECORDS_SPILLED).absolute(shared.records.spilled());
+    metrics::counter!(m::RECORDS_LOST).absolute(shared.records.lost());
+    metrics::counter!(m::RECORDS_SPOOL_ERRORS).absolute(shared.records.spool_errors());
     let ms = shared.media.stats();
     metrics::counter!(m::RTP_PACKETS_IN).absolute(ms.packets_in);
     metrics::counter!(m::RTP_PACKETS_OUT).absolute(ms.packets_out);

@@ -9,6 +9,9 @@ pub const SIP_PARSE_ERRORS: &str = "hotline_sip_parse_errors_total";
 pub const SIP_RETRANSMISSIONS: &str = "hotline_sip_retransmissions_total";
 pub const SIP_DROPPED_INCOMING: &str = "hotline_sip_dropped_incoming_total";
 pub const RECORDS_SPILLED: &str = "hotline_records_spilled_total";
+/// Must stay 0: a record neither journaled nor stored. Alert on it.
+pub const RECORDS_LOST: &str = "hotline_records_lost_total";
+pub const RECORDS_SPOOL_ERRORS: &str = "hotline_records_spool_errors_total";
 pub const RTP_PACKETS_IN: &str = "hotline_rtp_packets_in_total";
 pub const RTP_PACKETS_OUT: &str = "hotline_rtp_packets_out_total";
 pub const MEDIA_LEGS: &str = "hotline_media_legs";
