@@ -1015,6 +1015,12 @@ impl MediaLeg {
         }
     }
 
+    /// What the last [`MediaLeg::set_remote`] agreed (e.g. whether the peer takes
+    /// telephone-events, or DTMF must go to it as SIP INFO).
+    pub fn negotiated(&self) -> Option<Negotiated> {
+        lock(&self.shared.state).remote.clone()
+    }
+
     /// Where this leg sends now: the SDP address, or the latched source of the peer's packets.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         lock(&self.shared.state).target

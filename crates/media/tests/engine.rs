@@ -478,6 +478,7 @@ async fn send_dtmf_interrupts_prompt_and_keeps_the_stream() {
         true,
     );
     let before = recv_rtp(&peer, Duration::from_secs(1)).await.unwrap();
+    assert_eq!(leg.negotiated().and_then(|n| n.dtmf_pt), Some(101));
     assert!(leg.send_dtmf('7', 100));
     assert!(!leg.send_dtmf('x', 100));
     let mut events = Vec::new();
