@@ -1,5 +1,5 @@
 //! Benchmark (a): how many concurrent prompt streams leave within 2 ms of their 20 ms slot (p99),
-//! for the engine's shard clocks, versus the alternative of one `tokio::time::interval` task per
+//! for the engine's pacing threads, versus the alternative of one `tokio::time::interval` task per
 //! stream. Run once: `cargo bench -p media --bench pacing` (set PACING_MAX to cap the sweep).
 //!
 //! Senders and receivers share this 2-core box; receivers are plain threads on loopback sockets
@@ -183,7 +183,8 @@ async fn alternative(max: usize) {
             let phase = Duration::from_micros((i as u64 * 20_000 / n as u64) % 20_000);
             tokio::spawn(async move {
                 let first = start + phase;
-                // Same 1 ms early wake-up as the engine uses, so only the design differs.
+                // Wake 1 ms early to cancel tokio's round-up of timer deadlines (as the engine
+                // did while it was built on tokio timers), so only the design differs.
                 let mut iv = tokio::time::interval_at(
                     first - Duration::from_millis(1),
                     Duration::from_millis(20),

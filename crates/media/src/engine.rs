@@ -1,5 +1,6 @@
-//! The tokio shell: UDP sockets from the RTP port range, one receive task per leg, and one pacing
-//! clock per shard that drives every generated stream (prompts, mixer output, queued DTMF).
+//! The shell around the sans-IO parts: UDP sockets from the RTP port range, one tokio receive task
+//! per leg (which also relays), and one pacing thread per shard that drives every generated stream
+//! (prompts, mixer output, queued DTMF).
 //!
 //! Pacing: each shard is one dedicated OS thread on a 500 µs slot grid anchored at the engine
 //! epoch; every 20 ms tick is cut into 40 slots and each paced item lives in the least-loaded
