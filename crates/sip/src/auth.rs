@@ -77,6 +77,18 @@ impl Algorithm {
     }
 }
 
+/// From config files: `"MD5"`, `"SHA-256"`, ... (case-insensitive).
+impl<'de> serde::Deserialize<'de> for Algorithm {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Algorithm::parse(&s).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "unknown digest algorithm {s:?} (MD5, MD5-sess, SHA-256, SHA-256-sess)"
+            ))
+        })
+    }
+}
+
 impl fmt::Display for Algorithm {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

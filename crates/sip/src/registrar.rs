@@ -67,6 +67,9 @@ pub struct RegistrarLimits {
     pub max_tracked_sources: usize,
     /// Lifetime of a nonce before it is answered with `stale=true`.
     pub nonce_ttl_secs: u32,
+    /// Digest challenges offered, in this order; see [`Registrar::set_algorithms`] for why the
+    /// default is `["MD5"]`.
+    pub digest_algorithms: Vec<Algorithm>,
 }
 
 impl Default for RegistrarLimits {
@@ -81,6 +84,7 @@ impl Default for RegistrarLimits {
             lockout_secs: 300,
             max_tracked_sources: 10_000,
             nonce_ttl_secs: 300,
+            digest_algorithms: vec![Algorithm::Md5],
         }
     }
 }
@@ -234,7 +238,11 @@ impl Registrar {
             domain: domain.to_ascii_lowercase(),
             aliases: Vec::new(),
             auth: DigestChallenger::new(realm, derive(b"nonce"), ttl),
-            algorithms: vec![Algorithm::Md5],
+            algorithms: if limits.digest_algorithms.is_empty() {
+                vec![Algorithm::Md5]
+            } else {
+                limits.digest_algorithms.clone()
+            },
             bindings: HashMap::new(),
             failures: HashMap::new(),
             dummy_password: hex::encode(derive(b"dummy")),
@@ -259,6 +267,7 @@ impl Registrar {
     pub fn set_algorithms(&mut self, algorithms: &[Algorithm]) {
         if !algorithms.is_empty() {
             self.algorithms = algorithms.to_vec();
+            self.limits.digest_algorithms = algorithms.to_vec();
         }
     }
 

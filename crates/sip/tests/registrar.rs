@@ -1050,6 +1050,20 @@ fn limits_from_config_file() {
         RegistrarLimits::default().max_expires,
         "missing keys default"
     );
+    assert_eq!(l.digest_algorithms, [Algorithm::Md5]);
+    let l: RegistrarLimits = toml::from_str("digest_algorithms = [\"sha-256\", \"MD5\"]").unwrap();
+    assert_eq!(l.digest_algorithms, [Algorithm::Sha256, Algorithm::Md5]);
+    let mut r = Registrar::with_secret(REALM, "hotline.example", l, [5; 32]);
+    let out = r.on_register(
+        &Reg::new("1001").msg(None),
+        src(),
+        "udp",
+        &seats(),
+        Instant::now(),
+    );
+    let algs: Vec<Algorithm> = challenges(&out).iter().map(|c| c.algorithm).collect();
+    assert_eq!(algs, [Algorithm::Sha256, Algorithm::Md5]);
+    assert!(toml::from_str::<RegistrarLimits>("digest_algorithms = [\"SHA-512\"]").is_err());
     let err = toml::from_str::<RegistrarLimits>("min_expire = 1\n").unwrap_err();
     assert!(err.to_string().contains("unknown field"), "{err}");
 }
