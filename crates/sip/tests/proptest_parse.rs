@@ -110,14 +110,15 @@ fn config(cases: u32) -> ProptestConfig {
     }
 }
 
-/// Seeds: the two messages above plus every RFC 4475/5118 corpus message (valid or not), with the
+/// Seeds: the two messages above plus every corpus message (RFC 4475/5118, valid or not, and the
+/// carrier-shaped ones), with the
 /// corpus markup expanded the same way as in corpus.rs.
 fn seeds() -> &'static [Vec<u8>] {
     static SEEDS: std::sync::OnceLock<Vec<Vec<u8>>> = std::sync::OnceLock::new();
     SEEDS.get_or_init(|| {
         let mut v = vec![INVITE.as_bytes().to_vec(), RESPONSE.as_bytes().to_vec()];
         let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data");
-        for sub in ["rfc4475", "rfc5118"] {
+        for sub in ["rfc4475", "rfc5118", "carrier"] {
             let mut files: Vec<_> = std::fs::read_dir(dir.join(sub))
                 .unwrap()
                 .map(|e| e.unwrap().path())
