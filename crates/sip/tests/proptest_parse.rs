@@ -111,8 +111,7 @@ fn config(cases: u32) -> ProptestConfig {
 }
 
 /// Seeds: the two messages above plus every corpus message (RFC 4475/5118, valid or not, and the
-/// carrier-shaped ones), with the
-/// corpus markup expanded the same way as in corpus.rs.
+/// carrier-shaped ones), with the corpus markup expanded the same way as in corpus.rs.
 fn seeds() -> &'static [Vec<u8>] {
     static SEEDS: std::sync::OnceLock<Vec<Vec<u8>>> = std::sync::OnceLock::new();
     SEEDS.get_or_init(|| {
