@@ -152,3 +152,40 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// Hostile header values in an otherwise valid REGISTER: never a panic, always a response
+    /// that parses, and never a binding without valid credentials.
+    #[test]
+    fn hostile_headers_never_panic(
+        contact in "[ -~]{0,60}",
+        expires in "[ -~]{0,12}",
+        auth in prop_oneof![
+            "[ -~]{0,120}",
+            "Digest [a-z]{1,8}=\"[ -~]{0,20}\"(, [a-z]{1,8}=[ -~]{0,12}){0,8}",
+        ],
+        to_user in "[a-zA-Z0-9%]{0,8}",
+    ) {
+        let seats: HashMap<String, String> = [("1001".to_string(), "pw".to_string())].into();
+        let mut r = Registrar::with_secret("realm", "127.0.0.1", RegistrarLimits::default(), [1; 32]);
+        let src: SocketAddr = "192.0.2.1:5060".parse().unwrap();
+        let text = format!(
+            "REGISTER sip:127.0.0.1 SIP/2.0\r\n\
+             Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKx\r\n\
+             From: <sip:{to_user}@127.0.0.1>;tag=t\r\n\
+             To: <sip:{to_user}@127.0.0.1>\r\n\
+             Call-ID: c\r\n\
+             CSeq: 1 REGISTER\r\n\
+             Contact: {contact}\r\n\
+             Expires: {expires}\r\n\
+             Authorization: {auth}\r\n\
+             Content-Length: 0\r\n\r\n"
+        );
+        if let Ok(m) = SipMessage::parse(Bytes::from(text)) {
+            let out = r.on_register(&m, src, "UDP", &seats, Instant::now());
+            prop_assert!(SipMessage::parse(out.response).is_ok());
+            prop_assert!(out.status != 200);
+            prop_assert!(r.registered_seats(Instant::now()).is_empty());
+        }
+    }
+}
