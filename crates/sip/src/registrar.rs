@@ -4,6 +4,12 @@
 //! returns the complete response bytes plus what changed. The daemon sends the bytes and asks
 //! [`Registrar::lookup`] where a seat can be reached.
 //!
+//! Wiring in the daemon: answer through the non-INVITE server transaction (so retransmitted
+//! REGISTERs are absorbed); call [`Registrar::expire`] periodically (it also purges replay state);
+//! reach a seat at `lookup(seat)[0].target()` with the binding's Contact URI as Request-URI (for
+//! TCP that is the seat's own connection); authenticate seat-originated INVITE/REFER with
+//! [`Registrar::authenticate_request`]; answer OPTIONS with [`options_response`].
+//!
 //! Deliberate choices:
 //! * We never issue GRUUs (RFC 5627): no `pub-gruu`/`temp-gruu` in our 200 OK, so clients such as
 //!   Linphone keep their own Contact and never end up with a port-less GRUU we cannot route.
