@@ -16,10 +16,7 @@ pub enum Frame {
 
 /// Find the next message in a stream buffer. `max_len` bounds a single message (headers + body).
 pub fn frame(buf: &[u8], max_len: usize) -> Frame {
-    let skip = buf
-        .iter()
-        .position(|&c| c != b'\r' && c != b'\n')
-        .unwrap_or(buf.len());
+    let skip = keepalive_len(buf);
     if skip == buf.len() {
         // Only keep-alive CRLFs so far: they are consumed as `skip` with the next message.
         return Frame::Incomplete;
@@ -67,6 +64,17 @@ pub fn frame(buf: &[u8], max_len: usize) -> Frame {
         return Frame::Incomplete;
     }
     Frame::Complete { skip, len }
+}
+
+/// Length of the CRLF keep-alive run at the start of `buf` (RFC 5626 §4.4.1: a client sends
+/// CRLFCRLF, the server answers CRLF). [`frame`] reports a buffer holding only CRLFs as
+/// `Incomplete` (they are skipped with the next message); a stream reader that wants to answer
+/// pings, or not keep them buffered on an idle connection, consumes them with this:
+/// `let n = keepalive_len(&buf); if n == buf.len() && n >= 4 { send "\r\n"; buf.advance(n) }`.
+pub fn keepalive_len(buf: &[u8]) -> usize {
+    buf.iter()
+        .position(|&c| c != b'\r' && c != b'\n')
+        .unwrap_or(buf.len())
 }
 
 #[cfg(test)]
@@ -119,6 +127,14 @@ To: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 1 MESSAGE\r\nContent-Length: 5\r\n\r\nhello
                 len: MSG.len()
             }
         );
+    }
+
+    #[test]
+    fn keepalive_run_length() {
+        assert_eq!(keepalive_len(b"\r\n\r\n"), 4);
+        assert_eq!(keepalive_len(b"\r\nINVITE"), 2);
+        assert_eq!(keepalive_len(b"INVITE"), 0);
+        assert_eq!(keepalive_len(b""), 0);
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub mod transaction;
 pub mod transport;
 
 pub use builder::{RequestBuilder, ResponseBuilder};
-pub use framing::{frame, Frame};
+pub use framing::{frame, keepalive_len, Frame};
 pub use header::{Contact, NameAddr, Param, Replaces, Via};
 pub use message::{CSeq, Limits, Method, ParseError, SipMessage};
 pub use uri::{Scheme, Uri};
