@@ -44,8 +44,9 @@ fn finish(mut buf: BytesMut, body: Option<(String, Vec<u8>)>) -> Bytes {
 #[derive(Clone, Debug)]
 pub struct ResponseBuilder {
     head: BytesMut,
-    /// The request's To value; written at build() so that `to_tag` can still add a tag.
-    to: String,
+    /// The request's To value (bytes: it may not be UTF-8); written at build() so that `to_tag`
+    /// can still add a tag.
+    to: Vec<u8>,
     to_has_tag: bool,
     extra: BytesMut,
     body: Option<(String, Vec<u8>)>,
@@ -65,10 +66,11 @@ impl ResponseBuilder {
         head.put_slice(reason.as_bytes());
         head.put_slice(b"\r\n");
         for v in req.raw_values("via") {
-            put_header(&mut head, "Via", v);
+            put_raw_header(&mut head, "Via", v);
         }
-        put_header(&mut head, "From", req.header("from").unwrap_or_default());
-        let to = req.header("to").unwrap_or_default().to_owned();
+        let first = |name| req.raw_values(name).first().copied().unwrap_or_default();
+        put_raw_header(&mut head, "From", first("from"));
+        let to = first("to").to_vec();
         ResponseBuilder {
             head,
             to,
@@ -90,11 +92,11 @@ impl ResponseBuilder {
     /// replaces the first tag.
     pub fn to_tag(mut self, tag: &str) -> Self {
         if !self.to_has_tag {
-            if let Some(i) = self.to.find(";tag=") {
+            if let Some(i) = self.to.windows(5).position(|w| w == b";tag=") {
                 self.to.truncate(i);
             }
-            self.to.push_str(";tag=");
-            self.to.push_str(tag);
+            self.to.extend_from_slice(b";tag=");
+            self.to.extend_from_slice(tag.as_bytes());
         }
         self
     }
@@ -118,7 +120,7 @@ impl ResponseBuilder {
 
     pub fn build(self) -> Bytes {
         let mut buf = self.head;
-        put_header(&mut buf, "To", &self.to);
+        put_raw_header(&mut buf, "To", &self.to);
         buf.put_slice(&self.extra);
         finish(buf, self.body)
     }

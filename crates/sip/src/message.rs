@@ -536,8 +536,19 @@ impl SipMessage {
                 | HeaderKind::ContentLength => {}
                 _ => continue,
             }
-            let v = value_str(b, &unfolded, h)
-                .ok_or_else(|| ParseError::bad("header value is not UTF-8"))?;
+            // Carriers do send GBK display names in From/To; RFC 3261 wants UTF-8, but refusing
+            // the call is worse: parse a lossy copy (URI and tag are ASCII, only the display name
+            // gets U+FFFD). Via, Call-ID, CSeq and Content-Length must be UTF-8 (in fact ASCII).
+            let lossy;
+            let v = match value_str(b, &unfolded, h) {
+                Some(v) => v,
+                None if matches!(h.kind, HeaderKind::From | HeaderKind::To) => {
+                    lossy = String::from_utf8_lossy(&b[h.raw.0 as usize..h.raw.1 as usize])
+                        .replace(['\r', '\n'], " ");
+                    lossy.as_str()
+                }
+                None => return Err(ParseError::bad("header value is not UTF-8")),
+            };
             match h.kind {
                 HeaderKind::Via => {
                     for part in list_iter(v)? {
@@ -880,10 +891,14 @@ impl SipMessage {
         ResponseBuilder::for_request(self, status, reason)
     }
 
-    /// Raw values (unfolded) of every Via header line in order, for copying into responses.
-    pub(crate) fn raw_values(&self, name: &str) -> Vec<&str> {
+    /// Values of every `name` header line in order, for copying into responses: unfolded when
+    /// UTF-8, else the wire bytes (a GBK display name is copied as it came).
+    pub(crate) fn raw_values(&self, name: &str) -> Vec<&[u8]> {
         self.matching(name)
-            .filter_map(|h| self.value_of(h))
+            .map(|h| match self.value_of(h) {
+                Some(v) => v.as_bytes(),
+                None => &self.buf[h.raw.0 as usize..h.raw.1 as usize],
+            })
             .collect()
     }
 
@@ -1216,6 +1231,32 @@ X-Thing: 1, 2\r\n\r\n"
         assert_eq!(m.header("x-good"), Some("fine"));
         assert_eq!(m.max_forwards(), Some(70));
         assert_eq!(m.headers_raw().filter(|(n, _)| *n == b"X-Bad").count(), 1);
+    }
+
+    #[test]
+    fn gbk_display_name_in_from_does_not_refuse_the_call() {
+        let mut raw = BASE
+            .replace("From: <sip:x@y>;tag=1", "From: \"GBK\" <sip:x@y>;tag=1")
+            .into_bytes();
+        let at = raw.windows(3).position(|w| w == b"GBK").unwrap();
+        raw.splice(at..at + 3, *b"\xd5\xc5\xc8\xfd");
+        raw.extend_from_slice(b"\r\n");
+        let m = SipMessage::parse(Bytes::from(raw)).unwrap();
+        assert_eq!(m.from().tag(), Some("1"));
+        assert_eq!(m.from().uri.host, "y");
+        assert!(m.from().display.as_deref().unwrap().contains('\u{fffd}'));
+        assert_eq!(m.header("from"), None, "not UTF-8");
+        // the response echoes the From bytes exactly as they came
+        let resp = m.response(200, "OK").to_tag("t").build();
+        let want: &[u8] = b"From: \"\xd5\xc5\xc8\xfd\" <sip:x@y>;tag=1\r\n";
+        assert!(resp.windows(want.len()).any(|w| w == want));
+        assert_eq!(SipMessage::parse(resp).unwrap().from().tag(), Some("1"));
+        // a non-UTF-8 Call-ID is still refused
+        let mut bad = BASE.as_bytes().to_vec();
+        let at = bad.windows(2).position(|w| w == b"c1").unwrap();
+        bad[at] = 0xff;
+        bad.extend_from_slice(b"\r\n");
+        assert_eq!(SipMessage::parse(Bytes::from(bad)).unwrap_err().status, 400);
     }
 
     #[test]
