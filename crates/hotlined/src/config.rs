@@ -35,6 +35,10 @@ pub struct SipConfig {
     /// Largest SIP message accepted, in bytes.
     #[serde(default = "default_max_message")]
     pub max_message_size: usize,
+    /// Seat registration limits: expiry bounds, contacts per seat, brute-force lockout, nonce lifetime,
+    /// digest algorithms offered (MD5 only by default: SIPp and baresip fail on SHA-256 challenges).
+    #[serde(default)]
+    pub registrar: sip::registrar::RegistrarLimits,
 }
 
 fn default_max_message() -> usize {

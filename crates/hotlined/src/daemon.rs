@@ -15,7 +15,7 @@ use dashmap::DashMap;
 use dialplan::LiveDialplan;
 use media::{MediaConfig, MediaEngine, Prompt};
 use sip::endpoint::{Endpoint, EndpointConfig, Incoming, ServerTx};
-use sip::registrar::{options_response, RegisterEvent, Registrar, RegistrarLimits, ALLOW};
+use sip::registrar::{options_response, RegisterEvent, Registrar, ALLOW};
 use sip::transaction::ServerTxId;
 use sip::{Method, SipMessage};
 use std::collections::BTreeMap;
@@ -179,11 +179,9 @@ pub async fn run(cfg: Config) -> Result<()> {
     .with_context(|| format!("binding SIP on {}", cfg.sip.listen_udp))?;
     let mut ack_timeouts = endpoint.take_ack_timeouts();
 
-    let mut registrar =
-        Registrar::new(&cfg.sip.domain, &cfg.sip.domain, RegistrarLimits::default());
+    let mut registrar = Registrar::new(&cfg.sip.domain, &cfg.sip.domain, cfg.sip.registrar.clone());
     let local = endpoint.local_addr();
     registrar.add_alias(&local.ip().to_string());
-    registrar.add_alias(&format!("{}:{}", local.ip(), local.port()));
     let contact_ip = if local.ip().is_unspecified() {
         cfg.media.bind_ip
     } else {
