@@ -552,6 +552,10 @@ impl SipMessage {
             match h.kind {
                 HeaderKind::Via => {
                     for part in list_iter(v)? {
+                        // Comma-joined Vias escape the header-line count; bound them too.
+                        if msg_vias.len() >= limits.max_headers {
+                            return Err(ParseError::bad("too many Via entries"));
+                        }
                         msg_vias.push(Via::parse(part)?);
                     }
                 }
@@ -1306,6 +1310,15 @@ X-Thing: 1, 2\r\n\r\n"
                 .status,
             400
         );
+        let vias = format!("{BASE}Via: {}\r\n\r\n", ["SIP/2.0/UDP h"; 9].join(","));
+        let e = SipMessage::parse_with(
+            Bytes::from(vias),
+            &Limits {
+                max_message_len: 4096,
+                max_headers: 8,
+            },
+        );
+        assert_eq!(e.unwrap_err().reason, "too many Via entries");
         assert!(SipMessage::parse_with(Bytes::from(format!("{BASE}\r\n")), &limits).is_ok());
     }
 
