@@ -462,7 +462,9 @@ mod tests {
         a.enqueue(2, "main", 0);
         assert_eq!(a.withdraw(1, 10)[0].call, 2);
         let snap = a.snapshot(10);
-        assert!(snap.iter().all(|q| q.stats.abandoned == 0 && !q.name.is_empty()));
+        assert!(snap
+            .iter()
+            .all(|q| q.stats.abandoned == 0 && !q.name.is_empty()));
     }
 
     #[test]
