@@ -87,16 +87,13 @@ fn number_of(uri: &Uri) -> String {
     uri.user.clone().unwrap_or_default()
 }
 
-/// The number a carrier forwarded from: Diversion (RFC 5806) first, else the first History-Info entry
-/// that differs from the called number (RFC 7044).
+/// The number the caller first dialled when a carrier forwarded the call: the bottom Diversion entry
+/// (RFC 5806 stacks new diversions on top), else the first History-Info entry (RFC 7044). A History-Info
+/// that only repeats the called number is no forwarding.
 fn original_called(req: &SipMessage, called: &str) -> Option<String> {
-    if let Some(d) = req.diversion().first() {
-        return Some(number_of(&d.uri)).filter(|n| !n.is_empty());
-    }
-    req.history_info()
-        .iter()
-        .map(|h| number_of(&h.uri))
-        .find(|n| !n.is_empty() && n != called)
+    req.original_called()
+        .map(|u| number_of(&u))
+        .filter(|n| !n.is_empty() && n != called)
 }
 
 /// Turn a dialplan decision into the call's plan (prompt paths are resolved by the plan already).

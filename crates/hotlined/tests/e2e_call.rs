@@ -174,3 +174,45 @@ fn carrier_session_timer_is_accepted_and_an_offerless_refresh_is_answered() {
         ticket::EndReason::CallerHangup
     );
 }
+
+#[test]
+fn carrier_forwarded_call_is_routed_by_the_number_first_dialled() {
+    let d = Daemon::start(Options::default());
+    let rtp = RtpPeer::new();
+    let port = free_port().to_string();
+    let media = rtp.port().to_string();
+    // 12396 was whole-merged into 12345 (Jiujiang annex row 15); after its transition period it goes
+    // straight to the 12345 queue. The call arrives addressed to 12345 with a two-entry Diversion chain.
+    let mut caller = Sipp::spawn(
+        d.sip,
+        &sipp_dir().join("caller_forwarded.xml"),
+        &[
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-s",
+            "12345",
+            "-key",
+            "caller_rtp_port",
+            &media,
+            "-key",
+            "original",
+            "12396",
+            "-d",
+            "1000",
+        ],
+    );
+    let st = caller.wait(Duration::from_secs(30));
+    assert!(st.success(), "{}\n{}", caller.messages(), d.log());
+    d.wait_idle(Duration::from_secs(5));
+    let r = &d.call_records(1)[0];
+    assert_eq!(r.called, "12345");
+    assert_eq!(
+        r.original_called.as_deref(),
+        Some("12396"),
+        "the bottom Diversion entry"
+    );
+    assert_eq!(r.route_mode.as_deref(), Some("whole"));
+    assert_eq!(r.department.as_deref(), Some("市科技局"));
+}
