@@ -175,19 +175,19 @@ drive() {
         -trace_err >"$WORK/caller.out" 2>&1) || log "caller sipp exited non-zero (failed calls or timeout)"
     t1=$(date +%s.%N)
     wall=$(echo "$t1 - $t0" | bc)
-    local active answered rows st warn
+    local active answered rows warn
     active=$($LIB wait-idle "$ADMIN" 40)
     answered=$($LIB answered "$WORK/caller*_counts.csv")
     rows=$($LIB wait-records "$WORK/hotline.db" "$answered" 20)
     after=$($LIB snapshot "$DPID")
     local measured
     measured=$(echo "$(date +%s.%N) - $t0" | bc)
-    st=$($LIB status "$ADMIN")
+    $LIB status "$ADMIN" >"$WORK/status_after.json"
     warn=$(grep -c -E ' (WARN|ERROR) ' "$WORK/daemon.log" || true)
     SUMMARY_RC=0
     $LIB summary rate="$rate" seconds="$seconds" talk_ms="$talk" seats="$seats" max_active="$max_active" \
         stat="$WORK/caller_stat.csv" counts="$WORK/caller*_counts.csv" before="$before" after="$after" \
-        status="$st" clk_tck="$(getconf CLK_TCK)" wall="$wall" idle0="$idle0" idle1="$idle1" measured_s="$measured" records="$rows" active_after="$active" \
+        status="$WORK/status_after.json" clk_tck="$(getconf CLK_TCK)" wall="$wall" idle0="$idle0" idle1="$idle1" measured_s="$measured" records="$rows" active_after="$active" \
         pid="$DPID" warn_lines="$warn" sip_ports="$SIP_PORT,$CALLER_PORT,$UAS_PORT" mode="${DRIVE_MODE:-fixed}" || SUMMARY_RC=$?
     if ((warn > 0)); then
         log "daemon WARN/ERROR lines (first 5 distinct):"

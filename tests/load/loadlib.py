@@ -146,7 +146,8 @@ def summary(args):
     c = counts(cfiles[0]) if cfiles else {}
     before = json.loads(a["before"])
     after = json.loads(a["after"])
-    st = json.loads(a["status"])
+    with open(a["status"]) as f:
+        st = json.load(f)
     ticks = int(a["clk_tck"])
     attempted = int(stat.get("TotalCallCreated", stat.get("OutgoingCall(C)", 0)))
     succeeded = int(stat["SuccessfulCall(C)"])
