@@ -167,6 +167,9 @@ drive() {
     before=$($LIB snapshot "$DPID")
     log "calling: $rate calls/s for $seconds s ($total calls), talk $talk ms"
     t0=$(date +%s.%N)
+    $LIB sample "$DPID" "$WORK/daemon_samples.csv" 1 &
+    local sampler=$!
+    PIDS+=("$sampler")
     # Bound: the offer window, talk, and the 20 s answer timeout of caller.xml, plus margin.
     (cd "$WORK" && timeout $((seconds + talk / 1000 + 90)) sipp "127.0.0.1:$SIP_PORT" -sf "$LOAD_DIR/caller.xml" \
         -s 12345 -key caller_rtp_port "$SINK_CALLER" -r "$rate" -m "$total" -d "$talk" \
@@ -174,9 +177,10 @@ drive() {
         -timeout $((seconds + talk / 1000 + 80))s -trace_stat -fd 1 -stf "$WORK/caller_stat.csv" -trace_counts \
         -trace_err >"$WORK/caller.out" 2>&1) || log "caller sipp exited non-zero (failed calls or timeout)"
     t1=$(date +%s.%N)
+    kill "$sampler" 2>/dev/null || true
     wall=$(echo "$t1 - $t0" | bc)
     local active answered rows warn
-    active=$($LIB wait-idle "$ADMIN" 40)
+    active=$($LIB wait-idle "$ADMIN" "${LOAD_IDLE_WAIT:-40}")
     answered=$($LIB answered "$WORK/caller*_counts.csv")
     rows=$($LIB wait-records "$WORK/hotline.db" "$answered" 20)
     after=$($LIB snapshot "$DPID")

@@ -55,6 +55,22 @@ def snapshot(pid):
     print(json.dumps({"ticks": proc_cpu_ticks(pid), "rcvbuf": rcvbuf_errors()}))
 
 
+def sample(pid, path, every):
+    """Once per `every` s until the daemon exits or we are killed: time, CPU ticks, RSS kB, threads."""
+    with open(path, "w") as out:
+        out.write("t;cpu_ticks;rss_kb;threads\n")
+        while True:
+            try:
+                ticks = proc_cpu_ticks(pid)
+                with open(f"/proc/{pid}/status") as f:
+                    d = dict(l.split(":", 1) for l in f if ":" in l)
+            except OSError:
+                return
+            out.write(f"{time.time():.1f};{ticks};{d['VmRSS'].split()[0]};{d['Threads'].strip()}\n")
+            out.flush()
+            time.sleep(every)
+
+
 def seats_available(admin):
     st = status(admin)
     return sum(1 for s in st.get("seats", []) if (s.get("state") or {}).get("state") == "available")
@@ -148,6 +164,10 @@ def summary(args):
     after = json.loads(a["after"])
     with open(a["status"]) as f:
         st = json.load(f)
+    # A daemon that no longer answers /status: report -1s instead of failing the summary.
+    st.setdefault("calls", {"started": -1, "refused_overload": -1})
+    st.setdefault("records", {"spilled": -1, "lost": -1})
+    st.setdefault("sip", {"retransmissions": -1, "dropped_incoming": -1})
     ticks = int(a["clk_tck"])
     attempted = int(stat.get("TotalCallCreated", stat.get("OutgoingCall(C)", 0)))
     succeeded = int(stat["SuccessfulCall(C)"])
@@ -206,6 +226,8 @@ def summary(args):
     problems = []
     if rows < answered:
         problems.append(f"records lost: {rows} rows < {answered} answered")
+    if st["calls"]["started"] == -1:
+        problems.append("the daemon did not answer /status after the run")
     if lost_rec:
         problems.append(f"daemon reports {lost_rec} records lost")
     if active != 0:
@@ -238,7 +260,13 @@ def main():
     if cmd == "snapshot":
         snapshot(int(rest[0]))
     elif cmd == "status":
-        print(json.dumps(status(rest[0])))
+        try:
+            print(json.dumps(status(rest[0])))
+        except (OSError, ValueError) as e:
+            print(f"/status unanswered: {e}", file=sys.stderr)
+            print("{}")
+    elif cmd == "sample":
+        sample(int(rest[0]), rest[1], float(rest[2]))
     elif cmd == "wait-seats":
         return wait_seats(rest[0], int(rest[1]), float(rest[2]))
     elif cmd == "wait-idle":
