@@ -30,6 +30,13 @@ pub enum Plan {
     },
     /// Refuse before answering (unknown number, R-09).
     Reject { status: u16, reason: String },
+    /// A voice menu: play `prompt`, and on a key ask the dial plan again with the digits
+    /// ([`Output::Reroute`]); a caller who presses nothing waits in `fallback_queue`.
+    Menu {
+        prompt: PromptRef,
+        fallback_queue: String,
+        hold: Option<PromptRef>,
+    },
 }
 
 /// Facts about the call known when the INVITE arrived.
@@ -58,6 +65,8 @@ pub struct CallPolicy {
     pub seat_retry_after_ms: i64,
     /// How long a direct target ([`Plan::Connect`]) may ring before the call fails.
     pub connect_ring_timeout_ms: i64,
+    /// How long after the menu prompt a caller may take to press a key.
+    pub menu_timeout_ms: i64,
 }
 
 impl Default for CallPolicy {
@@ -67,6 +76,7 @@ impl Default for CallPolicy {
             seat_ring_timeout_ms: 15_000,
             seat_retry_after_ms: 5_000,
             connect_ring_timeout_ms: 60_000,
+            menu_timeout_ms: 5_000,
         }
     }
 }
@@ -74,7 +84,13 @@ impl Default for CallPolicy {
 /// Timers the call arms. Each carries the seat-offer attempt it belongs to, so a late timer is ignored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TimerKind {
-    SeatRing { attempt: u32 },
+    SeatRing {
+        attempt: u32,
+    },
+    /// No key after the menu prompt: `round` says which playing of the menu it belongs to.
+    Menu {
+        round: u32,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,6 +123,11 @@ pub enum Input {
     AckTimeout,
     /// No RTP from a leg for the configured time.
     MediaTimeout,
+    /// The dial plan's answer to [`Output::Reroute`].
+    Rerouted {
+        plan: Plan,
+        department: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,6 +186,10 @@ pub enum Output {
         kind: TimerKind,
         after_ms: i64,
     },
+    /// Ask the dial plan again for this call with the menu `digits`; answer with [`Input::Rerouted`].
+    Reroute {
+        digits: String,
+    },
     /// The call is over: hand this record to the ticket crate. Always the last output, exactly once.
     Finished(Box<CallRecord>),
 }
@@ -173,6 +198,12 @@ pub enum Output {
 enum Phase {
     /// Playing the plan's prompt before queueing (or before hanging up).
     Prompt,
+    /// Playing the menu or waiting for a key.
+    Menu {
+        round: u32,
+    },
+    /// A key was pressed; waiting for the dial plan's new decision.
+    Routing,
     /// Waiting in the queue.
     Queued,
     /// A seat is ringing.
@@ -217,40 +248,52 @@ impl Call {
             digits: String::new(),
         };
         let mut out = Vec::new();
-        match call.setup.plan.clone() {
+        if !matches!(call.setup.plan, Plan::Reject { .. }) {
+            call.open_media(&mut out);
+        }
+        call.start_plan(now_ms, &mut out);
+        (call, out)
+    }
+
+    /// Carry out the plan from its beginning (a new call, or a menu choice).
+    fn start_plan(&mut self, now_ms: i64, out: &mut Vec<Output>) {
+        self.phase = Phase::Prompt;
+        match self.setup.plan.clone() {
             Plan::Reject { status, reason } => {
                 out.push(Output::Reject { status, reason });
-                call.finish(EndReason::Rejected, now_ms, &mut out);
+                self.finish(EndReason::Rejected, now_ms, out);
             }
-            Plan::PromptThenHangup { prompt } => {
-                call.open_media(&mut out);
-                out.push(Output::Play {
-                    prompt,
-                    looped: false,
-                });
-            }
+            Plan::PromptThenHangup { prompt } => out.push(Output::Play {
+                prompt,
+                looped: false,
+            }),
             Plan::Connect { prompt, target } => {
-                call.open_media(&mut out);
                 if let Some(p) = prompt {
                     out.push(Output::Play {
                         prompt: p,
                         looped: true,
                     });
                 }
-                call.offer(target, call.policy.connect_ring_timeout_ms, &mut out);
+                self.offer(target, self.policy.connect_ring_timeout_ms, out);
             }
-            Plan::Queue { prompt, .. } => {
-                call.open_media(&mut out);
-                match prompt {
-                    Some(p) => out.push(Output::Play {
-                        prompt: p,
-                        looped: false,
-                    }),
-                    None => call.enter_queue(now_ms, &mut out),
-                }
+            Plan::Queue { prompt, .. } => match prompt {
+                Some(p) => out.push(Output::Play {
+                    prompt: p,
+                    looped: false,
+                }),
+                None => self.enter_queue(now_ms, out),
+            },
+            Plan::Menu { prompt, .. } => {
+                self.attempts += 1;
+                self.phase = Phase::Menu {
+                    round: self.attempts,
+                };
+                out.push(Output::Play {
+                    prompt,
+                    looped: false,
+                });
             }
         }
-        (call, out)
     }
 
     pub fn is_finished(&self) -> bool {
@@ -275,7 +318,51 @@ impl Call {
             return out;
         }
         match input {
-            Input::Dtmf(d) => self.digits.push(d),
+            Input::Dtmf(d) => {
+                self.digits.push(d);
+                if let Phase::Menu { .. } = self.phase {
+                    // Barge-in: the key cuts the menu short.
+                    out.push(Output::StopPlaying);
+                    out.push(Output::Reroute {
+                        digits: d.to_string(),
+                    });
+                    self.phase = Phase::Routing;
+                }
+            }
+            Input::Rerouted { plan, department } => {
+                if self.phase == Phase::Routing {
+                    if department.is_some() {
+                        self.setup.department = department;
+                    }
+                    self.setup.plan = plan;
+                    self.start_plan(now_ms, &mut out);
+                }
+            }
+            Input::Timer(TimerKind::Menu { round }) => {
+                if self.phase == (Phase::Menu { round }) {
+                    if let Plan::Menu {
+                        fallback_queue,
+                        hold,
+                        ..
+                    } = self.setup.plan.clone()
+                    {
+                        self.setup.plan = Plan::Queue {
+                            prompt: None,
+                            queue: fallback_queue,
+                            hold,
+                        };
+                        self.enter_queue(now_ms, &mut out);
+                    }
+                }
+            }
+            Input::PromptFinished if matches!(self.phase, Phase::Menu { .. }) => {
+                if let Phase::Menu { round } = self.phase {
+                    out.push(Output::StartTimer {
+                        kind: TimerKind::Menu { round },
+                        after_ms: self.policy.menu_timeout_ms,
+                    });
+                }
+            }
             Input::PromptFinished => match (&self.phase, &self.setup.plan) {
                 (Phase::Prompt, Plan::Queue { .. }) => self.enter_queue(now_ms, &mut out),
                 (Phase::Prompt, Plan::PromptThenHangup { .. }) => {
@@ -392,7 +479,7 @@ impl Call {
                         });
                         EndReason::AbandonedInQueue
                     }
-                    Phase::Prompt | Phase::Ended => {
+                    Phase::Prompt | Phase::Menu { .. } | Phase::Routing | Phase::Ended => {
                         if cancel {
                             EndReason::Cancelled
                         } else {

@@ -354,3 +354,84 @@ fn connect_cancel_while_ringing_cancels_the_target() {
     assert!(!out.iter().any(|o| matches!(o, Output::Abandon { .. })));
     assert_eq!(record(&out).end_reason, EndReason::Cancelled);
 }
+
+fn menu_plan() -> Plan {
+    Plan::Menu {
+        prompt: "menu.wav".into(),
+        fallback_queue: "line1".into(),
+        hold: Some("please_wait.wav".into()),
+    }
+}
+
+#[test]
+fn menu_key_barges_in_and_the_plan_decides_again() {
+    let (mut call, out) = Call::new(setup(menu_plan()), CallPolicy::default(), 0);
+    assert_eq!(out[0], Output::EarlyMedia);
+    assert!(matches!(&out[1], Output::Play { looped: false, .. }));
+    let out = call.handle(Input::Dtmf('9'), 2_000);
+    assert_eq!(
+        out,
+        vec![Output::StopPlaying, Output::Reroute { digits: "9".into() }]
+    );
+    let out = call.handle(
+        Input::Rerouted {
+            plan: Plan::Queue {
+                prompt: None,
+                queue: "supervision".into(),
+                hold: None,
+            },
+            department: None,
+        },
+        2_010,
+    );
+    assert_eq!(
+        out,
+        vec![Output::Enqueue {
+            queue: "supervision".into()
+        }]
+    );
+    // Later keys are just recorded.
+    assert!(call.handle(Input::Dtmf('5'), 3_000).is_empty());
+    let out = call.handle(Input::CallerCancel, 4_000);
+    let r = record(&out);
+    assert_eq!(r.digits, "95");
+    assert_eq!(r.end_reason, EndReason::AbandonedInQueue);
+}
+
+#[test]
+fn menu_without_a_key_falls_back_to_its_queue_and_stale_timers_are_ignored() {
+    let (mut call, _) = Call::new(setup(menu_plan()), CallPolicy::default(), 0);
+    let out = call.handle(Input::PromptFinished, 4_000);
+    assert_eq!(
+        out,
+        vec![Output::StartTimer {
+            kind: TimerKind::Menu { round: 1 },
+            after_ms: 5_000
+        }]
+    );
+    let out = call.handle(Input::Timer(TimerKind::Menu { round: 1 }), 9_000);
+    assert!(out.contains(&Output::Enqueue {
+        queue: "line1".into()
+    }));
+    assert!(call
+        .handle(Input::Timer(TimerKind::Menu { round: 1 }), 9_500)
+        .is_empty());
+}
+
+#[test]
+fn unknown_menu_key_plays_the_menu_again() {
+    let (mut call, _) = Call::new(setup(menu_plan()), CallPolicy::default(), 0);
+    call.handle(Input::Dtmf('7'), 1_000);
+    let out = call.handle(
+        Input::Rerouted {
+            plan: menu_plan(),
+            department: None,
+        },
+        1_010,
+    );
+    assert!(matches!(&out[0], Output::Play { looped: false, .. }));
+    // The first round's timer no longer applies.
+    assert!(call
+        .handle(Input::Timer(TimerKind::Menu { round: 1 }), 9_000)
+        .is_empty());
+}

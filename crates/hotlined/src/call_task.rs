@@ -96,6 +96,18 @@ fn original_called(req: &SipMessage, called: &str) -> Option<String> {
         .filter(|n| !n.is_empty() && n != called)
 }
 
+/// (called, caller, original called) of an INVITE, as the dial plan wants them.
+fn route_parts(msg: &SipMessage) -> (String, String, Option<String>) {
+    let called = msg.request_uri().map(number_of).unwrap_or_default();
+    let caller = msg
+        .p_asserted_identity()
+        .first()
+        .map(|p| number_of(&p.uri))
+        .unwrap_or_else(|| number_of(&msg.from().uri));
+    let diversion = original_called(msg, &called);
+    (called, caller, diversion)
+}
+
 /// Turn a dialplan decision into the call's plan (prompt paths are resolved by the plan already).
 fn plan_for(shared: &Shared, d: &dialplan::Decision) -> Plan {
     let hold = shared.hold_prompt.clone();
@@ -154,10 +166,18 @@ fn plan_for(shared: &Shared, d: &dialplan::Decision) -> Plan {
                 reason: "Temporarily Unavailable".into(),
             },
         },
-        // Voice menus need digit collection in the call machine: not built yet, refused honestly.
-        Action::Menu => Plan::Reject {
-            status: 480,
-            reason: "Temporarily Unavailable".into(),
+        // A voice menu: the call plays it and asks again with the key; no key → `queue`.
+        Action::Menu => match &d.prompt {
+            Some(p) => Plan::Menu {
+                prompt: p.clone(),
+                fallback_queue: queue(),
+                hold,
+            },
+            None => Plan::Queue {
+                prompt: None,
+                queue: queue(),
+                hold,
+            },
         },
     }
 }
@@ -205,13 +225,7 @@ pub fn start(shared: &Arc<Shared>, inc: Incoming) {
         return reply(&tx, &msg, 420, "Bad Extension", &[("Unsupported", &list)]);
     }
 
-    let called = msg.request_uri().map(number_of).unwrap_or_default();
-    let caller = msg
-        .p_asserted_identity()
-        .first()
-        .map(|p| number_of(&p.uri))
-        .unwrap_or_else(|| number_of(&msg.from().uri));
-    let diversion = original_called(&msg, &called);
+    let (called, caller, diversion) = route_parts(&msg);
     let at = chrono::Utc::now();
     let decision = shared.dialplan.route(&CallQuery {
         called: &called,
@@ -307,6 +321,7 @@ pub fn start(shared: &Arc<Shared>, inc: Incoming) {
                 seat_ring_timeout_ms: shared.cfg.calls.seat_ring_timeout_s as i64 * 1000,
                 seat_retry_after_ms: shared.cfg.calls.seat_retry_after_s as i64 * 1000,
                 connect_ring_timeout_ms: shared.cfg.calls.connect_ring_timeout_s as i64 * 1000,
+                menu_timeout_ms: shared.cfg.calls.menu_timeout_s as i64 * 1000,
             };
             let (call, outputs) = Call::new(setup, policy, Shared::now_ms());
             let mut task = CallTask {
@@ -723,6 +738,21 @@ impl CallTask {
             }
             Output::SeatReleased { seat } => {
                 let _ = self.shared.acd.send(AcdMsg::Released { seat });
+            }
+            Output::Reroute { digits } => {
+                let (called, caller, diversion) = route_parts(&self.invite);
+                let decision = self.shared.dialplan.route(&CallQuery {
+                    called: &called,
+                    diversion: diversion.as_deref(),
+                    caller: Some(&caller),
+                    at: chrono::Utc::now(),
+                    digits: &digits,
+                });
+                info!(digits, action = ?decision.action, reason = %decision.reason, "menu choice");
+                return Some(Input::Rerouted {
+                    plan: plan_for(&self.shared, &decision),
+                    department: decision.department.as_deref().map(str::to_string),
+                });
             }
             Output::StartTimer { kind, after_ms } => {
                 let at = Instant::now() + Duration::from_millis(after_ms.max(0) as u64);

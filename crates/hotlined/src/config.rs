@@ -92,6 +92,8 @@ pub struct CallsConfig {
     pub hold_prompt: Option<PathBuf>,
     /// How long a forwarded call (emergency line, province) may ring before it fails.
     pub connect_ring_timeout_s: u64,
+    /// How long after a voice menu a caller may take to press a key before the menu's default queue.
+    pub menu_timeout_s: u64,
 }
 
 impl Default for CallsConfig {
@@ -106,6 +108,7 @@ impl Default for CallsConfig {
             service_level_s: 20,
             hold_prompt: None,
             connect_ring_timeout_s: 60,
+            menu_timeout_s: 5,
         }
     }
 }

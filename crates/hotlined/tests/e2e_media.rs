@@ -101,3 +101,50 @@ fn seat_hold_and_resume_keep_the_audio_path() {
     let records = d.call_records(1);
     assert_eq!(records[0].seat.as_deref(), Some("1003"));
 }
+
+#[test]
+fn voice_menu_key_9_reaches_the_supervision_desk_queue() {
+    // Jingjiang splits 12345 into lines 1, 2 and 9; key 9 is the supervision desk.
+    let d = Daemon::start(Options {
+        dialplan: Some(repo().join("dialplans/jingjiang")),
+        ..Options::default()
+    });
+    let port = free_port().to_string();
+    let media_port = free_port().to_string();
+    let mut caller = Sipp::spawn(
+        d.sip,
+        &sipp_dir().join("caller_menu9.xml"),
+        &[
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-s",
+            "12345",
+            "-mp",
+            &media_port,
+        ],
+    );
+    let st = caller.wait(Duration::from_secs(30));
+    assert!(
+        st.success(),
+        "menu scenario failed:\n{}\n{}",
+        caller.messages(),
+        d.log()
+    );
+    d.wait_idle(Duration::from_secs(5));
+    let status = d.status();
+    let offered = |name: &str| {
+        status["queues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|q| q["name"] == name)
+            .map(|q| q["stats"]["offered"].as_u64().unwrap())
+    };
+    assert_eq!(offered("supervision"), Some(1), "{status}");
+    assert_eq!(offered("line1"), Some(0), "{status}");
+    let records = d.call_records(1);
+    assert_eq!(records[0].digits, "9");
+    assert_eq!(records[0].end_reason, ticket::EndReason::AbandonedInQueue);
+}
