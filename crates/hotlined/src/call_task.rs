@@ -277,7 +277,17 @@ pub fn start(shared: &Arc<Shared>, inc: Incoming) {
                 match shared.media.open_leg().await {
                     Ok(leg) => {
                         let offer = std::str::from_utf8(msg.body()).unwrap_or("");
-                        match sdp::answer(offer, leg.local_addr(), &mut caller_sdp) {
+                        // A delayed offer (no SDP) is legal, but early media needs our answer in the 183, and
+                        // without 100rel we could not get the caller's: refuse it as not acceptable, not as bad.
+                        let result = if offer.trim().is_empty() {
+                            Err(sdp::SdpError {
+                                status: 488,
+                                reason: "INVITE without SDP offer is not supported".into(),
+                            })
+                        } else {
+                            sdp::answer(offer, leg.local_addr(), &mut caller_sdp)
+                        };
+                        match result {
                             Ok((neg, body)) => {
                                 leg.set_remote(&neg);
                                 caller_codec = neg.codec;

@@ -215,3 +215,18 @@ impl Running for std::process::Child {
             .is_ok_and(|s| s.success())
     }
 }
+
+#[test]
+fn invite_without_sdp_gets_488_not_400() {
+    let d = Daemon::start(Options::default());
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let me = sock.local_addr().unwrap();
+    let invite = format!(
+        "INVITE sip:12345@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK{b}\r\n\
+         From: <sip:13800001234@{me}>;tag=a\r\nTo: <sip:12345@127.0.0.1>\r\nCall-ID: {b}@test\r\n\
+         CSeq: 1 INVITE\r\nContact: <sip:13800001234@{me}>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        b = rand_branch()
+    );
+    let resp = exchange(&sock, d.sip, &invite).expect("an answer");
+    assert!(resp.starts_with("SIP/2.0 488"), "{resp}");
+}
