@@ -216,3 +216,21 @@ fn carrier_forwarded_call_is_routed_by_the_number_first_dialled() {
     assert_eq!(r.route_mode.as_deref(), Some("whole"));
     assert_eq!(r.department.as_deref(), Some("市科技局"));
 }
+
+#[test]
+fn seat_registered_over_tcp_gets_its_call_down_that_connection() {
+    let d = Daemon::start(Options::default());
+    let seat_rtp = RtpPeer::new();
+    let seat = register_seat_on(&d, "1006", "seat_answer.xml", seat_rtp.port(), "t1");
+    let caller_rtp = RtpPeer::new();
+    let mut caller = dial(&d, "caller.xml", "12345", caller_rtp.port(), 1000);
+    let st = caller.wait(Duration::from_secs(30));
+    assert!(st.success(), "{}\n{}", caller.messages(), d.log());
+    assert!(
+        seat.messages().contains("INVITE sip:1006@") && seat.messages().contains("SIP/2.0/TCP"),
+        "the seat got the INVITE over TCP:\n{}",
+        seat.messages()
+    );
+    d.wait_idle(Duration::from_secs(5));
+    assert_eq!(d.call_records(1)[0].seat.as_deref(), Some("1006"));
+}

@@ -353,6 +353,11 @@ impl Drop for Sipp {
 /// A seat that registers (digest auth, password `hotline-<id>`) and answers with `ooc` (an out-of-call
 /// scenario, e.g. seat_answer.xml), its media on `rtp_port`; returns once the ACD has it available.
 pub fn register_seat(d: &Daemon, seat: &str, ooc: &str, rtp_port: u16) -> Sipp {
+    register_seat_on(d, seat, ooc, rtp_port, "u1")
+}
+
+/// [`register_seat`] on a given SIPp transport: `u1` (UDP) or `t1` (one TCP connection).
+pub fn register_seat_on(d: &Daemon, seat: &str, ooc: &str, rtp_port: u16, transport: &str) -> Sipp {
     let port = free_port().to_string();
     let ooc = sipp_dir().join(ooc);
     let password = format!("hotline-{seat}");
@@ -379,6 +384,8 @@ pub fn register_seat(d: &Daemon, seat: &str, ooc: &str, rtp_port: u16) -> Sipp {
             &media,
             "-d",
             "40000",
+            "-t",
+            transport,
         ],
     );
     d.wait_seat_available(seat);
