@@ -30,6 +30,14 @@ def proc_hwm_kb(pid):
     return 0
 
 
+def proc_rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
 def rcvbuf_errors():
     with open("/proc/net/snmp") as f:
         rows = [l.split() for l in f if l.startswith("Udp:")]
@@ -208,6 +216,7 @@ def summary(args):
         "daemon_idle_cpu_s_per_s": round(idle_cpu_per_s, 4),
         "daemon_cpu_s_per_1000_calls_minus_idle": round(net_per1000, 3),
         "daemon_peak_rss_mb": round(proc_hwm_kb(int(a["pid"])) / 1024, 1) if os.path.exists(f"/proc/{a['pid']}") else -1,
+        "daemon_rss_after_mb": round(proc_rss_kb(int(a["pid"])) / 1024, 1) if os.path.exists(f"/proc/{a['pid']}") else -1,
         "active_after": active,
         "daemon_started": started,
         "daemon_refused_overload": st["calls"]["refused_overload"],
