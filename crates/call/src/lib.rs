@@ -489,6 +489,8 @@ impl Call {
                 };
                 self.finish(reason, now_ms, &mut out);
             }
+            // Many carriers send no RTP during early media: silence before our 200 is not a dead call.
+            Input::MediaTimeout if !self.caller_answered => {}
             Input::AckTimeout | Input::MediaTimeout => {
                 match self.phase.clone() {
                     Phase::Connected { seat } => {

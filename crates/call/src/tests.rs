@@ -435,3 +435,17 @@ fn unknown_menu_key_plays_the_menu_again() {
         .handle(Input::Timer(TimerKind::Menu { round: 1 }), 9_000)
         .is_empty());
 }
+
+#[test]
+fn silence_during_early_media_is_not_a_media_timeout() {
+    let (mut call, _) = Call::new(setup(queue_plan()), CallPolicy::default(), 0);
+    call.handle(Input::PromptFinished, 6_000);
+    assert!(call.handle(Input::MediaTimeout, 70_000).is_empty());
+    assert!(
+        !call.is_finished(),
+        "a caller queued in early media keeps waiting"
+    );
+    let mut call = connected();
+    let out = call.handle(Input::MediaTimeout, 90_000);
+    assert_eq!(record(&out).end_reason, EndReason::Failed);
+}

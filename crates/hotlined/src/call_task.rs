@@ -65,6 +65,8 @@ struct CallTask {
     caller_media: Option<MediaLeg>,
     caller_sdp: SdpSession,
     answer_sdp: Option<String>,
+    /// What the caller leg negotiated (re-applied at answer to start the media timeout then).
+    caller_neg: Option<media::Negotiated>,
     caller_codec: Codec,
     seat: Option<SeatLeg>,
     timers: Vec<(Instant, TimerKind)>,
@@ -256,6 +258,7 @@ pub fn start(shared: &Arc<Shared>, inc: Incoming) {
     let mut answer_sdp = None;
     let mut caller_media = None;
     let mut caller_codec = Codec::Pcmu;
+    let mut caller_neg = None;
     let shared2 = shared.clone();
     let needs_media = !matches!(plan, Plan::Reject { .. });
 
@@ -291,6 +294,7 @@ pub fn start(shared: &Arc<Shared>, inc: Incoming) {
                             Ok((neg, body)) => {
                                 leg.set_remote(&neg);
                                 caller_codec = neg.codec;
+                                caller_neg = Some(neg);
                                 answer_sdp = Some(body);
                                 caller_media = Some(leg);
                             }
@@ -349,6 +353,7 @@ pub fn start(shared: &Arc<Shared>, inc: Incoming) {
                 caller_media,
                 caller_sdp,
                 answer_sdp,
+                caller_neg,
                 caller_codec,
                 seat: None,
                 timers: Vec::new(),
@@ -508,6 +513,7 @@ impl CallTask {
         };
         // A re-INVITE without SDP is a session refresh (RFC 4028) or a request for our offer: answer with the
         // description in force, unchanged (same o= version), never 488 — that would drop the call.
+        let mut renegotiated = None;
         let body = if offer.trim().is_empty() {
             if from_seat {
                 self.seat.as_ref().map(|s| s.last_sdp.clone())
@@ -519,6 +525,7 @@ impl CallTask {
                 Ok((neg, body)) => {
                     leg.set_remote(&neg);
                     debug!(direction = ?neg.direction, from_seat, "re-INVITE answered");
+                    renegotiated = Some(neg);
                     Some(body)
                 }
                 Err(e) => return reply(&inc.tx, &inc.msg, e.status, "Not Acceptable Here", &[]),
@@ -533,6 +540,9 @@ impl CallTask {
             }
         } else {
             self.answer_sdp = Some(body.clone());
+            if renegotiated.is_some() {
+                self.caller_neg = renegotiated;
+            }
         }
         if let Some(tx) = &inc.tx {
             let mut b = inc.msg.response(200, "OK").header("Contact", &contact);
@@ -660,7 +670,13 @@ impl CallTask {
     async fn execute_one(&mut self, out: Output) -> Option<Input> {
         match out {
             Output::EarlyMedia => self.respond_caller(183, "Session Progress", true),
-            Output::Answer => self.respond_caller(200, "OK", true),
+            Output::Answer => {
+                self.respond_caller(200, "OK", true);
+                // Silence in early media was fine; from now on no RTP for media_timeout ends the call.
+                if let (Some(leg), Some(neg)) = (&self.caller_media, &self.caller_neg) {
+                    leg.set_remote(neg);
+                }
+            }
             Output::Reject { status, reason } => self.respond_caller(status, &reason, false),
             Output::Play { prompt, looped } => {
                 let Some(leg) = &self.caller_media else {
