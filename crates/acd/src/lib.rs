@@ -262,36 +262,55 @@ impl Acd {
     }
 
     /// Match waiting calls (first come first served) with the longest-idle seat of their queue.
+    /// Linear in seats + waiting calls: with a long queue and busy seats this runs on every event, so it
+    /// must not be waiting × seats.
     fn assign(&mut self, now_ms: i64) -> Vec<Assignment> {
-        let mut out = Vec::new();
-        let mut i = 0;
-        while i < self.waiting.len() {
-            let (queue, call, since) = {
-                let w = &self.waiting[i];
-                (w.queue.clone(), w.call, w.since_ms)
-            };
-            let best = self
-                .seats
-                .values()
-                .filter(|s| s.queues.contains(&queue))
-                .filter_map(|s| match s.state {
-                    SeatState::Available { since_ms } => Some((since_ms, s.id.clone())),
-                    _ => None,
-                })
-                .min();
-            match best {
-                Some((_, seat_id)) => {
-                    if let Some(seat) = self.seats.get_mut(&seat_id) {
-                        seat.state = SeatState::Offered { call };
-                    }
-                    self.waiting.remove(i);
-                    out.push(Assignment {
-                        call,
-                        seat: seat_id,
-                        waited_ms: now_ms - since,
-                    });
+        let mut free: BTreeMap<&str, Vec<(i64, &str)>> = BTreeMap::new();
+        for s in self.seats.values() {
+            if let SeatState::Available { since_ms } = s.state {
+                for q in &s.queues {
+                    free.entry(q.as_str())
+                        .or_default()
+                        .push((since_ms, s.id.as_str()));
                 }
-                None => i += 1,
+            }
+        }
+        if free.is_empty() || self.waiting.is_empty() {
+            return Vec::new();
+        }
+        for seats in free.values_mut() {
+            seats.sort_unstable();
+            seats.reverse(); // longest idle last, so pop() takes it
+        }
+        let mut taken: Vec<(CallKey, String)> = Vec::new();
+        let mut taken_seats: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+        let mut kept = VecDeque::with_capacity(self.waiting.len());
+        let mut out = Vec::new();
+        for w in self.waiting.drain(..) {
+            let seat = free.get_mut(w.queue.as_str()).and_then(|list| {
+                while let Some((_, id)) = list.pop() {
+                    if taken_seats.insert(id) {
+                        return Some(id);
+                    }
+                }
+                None
+            });
+            match seat {
+                Some(id) => {
+                    out.push(Assignment {
+                        call: w.call,
+                        seat: id.to_string(),
+                        waited_ms: now_ms - w.since_ms,
+                    });
+                    taken.push((w.call, id.to_string()));
+                }
+                None => kept.push_back(w),
+            }
+        }
+        self.waiting = kept;
+        for (call, id) in taken {
+            if let Some(seat) = self.seats.get_mut(&id) {
+                seat.state = SeatState::Offered { call };
             }
         }
         out
@@ -452,6 +471,21 @@ mod tests {
         let main = snap.iter().find(|q| q.name == "main").cloned();
         let main = main.map(|q| (q.stats.answered, q.stats.abandoned, q.service_level));
         assert_eq!(main, Some((2, 1, Some(1.0 / 3.0))));
+    }
+
+    #[test]
+    fn a_seat_in_two_queues_takes_one_call_and_order_is_kept() {
+        let mut a = Acd::new(0, 20_000);
+        a.add_seat("3001", vec!["tax".into(), "main".into()]);
+        a.enqueue(1, "main", 0);
+        a.enqueue(2, "tax", 10);
+        let got = a.seat_online("3001", 100);
+        assert_eq!(got.len(), 1);
+        assert_eq!(
+            got[0].call, 1,
+            "the earlier caller first, whatever its queue"
+        );
+        assert_eq!(a.position(2), Some(1));
     }
 
     #[test]

@@ -202,12 +202,18 @@ pub fn start(shared: &Arc<Shared>, inc: Incoming) {
         return reply(&tx, &msg, 403, "Forbidden", &[]);
     }
     let active = shared.active_calls.load(Ordering::Relaxed);
-    if active >= shared.cfg.calls.max_active {
+    let admitted = shared
+        .admission
+        .lock()
+        .map(|mut b| b.admit(std::time::Instant::now()))
+        .unwrap_or(true);
+    if active >= shared.cfg.calls.max_active || !admitted {
         shared
             .counters
             .refused_overload
             .fetch_add(1, Ordering::Relaxed);
-        metrics::counter!(m::CALLS_REFUSED, "reason" => "overload").increment(1);
+        let why = if admitted { "max_active" } else { "rate" };
+        metrics::counter!(m::CALLS_REFUSED, "reason" => why).increment(1);
         let retry = shared.cfg.calls.retry_after_s.to_string();
         return reply(
             &tx,
@@ -313,6 +319,11 @@ pub fn start(shared: &Arc<Shared>, inc: Incoming) {
                     }
                     Err(e) => {
                         warn!(error = %e, "no media port free");
+                        shared
+                            .counters
+                            .refused_overload
+                            .fetch_add(1, Ordering::Relaxed);
+                        metrics::counter!(m::CALLS_REFUSED, "reason" => "media_ports").increment(1);
                         plan = Plan::Reject {
                             status: 503,
                             reason: "Service Unavailable".into(),
@@ -623,6 +634,11 @@ impl CallTask {
             .response(status, reason)
             .to_tag(&self.local_tag)
             .header("Contact", &contact);
+        if status == 503 {
+            // Every 503 says when to come back, so balancers and carriers back off instead of failing over.
+            let retry = self.shared.cfg.calls.retry_after_s.to_string();
+            b = b.header("Retry-After", &retry);
+        }
         if status == 200 {
             b = b.header("Allow", sip::registrar::ALLOW);
             for (n, v) in session_timer(&self.invite) {

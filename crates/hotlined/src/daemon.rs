@@ -45,12 +45,39 @@ pub struct Shared {
     pub prompts: DashMap<Arc<str>, Arc<Prompt>>,
     pub hold_prompt: Option<Arc<str>>,
     pub active_calls: AtomicUsize,
+    /// Admission rate limit (`calls.max_calls_per_second`).
+    pub admission: Mutex<TokenBucket>,
     pub next_call_key: AtomicU64,
     pub acl: Vec<(IpAddr, u8)>,
     /// host:port we put in Contact headers.
     pub contact_host: String,
     pub started: Instant,
     pub counters: Counters,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TokenBucket;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn token_bucket_admits_the_rate_and_a_one_second_burst() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(10.0);
+        let burst = (0..20).filter(|_| b.admit(t0)).count();
+        assert_eq!(burst, 10, "one second's worth banked");
+        assert!(!b.admit(t0 + Duration::from_millis(50)));
+        assert!(
+            b.admit(t0 + Duration::from_millis(150)),
+            "one token per 100 ms"
+        );
+        let later = t0 + Duration::from_secs(60);
+        assert_eq!(
+            (0..30).filter(|_| b.admit(later)).count(),
+            10,
+            "no more than a second banked"
+        );
+    }
 }
 
 #[derive(Default)]
@@ -210,6 +237,7 @@ pub async fn run(cfg: Config) -> Result<()> {
         })
         .collect();
 
+    let cfg_rate = cfg.calls.max_calls_per_second;
     let shared = Arc::new(Shared {
         acl: cfg.trunk_acl(),
         hold_prompt: cfg
@@ -229,6 +257,7 @@ pub async fn run(cfg: Config) -> Result<()> {
         dialplan: live.clone(),
         prompts: DashMap::new(),
         active_calls: AtomicUsize::new(0),
+        admission: Mutex::new(TokenBucket::new(f64::from(cfg_rate))),
         next_call_key: AtomicU64::new(1),
         contact_host,
         started: Instant::now(),
@@ -339,6 +368,36 @@ fn housekeeping(shared: &Shared) {
     metrics::counter!(m::RTP_PACKETS_OUT).absolute(ms.packets_out);
     metrics::gauge!(m::MEDIA_LEGS).set(ms.active_legs as f64);
     metrics::gauge!(m::CALLS_ACTIVE).set(shared.active_calls.load(Ordering::Relaxed) as f64);
+}
+
+/// Calls-per-second admission: `rate` tokens a second, at most one second's worth banked.
+pub struct TokenBucket {
+    rate: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    pub fn new(rate: f64) -> TokenBucket {
+        TokenBucket {
+            rate,
+            tokens: rate,
+            last: Instant::now(),
+        }
+    }
+
+    /// Take one token if there is one at `now`.
+    pub fn admit(&mut self, now: Instant) -> bool {
+        let dt = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + dt * self.rate).min(self.rate.max(1.0));
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 /// Answer `req` with a bare status through its transaction (if it has one).
