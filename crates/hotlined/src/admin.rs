@@ -87,6 +87,9 @@ async fn status(State(st): State<AdminState>) -> impl IntoResponse {
             "sent": sip.sent,
             "retransmissions": sip.retransmissions,
             "dropped_incoming": sip.dropped_incoming,
+            "absorbed_requests": sip.absorbed_requests,
+            "live_client_transactions": sip.live_client_transactions,
+            "live_server_transactions": sip.live_server_transactions,
         },
         "media": {
             "active_legs": media.active_legs,

@@ -360,6 +360,10 @@ fn housekeeping(shared: &Shared) {
     metrics::counter!(m::SIP_PARSE_ERRORS).absolute(st.parse_errors);
     metrics::counter!(m::SIP_RETRANSMISSIONS).absolute(st.retransmissions);
     metrics::counter!(m::SIP_DROPPED_INCOMING).absolute(st.dropped_incoming);
+    metrics::gauge!(m::SIP_TRANSACTIONS, "side" => "client")
+        .set(st.live_client_transactions as f64);
+    metrics::gauge!(m::SIP_TRANSACTIONS, "side" => "server")
+        .set(st.live_server_transactions as f64);
     metrics::counter!(m::RECORDS_SPILLED).absolute(shared.records.spilled());
     metrics::counter!(m::RECORDS_LOST).absolute(shared.records.lost());
     metrics::counter!(m::RECORDS_SPOOL_ERRORS).absolute(shared.records.spool_errors());

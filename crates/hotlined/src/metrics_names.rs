@@ -8,6 +8,8 @@ pub const SIP_RECEIVED: &str = "hotline_sip_received_total";
 pub const SIP_PARSE_ERRORS: &str = "hotline_sip_parse_errors_total";
 pub const SIP_RETRANSMISSIONS: &str = "hotline_sip_retransmissions_total";
 pub const SIP_DROPPED_INCOMING: &str = "hotline_sip_dropped_incoming_total";
+/// Live transactions (finished ones linger 32 s per RFC 3261/6026): back to 0 after load means nothing stuck.
+pub const SIP_TRANSACTIONS: &str = "hotline_sip_transactions";
 pub const RECORDS_SPILLED: &str = "hotline_records_spilled_total";
 /// Must stay 0: a record neither journaled nor stored. Alert on it.
 pub const RECORDS_LOST: &str = "hotline_records_lost_total";

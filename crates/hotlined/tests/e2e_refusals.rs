@@ -84,6 +84,22 @@ fn trunk_outside_the_acl_gets_403_unknown_number_404_overload_503() {
     assert_eq!(records[0].end_reason, ticket::EndReason::Rejected);
     assert_eq!(records[0].route_mode.as_deref(), Some("unknown"));
 
+    // What ops see: Prometheus counters for these refusals, and the wallboard page.
+    let metrics = d.http_get("/metrics").unwrap_or_default();
+    assert!(
+        metrics.contains("hotline_calls_refused_total{reason=\"acl\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("hotline_calls_ended_total{reason=\"rejected\"} 1"),
+        "{metrics}"
+    );
+    let board = d.http_get("/wallboard").unwrap_or_default();
+    assert!(
+        board.contains("12345") && board.contains("<td>1001</td>"),
+        "{board}"
+    );
+
     let full = Daemon::start(Options {
         max_active: 0,
         ..Options::default()
