@@ -207,7 +207,7 @@ pub fn start(shared: &Arc<Shared>, inc: Incoming) {
         .lock()
         .map(|mut b| b.admit(std::time::Instant::now()))
         .unwrap_or(true);
-    if active >= shared.cfg.calls.max_active || !admitted {
+    if active >= shared.max_active || !admitted {
         shared
             .counters
             .refused_overload
@@ -989,54 +989,74 @@ fn sanitize_user(s: &str) -> String {
     }
 }
 
-fn send_ack(shared: &Shared, seat: &SeatLeg, resp: &SipMessage) {
-    let Some(d) = seat.dialog.as_ref() else {
-        return;
-    };
-    let via = shared.endpoint.via(seat.transport, &new_branch());
+fn ack_2xx(shared: &Shared, d: &Dialog, resp: &SipMessage, dest: SocketAddr, t: TransportKind) {
+    let via = shared.endpoint.via(t, &new_branch());
     if let Some(ack) = parse_built(d.ack_for(resp).header("Via", &via).build(), "ACK") {
-        shared
-            .endpoint
-            .send_raw(ack.wire(), seat.dest, seat.transport);
+        shared.endpoint.send_raw(ack.wire(), dest, t);
+    }
+}
+
+fn bye(shared: &Shared, d: &mut Dialog, dest: SocketAddr, t: TransportKind) {
+    let via = shared.endpoint.via(t, &new_branch());
+    if let Some(bye) = parse_built(d.request(Method::Bye).header("Via", &via).build(), "BYE") {
+        drain(shared.endpoint.request(bye, dest, t));
+    }
+}
+
+fn send_ack(shared: &Shared, seat: &SeatLeg, resp: &SipMessage) {
+    if let Some(d) = seat.dialog.as_ref() {
+        ack_2xx(shared, d, resp, seat.dest, seat.transport);
     }
 }
 
 fn send_bye_seat(shared: &Shared, seat: &mut SeatLeg) {
-    let via = shared.endpoint.via(seat.transport, &new_branch());
-    let Some(d) = seat.dialog.as_mut() else {
-        return;
-    };
-    if let Some(bye) = parse_built(d.request(Method::Bye).header("Via", &via).build(), "BYE") {
-        drain(shared.endpoint.request(bye, seat.dest, seat.transport));
+    let (dest, t) = (seat.dest, seat.transport);
+    if let Some(d) = seat.dialog.as_mut() {
+        bye(shared, d, dest, t);
     }
 }
 
 /// A seat leg we gave up on (cancelled, no answer): follow its INVITE transaction to the end so a
 /// late 2xx is ACKed and hung up instead of leaving the operator's phone in a call with nobody.
-fn spawn_seat_drain(shared: Arc<Shared>, mut seat: SeatLeg) {
-    shared.calls.remove(&seat.call_id);
-    if seat.dialog.is_some() {
+/// Only the signalling goes on: the leg's RTP port is released now, so a call never holds more than two.
+fn spawn_seat_drain(shared: Arc<Shared>, seat: SeatLeg) {
+    let SeatLeg {
+        call_id,
+        invite,
+        dest,
+        transport,
+        events,
+        dialog,
+        mut cancelled,
+        media,
+        ..
+    } = seat;
+    drop(media);
+    shared.calls.remove(&call_id);
+    if dialog.is_some() {
         return; // already answered (and BYE sent by the caller of this function if needed)
     }
-    let Some(mut events) = seat.events.take() else {
+    let Some(mut events) = events else {
         return;
     };
     tokio::spawn(async move {
+        let mut dialog: Option<Dialog> = None;
         while let Some(ev) = events.next().await {
             match ev {
-                TxEvent::Provisional(_) if !seat.cancelled => {
-                    seat.cancelled = true;
-                    shared
-                        .endpoint
-                        .cancel(&seat.invite, seat.dest, seat.transport);
+                TxEvent::Provisional(_) if !cancelled => {
+                    cancelled = true;
+                    shared.endpoint.cancel(&invite, dest, transport);
                 }
                 TxEvent::Final(resp) if resp.status().is_some_and(|s| (200..300).contains(&s)) => {
-                    if seat.dialog.is_none() {
-                        seat.dialog = Dialog::uac(&seat.invite, &resp).ok();
-                        send_ack(&shared, &seat, &resp);
-                        send_bye_seat(&shared, &mut seat);
-                    } else {
-                        send_ack(&shared, &seat, &resp);
+                    let first = dialog.is_none();
+                    if first {
+                        dialog = Dialog::uac(&invite, &resp).ok();
+                    }
+                    if let Some(d) = dialog.as_mut() {
+                        ack_2xx(&shared, d, &resp, dest, transport);
+                        if first {
+                            bye(&shared, d, dest, transport);
+                        }
                     }
                 }
                 _ => {}

@@ -45,6 +45,8 @@ pub struct Shared {
     pub prompts: DashMap<Arc<str>, Arc<Prompt>>,
     pub hold_prompt: Option<Arc<str>>,
     pub active_calls: AtomicUsize,
+    /// `calls.max_active`, clamped to what the RTP port range can carry (two legs per call).
+    pub max_active: usize,
     /// Admission rate limit (`calls.max_calls_per_second`).
     pub admission: Mutex<TokenBucket>,
     pub next_call_key: AtomicU64,
@@ -238,6 +240,19 @@ pub async fn run(cfg: Config) -> Result<()> {
         .collect();
 
     let cfg_rate = cfg.calls.max_calls_per_second;
+    // Every admitted call must be able to get both its legs: refusing at the door (503 + Retry-After) is
+    // better than failing deep inside when the port range runs out.
+    let even_ports = (usize::from(cfg.media.port_max) - usize::from(cfg.media.port_min) + 2) / 2;
+    let port_capacity = even_ports / 2;
+    let max_active = cfg.calls.max_active.min(port_capacity);
+    if max_active < cfg.calls.max_active {
+        warn!(
+            configured = cfg.calls.max_active,
+            effective = max_active,
+            "calls.max_active exceeds what media.port_min..port_max can carry (two RTP ports per call); \
+             widen the range to admit more"
+        );
+    }
     let shared = Arc::new(Shared {
         acl: cfg.trunk_acl(),
         hold_prompt: cfg
@@ -257,6 +272,7 @@ pub async fn run(cfg: Config) -> Result<()> {
         dialplan: live.clone(),
         prompts: DashMap::new(),
         active_calls: AtomicUsize::new(0),
+        max_active,
         admission: Mutex::new(TokenBucket::new(f64::from(cfg_rate))),
         next_call_key: AtomicU64::new(1),
         contact_host,

@@ -94,6 +94,8 @@ fn trunk_outside_the_acl_gets_403_unknown_number_404_overload_503() {
         metrics.contains("hotline_calls_ended_total{reason=\"rejected\"} 1"),
         "{metrics}"
     );
+    // The harness gives each daemon 100 RTP ports (25 calls): the configured 5,000 is capped, and said so.
+    assert!(d.log().contains("calls.max_active exceeds"), "{}", d.log());
     let board = d.http_get("/wallboard").unwrap_or_default();
     assert!(
         board.contains("12345") && board.contains("<td>1001</td>"),
