@@ -110,6 +110,14 @@ fn route_parts(msg: &SipMessage) -> (String, String, Option<String>) {
     (called, caller, diversion)
 }
 
+/// A decision the plan cannot carry out (no prompt or no target): refuse honestly, not silently.
+fn unavailable() -> Plan {
+    Plan::Reject {
+        status: 480,
+        reason: "Temporarily Unavailable".into(),
+    }
+}
+
 /// Turn a dialplan decision into the call's plan (prompt paths are resolved by the plan already).
 fn plan_for(shared: &Shared, d: &dialplan::Decision) -> Plan {
     let hold = shared.hold_prompt.clone();
@@ -132,10 +140,7 @@ fn plan_for(shared: &Shared, d: &dialplan::Decision) -> Plan {
         },
         Action::PromptThenHangup => match &d.prompt {
             Some(p) => Plan::PromptThenHangup { prompt: p.clone() },
-            None => Plan::Reject {
-                status: 480,
-                reason: "Temporarily Unavailable".into(),
-            },
+            None => unavailable(),
         },
         Action::Reject => Plan::Reject {
             status: 404,
@@ -152,10 +157,7 @@ fn plan_for(shared: &Shared, d: &dialplan::Decision) -> Plan {
                 prompt: d.prompt.clone(),
                 target: t.to_string(),
             },
-            None => Plan::Reject {
-                status: 480,
-                reason: "Temporarily Unavailable".into(),
-            },
+            None => unavailable(),
         },
         // Emergency lines and the province: straight out, never into the 12345 queue.
         Action::Forward => match d.target.as_deref() {
@@ -163,10 +165,7 @@ fn plan_for(shared: &Shared, d: &dialplan::Decision) -> Plan {
                 prompt: d.prompt.clone(),
                 target: t.to_string(),
             },
-            None => Plan::Reject {
-                status: 480,
-                reason: "Temporarily Unavailable".into(),
-            },
+            None => unavailable(),
         },
         // A voice menu: the call plays it and asks again with the key; no key → `queue`.
         Action::Menu => match &d.prompt {
@@ -275,8 +274,7 @@ pub fn start(shared: &Arc<Shared>, inc: Incoming) {
         .counters
         .calls_started
         .fetch_add(1, Ordering::Relaxed);
-    metrics::counter!(m::CALLS_STARTED, "mode" => format!("{:?}", decision.mode).to_lowercase())
-        .increment(1);
+    metrics::counter!(m::CALLS_STARTED, "mode" => decision.mode.as_str()).increment(1);
     drop(_enter);
 
     tokio::spawn(
@@ -336,7 +334,7 @@ pub fn start(shared: &Arc<Shared>, inc: Incoming) {
                 caller,
                 called,
                 original_called: diversion,
-                route_mode: Some(format!("{:?}", decision.mode).to_lowercase()),
+                route_mode: Some(decision.mode.as_str().to_string()),
                 department: decision.department.as_deref().map(str::to_string),
                 off_hours,
                 plan,

@@ -9,22 +9,7 @@ use support::*;
 #[test]
 fn rfc4733_digits_from_sipp_arrive_in_the_call_record() {
     let d = Daemon::start(Options::default());
-    let port = free_port().to_string();
-    let media_port = free_port().to_string();
-    let mut caller = Sipp::spawn(
-        d.sip,
-        &sipp_dir().join("caller_dtmf.xml"),
-        &[
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-s",
-            "12345",
-            "-mp",
-            &media_port,
-        ],
-    );
+    let mut caller = dial_with_sipp_media(&d, "caller_dtmf.xml", "12345");
     let st = caller.wait(Duration::from_secs(30));
     assert!(
         st.success(),
@@ -109,22 +94,7 @@ fn voice_menu_key_9_reaches_the_supervision_desk_queue() {
         dialplan: Some(repo().join("dialplans/jingjiang")),
         ..Options::default()
     });
-    let port = free_port().to_string();
-    let media_port = free_port().to_string();
-    let mut caller = Sipp::spawn(
-        d.sip,
-        &sipp_dir().join("caller_menu9.xml"),
-        &[
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-s",
-            "12345",
-            "-mp",
-            &media_port,
-        ],
-    );
+    let mut caller = dial_with_sipp_media(&d, "caller_menu9.xml", "12345");
     let st = caller.wait(Duration::from_secs(30));
     assert!(
         st.success(),

@@ -417,6 +417,26 @@ pub fn dial(d: &Daemon, scenario: &str, number: &str, rtp_port: u16, pause_ms: u
     )
 }
 
+/// A carrier call whose media SIPp sends itself (e.g. `play_pcap_audio` DTMF) from a port of its own.
+pub fn dial_with_sipp_media(d: &Daemon, scenario: &str, number: &str) -> Sipp {
+    let port = free_port().to_string();
+    let media_port = free_port().to_string();
+    Sipp::spawn(
+        d.sip,
+        &sipp_dir().join(scenario),
+        &[
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-s",
+            number,
+            "-mp",
+            &media_port,
+        ],
+    )
+}
+
 /// A scenario with `[expect_status]` filled in (SIPp substitutes keys in messages only).
 pub fn scenario_expecting(dir: &Path, status: u16) -> PathBuf {
     let text = std::fs::read_to_string(sipp_dir().join("caller_refused.xml"))
