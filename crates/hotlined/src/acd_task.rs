@@ -1,121 +1,60 @@
-//! The ACD's task: owns the one `acd::Acd`, turns its assignments into messages to call tasks.
+//! The ACD's task: owns the one `acd::Acd`, turns its assignments into messages to call tasks (found
+//! by key in the one call registry).
 
-use crate::call_task::CallMsg;
-use crate::daemon::Shared;
+use crate::clock::Clock;
+use crate::mailbox::{AcdMsg, CallMsg};
 use crate::metrics_names as m;
-use acd::{Acd, Assignment, CallKey, QueueSnapshot, Seat};
-use std::collections::HashMap;
+use crate::registry::CallRegistry;
+use acd::{Acd, Assignment};
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
-#[derive(Debug)]
-pub enum AcdMsg {
-    SeatOnline {
-        seat: String,
-    },
-    SeatOffline {
-        seat: String,
-    },
-    Enqueue {
-        call: CallKey,
-        queue: String,
-        mailbox: mpsc::UnboundedSender<CallMsg>,
-    },
-    Abandon {
-        call: CallKey,
-        queue: String,
-    },
-    Answered {
-        call: CallKey,
-        seat: String,
-        queue: String,
-        waited_ms: i64,
-    },
-    OfferFailed {
-        call: CallKey,
-        seat: String,
-        queue: String,
-        waiting_since_ms: i64,
-        mailbox: mpsc::UnboundedSender<CallMsg>,
-    },
-    Released {
-        seat: String,
-    },
-    Snapshot {
-        reply: oneshot::Sender<(Vec<QueueSnapshot>, Vec<Seat>)>,
-    },
-}
-
-/// Ask the ACD task for the wallboard view.
-#[derive(Clone)]
-pub struct AcdHandle {
-    tx: mpsc::UnboundedSender<AcdMsg>,
-}
-
-impl AcdHandle {
-    pub async fn snapshot(&self) -> Option<(Vec<QueueSnapshot>, Vec<Seat>)> {
-        let (reply, rx) = oneshot::channel();
-        self.tx.send(AcdMsg::Snapshot { reply }).ok()?;
-        rx.await.ok()
-    }
+/// The ACD's tunables, in ms.
+pub struct AcdSettings {
+    pub wrap_up_ms: i64,
+    pub service_level_ms: i64,
+    pub seat_retry_after_ms: i64,
 }
 
 pub fn spawn(
-    shared: Arc<Shared>,
+    settings: AcdSettings,
     seats: Vec<(String, Vec<String>)>,
+    calls: Arc<CallRegistry>,
+    _clock: Clock,
     mut rx: mpsc::UnboundedReceiver<AcdMsg>,
-) -> AcdHandle {
-    let calls_cfg = &shared.cfg.calls;
-    let mut acd = Acd::new(
-        calls_cfg.wrap_up_s as i64 * 1000,
-        calls_cfg.service_level_s as i64 * 1000,
-    );
+) {
+    let mut acd = Acd::new(settings.wrap_up_ms, settings.service_level_ms);
     for (id, queues) in seats {
         acd.add_seat(&id, queues);
     }
-    let retry_ms = calls_cfg.seat_retry_after_s as i64 * 1000;
-    let handle = AcdHandle {
-        tx: shared.acd.clone(),
-    };
+    let retry_ms = settings.seat_retry_after_ms;
     tokio::spawn(async move {
-        let mut mailboxes: HashMap<CallKey, mpsc::UnboundedSender<CallMsg>> = HashMap::new();
         loop {
+            // Wall ms until calls hand the ACD monotonic times (the call machine's clock).
             let wake = acd.next_wakeup().map(|at| {
-                let now = Shared::now_ms();
-                Duration::from_millis((at - now).max(0) as u64)
+                tokio::time::Instant::now()
+                    + std::time::Duration::from_millis((at - Clock::wall_ms()).max(0) as u64)
             });
             let msg = tokio::select! {
                 msg = rx.recv() => match msg { Some(m) => Some(m), None => break },
-                _ = async { match wake { Some(d) => tokio::time::sleep(d).await, None => std::future::pending().await } } => None,
+                _ = async { match wake { Some(at) => tokio::time::sleep_until(at).await, None => std::future::pending().await } } => None,
             };
-            let now = Shared::now_ms();
-            let assignments: Vec<Assignment> = match msg {
+            let now = Clock::wall_ms();
+            let mut assignments: Vec<Assignment> = match msg {
                 None => acd.tick(now),
                 Some(AcdMsg::SeatOnline { seat }) => acd.seat_online(&seat, now),
                 Some(AcdMsg::SeatOffline { seat }) => {
                     acd.seat_offline(&seat);
                     Vec::new()
                 }
-                Some(AcdMsg::Enqueue {
-                    call,
-                    queue,
-                    mailbox,
-                }) => {
-                    mailboxes.insert(call, mailbox);
-                    acd.enqueue(call, &queue, now)
-                }
-                Some(AcdMsg::Abandon { call, queue }) => {
-                    mailboxes.remove(&call);
-                    acd.abandon(call, &queue, now)
-                }
+                Some(AcdMsg::Enqueue { call, queue }) => acd.enqueue(call, &queue, now),
+                Some(AcdMsg::Abandon { call, queue }) => acd.abandon(call, &queue, now),
                 Some(AcdMsg::Answered {
                     call,
                     seat,
                     queue,
                     waited_ms,
                 }) => {
-                    mailboxes.remove(&call);
                     acd.offer_answered(call, &seat, &queue, waited_ms);
                     Vec::new()
                 }
@@ -124,39 +63,25 @@ pub fn spawn(
                     seat,
                     queue,
                     waiting_since_ms,
-                    mailbox,
-                }) => {
-                    mailboxes.insert(call, mailbox);
-                    acd.offer_failed(call, &seat, &queue, waiting_since_ms, now, retry_ms)
-                }
+                }) => acd.offer_failed(call, &seat, &queue, waiting_since_ms, now, retry_ms),
                 Some(AcdMsg::Released { seat }) => acd.seat_released(&seat, now),
                 Some(AcdMsg::Snapshot { reply }) => {
                     let _ = reply.send((acd.snapshot(now), acd.seats().cloned().collect()));
                     Vec::new()
                 }
             };
-            for a in assignments {
-                match mailboxes.get(&a.call) {
-                    Some(mb)
-                        if mb
-                            .send(CallMsg::SeatAssigned {
-                                seat: a.seat.clone(),
-                            })
-                            .is_ok() => {}
-                    // The call is gone: give the seat back at once.
-                    _ => {
-                        mailboxes.remove(&a.call);
-                        let more = acd.withdraw(a.call, now);
-                        for b in more {
-                            if let Some(mb) = mailboxes.get(&b.call) {
-                                let _ = mb.send(CallMsg::SeatAssigned { seat: b.seat });
-                            }
-                        }
-                    }
+            // A call that is gone gives its seat back at once, which may assign it to the next call.
+            let mut i = 0;
+            while i < assignments.len() {
+                let a = &assignments[i];
+                let (call, seat) = (a.call, a.seat.clone());
+                if calls.send(call, CallMsg::SeatAssigned { seat }).is_err() {
+                    let more = acd.withdraw(call, now);
+                    assignments.extend(more);
                 }
+                i += 1;
             }
             metrics::gauge!(m::QUEUE_WAITING).set(acd.waiting_count() as f64);
         }
     });
-    handle
 }

@@ -1,8 +1,7 @@
 //! Admin HTTP: Prometheus metrics, a JSON status, the live wallboard, dial plan reload, and the ticket
 //! API (nested under /api). Bind it to a management address only.
 
-use crate::acd_task::AcdHandle;
-use crate::daemon::Shared;
+use crate::env::CallEnv;
 use anyhow::{Context, Result};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -17,12 +16,11 @@ use std::sync::Arc;
 
 #[derive(Clone)]
 struct AdminState {
-    shared: Arc<Shared>,
-    acd: AcdHandle,
+    env: Arc<CallEnv>,
     prom: Option<PrometheusHandle>,
 }
 
-pub async fn spawn(shared: Arc<Shared>, acd: AcdHandle, tickets: Router) -> Result<SocketAddr> {
+pub async fn spawn(env: Arc<CallEnv>, tickets: Router) -> Result<SocketAddr> {
     // Explicit buckets: without them histograms render as summaries.
     let prom = PrometheusBuilder::new()
         .set_buckets_for_metric(
@@ -32,8 +30,7 @@ pub async fn spawn(shared: Arc<Shared>, acd: AcdHandle, tickets: Router) -> Resu
         .ok()
         .and_then(|b| b.install_recorder().ok());
     let state = AdminState {
-        shared: shared.clone(),
-        acd,
+        env: env.clone(),
         prom,
     };
     let app = Router::new()
@@ -44,9 +41,9 @@ pub async fn spawn(shared: Arc<Shared>, acd: AcdHandle, tickets: Router) -> Resu
         .route("/admin/reload", post(reload))
         .with_state(state)
         .nest("/api", tickets);
-    let listener = tokio::net::TcpListener::bind(shared.cfg.admin.listen)
+    let listener = tokio::net::TcpListener::bind(env.cfg.admin.listen)
         .await
-        .with_context(|| format!("binding admin HTTP on {}", shared.cfg.admin.listen))?;
+        .with_context(|| format!("binding admin HTTP on {}", env.cfg.admin.listen))?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
@@ -67,19 +64,19 @@ async fn metrics(State(st): State<AdminState>) -> impl IntoResponse {
 }
 
 async fn status(State(st): State<AdminState>) -> impl IntoResponse {
-    let s = &st.shared;
+    let s = &st.env;
     let sip = s.endpoint.stats();
     let media = s.media.stats();
-    let plan = s.dialplan.current();
-    let (queues, seats) = st.acd.snapshot().await.unwrap_or_default();
+    let plan = s.plans.live.current();
+    let (queues, seats) = s.acd.snapshot().await.unwrap_or_default();
     Json(serde_json::json!({
-        "uptime_s": s.started.elapsed().as_secs(),
+        "uptime_s": s.stats.started_at.elapsed().as_secs(),
         "calls": {
-            "active": s.active_calls.load(Ordering::Relaxed),
-            "started": s.counters.calls_started.load(Ordering::Relaxed),
-            "ended": s.counters.calls_ended.load(Ordering::Relaxed),
-            "refused_overload": s.counters.refused_overload.load(Ordering::Relaxed),
-            "refused_acl": s.counters.refused_acl.load(Ordering::Relaxed),
+            "active": s.calls.active(),
+            "started": s.stats.calls_started.load(Ordering::Relaxed),
+            "ended": s.stats.calls_ended.load(Ordering::Relaxed),
+            "refused_overload": s.stats.refused_overload.load(Ordering::Relaxed),
+            "refused_acl": s.stats.refused_acl.load(Ordering::Relaxed),
         },
         "sip": {
             "received": sip.received,
@@ -105,8 +102,8 @@ async fn status(State(st): State<AdminState>) -> impl IntoResponse {
         "dialplan": {
             "name": plan.name(),
             "numbers": plan.len(),
-            "reloads": s.counters.dialplan_reloads.load(Ordering::Relaxed),
-            "refused_reloads": s.counters.dialplan_reload_errors.load(Ordering::Relaxed),
+            "reloads": s.plans.reloads.load(Ordering::Relaxed),
+            "refused_reloads": s.plans.reload_errors.load(Ordering::Relaxed),
         },
         "queues": queues,
         "seats": seats,
@@ -114,7 +111,7 @@ async fn status(State(st): State<AdminState>) -> impl IntoResponse {
 }
 
 async fn reload(State(st): State<AdminState>) -> impl IntoResponse {
-    match st.shared.reload_dialplan() {
+    match st.env.plans.reload() {
         Ok(msg) => (StatusCode::OK, msg + "\n"),
         Err(msg) => (
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -125,7 +122,7 @@ async fn reload(State(st): State<AdminState>) -> impl IntoResponse {
 
 /// A page for the supervisors' big screen: queues, seats and the service level, refreshed every 2 s.
 async fn wallboard(State(st): State<AdminState>) -> impl IntoResponse {
-    let (queues, seats) = st.acd.snapshot().await.unwrap_or_default();
+    let (queues, seats) = st.env.acd.snapshot().await.unwrap_or_default();
     let mut rows = String::new();
     for q in &queues {
         let sl = q
@@ -165,7 +162,7 @@ tr.available td{{color:#6f6}} tr.busy td,tr.offered td{{color:#fc6}} tr.offline 
 </style></head><body><h1>12345 — 实时监控 (active calls: {active})</h1>
 <table><tr><th>queue</th><th>waiting</th><th>longest wait (s)</th><th>seats free</th><th>seats busy</th><th>answered</th><th>abandoned</th><th>service level</th></tr>{rows}</table>
 <table><tr><th>seat</th><th>state</th><th>queues</th></tr>{seat_rows}</table></body></html>"#,
-        active = st.shared.active_calls.load(Ordering::Relaxed),
+        active = st.env.calls.active(),
     ))
 }
 

@@ -1,9 +1,12 @@
 //! One task per call: owns the `call::Call` state machine, the caller's and the seat's media legs and
 //! SIP dialogs, and carries out the machine's outputs. Nothing else touches this call's state.
 
-use crate::acd_task::AcdMsg;
-use crate::daemon::{reply, trunk_allowed, Shared};
+use crate::admission::Refusal;
+use crate::clock::Clock;
+use crate::env::CallEnv;
+use crate::mailbox::{AcdMsg, CallMsg};
 use crate::metrics_names as m;
+use crate::respond::reply;
 use call::{Call, CallPolicy, CallSetup, Input, Output, Plan, TimerKind};
 use dialplan::{Action, CallQuery, Mode};
 use media::sdp::{self, Codec, Direction, SdpSession};
@@ -18,17 +21,6 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{debug, info, info_span, warn, Instrument};
-
-/// What reaches a call task.
-#[derive(Debug)]
-pub enum CallMsg {
-    /// A request for one of this call's Call-IDs (caller leg or seat leg).
-    Sip(Box<Incoming>),
-    /// The ACD picked a seat.
-    SeatAssigned { seat: String },
-    /// Our 2xx to the caller was never ACKed.
-    AckTimeout,
-}
 
 /// The operator's leg of the B2BUA.
 struct SeatLeg {
@@ -51,11 +43,10 @@ struct SeatLeg {
 }
 
 struct CallTask {
-    shared: Arc<Shared>,
+    env: Arc<CallEnv>,
     key: u64,
     call: Call,
     rx: mpsc::UnboundedReceiver<CallMsg>,
-    me: mpsc::UnboundedSender<CallMsg>,
     invite: SipMessage,
     invite_tx: ServerTx,
     source: SocketAddr,
@@ -119,8 +110,8 @@ fn unavailable() -> Plan {
 }
 
 /// Turn a dialplan decision into the call's plan (prompt paths are resolved by the plan already).
-fn plan_for(shared: &Shared, d: &dialplan::Decision) -> Plan {
-    let hold = shared.hold_prompt.clone();
+fn plan_for(env: &CallEnv, d: &dialplan::Decision) -> Plan {
+    let hold = env.plans.hold.clone();
     let queue = || {
         d.queue
             .as_deref()
@@ -184,7 +175,7 @@ fn plan_for(shared: &Shared, d: &dialplan::Decision) -> Plan {
 }
 
 /// A new INVITE (no To tag): ACL, overload, validation, routing, then a task of its own.
-pub fn start(shared: &Arc<Shared>, inc: Incoming) {
+pub fn start(env: &Arc<CallEnv>, inc: Incoming) {
     let Incoming {
         msg,
         source,
@@ -194,26 +185,15 @@ pub fn start(shared: &Arc<Shared>, inc: Incoming) {
     } = inc;
     let Some(invite_tx) = tx else { return };
     let tx = Some(invite_tx.clone());
-    if !trunk_allowed(shared, source.ip()) {
-        shared.counters.refused_acl.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!(m::CALLS_REFUSED, "reason" => "acl").increment(1);
-        info!(source = %source, call_id = msg.call_id(), "INVITE from outside the trunk ACL: 403");
-        return reply(&tx, &msg, 403, "Forbidden", &[]);
-    }
-    let active = shared.active_calls.load(Ordering::Relaxed);
-    let admitted = shared
-        .admission
-        .lock()
-        .map(|mut b| b.admit(std::time::Instant::now()))
-        .unwrap_or(true);
-    if active >= shared.max_active || !admitted {
-        shared
-            .counters
-            .refused_overload
-            .fetch_add(1, Ordering::Relaxed);
-        let why = if admitted { "max_active" } else { "rate" };
-        metrics::counter!(m::CALLS_REFUSED, "reason" => why).increment(1);
-        let retry = shared.cfg.calls.retry_after_s.to_string();
+    if let Err(why) = env.admission.admit(source.ip(), env.calls.active()) {
+        metrics::counter!(m::CALLS_REFUSED, "reason" => why.as_str()).increment(1);
+        if why == Refusal::Acl {
+            env.stats.refused_acl.fetch_add(1, Ordering::Relaxed);
+            info!(source = %source, call_id = msg.call_id(), "INVITE from outside the trunk ACL: 403");
+            return reply(&tx, &msg, 403, "Forbidden", &[]);
+        }
+        env.stats.refused_overload.fetch_add(1, Ordering::Relaxed);
+        let retry = env.cfg.calls.retry_after_s.to_string();
         return reply(
             &tx,
             &msg,
@@ -234,18 +214,18 @@ pub fn start(shared: &Arc<Shared>, inc: Incoming) {
 
     let (called, caller, diversion) = route_parts(&msg);
     let at = chrono::Utc::now();
-    let decision = shared.dialplan.route(&CallQuery {
+    let decision = env.plans.live.route(&CallQuery {
         called: &called,
         diversion: diversion.as_deref(),
         caller: Some(&caller),
         at,
         digits: "",
     });
-    let mut plan = plan_for(shared, &decision);
+    let mut plan = plan_for(env, &decision);
     let off_hours = decision.mode == Mode::Parallel && !decision.working_hours;
 
-    let key = shared.next_call_key.fetch_add(1, Ordering::Relaxed);
     let call_id = msg.call_id().to_string();
+    let (key, rx) = env.calls.open(&call_id);
     let span = info_span!("call", call_id = %call_id, key);
     let _enter = span.enter();
     info!(
@@ -264,24 +244,18 @@ pub fn start(shared: &Arc<Shared>, inc: Incoming) {
     let mut caller_media = None;
     let mut caller_codec = Codec::Pcmu;
     let mut caller_neg = None;
-    let shared2 = shared.clone();
+    let env2 = env.clone();
     let needs_media = !matches!(plan, Plan::Reject { .. });
 
-    let (me, rx) = mpsc::unbounded_channel();
-    shared.calls.insert(call_id.clone(), me.clone());
-    shared.active_calls.fetch_add(1, Ordering::Relaxed);
-    shared
-        .counters
-        .calls_started
-        .fetch_add(1, Ordering::Relaxed);
+    env.stats.calls_started.fetch_add(1, Ordering::Relaxed);
     metrics::counter!(m::CALLS_STARTED, "mode" => decision.mode.as_str()).increment(1);
     drop(_enter);
 
     tokio::spawn(
         async move {
-            let shared = shared2;
+            let env = env2;
             if needs_media {
-                match shared.media.open_leg().await {
+                match env.media.open_leg().await {
                     Ok(leg) => {
                         let offer = std::str::from_utf8(msg.body()).unwrap_or("");
                         // A delayed offer (no SDP) is legal, but early media needs our answer in the 183, and
@@ -317,10 +291,7 @@ pub fn start(shared: &Arc<Shared>, inc: Incoming) {
                     }
                     Err(e) => {
                         warn!(error = %e, "no media port free");
-                        shared
-                            .counters
-                            .refused_overload
-                            .fetch_add(1, Ordering::Relaxed);
+                        env.stats.refused_overload.fetch_add(1, Ordering::Relaxed);
                         metrics::counter!(m::CALLS_REFUSED, "reason" => "media_ports").increment(1);
                         plan = Plan::Reject {
                             status: 503,
@@ -340,19 +311,18 @@ pub fn start(shared: &Arc<Shared>, inc: Incoming) {
                 plan,
             };
             let policy = CallPolicy {
-                answer_before_queue: shared.cfg.calls.answer_before_queue,
-                seat_ring_timeout_ms: shared.cfg.calls.seat_ring_timeout_s as i64 * 1000,
-                seat_retry_after_ms: shared.cfg.calls.seat_retry_after_s as i64 * 1000,
-                connect_ring_timeout_ms: shared.cfg.calls.connect_ring_timeout_s as i64 * 1000,
-                menu_timeout_ms: shared.cfg.calls.menu_timeout_s as i64 * 1000,
+                answer_before_queue: env.cfg.calls.answer_before_queue,
+                seat_ring_timeout_ms: env.cfg.calls.seat_ring_timeout_s as i64 * 1000,
+                seat_retry_after_ms: env.cfg.calls.seat_retry_after_s as i64 * 1000,
+                connect_ring_timeout_ms: env.cfg.calls.connect_ring_timeout_s as i64 * 1000,
+                menu_timeout_ms: env.cfg.calls.menu_timeout_s as i64 * 1000,
             };
-            let (call, outputs) = Call::new(setup, policy, Shared::now_ms());
+            let (call, outputs) = Call::new(setup, policy, Clock::wall_ms());
             let mut task = CallTask {
-                shared: shared.clone(),
+                env: env.clone(),
                 key,
                 call,
                 rx,
-                me,
                 invite: msg,
                 invite_tx,
                 source,
@@ -428,14 +398,14 @@ impl CallTask {
                         .collect();
                     self.timers.retain(|(at, _)| *at > now);
                     for k in due {
-                        let out = self.call.handle(Input::Timer(k), Shared::now_ms());
+                        let out = self.call.handle(Input::Timer(k), Clock::wall_ms());
                         self.execute(out).await;
                     }
                     None
                 }
             };
             if let Some(input) = input {
-                let out = self.call.handle(input, Shared::now_ms());
+                let out = self.call.handle(input, Clock::wall_ms());
                 self.execute(out).await;
             }
         }
@@ -576,7 +546,7 @@ impl CallTask {
                 seat.got_provisional = true;
                 if seat.cancel_pending && !seat.cancelled {
                     seat.cancelled = true;
-                    self.shared
+                    self.env
                         .endpoint
                         .cancel(&seat.invite, seat.dest, seat.transport);
                 }
@@ -595,7 +565,7 @@ impl CallTask {
                             }
                         }
                     }
-                    send_ack(&self.shared, seat, &resp);
+                    send_ack(&self.env, seat, &resp);
                     if !first {
                         return None; // a retransmitted 2xx: the ACK above was all it needed
                     }
@@ -606,7 +576,7 @@ impl CallTask {
                     }
                     if seat.cancelled || seat.cancel_pending {
                         // Answered after we gave up on it: hang the seat up at once.
-                        send_bye_seat(&self.shared, seat);
+                        send_bye_seat(&self.env, seat);
                         return None;
                     }
                     info!(seat = %seat.seat, "seat answered");
@@ -622,7 +592,7 @@ impl CallTask {
     }
 
     fn contact(&self) -> String {
-        format!("<sip:12345@{}>", self.shared.contact_host)
+        format!("<sip:12345@{}>", self.env.contact_host)
     }
 
     fn respond_caller(&mut self, status: u16, reason: &str, with_sdp: bool) {
@@ -634,7 +604,7 @@ impl CallTask {
             .header("Contact", &contact);
         if status == 503 {
             // Every 503 says when to come back, so balancers and carriers back off instead of failing over.
-            let retry = self.shared.cfg.calls.retry_after_s.to_string();
+            let retry = self.env.cfg.calls.retry_after_s.to_string();
             b = b.header("Retry-After", &retry);
         }
         if status == 200 {
@@ -653,16 +623,14 @@ impl CallTask {
         };
         if status == 200 && self.caller_dialog.is_none() {
             let local: Option<Uri> =
-                Uri::parse(&format!("sip:12345@{}", self.shared.contact_host)).ok();
+                Uri::parse(&format!("sip:12345@{}", self.env.contact_host)).ok();
             if let Some(local) = local {
                 match Dialog::uas(&self.invite, &self.local_tag, &local) {
                     Ok(d) => self.caller_dialog = Some(d),
                     Err(e) => warn!(error = ?e, "caller dialog not usable"),
                 }
             }
-            self.shared
-                .answered_tx
-                .insert(self.invite_tx.id(), self.me.clone());
+            self.env.calls.answered_on(self.invite_tx.id(), self.key);
         }
         self.invite_tx.respond(resp);
     }
@@ -673,7 +641,7 @@ impl CallTask {
             let mut more = Vec::new();
             for out in pending {
                 if let Some(input) = self.execute_one(out).await {
-                    more.extend(self.call.handle(input, Shared::now_ms()));
+                    more.extend(self.call.handle(input, Clock::wall_ms()));
                 }
             }
             pending = more;
@@ -696,7 +664,7 @@ impl CallTask {
                 let Some(leg) = &self.caller_media else {
                     return None;
                 };
-                match self.shared.prompt(&prompt) {
+                match self.env.plans.prompt(&prompt) {
                     Some(p) => leg.play(p, looped),
                     // A prompt that cannot be played must not strand the caller: go on as if it ended.
                     None if !looped => return Some(Input::PromptFinished),
@@ -710,14 +678,13 @@ impl CallTask {
             }
             Output::Enqueue { queue } => {
                 self.queue = Some(queue.clone());
-                let _ = self.shared.acd.send(AcdMsg::Enqueue {
+                self.env.acd.send(AcdMsg::Enqueue {
                     call: self.key,
                     queue,
-                    mailbox: self.me.clone(),
                 });
             }
             Output::Abandon { queue } => {
-                let _ = self.shared.acd.send(AcdMsg::Abandon {
+                self.env.acd.send(AcdMsg::Abandon {
                     call: self.key,
                     queue,
                 });
@@ -727,19 +694,19 @@ impl CallTask {
                 if let Some(s) = self.seat.as_mut() {
                     if s.got_provisional && !s.cancelled {
                         s.cancelled = true;
-                        self.shared.endpoint.cancel(&s.invite, s.dest, s.transport);
+                        self.env.endpoint.cancel(&s.invite, s.dest, s.transport);
                     } else {
                         s.cancel_pending = true;
                     }
                     // Keep the leg until its INVITE transaction ends (a late 2xx gets ACK + BYE).
                     if let Some(old) = self.seat.take() {
-                        spawn_seat_drain(self.shared.clone(), old);
+                        spawn_seat_drain(self.env.clone(), old);
                     }
                 }
             }
             Output::ByeSeat => {
                 if let Some(s) = self.seat.as_mut() {
-                    send_bye_seat(&self.shared, s);
+                    send_bye_seat(&self.env, s);
                 }
             }
             Output::ByeCaller => self.bye_caller(),
@@ -753,7 +720,7 @@ impl CallTask {
                 queue,
                 waited_ms,
             } => {
-                let _ = self.shared.acd.send(AcdMsg::Answered {
+                self.env.acd.send(AcdMsg::Answered {
                     call: self.key,
                     seat,
                     queue,
@@ -766,22 +733,21 @@ impl CallTask {
                 waiting_since_ms,
             } => {
                 if let Some(s) = self.seat.take() {
-                    spawn_seat_drain(self.shared.clone(), s);
+                    spawn_seat_drain(self.env.clone(), s);
                 }
-                let _ = self.shared.acd.send(AcdMsg::OfferFailed {
+                self.env.acd.send(AcdMsg::OfferFailed {
                     call: self.key,
                     seat,
                     queue,
                     waiting_since_ms,
-                    mailbox: self.me.clone(),
                 });
             }
             Output::SeatReleased { seat } => {
-                let _ = self.shared.acd.send(AcdMsg::Released { seat });
+                self.env.acd.send(AcdMsg::Released { seat });
             }
             Output::Reroute { digits } => {
                 let (called, caller, diversion) = route_parts(&self.invite);
-                let decision = self.shared.dialplan.route(&CallQuery {
+                let decision = self.env.plans.live.route(&CallQuery {
                     called: &called,
                     diversion: diversion.as_deref(),
                     caller: Some(&caller),
@@ -790,7 +756,7 @@ impl CallTask {
                 });
                 info!(digits, action = ?decision.action, reason = %decision.reason, "menu choice");
                 return Some(Input::Rerouted {
-                    plan: plan_for(&self.shared, &decision),
+                    plan: plan_for(&self.env, &decision),
                     department: decision.department.as_deref().map(str::to_string),
                 });
             }
@@ -807,7 +773,7 @@ impl CallTask {
                 );
                 metrics::counter!(m::CALLS_ENDED, "reason" => record.end_reason.as_str())
                     .increment(1);
-                self.shared.records.submit(*record);
+                self.env.records.submit(*record);
             }
         }
         None
@@ -821,19 +787,13 @@ impl CallTask {
             let port = uri.port.unwrap_or(5060);
             let dest = match uri.host.parse::<std::net::IpAddr>() {
                 Ok(ip) => SocketAddr::new(ip, port),
-                Err(_) => *self
-                    .shared
-                    .cfg
-                    .trunks
-                    .gateways
-                    .get(&uri.host)
-                    .ok_or_else(|| {
-                        warn!(
-                            target = seat,
-                            "no gateway configured for this target's host"
-                        );
-                        503u16
-                    })?,
+                Err(_) => *self.env.cfg.trunks.gateways.get(&uri.host).ok_or_else(|| {
+                    warn!(
+                        target = seat,
+                        "no gateway configured for this target's host"
+                    );
+                    503u16
+                })?,
             };
             let transport = match uri.param("transport").flatten() {
                 Some(t) if t.eq_ignore_ascii_case("tcp") => TransportKind::Tcp,
@@ -841,16 +801,11 @@ impl CallTask {
             };
             return Ok((uri, dest, transport));
         }
-        let binding = match self.shared.registrar.lock() {
-            Ok(r) => r.lookup(seat, std::time::Instant::now()).into_iter().next(),
-            Err(_) => None,
-        };
-        let Some(binding) = binding else {
+        let Some(c) = self.env.seats.contact(seat) else {
             info!(seat, "seat has no registration left");
             return Err(480);
         };
-        let transport = TransportKind::from_token(&binding.transport).unwrap_or(TransportKind::Udp);
-        Ok((binding.contact.uri.clone(), binding.target(), transport))
+        Ok((c.uri, c.dest, c.transport))
     }
 
     async fn invite_seat(&mut self, seat: String) -> Option<Input> {
@@ -858,7 +813,7 @@ impl CallTask {
             Ok(r) => r,
             Err(status) => return Some(Input::SeatFailed { status }),
         };
-        let leg = match self.shared.media.open_leg().await {
+        let leg = match self.env.media.open_leg().await {
             Ok(l) => l,
             Err(e) => {
                 warn!(error = %e, "no media port for the seat leg");
@@ -877,7 +832,7 @@ impl CallTask {
             101,
             Direction::SendRecv,
         );
-        let domain = &self.shared.cfg.sip.domain;
+        let domain = &self.env.cfg.sip.domain;
         let call_id = new_call_id(domain);
         let caller = self.invite.from().uri.user.clone().unwrap_or_default();
         let from = NameAddr::new(
@@ -890,7 +845,7 @@ impl CallTask {
             format!("<sip:{seat}@{domain}>")
         };
         let req = RequestBuilder::new(Method::Invite, &ruri)
-            .header("Via", &self.shared.endpoint.via(transport, &new_branch()))
+            .header("Via", &self.env.endpoint.via(transport, &new_branch()))
             .header("Max-Forwards", "70")
             .header("From", &format!("{from};tag={}", new_tag()))
             .header("To", &to)
@@ -901,11 +856,8 @@ impl CallTask {
             .body("application/sdp", offer.as_bytes())
             .build();
         let invite = parse_built(req, "seat INVITE")?;
-        let events = self
-            .shared
-            .endpoint
-            .request(invite.clone(), dest, transport);
-        self.shared.calls.insert(call_id.clone(), self.me.clone());
+        let events = self.env.endpoint.request(invite.clone(), dest, transport);
+        self.env.calls.add_call_id(self.key, &call_id);
         info!(seat, contact = %ruri, %dest, "ringing");
         self.seat = Some(SeatLeg {
             seat,
@@ -926,7 +878,7 @@ impl CallTask {
     }
 
     fn bye_caller(&mut self) {
-        let via = self.shared.endpoint.via(self.transport, &new_branch());
+        let via = self.env.endpoint.via(self.transport, &new_branch());
         let Some(d) = self.caller_dialog.as_mut() else {
             return;
         };
@@ -934,24 +886,18 @@ impl CallTask {
         else {
             return;
         };
-        let events = self
-            .shared
-            .endpoint
-            .request(bye, self.source, self.transport);
+        let events = self.env.endpoint.request(bye, self.source, self.transport);
         drain(events);
     }
 
     fn cleanup(&mut self) {
-        self.shared.calls.remove(self.invite.call_id());
-        if let Some(s) = &self.seat {
-            self.shared.calls.remove(&s.call_id);
-        }
-        self.shared.answered_tx.remove(&self.invite_tx.id());
-        self.shared.active_calls.fetch_sub(1, Ordering::Relaxed);
-        self.shared
-            .counters
-            .calls_ended
-            .fetch_add(1, Ordering::Relaxed);
+        let seat_call_id = self.seat.as_ref().map(|s| s.call_id.as_str());
+        self.env.calls.close(
+            self.key,
+            std::iter::once(self.invite.call_id()).chain(seat_call_id),
+        );
+        self.env.calls.forget_answered(self.invite_tx.id());
+        self.env.stats.calls_ended.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -987,27 +933,27 @@ fn sanitize_user(s: &str) -> String {
     }
 }
 
-fn ack_2xx(shared: &Shared, d: &Dialog, resp: &SipMessage, dest: SocketAddr, t: TransportKind) {
+fn ack_2xx(shared: &CallEnv, d: &Dialog, resp: &SipMessage, dest: SocketAddr, t: TransportKind) {
     let via = shared.endpoint.via(t, &new_branch());
     if let Some(ack) = parse_built(d.ack_for(resp).header("Via", &via).build(), "ACK") {
         shared.endpoint.send_raw(ack.wire(), dest, t);
     }
 }
 
-fn bye(shared: &Shared, d: &mut Dialog, dest: SocketAddr, t: TransportKind) {
+fn bye(shared: &CallEnv, d: &mut Dialog, dest: SocketAddr, t: TransportKind) {
     let via = shared.endpoint.via(t, &new_branch());
     if let Some(bye) = parse_built(d.request(Method::Bye).header("Via", &via).build(), "BYE") {
         drain(shared.endpoint.request(bye, dest, t));
     }
 }
 
-fn send_ack(shared: &Shared, seat: &SeatLeg, resp: &SipMessage) {
+fn send_ack(shared: &CallEnv, seat: &SeatLeg, resp: &SipMessage) {
     if let Some(d) = seat.dialog.as_ref() {
         ack_2xx(shared, d, resp, seat.dest, seat.transport);
     }
 }
 
-fn send_bye_seat(shared: &Shared, seat: &mut SeatLeg) {
+fn send_bye_seat(shared: &CallEnv, seat: &mut SeatLeg) {
     let (dest, t) = (seat.dest, seat.transport);
     if let Some(d) = seat.dialog.as_mut() {
         bye(shared, d, dest, t);
@@ -1017,7 +963,7 @@ fn send_bye_seat(shared: &Shared, seat: &mut SeatLeg) {
 /// A seat leg we gave up on (cancelled, no answer): follow its INVITE transaction to the end so a
 /// late 2xx is ACKed and hung up instead of leaving the operator's phone in a call with nobody.
 /// Only the signalling goes on: the leg's RTP port is released now, so a call never holds more than two.
-fn spawn_seat_drain(shared: Arc<Shared>, seat: SeatLeg) {
+fn spawn_seat_drain(shared: Arc<CallEnv>, seat: SeatLeg) {
     let SeatLeg {
         call_id,
         invite,
@@ -1030,7 +976,7 @@ fn spawn_seat_drain(shared: Arc<Shared>, seat: SeatLeg) {
         ..
     } = seat;
     drop(media);
-    shared.calls.remove(&call_id);
+    shared.calls.remove_call_id(&call_id);
     if dialog.is_some() {
         return; // already answered (and BYE sent by the caller of this function if needed)
     }

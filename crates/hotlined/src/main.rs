@@ -9,10 +9,19 @@
 
 mod acd_task;
 mod admin;
+mod admission;
 mod call_task;
+mod clock;
 mod config;
 mod daemon;
+mod env;
+mod mailbox;
 mod metrics_names;
+mod plans;
+mod registry;
+mod respond;
+mod seats;
+mod stats;
 
 use clap::{Parser, Subcommand};
 use std::io::Write;

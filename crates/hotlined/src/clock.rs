@@ -1,0 +1,35 @@
+//! The one clock of the daemon: monotonic milliseconds since start, handed to every sans-IO core
+//! (`call`, `acd`, `sip::session`) as `now_ms`. Wall time is read only for records and routing by the
+//! calendar. Built on tokio's clock so a test can run the daemon's tasks with paused time.
+
+use tokio::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy)]
+#[allow(dead_code)] // monotonic time is wired in with the N-leg call machine
+pub struct Clock {
+    origin: Instant,
+}
+
+#[allow(dead_code)]
+impl Clock {
+    pub fn start() -> Clock {
+        Clock {
+            origin: Instant::now(),
+        }
+    }
+
+    /// Monotonic ms since the daemon started.
+    pub fn now_ms(&self) -> i64 {
+        self.origin.elapsed().as_millis() as i64
+    }
+
+    /// The instant a core's `at_ms` deadline stands for (for `sleep_until`).
+    pub fn instant_at(&self, at_ms: i64) -> Instant {
+        self.origin + Duration::from_millis(at_ms.max(0) as u64)
+    }
+
+    /// Wall time (epoch ms), for records only.
+    pub fn wall_ms() -> i64 {
+        chrono::Utc::now().timestamp_millis()
+    }
+}

@@ -1,0 +1,39 @@
+//! What a call task may use: one handle per concern, built once by `daemon::run`. Nothing here imports
+//! the daemon, the dispatcher or the admin API.
+
+use crate::admission::Admission;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::mailbox::AcdHandle;
+use crate::plans::Plans;
+use crate::registry::CallRegistry;
+use crate::seats::Seats;
+use crate::stats::CallStats;
+use media::MediaEngine;
+use sip::endpoint::Endpoint;
+use std::sync::Arc;
+
+pub struct CallEnv {
+    pub cfg: Arc<Config>,
+    pub endpoint: Endpoint,
+    pub media: MediaEngine,
+    pub seats: Arc<Seats>,
+    pub plans: Arc<Plans>,
+    pub acd: AcdHandle,
+    pub records: ticket::RecordSink,
+    pub calls: Arc<CallRegistry>,
+    #[allow(dead_code)]
+    pub clock: Clock,
+    pub stats: Arc<CallStats>,
+    pub admission: Admission,
+    /// host:port we put in Contact headers.
+    pub contact_host: String,
+}
+
+impl CallEnv {
+    /// Our Contact header value.
+    #[allow(dead_code)]
+    pub fn contact(&self) -> String {
+        format!("<sip:12345@{}>", self.contact_host)
+    }
+}

@@ -1,0 +1,80 @@
+//! The messages the daemon's tasks exchange. Plain types: this module imports nothing of the daemon,
+//! so the tasks that send and receive them do not import each other.
+
+use acd::{CallKey, QueueSnapshot, Seat};
+use sip::endpoint::Incoming;
+use tokio::sync::{mpsc, oneshot};
+
+/// What reaches a call task.
+#[derive(Debug)]
+pub enum CallMsg {
+    /// A request for one of this call's Call-IDs (any of its legs).
+    Sip(Box<Incoming>),
+    /// The ACD picked a seat.
+    SeatAssigned { seat: String },
+    /// Our 2xx to the caller was never ACKed.
+    AckTimeout,
+}
+
+/// What reaches the ACD task. Calls are named by their [`CallKey`]; the ACD task finds their mailbox in
+/// the one call registry.
+#[derive(Debug)]
+pub enum AcdMsg {
+    SeatOnline {
+        seat: String,
+    },
+    SeatOffline {
+        seat: String,
+    },
+    Enqueue {
+        call: CallKey,
+        queue: String,
+    },
+    Abandon {
+        call: CallKey,
+        queue: String,
+    },
+    Answered {
+        call: CallKey,
+        seat: String,
+        queue: String,
+        waited_ms: i64,
+    },
+    OfferFailed {
+        call: CallKey,
+        seat: String,
+        queue: String,
+        waiting_since_ms: i64,
+    },
+    Released {
+        seat: String,
+    },
+    Snapshot {
+        reply: oneshot::Sender<(Vec<QueueSnapshot>, Vec<Seat>)>,
+    },
+}
+
+/// The ACD task's mailbox.
+#[derive(Debug, Clone)]
+pub struct AcdHandle {
+    tx: mpsc::UnboundedSender<AcdMsg>,
+}
+
+impl AcdHandle {
+    pub fn new() -> (AcdHandle, mpsc::UnboundedReceiver<AcdMsg>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (AcdHandle { tx }, rx)
+    }
+
+    /// Fire and forget: the ACD task outlives every call.
+    pub fn send(&self, msg: AcdMsg) {
+        let _ = self.tx.send(msg);
+    }
+
+    /// The wallboard view.
+    pub async fn snapshot(&self) -> Option<(Vec<QueueSnapshot>, Vec<Seat>)> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(AcdMsg::Snapshot { reply }).ok()?;
+        rx.await.ok()
+    }
+}

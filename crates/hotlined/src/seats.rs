@@ -1,0 +1,105 @@
+//! The seats' registrations: the sans-IO `Registrar` behind a short std mutex (never held across
+//! `.await`), and the answer to REGISTER.
+
+use crate::mailbox::{AcdHandle, AcdMsg};
+use crate::metrics_names as m;
+use crate::respond::reply;
+use sip::endpoint::{Incoming, TransportKind};
+use sip::registrar::{RegisterEvent, Registrar};
+use sip::{SipMessage, Uri};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::Instant;
+use tracing::info;
+
+pub struct Seats {
+    registrar: Mutex<Registrar>,
+    passwords: BTreeMap<String, String>,
+    acd: AcdHandle,
+}
+
+/// Where a seat's INVITE goes: its Contact, to the address its REGISTER came from.
+pub struct SeatContact {
+    pub uri: Uri,
+    pub dest: SocketAddr,
+    pub transport: TransportKind,
+}
+
+impl Seats {
+    pub fn new(registrar: Registrar, passwords: BTreeMap<String, String>, acd: AcdHandle) -> Seats {
+        Seats {
+            registrar: Mutex::new(registrar),
+            passwords,
+            acd,
+        }
+    }
+
+    pub fn register(&self, inc: Incoming) {
+        let outcome = match self.registrar.lock() {
+            Ok(mut r) => r.on_register(
+                &inc.msg,
+                inc.source,
+                inc.transport.as_str(),
+                &self.passwords,
+                Instant::now(),
+            ),
+            Err(_) => return reply(&inc.tx, &inc.msg, 500, "Server Internal Error", &[]),
+        };
+        metrics::counter!(m::REGISTRATIONS, "status" => outcome.status.to_string()).increment(1);
+        if let (Some(tx), Ok(resp)) = (&inc.tx, SipMessage::parse(outcome.response)) {
+            tx.respond(resp);
+        }
+        match outcome.event {
+            RegisterEvent::Updated { seat, bindings } => {
+                if bindings.is_empty() {
+                    info!(seat, "seat unregistered");
+                    self.acd.send(AcdMsg::SeatOffline { seat });
+                } else {
+                    info!(seat, contacts = bindings.len(), source = %inc.source, "seat registered");
+                    self.acd.send(AcdMsg::SeatOnline { seat });
+                }
+            }
+            RegisterEvent::Refused { reason } => {
+                info!(source = %inc.source, status = outcome.status, reason, "REGISTER refused");
+            }
+            RegisterEvent::Challenged | RegisterEvent::Queried { .. } => {}
+        }
+    }
+
+    /// The seat's first live binding, if it is still registered.
+    pub fn contact(&self, seat: &str) -> Option<SeatContact> {
+        let r = self.registrar.lock().ok()?;
+        let b = r.lookup(seat, Instant::now()).into_iter().next()?;
+        Some(SeatContact {
+            uri: b.contact.uri.clone(),
+            dest: b.target(),
+            transport: TransportKind::from_token(&b.transport).unwrap_or(TransportKind::Udp),
+        })
+    }
+
+    /// Expire registrations; seats left with no binding go offline.
+    pub fn expire(&self) {
+        let expired = match self.registrar.lock() {
+            Ok(mut r) => {
+                let now = Instant::now();
+                let gone = r.expire(now);
+                gone.into_iter()
+                    .filter(|seat| r.lookup(seat, now).is_empty())
+                    .collect::<Vec<_>>()
+            }
+            Err(_) => Vec::new(),
+        };
+        for seat in expired {
+            info!(seat, "registration expired: seat offline");
+            self.acd.send(AcdMsg::SeatOffline { seat });
+        }
+    }
+
+    /// Also accept requests addressed to this host (our bound IP).
+    pub fn add_alias(&self, host: &str) {
+        if let Ok(mut r) = self.registrar.lock() {
+            r.add_alias(host);
+        }
+    }
+}
