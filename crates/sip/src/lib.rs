@@ -16,6 +16,7 @@ pub mod builder;
 pub mod framing;
 pub mod header;
 pub mod message;
+pub mod net;
 pub mod uri;
 
 pub mod auth;
