@@ -23,6 +23,7 @@ pub mod auth;
 pub mod dialog;
 pub mod endpoint;
 pub mod registrar;
+pub mod session;
 pub mod transaction;
 pub mod transport;
 
