@@ -719,7 +719,18 @@ fn info_with_dtmf_reports_the_digit() {
         events(&s.on_request(32, &star, 3)),
         vec![SessionEvent::Dtmf { digit: '*' }]
     );
-    let other = from_caller(&s, "INFO", 14, &[], Some(("text/plain", "5")));
+    let absurd = from_caller(
+        &s,
+        "INFO",
+        15,
+        &[],
+        Some(("application/dtmf-relay", "Signal=5\r\nDuration=0\r\n")),
+    );
+    assert!(
+        events(&s.on_request(34, &absurd, 5)).is_empty(),
+        "same rule as media::parse_info_body"
+    );
+    let other = from_caller(&s, "INFO", 16, &[], Some(("text/plain", "5")));
     let out = s.on_request(33, &other, 4);
     assert_eq!((statuses(&out), events(&out)), (vec![(33, 200)], vec![]));
 }
@@ -779,6 +790,21 @@ fn uas_hangup_before_the_ack_waits_for_it() {
 }
 
 // ================================================================== glare
+
+#[test]
+fn uas_reinvite_before_the_ack_waits_for_it() {
+    let mut unanswered = InviteSession::uas(cfg(), peer_invite(&[], Some(OFFER)), INVITE_KEY, 0);
+    assert!(unanswered.reinvite(OFFER, 0).is_empty(), "no dialog yet");
+    let (mut s, _) = answered_uas(&[]);
+    assert!(
+        s.reinvite(OFFER, 1).is_empty(),
+        "§14.1: the INVITE transaction is still in progress"
+    );
+    let ack = ack_from_caller(&s);
+    let out = s.on_request(0, &ack, 2);
+    assert_eq!(events(&out), vec![SessionEvent::Confirmed]);
+    assert_eq!(methods(&out), vec![Method::Invite]);
+}
 
 #[test]
 fn incoming_reinvite_while_ours_is_pending_gets_491() {
