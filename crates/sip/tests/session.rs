@@ -761,6 +761,15 @@ fn request_for_another_dialog_gets_481() {
 }
 
 #[test]
+fn uas_bye_before_the_ack_then_late_ack_is_quiet() {
+    let (mut s, _) = answered_uas(&[]);
+    let bye = from_caller(&s, "BYE", 11, &[], None);
+    s.on_request(7, &bye, 1);
+    let ack = ack_from_caller(&s);
+    assert!(s.on_request(0, &ack, 2).is_empty());
+}
+
+#[test]
 fn uas_ack_timeout_sends_bye() {
     let (mut s, _) = answered_uas(&[]);
     let out = s.on_ack_timeout(32_000);

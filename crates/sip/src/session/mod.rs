@@ -82,6 +82,8 @@ pub struct UacRequest {
     pub from: String,
     pub to: String,
     pub call_id: String,
+    /// None sends an offerless INVITE: the 2xx's offer comes in `Answered`, but the ACK carries
+    /// no answer (delayed offer is not supported; the daemon always offers).
     pub sdp_offer: Option<String>,
     pub extra_headers: Vec<(String, String)>,
 }

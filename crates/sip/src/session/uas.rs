@@ -142,6 +142,9 @@ impl InviteSession {
             self.send_bye(out);
             return;
         }
+        if self.terminated {
+            return; // e.g. a BYE overtook the ACK: nothing to confirm
+        }
         self.emit(out, SessionEvent::Confirmed);
         self.flush_queued(out, 0);
     }
