@@ -50,11 +50,12 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+pub use crate::net::{TcpIdle, TransportKind};
+pub use crate::transaction::TxEvent;
 use crate::transaction::{
     cancel_for, ClientTxId, LayerConfig, Output, ServerTxId, Timers, TransactionLayer, TxId,
 };
 use crate::transport::{bind_udp, Counters, Inbound, Transports};
-pub use crate::transport::{TcpIdle, TransportKind};
 use crate::SipMessage;
 
 /// How to bind and run an [`Endpoint`].
@@ -107,17 +108,6 @@ pub struct Incoming {
     pub tx: Option<ServerTx>,
     /// For a CANCEL: the INVITE transaction it cancels (answer it 487), None → answer CANCEL 481.
     pub cancels: Option<ServerTx>,
-}
-
-/// What happened on a client transaction.
-#[derive(Debug, Clone)]
-pub enum TxEvent {
-    Provisional(SipMessage),
-    /// A final response. For INVITE, each retransmitted 2xx comes again (RFC 6026): re-send the ACK.
-    Final(SipMessage),
-    /// Timer B/F: no final response (treat as 408).
-    Timeout,
-    TransportError,
 }
 
 /// Handle to answer a received request. Cheap to clone; answering twice is harmless.

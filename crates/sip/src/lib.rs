@@ -16,12 +16,14 @@ pub mod builder;
 pub mod framing;
 pub mod header;
 pub mod message;
+pub mod net;
 pub mod uri;
 
 pub mod auth;
 pub mod dialog;
 pub mod endpoint;
 pub mod registrar;
+pub mod session;
 pub mod transaction;
 pub mod transport;
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::transport::TransportKind;
+use crate::net::TransportKind;
 use crate::{Method, RequestBuilder, SipMessage};
 
 /// RFC 3261 §17.1.1.1 magic cookie: branches starting with it are unique per transaction.
@@ -123,6 +123,18 @@ pub enum Output {
         source: SocketAddr,
         status: u16,
     },
+}
+
+/// What happened on a client transaction, as the TU sees it (the endpoint maps
+/// [`Output::Response`]/[`Output::Timeout`]/[`Output::TransportError`] onto it).
+#[derive(Debug, Clone)]
+pub enum TxEvent {
+    Provisional(SipMessage),
+    /// A final response. For INVITE, each retransmitted 2xx comes again (RFC 6026): re-send the ACK.
+    Final(SipMessage),
+    /// Timer B/F: no final response (treat as 408).
+    Timeout,
+    TransportError,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

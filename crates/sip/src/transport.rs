@@ -5,7 +5,6 @@
 //! without blocking (UDP), so a slow peer never stalls a retransmission.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,44 +18,7 @@ use tokio::sync::mpsc;
 use crate::transaction::ClientTxId;
 use crate::{frame, CSeq, Frame, Limits, ParseError, SipMessage};
 
-/// Which transport a message came in on or goes out on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum TransportKind {
-    Udp,
-    Tcp,
-}
-
-impl TransportKind {
-    /// Reliable transports need no retransmissions and zero-length Timers D/I/J/K (§17).
-    pub fn is_reliable(self) -> bool {
-        !matches!(self, TransportKind::Udp)
-    }
-
-    /// The Via transport token.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TransportKind::Udp => "UDP",
-            TransportKind::Tcp => "TCP",
-        }
-    }
-
-    /// From a Via transport token or `transport=` URI parameter (case-insensitive).
-    pub fn from_token(s: &str) -> Option<TransportKind> {
-        if s.eq_ignore_ascii_case("udp") {
-            Some(TransportKind::Udp)
-        } else if s.eq_ignore_ascii_case("tcp") {
-            Some(TransportKind::Tcp)
-        } else {
-            None
-        }
-    }
-}
-
-impl fmt::Display for TransportKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::net::{TcpIdle, TransportKind};
 
 /// Shared counters (relaxed atomics: they are statistics, not synchronisation).
 #[derive(Debug, Default)]
@@ -100,24 +62,6 @@ const CONN_QUEUE: usize = 1024;
 /// A peer that does not accept a connection within this is reported as a transport error
 /// (sooner than Timer B/F, and without waiting for the kernel's SYN retries).
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Idle limits for TCP connections (RFC 3261 §18 leaves it to us). A connection that has carried
-/// a valid SIP message (a registered seat) may stay quiet much longer than one that has not (a
-/// scanner or slowloris holding file descriptors).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TcpIdle {
-    pub before_first_message: std::time::Duration,
-    pub after_first_message: std::time::Duration,
-}
-
-impl Default for TcpIdle {
-    fn default() -> Self {
-        TcpIdle {
-            before_first_message: std::time::Duration::from_secs(30),
-            after_first_message: std::time::Duration::from_secs(3600),
-        }
-    }
-}
 
 /// The sockets of one endpoint.
 pub(crate) struct Transports {
