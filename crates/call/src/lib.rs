@@ -5,8 +5,8 @@
 //! path — cancel while ringing a seat, seat no-answer, hang-up during a prompt — is a fast deterministic test.
 //! It emits exactly one [`CallRecord`] per call, in [`Output::Finished`].
 
+use record::{CallRecord, EndReason};
 use std::sync::Arc;
-use ticket::{CallRecord, EndReason};
 
 /// A prompt the shell knows how to play (a dialplan path, resolved to decoded frames by the shell).
 pub type PromptRef = Arc<str>;
