@@ -616,3 +616,76 @@ fn after_the_end_nothing_is_dialled() {
     assert_eq!(call.leg_state(leg), Some(LegState::Gone));
     assert!(call.mix(&[CALLER, LegId(1)]).is_empty());
 }
+
+/// The full output lists of the two-leg teardowns, in the old machine's order (the ported tests check parts).
+#[test]
+fn teardowns_keep_the_two_leg_machines_order() {
+    let names = |out: &[Output]| -> Vec<Output> {
+        out.iter()
+            .filter(|o| !matches!(o, Output::Finished(_)))
+            .cloned()
+            .collect()
+    };
+    let queue = || Plan::Queue {
+        prompt: None,
+        queue: "main".into(),
+        hold: None,
+    };
+    let assigned = || {
+        let (mut call, _) = start(queue(), CallPolicy::default());
+        call.handle(
+            Input::SeatAssigned {
+                seat: "1001".into(),
+            },
+            1_000,
+        );
+        call
+    };
+    let out = assigned().handle(Input::CallerCancel, 2_000);
+    assert_eq!(
+        names(&out),
+        vec![
+            Output::Reject {
+                status: 487,
+                reason: "Request Terminated".into()
+            },
+            Output::Cancel { leg: LegId(1) },
+            Output::Abandon {
+                queue: "main".into()
+            }
+        ]
+    );
+    let mut call = assigned();
+    call.handle(Input::LegAnswered { leg: LegId(1) }, 3_000);
+    let out = call.handle(Input::AckTimeout, 35_000);
+    assert_eq!(
+        names(&out),
+        vec![
+            Output::Hangup { leg: LegId(1) },
+            Output::SeatReleased {
+                seat: "1001".into()
+            },
+            Output::Hangup { leg: CALLER }
+        ]
+    );
+    let (mut call, _) = start(
+        Plan::Connect {
+            prompt: Some("ringback.wav".into()),
+            target: Target::uri("sip:110@10.0.0.1"),
+        },
+        CallPolicy::default(),
+    );
+    let out = call.handle(Input::Timer(TimerKind::SeatRing { attempt: 1 }), 60_000);
+    assert_eq!(
+        names(&out),
+        vec![
+            Output::Cancel { leg: LegId(1) },
+            Output::StopPlaying { leg: CALLER },
+            Output::Reject {
+                status: 408,
+                reason: "Target Unavailable".into()
+            }
+        ]
+    );
+    assert_eq!(record(&out).end_reason, EndReason::Failed);
+}
