@@ -1,55 +1,59 @@
-//! One call's state machine: the carrier leg, the prompts, the queue and the seat leg of a B2BUA.
+//! One call's state machine: the caller leg, the prompts, the queue and the further legs of a B2BUA.
 //!
 //! Sans-IO: [`Call::handle`] takes an [`Input`] and `now_ms` and returns [`Output`]s for the shell to carry out
-//! (SIP responses and requests, prompts, ACD messages, timers). It never touches a socket or a clock, so every
-//! path — cancel while ringing a seat, seat no-answer, hang-up during a prompt — is a fast deterministic test.
-//! It emits exactly one [`CallRecord`] per call, in [`Output::Finished`].
+//! (SIP responses and requests, prompts, media topology, ACD messages, timers). It never touches a socket or a
+//! clock, so every path — cancel while ringing a seat, seat no-answer, hang-up during a prompt — is a fast
+//! deterministic test. It emits exactly one [`CallRecord`] per call, in [`Output::Finished`].
+//!
+//! The call owns its legs by [`LegId`]: the caller is [`LegId::CALLER`], every leg it dials gets the next id.
+//! A menu key is routed here, synchronously, with the call's [`Router`].
+//!
+//! One clock: every `now_ms` given to a call is monotonic milliseconds (any origin). The record's times are
+//! wall-clock epoch milliseconds, `CallSetup::wall_start_ms + (t − now_ms at Call::new)`; durations come from
+//! the monotonic times.
 
+mod flow;
+mod legs;
+mod plan;
+
+pub use legs::{LegId, LegState, Target, Topology};
+pub use plan::{plan_for, unavailable, Plan, Router};
+pub use record::{CallRecord, EndReason};
+
+use dialplan::{CallQuery, Decision, Mode};
+use legs::Legs;
+use std::fmt;
 use std::sync::Arc;
-use ticket::{CallRecord, EndReason};
 
 /// A prompt the shell knows how to play (a dialplan path, resolved to decoded frames by the shell).
 pub type PromptRef = Arc<str>;
 
-/// What the dialplan decided for this call, in terms the call understands.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Plan {
-    /// Optional prompt, then wait in `queue` for a seat, hearing `hold` in a loop.
-    Queue {
-        prompt: Option<PromptRef>,
-        queue: String,
-        hold: Option<PromptRef>,
-    },
-    /// Announce, then end the call (a merged number after its transition, a cancelled number).
-    PromptThenHangup { prompt: PromptRef },
-    /// Connect straight to a SIP target outside the queue (an emergency line, the provincial center),
-    /// optionally with a prompt as early media while it rings. If the target fails, so does the call.
-    Connect {
-        prompt: Option<PromptRef>,
-        target: String,
-    },
-    /// Refuse before answering (unknown number, R-09).
-    Reject { status: u16, reason: String },
-    /// A voice menu: play `prompt`, and on a key ask the dial plan again with the digits
-    /// ([`Output::Reroute`]); a caller who presses nothing waits in `fallback_queue`.
-    Menu {
-        prompt: PromptRef,
-        fallback_queue: String,
-        hold: Option<PromptRef>,
-    },
-}
-
 /// Facts about the call known when the INVITE arrived.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CallSetup {
     pub call_id: String,
     pub caller: String,
     pub called: String,
     pub original_called: Option<String>,
-    pub route_mode: Option<String>,
-    pub department: Option<String>,
-    pub off_hours: bool,
-    pub plan: Plan,
+    /// Wall-clock (Unix epoch ms, UTC) time of the INVITE.
+    pub wall_start_ms: i64,
+    /// The dial plan's decision for the INVITE: the call's plan, route mode, department and off-hours flag.
+    pub decision: Decision,
+    /// Asked again on a menu key.
+    pub router: Arc<dyn Router>,
+}
+
+impl fmt::Debug for CallSetup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallSetup")
+            .field("call_id", &self.call_id)
+            .field("caller", &self.caller)
+            .field("called", &self.called)
+            .field("original_called", &self.original_called)
+            .field("wall_start_ms", &self.wall_start_ms)
+            .field("decision", &self.decision)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Tunables, from the daemon's config.
@@ -67,6 +71,8 @@ pub struct CallPolicy {
     pub connect_ring_timeout_ms: i64,
     /// How long after the menu prompt a caller may take to press a key.
     pub menu_timeout_ms: i64,
+    /// What a queued caller hears in a loop.
+    pub hold: Option<PromptRef>,
 }
 
 impl Default for CallPolicy {
@@ -77,62 +83,67 @@ impl Default for CallPolicy {
             seat_retry_after_ms: 5_000,
             connect_ring_timeout_ms: 60_000,
             menu_timeout_ms: 5_000,
+            hold: None,
         }
     }
 }
 
-/// Timers the call arms. Each carries the seat-offer attempt it belongs to, so a late timer is ignored.
+/// Timers the call arms. Each carries the attempt it belongs to, so a late timer is ignored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TimerKind {
-    SeatRing {
-        attempt: u32,
-    },
+    /// The leg dialled by seat-offer (or connect) attempt `attempt` rang too long.
+    SeatRing { attempt: u32 },
     /// No key after the menu prompt: `round` says which playing of the menu it belongs to.
-    Menu {
-        round: u32,
-    },
+    Menu { round: u32 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
-    /// The prompt being played reached its end (never sent for looped prompts).
-    PromptFinished,
+    /// The prompt being played on `leg` reached its end (never sent for looped prompts).
+    PromptFinished {
+        leg: LegId,
+    },
     /// The ACD picked `seat` for this call.
     SeatAssigned {
         seat: String,
     },
-    /// The seat leg got a provisional (180/183).
-    SeatRinging,
-    /// The seat answered (2xx; the shell has ACKed it).
-    SeatAnswered,
-    /// The seat leg failed: final non-2xx, transaction timeout (408) or no reachable binding.
-    SeatFailed {
+    /// The leg got a provisional (180/183).
+    LegRinging {
+        leg: LegId,
+    },
+    /// The leg answered: the shell has ACKed the 2xx and set the leg's remote media.
+    LegAnswered {
+        leg: LegId,
+    },
+    /// The leg failed: final non-2xx, 408 timeout, 503 transport/no port, 480 no binding, 404 bad URI.
+    LegFailed {
+        leg: LegId,
         status: u16,
     },
-    /// BYE from the seat.
-    SeatHangup,
+    /// BYE from that leg (`LegHangup { leg: LegId::CALLER }`: the caller hung up).
+    LegHangup {
+        leg: LegId,
+    },
     /// ACK from the caller for our 200.
     CallerAck,
-    /// BYE from the caller.
-    CallerHangup,
     /// CANCEL from the caller (before our final response).
     CallerCancel,
-    Dtmf(char),
-    Timer(TimerKind),
     /// Our 2xx to the caller was never ACKed.
     AckTimeout,
-    /// No RTP from a leg for the configured time.
-    MediaTimeout,
-    /// The dial plan's answer to [`Output::Reroute`].
-    Rerouted {
-        plan: Plan,
-        department: Option<String>,
+    Dtmf {
+        leg: LegId,
+        digit: char,
     },
+    /// No RTP from the leg for the configured time.
+    MediaTimeout {
+        leg: LegId,
+    },
+    Timer(TimerKind),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
-    /// 183 Session Progress with our SDP (early media).
+    /// 183 Session Progress with our SDP to the caller (early media).
     EarlyMedia,
     /// 200 OK with our SDP to the caller.
     Answer,
@@ -141,11 +152,40 @@ pub enum Output {
         status: u16,
         reason: String,
     },
+    /// Open a new outgoing leg: INVITE the target.
+    Dial {
+        leg: LegId,
+        target: Target,
+    },
+    /// Give up a leg that has not answered (CANCEL; a late 2xx gets ACK + BYE from the shell).
+    Cancel {
+        leg: LegId,
+    },
+    /// BYE an answered leg (`Hangup { leg: LegId::CALLER }`: BYE the caller).
+    Hangup {
+        leg: LegId,
+    },
     Play {
+        leg: LegId,
         prompt: PromptRef,
         looped: bool,
     },
-    StopPlaying,
+    StopPlaying {
+        leg: LegId,
+    },
+    /// Relay two legs both ways (taking them out of whatever they were connected to).
+    Bridge {
+        a: LegId,
+        b: LegId,
+    },
+    /// Mix a set of legs: each hears the others.
+    Mix {
+        legs: Vec<LegId>,
+    },
+    /// Take a leg out of any bridge or mix: it hears only what is played to it.
+    Isolate {
+        leg: LegId,
+    },
     /// Tell the ACD the call waits in `queue`.
     Enqueue {
         queue: String,
@@ -154,25 +194,14 @@ pub enum Output {
     Abandon {
         queue: String,
     },
-    /// Open the seat leg: INVITE the seat's registered contact.
-    InviteSeat {
-        seat: String,
-    },
-    /// CANCEL the ringing seat leg.
-    CancelSeat,
-    /// BYE on the seat leg.
-    ByeSeat,
-    /// BYE on the caller leg.
-    ByeCaller,
-    /// Relay audio between the caller and the seat.
-    Bridge,
     /// Tell the ACD the seat answered after the call waited `waited_ms`.
     SeatAnswered {
         seat: String,
         queue: String,
         waited_ms: i64,
     },
-    /// Tell the ACD the seat did not answer; requeue the call at the head, keeping its wait start.
+    /// Tell the ACD the seat did not answer; requeue the call at the head, keeping its wait start
+    /// (`waiting_since_ms` is wall-clock epoch ms, like the ACD's own clock).
     SeatOfferFailed {
         seat: String,
         queue: String,
@@ -186,10 +215,6 @@ pub enum Output {
         kind: TimerKind,
         after_ms: i64,
     },
-    /// Ask the dial plan again for this call with the menu `digits`; answer with [`Input::Rerouted`].
-    Reroute {
-        digits: String,
-    },
     /// The call is over: hand this record to the ticket crate. Always the last output, exactly once.
     Finished(Box<CallRecord>),
 }
@@ -202,18 +227,16 @@ enum Phase {
     Menu {
         round: u32,
     },
-    /// A key was pressed; waiting for the dial plan's new decision.
-    Routing,
     /// Waiting in the queue.
     Queued,
-    /// A seat is ringing.
+    /// The plan's leg (a seat, or a Connect target) is ringing.
     Offering {
-        seat: String,
+        leg: LegId,
         attempt: u32,
     },
-    /// Caller and seat talk.
+    /// The caller talks with `leg` (other legs may be connected too).
     Connected {
-        seat: String,
+        leg: LegId,
     },
     Ended,
 }
@@ -222,78 +245,56 @@ enum Phase {
 pub struct Call {
     setup: CallSetup,
     policy: CallPolicy,
+    plan: Plan,
+    department: Option<String>,
     phase: Phase,
-    started_at_ms: i64,
+    legs: Legs,
+    /// Monotonic `now_ms` at [`Call::new`].
+    start_ms: i64,
     queued_at_ms: Option<i64>,
     answered_at_ms: Option<i64>,
     caller_answered: bool,
     attempts: u32,
-    last_seat: Option<String>,
-    digits: String,
+    /// The ACD seat that took the call.
+    served_by: Option<String>,
 }
 
 impl Call {
-    /// A new call from an INVITE; the shell has already sent 100 Trying.
+    /// A new call from an INVITE (the shell has already sent 100 Trying); the plan comes from the decision.
     pub fn new(setup: CallSetup, policy: CallPolicy, now_ms: i64) -> (Call, Vec<Output>) {
+        let plan = plan_for(&setup.decision, policy.hold.clone());
+        Call::with_plan(setup, policy, plan, now_ms)
+    }
+
+    /// A new call with a plan the shell imposes instead of the decision's (e.g. a [`Plan::Reject`] with 488 for
+    /// an offer it cannot serve, or 503 when no media port is free).
+    pub fn with_plan(
+        setup: CallSetup,
+        policy: CallPolicy,
+        plan: Plan,
+        now_ms: i64,
+    ) -> (Call, Vec<Output>) {
+        let department = setup.decision.department.as_deref().map(str::to_string);
         let mut call = Call {
             setup,
             policy,
+            plan,
+            department,
             phase: Phase::Prompt,
-            started_at_ms: now_ms,
+            legs: Legs::new(),
+            start_ms: now_ms,
             queued_at_ms: None,
             answered_at_ms: None,
             caller_answered: false,
             attempts: 0,
-            last_seat: None,
-            digits: String::new(),
+            served_by: None,
         };
         let mut out = Vec::new();
-        if !matches!(call.setup.plan, Plan::Reject { .. }) {
+        if !matches!(call.plan, Plan::Reject { .. }) {
             call.open_media(&mut out);
         }
         call.start_plan(now_ms, &mut out);
         (call, out)
-    }
-
-    /// Carry out the plan from its beginning (a new call, or a menu choice).
-    fn start_plan(&mut self, now_ms: i64, out: &mut Vec<Output>) {
-        self.phase = Phase::Prompt;
-        match self.setup.plan.clone() {
-            Plan::Reject { status, reason } => {
-                out.push(Output::Reject { status, reason });
-                self.finish(EndReason::Rejected, now_ms, out);
-            }
-            Plan::PromptThenHangup { prompt } => out.push(Output::Play {
-                prompt,
-                looped: false,
-            }),
-            Plan::Connect { prompt, target } => {
-                if let Some(p) = prompt {
-                    out.push(Output::Play {
-                        prompt: p,
-                        looped: true,
-                    });
-                }
-                self.offer(target, self.policy.connect_ring_timeout_ms, out);
-            }
-            Plan::Queue { prompt, .. } => match prompt {
-                Some(p) => out.push(Output::Play {
-                    prompt: p,
-                    looped: false,
-                }),
-                None => self.enter_queue(now_ms, out),
-            },
-            Plan::Menu { prompt, .. } => {
-                self.attempts += 1;
-                self.phase = Phase::Menu {
-                    round: self.attempts,
-                };
-                out.push(Output::Play {
-                    prompt,
-                    looped: false,
-                });
-            }
-        }
     }
 
     pub fn is_finished(&self) -> bool {
@@ -304,331 +305,166 @@ impl Call {
         &self.setup.call_id
     }
 
-    /// The seat currently ringing or talking, if any.
+    /// The plan being carried out (after a menu key: the key's plan).
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// The ACD seat currently ringing or talking for this call, if any.
     pub fn seat(&self) -> Option<&str> {
-        match &self.phase {
-            Phase::Offering { seat, .. } | Phase::Connected { seat } => Some(seat),
+        match self.partner() {
+            Some(leg) => match self.legs.get(leg)?.target.as_ref()? {
+                Target::Seat { seat } => Some(seat),
+                _ => None,
+            },
+            None => None,
+        }
+    }
+
+    /// The leg the plan is ringing or the caller talks with (not counting further legs).
+    pub fn partner(&self) -> Option<LegId> {
+        match self.phase {
+            Phase::Offering { leg, .. } | Phase::Connected { leg } => Some(leg),
             _ => None,
         }
     }
 
-    pub fn handle(&mut self, input: Input, now_ms: i64) -> Vec<Output> {
-        let mut out = Vec::new();
+    /// Every leg the call has had, in id order, with its state.
+    pub fn legs(&self) -> impl Iterator<Item = (LegId, LegState)> + '_ {
+        self.legs.iter().map(|(id, l)| (id, l.state))
+    }
+
+    pub fn leg_state(&self, leg: LegId) -> Option<LegState> {
+        self.legs.state(leg)
+    }
+
+    /// What a leg rings (None for the caller leg and unknown legs).
+    pub fn target_of(&self, leg: LegId) -> Option<&Target> {
+        self.legs.get(leg)?.target.as_ref()
+    }
+
+    /// The keys received from `leg` ("" for an unknown leg). The caller's are also the record's `digits`.
+    pub fn dtmf_of(&self, leg: LegId) -> &str {
+        self.legs.get(leg).map_or("", |l| l.dtmf.as_str())
+    }
+
+    pub fn topology(&self) -> &Topology {
+        self.legs.topology()
+    }
+
+    /// Dial a further leg (no ring timer: whoever dials it decides how long it may ring). After the call
+    /// ended the id is allocated as Gone and nothing is dialled.
+    pub fn dial(&mut self, target: Target, _now_ms: i64) -> (LegId, Vec<Output>) {
+        let leg = self.legs.add(target.clone(), false);
         if self.phase == Phase::Ended {
-            return out;
+            self.legs.set_state(leg, LegState::Gone);
+            return (leg, Vec::new());
         }
-        match input {
-            Input::Dtmf(d) => {
-                self.digits.push(d);
-                if let Phase::Menu { .. } = self.phase {
-                    // Barge-in: the key cuts the menu short.
-                    out.push(Output::StopPlaying);
-                    out.push(Output::Reroute {
-                        digits: d.to_string(),
-                    });
-                    self.phase = Phase::Routing;
-                }
-            }
-            Input::Rerouted { plan, department } => {
-                if self.phase == Phase::Routing {
-                    if department.is_some() {
-                        self.setup.department = department;
-                    }
-                    self.setup.plan = plan;
-                    self.start_plan(now_ms, &mut out);
-                }
-            }
-            Input::Timer(TimerKind::Menu { round }) => {
-                if self.phase == (Phase::Menu { round }) {
-                    if let Plan::Menu {
-                        fallback_queue,
-                        hold,
-                        ..
-                    } = self.setup.plan.clone()
-                    {
-                        self.setup.plan = Plan::Queue {
-                            prompt: None,
-                            queue: fallback_queue,
-                            hold,
-                        };
-                        self.enter_queue(now_ms, &mut out);
-                    }
-                }
-            }
-            Input::PromptFinished if matches!(self.phase, Phase::Menu { .. }) => {
-                if let Phase::Menu { round } = self.phase {
-                    out.push(Output::StartTimer {
-                        kind: TimerKind::Menu { round },
-                        after_ms: self.policy.menu_timeout_ms,
-                    });
-                }
-            }
-            Input::PromptFinished => match (&self.phase, &self.setup.plan) {
-                (Phase::Prompt, Plan::Queue { .. }) => self.enter_queue(now_ms, &mut out),
-                (Phase::Prompt, Plan::PromptThenHangup { .. }) => {
-                    if self.caller_answered {
-                        out.push(Output::ByeCaller);
-                    } else {
-                        out.push(Output::Reject {
-                            status: 480,
-                            reason: "Temporarily Unavailable".into(),
-                        });
-                    }
-                    self.finish(EndReason::PromptThenHangup, now_ms, &mut out);
-                }
-                _ => {}
-            },
-            Input::SeatAssigned { seat } => {
-                if self.phase == Phase::Queued {
-                    self.offer(seat, self.policy.seat_ring_timeout_ms, &mut out);
-                } else {
-                    // The call left the queue meanwhile: give the seat straight back.
-                    out.push(Output::SeatOfferFailed {
-                        seat,
-                        queue: self.queue_name(),
-                        waiting_since_ms: self.queued_at_ms.unwrap_or(now_ms),
-                    });
-                }
-            }
-            Input::SeatRinging => {}
-            Input::SeatAnswered => {
-                if let Phase::Offering { seat, .. } = self.phase.clone() {
-                    let waited_ms = now_ms - self.queued_at_ms.unwrap_or(now_ms);
-                    out.push(Output::StopPlaying);
-                    if !self.caller_answered {
-                        out.push(Output::Answer);
-                        self.caller_answered = true;
-                    }
-                    out.push(Output::Bridge);
-                    if self.queued() {
-                        out.push(Output::SeatAnswered {
-                            seat: seat.clone(),
-                            queue: self.queue_name(),
-                            waited_ms,
-                        });
-                    }
-                    self.answered_at_ms = Some(now_ms);
-                    self.phase = Phase::Connected { seat };
-                }
-            }
-            Input::SeatFailed { status } => {
-                if let Phase::Offering { seat, .. } = self.phase.clone() {
-                    if self.queued() {
-                        self.back_to_queue(seat, now_ms, &mut out);
-                    } else {
-                        self.target_failed(status, now_ms, &mut out);
-                    }
-                }
-            }
-            Input::Timer(TimerKind::SeatRing { attempt }) => {
-                if let Phase::Offering { seat, attempt: a } = self.phase.clone() {
-                    if a == attempt {
-                        out.push(Output::CancelSeat);
-                        if self.queued() {
-                            self.back_to_queue(seat, now_ms, &mut out);
-                        } else {
-                            self.target_failed(408, now_ms, &mut out);
-                        }
-                    }
-                }
-            }
-            Input::SeatHangup => {
-                if let Phase::Connected { seat } = self.phase.clone() {
-                    out.push(Output::ByeCaller);
-                    if self.queued() {
-                        out.push(Output::SeatReleased { seat });
-                    }
-                    self.finish(EndReason::SeatHangup, now_ms, &mut out);
-                }
-            }
-            Input::CallerAck => {}
-            Input::CallerHangup | Input::CallerCancel => {
-                let cancel = input == Input::CallerCancel;
-                if cancel && self.caller_answered {
-                    // Too late to cancel: a 200 already went out; the caller will BYE.
-                    return out;
-                }
-                if cancel {
-                    out.push(Output::Reject {
-                        status: 487,
-                        reason: "Request Terminated".into(),
-                    });
-                }
-                let reason = match self.phase.clone() {
-                    Phase::Connected { seat } => {
-                        out.push(Output::ByeSeat);
-                        if self.queued() {
-                            out.push(Output::SeatReleased { seat });
-                        }
-                        EndReason::CallerHangup
-                    }
-                    Phase::Offering { .. } if !self.queued() => {
-                        out.push(Output::CancelSeat);
-                        EndReason::Cancelled
-                    }
-                    Phase::Offering { .. } => {
-                        out.push(Output::CancelSeat);
-                        out.push(Output::Abandon {
-                            queue: self.queue_name(),
-                        });
-                        EndReason::AbandonedInQueue
-                    }
-                    Phase::Queued => {
-                        out.push(Output::Abandon {
-                            queue: self.queue_name(),
-                        });
-                        EndReason::AbandonedInQueue
-                    }
-                    Phase::Prompt | Phase::Menu { .. } | Phase::Routing | Phase::Ended => {
-                        if cancel {
-                            EndReason::Cancelled
-                        } else {
-                            EndReason::AbandonedInQueue
-                        }
-                    }
-                };
-                self.finish(reason, now_ms, &mut out);
-            }
-            // Many carriers send no RTP during early media: silence before our 200 is not a dead call.
-            Input::MediaTimeout if !self.caller_answered => {}
-            Input::AckTimeout | Input::MediaTimeout => {
-                match self.phase.clone() {
-                    Phase::Connected { seat } => {
-                        out.push(Output::ByeSeat);
-                        if self.queued() {
-                            out.push(Output::SeatReleased { seat });
-                        }
-                    }
-                    Phase::Offering { .. } if !self.queued() => out.push(Output::CancelSeat),
-                    Phase::Offering { .. } => {
-                        out.push(Output::CancelSeat);
-                        out.push(Output::Abandon {
-                            queue: self.queue_name(),
-                        });
-                    }
-                    Phase::Queued => out.push(Output::Abandon {
-                        queue: self.queue_name(),
-                    }),
-                    _ => {}
-                }
-                if self.caller_answered {
-                    out.push(Output::ByeCaller);
-                } else {
-                    out.push(Output::Reject {
-                        status: 500,
-                        reason: "Media Failure".into(),
-                    });
-                }
-                self.finish(EndReason::Failed, now_ms, &mut out);
-            }
+        (leg, vec![Output::Dial { leg, target }])
+    }
+
+    /// Relay `a` and `b`; legs connected before and left out are isolated. Nothing for gone/unknown legs.
+    pub fn bridge(&mut self, a: LegId, b: LegId) -> Vec<Output> {
+        self.mix(&[a, b])
+    }
+
+    /// Mix `legs` (two legs make a bridge); legs connected before and left out are isolated. Nothing unless
+    /// the legs are distinct, at least two, and all live.
+    pub fn mix(&mut self, legs: &[LegId]) -> Vec<Output> {
+        let mut out = Vec::new();
+        if self.phase != Phase::Ended {
+            self.legs.connect(legs, &mut out);
         }
         out
     }
 
-    /// Does this call go through the ACD (a queue), or straight to a target?
-    fn queued(&self) -> bool {
-        matches!(self.setup.plan, Plan::Queue { .. })
-    }
-
-    /// Ring `seat` (a seat id, or a SIP URI for [`Plan::Connect`]) with a ring timer.
-    fn offer(&mut self, seat: String, ring_ms: i64, out: &mut Vec<Output>) {
-        self.attempts += 1;
-        self.last_seat = Some(seat.clone());
-        out.push(Output::InviteSeat { seat: seat.clone() });
-        out.push(Output::StartTimer {
-            kind: TimerKind::SeatRing {
-                attempt: self.attempts,
-            },
-            after_ms: ring_ms,
-        });
-        self.phase = Phase::Offering {
-            seat,
-            attempt: self.attempts,
-        };
-    }
-
-    /// A direct target did not take the call: tell the caller why (its status, or 408 on no answer).
-    fn target_failed(&mut self, status: u16, now_ms: i64, out: &mut Vec<Output>) {
-        out.push(Output::StopPlaying);
-        if self.caller_answered {
-            out.push(Output::ByeCaller);
-        } else {
-            let status = if (400..700).contains(&status) {
-                status
-            } else {
-                502
-            };
-            out.push(Output::Reject {
-                status,
-                reason: "Target Unavailable".into(),
-            });
+    /// Take `leg` out of the topology (a mix left with two legs becomes a bridge).
+    pub fn isolate(&mut self, leg: LegId) -> Vec<Output> {
+        let mut out = Vec::new();
+        if self.phase != Phase::Ended {
+            self.legs.leave(leg, &mut out);
         }
-        self.finish(EndReason::Failed, now_ms, out);
+        out
     }
 
-    fn queue_name(&self) -> String {
-        match &self.setup.plan {
-            Plan::Queue { queue, .. } => queue.clone(),
-            _ => String::new(),
+    /// Give up a further leg (not the caller, not the plan's partner): CANCEL or BYE it and take it out of the
+    /// topology.
+    pub fn drop_leg(&mut self, leg: LegId) -> Vec<Output> {
+        let mut out = Vec::new();
+        if self.phase == Phase::Ended
+            || leg == LegId::CALLER
+            || self.partner() == Some(leg)
+            || !self.legs.is_live(leg)
+        {
+            return out;
         }
+        self.legs.leave(leg, &mut out);
+        self.end_leg(leg, &mut out);
+        out
     }
 
-    fn open_media(&mut self, out: &mut Vec<Output>) {
-        if self.policy.answer_before_queue {
-            out.push(Output::Answer);
-            self.caller_answered = true;
-        } else {
-            out.push(Output::EarlyMedia);
+    /// Wall-clock epoch ms of monotonic `now_ms`.
+    fn wall(&self, now_ms: i64) -> i64 {
+        self.setup.wall_start_ms + (now_ms - self.start_ms)
+    }
+
+    /// Ask the router again for this call with the menu `digits`.
+    fn reroute(&mut self, digits: &str, now_ms: i64) -> Decision {
+        let at = chrono::DateTime::from_timestamp_millis(self.wall(now_ms)).unwrap_or_default();
+        self.setup.router.route(&CallQuery {
+            called: &self.setup.called,
+            diversion: self.setup.original_called.as_deref(),
+            caller: Some(&self.setup.caller),
+            at,
+            digits,
+        })
+    }
+
+    /// Cancel (not answered) or hang up (answered) a live leg, and mark it gone.
+    fn end_leg(&mut self, leg: LegId, out: &mut Vec<Output>) {
+        match self.legs.state(leg) {
+            Some(LegState::Answered) => out.push(Output::Hangup { leg }),
+            Some(LegState::Dialling | LegState::Ringing) => out.push(Output::Cancel { leg }),
+            _ => return,
         }
-    }
-
-    fn enter_queue(&mut self, now_ms: i64, out: &mut Vec<Output>) {
-        if let Plan::Queue { queue, hold, .. } = &self.setup.plan {
-            if let Some(h) = hold {
-                out.push(Output::Play {
-                    prompt: h.clone(),
-                    looped: true,
-                });
-            }
-            out.push(Output::Enqueue {
-                queue: queue.clone(),
-            });
-            self.queued_at_ms = Some(now_ms);
-            self.phase = Phase::Queued;
-        }
-    }
-
-    fn back_to_queue(&mut self, seat: String, now_ms: i64, out: &mut Vec<Output>) {
-        self.phase = Phase::Queued;
-        out.push(Output::SeatOfferFailed {
-            seat,
-            queue: self.queue_name(),
-            waiting_since_ms: self.queued_at_ms.unwrap_or(now_ms),
-        });
+        self.legs.set_state(leg, LegState::Gone);
     }
 
     fn finish(&mut self, reason: EndReason, now_ms: i64, out: &mut Vec<Output>) {
+        // Further legs still up go with the call (the plan's own legs were ended on the way here).
+        let rest: Vec<LegId> = self
+            .legs
+            .iter()
+            .filter(|(id, l)| *id != LegId::CALLER && l.state != LegState::Gone)
+            .map(|(id, _)| id)
+            .collect();
+        for leg in rest {
+            self.end_leg(leg, out);
+        }
+        self.legs.set_state(LegId::CALLER, LegState::Gone);
+        self.legs.clear_topology();
         self.phase = Phase::Ended;
         let wait_end = self.answered_at_ms.unwrap_or(now_ms);
+        let d = &self.setup.decision;
         let record = CallRecord {
             call_id: self.setup.call_id.clone(),
             caller: self.setup.caller.clone(),
             called: self.setup.called.clone(),
             original_called: self.setup.original_called.clone(),
-            route_mode: self.setup.route_mode.clone(),
-            department: self.setup.department.clone(),
-            started_at_ms: self.started_at_ms,
-            answered_at_ms: self.answered_at_ms,
-            ended_at_ms: now_ms,
-            wait_ms: wait_end - self.started_at_ms,
-            seat: if self.answered_at_ms.is_some() && self.queued() {
-                self.last_seat.clone()
-            } else {
-                None
-            },
+            route_mode: Some(d.mode.as_str().to_string()),
+            department: self.department.clone(),
+            started_at_ms: self.setup.wall_start_ms,
+            answered_at_ms: self.answered_at_ms.map(|t| self.wall(t)),
+            ended_at_ms: self.wall(now_ms),
+            wait_ms: wait_end - self.start_ms,
+            seat: self.served_by.clone(),
             end_reason: reason,
-            digits: std::mem::take(&mut self.digits),
-            off_hours: self.setup.off_hours,
+            digits: self
+                .legs
+                .get(LegId::CALLER)
+                .map(|l| l.dtmf.clone())
+                .unwrap_or_default(),
+            off_hours: d.mode == Mode::Parallel && !d.working_hours,
             transfer_unanswered: None,
         };
         out.push(Output::Finished(Box::new(record)));

@@ -21,11 +21,11 @@ use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
+pub use ::record::{CallRecord, EndReason, TransferAttempt, TransferOutcome};
 pub use auto::{tickets_for, AutoReason, NewTicket};
 pub use config::TicketConfig;
 pub use deadline::{DeadlineRules, Light, WorkingClock};
 pub use model::{Action, Category, Refused, Satisfaction, Status};
-pub use record::{CallRecord, EndReason};
 pub use store::{Store, Ticket, TicketFilter, TicketInput};
 
 #[derive(Debug, thiserror::Error)]

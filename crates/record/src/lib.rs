@@ -1,0 +1,185 @@
+//! The call record: the one thing that crosses from the call path to the ticket crate.
+//!
+//! A crate of its own (plain data, serde only) so that `call` can build records without depending on the
+//! ticket crate's database and HTTP stack, and the ticket crate stays separable and knows nothing of SIP.
+//! `ticket` re-exports these types (`ticket::CallRecord`, `ticket::record::CallRecord`).
+
+use serde::{Deserialize, Serialize};
+
+/// Why a call ended, from the center's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// The caller hung up after being connected to a seat.
+    CallerHangup,
+    /// The seat (operator) hung up.
+    SeatHangup,
+    /// The caller hung up (or cancelled) while waiting in the queue or during a prompt.
+    AbandonedInQueue,
+    /// The caller cancelled before the call was answered at all.
+    Cancelled,
+    /// The dialplan refused the call (unknown or cancelled number, R-09).
+    Rejected,
+    /// A prompt was played and the plan said to hang up afterwards.
+    PromptThenHangup,
+    /// Media or signalling failure (no ACK, media timeout, seat unreachable…).
+    Failed,
+    /// Refused because the daemon was overloaded (503).
+    Overload,
+}
+
+impl EndReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::CallerHangup => "caller_hangup",
+            EndReason::SeatHangup => "seat_hangup",
+            EndReason::AbandonedInQueue => "abandoned_in_queue",
+            EndReason::Cancelled => "cancelled",
+            EndReason::Rejected => "rejected",
+            EndReason::PromptThenHangup => "prompt_then_hangup",
+            EndReason::Failed => "failed",
+            EndReason::Overload => "overload",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EndReason> {
+        Some(match s {
+            "caller_hangup" => EndReason::CallerHangup,
+            "seat_hangup" => EndReason::SeatHangup,
+            "abandoned_in_queue" => EndReason::AbandonedInQueue,
+            "cancelled" => EndReason::Cancelled,
+            "rejected" => EndReason::Rejected,
+            "prompt_then_hangup" => EndReason::PromptThenHangup,
+            "failed" => EndReason::Failed,
+            "overload" => EndReason::Overload,
+            _ => return None,
+        })
+    }
+}
+
+/// One call, as the call path saw it. Times are Unix epoch milliseconds (UTC).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallRecord {
+    /// Unique and stable: the carrier leg's SIP Call-ID. Stores are idempotent on it.
+    pub call_id: String,
+    /// Caller number (user part of P-Asserted-Identity or From).
+    pub caller: String,
+    /// Number dialled (user part of the Request-URI / To), e.g. "12345".
+    pub called: String,
+    /// Original called number when a carrier forwarded the call (Diversion / History-Info).
+    pub original_called: Option<String>,
+    /// Dialplan mode that handled it: main, whole, parallel, subcenter, emergency, upstream, unknown.
+    pub route_mode: Option<String>,
+    /// Department the dialplan matched, if any.
+    pub department: Option<String>,
+    pub started_at_ms: i64,
+    /// When a seat answered (None if never connected to a human).
+    pub answered_at_ms: Option<i64>,
+    pub ended_at_ms: i64,
+    /// Time spent waiting for a seat (queue + prompts), in milliseconds.
+    pub wait_ms: i64,
+    /// The seat that took the call, if any (e.g. "1001").
+    pub seat: Option<String>,
+    pub end_reason: EndReason,
+    /// DTMF digits the caller pressed, in order.
+    pub digits: String,
+    /// True when the call arrived off hours for a parallel number (R-04): opens a ticket.
+    pub off_hours: bool,
+    /// Department (or target) of a one-key transfer that was not answered within its target (R-05):
+    /// the caller fell back to the operator and the department gets a ticket.
+    pub transfer_unanswered: Option<String>,
+}
+
+/// How one transfer attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TransferOutcome {
+    /// The target answered.
+    Answered,
+    /// The target rang until the transfer's ring timeout.
+    NoAnswer,
+    /// The target was busy (486/600).
+    Busy,
+    /// The target refused with another final status (4xx/6xx).
+    Rejected { status: u16 },
+    /// The target could not be reached (transport failure, 408, 5xx, no binding…).
+    Failed { status: u16 },
+    /// The operator (or the caller hanging up) gave up the attempt before an answer.
+    Cancelled,
+}
+
+/// One transfer attempt of a call (the operator dialled a department or another hotline for the caller).
+/// Filled in by the one-key transfer; times are Unix epoch milliseconds (UTC), like [`CallRecord`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferAttempt {
+    /// The number (or URI) dialled.
+    pub target: String,
+    /// The department it belongs to, when the dial plan knows it.
+    pub department: Option<String>,
+    pub started_at_ms: i64,
+    /// When the target answered (None if it never did).
+    pub answered_at_ms: Option<i64>,
+    pub ended_at_ms: i64,
+    pub outcome: TransferOutcome,
+    /// The department's answer target for transfers (R-05), in milliseconds, if it has one.
+    pub answer_target_ms: Option<i64>,
+}
+
+impl TransferAttempt {
+    /// Was the attempt answered within its answer target? (No target: any answer counts.)
+    pub fn answered_in_target(&self) -> bool {
+        match (self.answered_at_ms, self.answer_target_ms) {
+            (Some(a), Some(t)) => a - self.started_at_ms <= t,
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn end_reason_names_round_trip() {
+        for r in [
+            EndReason::CallerHangup,
+            EndReason::SeatHangup,
+            EndReason::AbandonedInQueue,
+            EndReason::Cancelled,
+            EndReason::Rejected,
+            EndReason::PromptThenHangup,
+            EndReason::Failed,
+            EndReason::Overload,
+        ] {
+            assert_eq!(EndReason::parse(r.as_str()), Some(r));
+            assert_eq!(
+                serde_json::to_string(&r).unwrap(),
+                format!("\"{}\"", r.as_str())
+            );
+        }
+    }
+
+    #[test]
+    fn transfer_attempt_serializes_and_checks_its_target() {
+        let a = TransferAttempt {
+            target: "12315".into(),
+            department: Some("market".into()),
+            started_at_ms: 1_000,
+            answered_at_ms: Some(21_000),
+            ended_at_ms: 60_000,
+            outcome: TransferOutcome::Rejected { status: 486 },
+            answer_target_ms: Some(15_000),
+        };
+        let json = serde_json::to_string(&a).unwrap();
+        assert!(
+            json.contains(r#""outcome":{"kind":"rejected","status":486}"#),
+            "{json}"
+        );
+        let back: TransferAttempt = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, a);
+        assert!(!a.answered_in_target());
+    }
+}
