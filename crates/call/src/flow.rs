@@ -51,7 +51,7 @@ impl Call {
                     out.push(Output::SeatOfferFailed {
                         seat,
                         queue: self.queue_name(),
-                        waiting_since_ms: self.wall(self.queued_at_ms.unwrap_or(now_ms)),
+                        waiting_since_ms: self.queued_at_ms.unwrap_or(now_ms),
                     });
                 }
             }
@@ -350,7 +350,7 @@ impl Call {
             out.push(Output::SeatOfferFailed {
                 seat: self.seat_of(leg).unwrap_or_default(),
                 queue: self.queue_name(),
-                waiting_since_ms: self.wall(self.queued_at_ms.unwrap_or(now_ms)),
+                waiting_since_ms: self.queued_at_ms.unwrap_or(now_ms),
             });
         } else {
             // Tell the caller why (its status, or 408 on no answer).

@@ -201,7 +201,7 @@ pub enum Output {
         waited_ms: i64,
     },
     /// Tell the ACD the seat did not answer; requeue the call at the head, keeping its wait start
-    /// (`waiting_since_ms` is wall-clock epoch ms, like the ACD's own clock).
+    /// (`waiting_since_ms` is in the monotonic ms of `now_ms`, the clock the ACD runs on too).
     SeatOfferFailed {
         seat: String,
         queue: String,

@@ -20,7 +20,7 @@ pub fn spawn(
     settings: AcdSettings,
     seats: Vec<(String, Vec<String>)>,
     calls: Arc<CallRegistry>,
-    _clock: Clock,
+    clock: Clock,
     mut rx: mpsc::UnboundedReceiver<AcdMsg>,
 ) {
     let mut acd = Acd::new(settings.wrap_up_ms, settings.service_level_ms);
@@ -30,16 +30,12 @@ pub fn spawn(
     let retry_ms = settings.seat_retry_after_ms;
     tokio::spawn(async move {
         loop {
-            // Wall ms until calls hand the ACD monotonic times (the call machine's clock).
-            let wake = acd.next_wakeup().map(|at| {
-                tokio::time::Instant::now()
-                    + std::time::Duration::from_millis((at - Clock::wall_ms()).max(0) as u64)
-            });
+            let wake = acd.next_wakeup().map(|at| clock.instant_at(at));
             let msg = tokio::select! {
                 msg = rx.recv() => match msg { Some(m) => Some(m), None => break },
                 _ = async { match wake { Some(at) => tokio::time::sleep_until(at).await, None => std::future::pending().await } } => None,
             };
-            let now = Clock::wall_ms();
+            let now = clock.now_ms();
             let mut assignments: Vec<Assignment> = match msg {
                 None => acd.tick(now),
                 Some(AcdMsg::SeatOnline { seat }) => acd.seat_online(&seat, now),

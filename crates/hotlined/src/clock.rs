@@ -5,12 +5,10 @@
 use tokio::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy)]
-#[allow(dead_code)] // monotonic time is wired in with the N-leg call machine
 pub struct Clock {
     origin: Instant,
 }
 
-#[allow(dead_code)]
 impl Clock {
     pub fn start() -> Clock {
         Clock {

@@ -22,7 +22,6 @@ pub struct CallEnv {
     pub acd: AcdHandle,
     pub records: ticket::RecordSink,
     pub calls: Arc<CallRegistry>,
-    #[allow(dead_code)]
     pub clock: Clock,
     pub stats: Arc<CallStats>,
     pub admission: Admission,
@@ -32,7 +31,6 @@ pub struct CallEnv {
 
 impl CallEnv {
     /// Our Contact header value.
-    #[allow(dead_code)]
     pub fn contact(&self) -> String {
         format!("<sip:12345@{}>", self.contact_host)
     }

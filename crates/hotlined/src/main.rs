@@ -15,6 +15,8 @@ mod clock;
 mod config;
 mod daemon;
 mod env;
+mod intake;
+mod legs;
 mod mailbox;
 mod metrics_names;
 mod plans;

@@ -1000,6 +1000,14 @@ impl MediaLeg {
         self.events.recv().await
     }
 
+    /// Poll form of [`MediaLeg::next_event`], for a shell that waits on many legs at once.
+    pub fn poll_event(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<MediaEvent>> {
+        self.events.poll_recv(cx)
+    }
+
     /// Non-blocking variant of [`MediaLeg::next_event`].
     pub fn try_next_event(&mut self) -> Option<MediaEvent> {
         self.events.try_recv().ok()

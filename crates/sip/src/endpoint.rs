@@ -143,6 +143,14 @@ impl ClientTx {
         self.events.recv().await
     }
 
+    /// Poll form of [`ClientTx::next`], for a TU that waits on many transactions at once.
+    pub fn poll_next(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<TxEvent>> {
+        self.events.poll_recv(cx)
+    }
+
     /// Non-blocking variant for polling loops.
     pub fn try_next(&mut self) -> Option<TxEvent> {
         self.events.try_recv().ok()
@@ -297,6 +305,12 @@ impl Endpoint {
     /// A Via value for a request we send on `transport` (with `rport`, RFC 3581): the advertised
     /// host if configured (needed when bound to 0.0.0.0), else the bound IP; the bound port.
     pub fn via(&self, transport: TransportKind, branch: &str) -> String {
+        format!("{};branch={};rport", self.via_sent_by(transport), branch)
+    }
+
+    /// The Via value without its parameters (`SIP/2.0/UDP host:port`), for a session that adds
+    /// its own branch (see [`crate::session::SessionConfig::via`]).
+    pub fn via_sent_by(&self, transport: TransportKind) -> String {
         let addr = match transport {
             TransportKind::Udp => self.inner.udp_addr,
             TransportKind::Tcp => self.inner.tcp_addr.unwrap_or(self.inner.udp_addr),
@@ -307,13 +321,7 @@ impl Endpoint {
             (None, SocketAddr::V4(a)) => a.ip().to_string(),
             (None, SocketAddr::V6(a)) => format!("[{}]", a.ip()),
         };
-        format!(
-            "SIP/2.0/{} {}:{};branch={};rport",
-            transport.as_str(),
-            host,
-            addr.port(),
-            branch
-        )
+        format!("SIP/2.0/{} {}:{}", transport.as_str(), host, addr.port())
     }
 
     /// Send a request as a client transaction. `req` must already carry our top Via with a fresh

@@ -123,7 +123,8 @@ fn two_leg_call_start_to_end_with_wall_times_from_the_invite() {
         vec![Output::SeatOfferFailed {
             seat: "2001".into(),
             queue: "market".into(),
-            waiting_since_ms: WALL + 3_000
+            // the ACD's clock is the call's: monotonic, not wall
+            waiting_since_ms: MONO + 3_000
         }]
     );
     let out = call.handle(

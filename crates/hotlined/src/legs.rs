@@ -1,0 +1,330 @@
+//! The I/O side of one call's legs: each leg's INVITE session (`sip::session`, where every SIP rule
+//! lives), its RTP port and the transactions its session started. This file only carries a session's
+//! outputs to the endpoint and the network's events back; it decides nothing about SIP.
+
+use crate::env::CallEnv;
+use call::{LegId, Target};
+use media::sdp::{self, Codec, Direction, SdpSession};
+use media::{MediaEvent, MediaLeg, Negotiated};
+use sip::dialog::new_call_id;
+use sip::endpoint::{ClientTx, ServerTx, TransportKind, TxEvent};
+use sip::session::{
+    InviteSession, ReqKey, SessionConfig, SessionEvent, SessionOutput, SessionTimer, UacRequest,
+};
+use sip::{SipMessage, Uri};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::task::{Context, Poll};
+use tracing::{debug, info, warn};
+
+/// One leg of a call.
+pub struct LegIo {
+    pub id: LegId,
+    pub session: InviteSession,
+    /// Dropped as soon as the call gives the leg up, so a call never holds ports it does not use.
+    pub media: Option<MediaLeg>,
+    /// o= bookkeeping of our SDP on this leg: answers to re-offers keep the id and raise the version.
+    pub sdp: SdpSession,
+    /// What the leg negotiated (the caller's is re-applied at answer to start the media timeout then).
+    pub negotiated: Option<Negotiated>,
+    pub dest: SocketAddr,
+    pub transport: TransportKind,
+    /// Requests received on this leg, by the key we gave them.
+    server: HashMap<ReqKey, ServerTx>,
+    /// Requests this leg's session sent, by the session's key.
+    client: Vec<(ReqKey, ClientTx)>,
+    /// The key of our INVITE (outgoing legs), followed after the call ends until its final response.
+    invite_key: Option<ReqKey>,
+    invite_final: bool,
+    next_key: ReqKey,
+}
+
+/// Something that happened on a leg.
+pub enum LegWake {
+    Media(LegId, MediaEvent),
+    Tx(LegId, ReqKey, Option<Box<TxEvent>>),
+}
+
+/// Our session settings for a leg on `transport`.
+pub fn session_config(env: &CallEnv, transport: TransportKind) -> SessionConfig {
+    SessionConfig {
+        contact: env.contact(),
+        via: env.endpoint.via_sent_by(transport),
+        ..SessionConfig::default()
+    }
+}
+
+impl LegIo {
+    /// The caller's leg: `invite` arrived on `invite_tx` (its key is 0).
+    pub fn caller(
+        env: &CallEnv,
+        invite: SipMessage,
+        invite_tx: ServerTx,
+        source: SocketAddr,
+        transport: TransportKind,
+        media: Option<(MediaLeg, SdpSession, Option<Negotiated>)>,
+        now_ms: i64,
+    ) -> LegIo {
+        let session = InviteSession::uas(session_config(env, transport), invite, 0, now_ms);
+        let (media, sdp, negotiated) = match media {
+            Some((m, s, n)) => (Some(m), s, n),
+            None => (None, SdpSession::new(0), None),
+        };
+        LegIo {
+            id: LegId::CALLER,
+            session,
+            media,
+            sdp,
+            negotiated,
+            dest: source,
+            transport,
+            server: HashMap::from([(0, invite_tx)]),
+            client: Vec::new(),
+            invite_key: None,
+            invite_final: true,
+            next_key: 1,
+        }
+    }
+
+    /// A new outgoing leg ringing `target`, offering the caller's codec first. `Err(status)` when it
+    /// cannot even be tried (no registration 480, no gateway 503, bad URI 404, no RTP port 503).
+    pub async fn dial(
+        env: &CallEnv,
+        id: LegId,
+        target: &Target,
+        caller: &str,
+        caller_codec: Codec,
+        now_ms: i64,
+    ) -> Result<(LegIo, Vec<SessionOutput>), u16> {
+        let (ruri, dest, transport, to) = resolve(env, target)?;
+        let media = env.media.open_leg().await.map_err(|e| {
+            warn!(error = %e, "no media port for the new leg");
+            503u16
+        })?;
+        let codecs = match caller_codec {
+            Codec::Pcma => [Codec::Pcma, Codec::Pcmu],
+            Codec::Pcmu => [Codec::Pcmu, Codec::Pcma],
+        };
+        let mut sdp = SdpSession::new(rand::random::<u32>() as u64);
+        let offer = sdp::offer(
+            media.local_addr(),
+            &mut sdp,
+            &codecs,
+            101,
+            Direction::SendRecv,
+        );
+        let domain = &env.cfg.sip.domain;
+        let req = UacRequest {
+            request_uri: ruri.clone(),
+            from: format!("<sip:{}@{}>", sanitize_user(caller), domain),
+            to,
+            call_id: new_call_id(domain),
+            sdp_offer: Some(offer),
+            extra_headers: Vec::new(),
+        };
+        let (session, out) = InviteSession::uac(session_config(env, transport), req, now_ms);
+        info!(leg = id.0, target = ?target, contact = %ruri, %dest, "ringing");
+        let invite_key = out.iter().find_map(|o| match o {
+            SessionOutput::Request { key, .. } => Some(*key),
+            _ => None,
+        });
+        let leg = LegIo {
+            id,
+            session,
+            media: Some(media),
+            sdp,
+            negotiated: None,
+            dest,
+            transport,
+            server: HashMap::new(),
+            client: Vec::new(),
+            invite_key,
+            invite_final: false,
+            next_key: 1,
+        };
+        Ok((leg, out))
+    }
+
+    /// A request for this leg from the network: keep its transaction to answer on, hand it to the session.
+    pub fn on_request(
+        &mut self,
+        msg: &SipMessage,
+        tx: Option<ServerTx>,
+        now_ms: i64,
+    ) -> Vec<SessionOutput> {
+        let key = self.next_key;
+        self.next_key += 1;
+        if let Some(tx) = tx {
+            self.server.insert(key, tx);
+        }
+        self.session.on_request(key, msg, now_ms)
+    }
+
+    /// Send what the session asked for; returns its events and the timers it wants.
+    pub fn carry_out(
+        &mut self,
+        env: &CallEnv,
+        outputs: Vec<SessionOutput>,
+    ) -> (Vec<SessionEvent>, Vec<(SessionTimer, i64)>) {
+        let mut events = Vec::new();
+        let mut timers = Vec::new();
+        for out in outputs {
+            match out {
+                SessionOutput::Request { key, request } => {
+                    let tx = env.endpoint.request(request, self.dest, self.transport);
+                    self.client.push((key, tx));
+                }
+                SessionOutput::Ack { ack } => {
+                    env.endpoint.send_raw(ack.wire(), self.dest, self.transport)
+                }
+                SessionOutput::Respond { key, response } => {
+                    let last = response.status().is_none_or(|s| s >= 200);
+                    let tx = if last {
+                        self.server.remove(&key)
+                    } else {
+                        self.server.get(&key).cloned()
+                    };
+                    match tx {
+                        Some(tx) => tx.respond(response),
+                        None => debug!(key, "response for a request without a transaction"),
+                    }
+                }
+                SessionOutput::StartTimer { timer, after_ms } => timers.push((timer, after_ms)),
+                SessionOutput::Event(e) => events.push(e),
+            }
+        }
+        (events, timers)
+    }
+
+    /// A transaction event: the INVITE's final response is remembered (the drain after the call
+    /// ends follows only INVITEs still waiting for one).
+    pub fn on_tx_event(
+        &mut self,
+        key: ReqKey,
+        ev: Option<Box<TxEvent>>,
+        now_ms: i64,
+    ) -> Vec<SessionOutput> {
+        let Some(ev) = ev else {
+            self.client.retain(|(k, _)| *k != key);
+            return Vec::new();
+        };
+        if Some(key) == self.invite_key
+            && matches!(
+                *ev,
+                TxEvent::Final(_) | TxEvent::Timeout | TxEvent::TransportError
+            )
+        {
+            self.invite_final = true;
+        }
+        self.session.on_tx_event(key, *ev, now_ms)
+    }
+
+    /// Answer an offer (re-INVITE or UPDATE) from our RTP port; an offer we cannot serve is refused.
+    pub fn answer_offer(&mut self, key: ReqKey, offer: &str, now_ms: i64) -> Vec<SessionOutput> {
+        let Some(media) = &self.media else {
+            return self.session.reject_offer(key, 488);
+        };
+        match sdp::answer(offer, media.local_addr(), &mut self.sdp) {
+            Ok((neg, body)) => {
+                media.set_remote(&neg);
+                debug!(leg = self.id.0, direction = ?neg.direction, "offer answered");
+                self.negotiated = Some(neg);
+                self.session.accept_offer(key, &body, now_ms)
+            }
+            Err(e) => self.session.reject_offer(key, e.status),
+        }
+    }
+
+    /// The answer in a 2xx to our INVITE.
+    pub fn accept_answer(&mut self, answer: Option<&str>) {
+        let Some(media) = &self.media else { return };
+        match sdp::accept_answer(answer.unwrap_or(""), &[Codec::Pcmu, Codec::Pcma]) {
+            Ok(neg) => {
+                media.set_remote(&neg);
+                self.negotiated = Some(neg);
+            }
+            Err(e) => warn!(leg = self.id.0, error = %e, "answer SDP unusable"),
+        }
+    }
+
+    /// Still worth following after the call ended: an INVITE of ours with no final response yet
+    /// (a 2xx racing our CANCEL must get its ACK and BYE).
+    pub fn draining(&self) -> bool {
+        !self.invite_final && !self.client.is_empty()
+    }
+
+    /// The next media or transaction event of any of `legs`; `media`: whether media events count
+    /// (after the call ended only transactions do).
+    pub fn poll_any(legs: &mut [LegIo], media: bool, cx: &mut Context<'_>) -> Poll<LegWake> {
+        for leg in legs.iter_mut() {
+            if media {
+                if let Some(m) = leg.media.as_mut() {
+                    if let Poll::Ready(Some(ev)) = m.poll_event(cx) {
+                        return Poll::Ready(LegWake::Media(leg.id, ev));
+                    }
+                }
+            }
+            for (key, tx) in leg.client.iter_mut() {
+                if let Poll::Ready(ev) = tx.poll_next(cx) {
+                    return Poll::Ready(LegWake::Tx(leg.id, *key, ev.map(Box::new)));
+                }
+            }
+        }
+        Poll::Pending
+    }
+}
+
+/// Where a leg for `target` goes: (Request-URI, address, transport, To).
+fn resolve(
+    env: &CallEnv,
+    target: &Target,
+) -> Result<(Uri, SocketAddr, TransportKind, String), u16> {
+    let domain = &env.cfg.sip.domain;
+    match target {
+        Target::Seat { seat } => {
+            let Some(c) = env.seats.contact(seat) else {
+                info!(seat, "seat has no registration left");
+                return Err(480);
+            };
+            Ok((c.uri, c.dest, c.transport, format!("<sip:{seat}@{domain}>")))
+        }
+        Target::Group { group } => {
+            warn!(group, "ringing a seat group directly is not built yet");
+            Err(480)
+        }
+        Target::Uri { uri, gateway } => {
+            let parsed = Uri::parse(uri).map_err(|_| 404u16)?;
+            let gateways = &env.cfg.trunks.gateways;
+            let port = parsed.port.unwrap_or(5060);
+            let dest = match (gateway, parsed.host.parse::<std::net::IpAddr>()) {
+                (None, Ok(ip)) => SocketAddr::new(ip, port),
+                (Some(g), _) => *gateways.get(g).ok_or_else(|| no_gateway(uri))?,
+                (None, Err(_)) => *gateways.get(&parsed.host).ok_or_else(|| no_gateway(uri))?,
+            };
+            let transport = match parsed.param("transport").flatten() {
+                Some(t) if t.eq_ignore_ascii_case("tcp") => TransportKind::Tcp,
+                _ => TransportKind::Udp,
+            };
+            let to = format!("<{parsed}>");
+            Ok((parsed, dest, transport, to))
+        }
+    }
+}
+
+fn no_gateway(target: &str) -> u16 {
+    warn!(target, "no gateway configured for this target's host");
+    503
+}
+
+/// Users in URIs we build from a caller's number: keep it a valid user part.
+fn sanitize_user(s: &str) -> String {
+    let u: String = s
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.' | '_' | '*' | '#'))
+        .collect();
+    if u.is_empty() {
+        "anonymous".into()
+    } else {
+        u
+    }
+}
