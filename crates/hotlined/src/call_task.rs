@@ -3,212 +3,56 @@
 //! media engine, ACD, record sink, and one timer wheel keyed by the cores' timer ids. No SIP or call
 //! rule lives here: inputs go in, outputs are carried out.
 
-use crate::admission::Refusal;
-use crate::clock::Clock;
 use crate::env::CallEnv;
-use crate::intake::{from_user, mask, route_parts};
-use crate::legs::{LegIo, LegWake};
+use crate::legs::{media_of, LegIo, LegWake, Mixing};
 use crate::mailbox::{AcdMsg, CallMsg};
 use crate::metrics_names as m;
 use crate::respond::reply;
+use crate::timers::{TimerId, TimerWheel};
 use acd::CallKey;
-use call::{Call, CallPolicy, CallSetup, Input, LegId, Output, Plan, TimerKind};
-use dialplan::CallQuery;
-use media::sdp::{self, Codec, SdpSession};
+use call::{Call, Input, LegId, Output};
+use media::sdp::Codec;
 use sip::endpoint::Incoming;
-use sip::session::{SessionEvent, SessionOutput, SessionTimer, TerminationReason};
+use sip::session::{SessionEvent, SessionOutput, TerminationReason};
 use sip::transaction::ServerTxId;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::sync::mpsc;
-use tracing::{info, info_span, warn, Instrument};
+use tracing::info;
 
-/// A new INVITE (no To tag): admission, validation, routing, then a task of its own.
-pub fn start(env: &Arc<CallEnv>, inc: Incoming) {
-    let Incoming {
-        msg,
-        source,
-        transport,
-        tx,
-        ..
-    } = inc;
-    let Some(invite_tx) = tx else { return };
-    let tx = Some(invite_tx.clone());
-    if let Err(why) = env.admission.admit(source.ip(), env.calls.active()) {
-        metrics::counter!(m::CALLS_REFUSED, "reason" => why.as_str()).increment(1);
-        if why == Refusal::Acl {
-            env.stats.refused_acl.fetch_add(1, Ordering::Relaxed);
-            info!(source = %source, call_id = msg.call_id(), "INVITE from outside the trunk ACL: 403");
-            return reply(&tx, &msg, 403, "Forbidden", &[]);
-        }
-        env.stats.refused_overload.fetch_add(1, Ordering::Relaxed);
-        let retry = env.cfg.calls.retry_after_s.to_string();
-        return reply(
-            &tx,
-            &msg,
-            503,
-            "Service Unavailable",
-            &[("Retry-After", &retry)],
-        );
-    }
-    if let Err(e) = msg.validate_request() {
-        metrics::counter!(m::CALLS_REFUSED, "reason" => "invalid").increment(1);
-        return reply(&tx, &msg, e.status, &e.reason, &[]);
-    }
-    let unsupported = msg.unsupported_requires(&["timer", "replaces"]);
-    if !unsupported.is_empty() {
-        let list = unsupported.join(", ");
-        return reply(&tx, &msg, 420, "Bad Extension", &[("Unsupported", &list)]);
-    }
-
-    let (called, caller, diversion) = route_parts(&msg);
-    let wall_start_ms = Clock::wall_ms();
-    let decision = env.plans.live.route(&CallQuery {
-        called: &called,
-        diversion: diversion.as_deref(),
-        caller: Some(&caller),
-        at: chrono::DateTime::from_timestamp_millis(wall_start_ms).unwrap_or_default(),
-        digits: "",
-    });
-    let mut plan = call::plan_for(&decision, env.plans.hold.clone());
-    let call_id = msg.call_id().to_string();
-    let (key, rx) = env.calls.open(&call_id);
-    let span = info_span!("call", call_id = %call_id, key);
-    info!(parent: &span, caller = %mask(&caller), called = %called, original = ?diversion,
-        mode = ?decision.mode, action = ?decision.action, reason = %decision.reason, "new call");
-    env.stats.calls_started.fetch_add(1, Ordering::Relaxed);
-    metrics::counter!(m::CALLS_STARTED, "mode" => decision.mode.as_str()).increment(1);
-    let env = env.clone();
-    tokio::spawn(
-        async move {
-            // Media and SDP before anything is answered: an offer we cannot serve gets 488 now.
-            let mut media = None;
-            let mut caller_answer = None;
-            let mut caller_codec = Codec::Pcmu;
-            if !matches!(plan, Plan::Reject { .. }) {
-                match env.media.open_leg().await {
-                    Ok(leg) => {
-                        let offer = std::str::from_utf8(msg.body()).unwrap_or("");
-                        let mut session = SdpSession::new(rand::random::<u32>() as u64);
-                        // A delayed offer (no SDP) is legal, but early media needs our answer in the 183 and
-                        // without 100rel we could not get the caller's: refuse it as not acceptable.
-                        let result = if offer.trim().is_empty() {
-                            Err(sdp::SdpError {
-                                status: 488,
-                                reason: "INVITE without SDP offer is not supported".into(),
-                            })
-                        } else {
-                            sdp::answer(offer, leg.local_addr(), &mut session)
-                        };
-                        match result {
-                            Ok((neg, body)) => {
-                                leg.set_remote(&neg);
-                                caller_codec = neg.codec;
-                                caller_answer = Some(body);
-                                media = Some((leg, session, Some(neg)));
-                            }
-                            Err(e) => {
-                                info!(status = e.status, reason = %e.reason, "offer refused");
-                                let reason = if e.status == 488 {
-                                    "Not Acceptable Here"
-                                } else {
-                                    "Bad Request"
-                                };
-                                plan = Plan::Reject {
-                                    status: e.status,
-                                    reason: reason.into(),
-                                };
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        warn!(error = %e, "no media port free");
-                        env.stats.refused_overload.fetch_add(1, Ordering::Relaxed);
-                        metrics::counter!(m::CALLS_REFUSED, "reason" => "media_ports").increment(1);
-                        plan = Plan::Reject {
-                            status: 503,
-                            reason: "Service Unavailable".into(),
-                        };
-                    }
-                }
-            }
-            let calls = &env.cfg.calls;
-            let policy = CallPolicy {
-                answer_before_queue: calls.answer_before_queue,
-                seat_ring_timeout_ms: calls.seat_ring_timeout_s as i64 * 1000,
-                seat_retry_after_ms: calls.seat_retry_after_s as i64 * 1000,
-                connect_ring_timeout_ms: calls.connect_ring_timeout_s as i64 * 1000,
-                menu_timeout_ms: calls.menu_timeout_s as i64 * 1000,
-                hold: env.plans.hold.clone(),
-            };
-            let setup = CallSetup {
-                call_id,
-                caller,
-                called,
-                original_called: diversion,
-                wall_start_ms,
-                decision,
-                router: env.plans.live.clone(),
-            };
-            let now = env.clock.now_ms();
-            let (call, outputs) = Call::with_plan(setup, policy, plan, now);
-            let from_user = from_user(&msg);
-            let invite_tx_id = invite_tx.id();
-            let caller = LegIo::caller(&env, msg, invite_tx, source, transport, media, now);
-            let mut task = CallTask {
-                env,
-                key,
-                call,
-                rx,
-                rx_open: true,
-                legs: vec![caller],
-                timers: TimerWheel::default(),
-                pending: VecDeque::new(),
-                invite_tx: invite_tx_id,
-                caller_answer,
-                caller_codec,
-                from_user,
-                conference: None,
-                closed: false,
-            };
-            task.execute(outputs).await;
-            task.run().await;
-            task.close();
-        }
-        .instrument(span),
-    );
+/// What `intake` hands a new call's task.
+pub struct CallParts {
+    pub key: CallKey,
+    pub rx: mpsc::UnboundedReceiver<CallMsg>,
+    pub caller: LegIo,
+    pub invite_tx: ServerTxId,
+    pub caller_answer: Option<String>,
+    pub caller_codec: Codec,
+    pub from_user: String,
 }
 
-/// What a timer of the wheel stands for: one of the call's, or one of a leg's session.
-#[derive(Debug, Clone, Copy)]
-enum TimerId {
-    Call(TimerKind),
-    Session(LegId, SessionTimer),
-}
-
-/// The call's one timer wheel, in the clock's monotonic ms. Timers are never cancelled: the cores
-/// recognise a stale one (attempt, round, generation) and ignore it.
-#[derive(Default)]
-struct TimerWheel {
-    at: BTreeMap<(i64, u64), TimerId>,
-    seq: u64,
-}
-
-impl TimerWheel {
-    fn push(&mut self, at_ms: i64, id: TimerId) {
-        self.seq += 1;
-        self.at.insert((at_ms, self.seq), id);
-    }
-
-    fn next_at(&self) -> Option<i64> {
-        self.at.keys().next().map(|(at, _)| *at)
-    }
-
-    fn pop_due(&mut self, now_ms: i64) -> Option<TimerId> {
-        let (&(at, seq), _) = self.at.iter().next()?;
-        (at <= now_ms).then(|| self.at.remove(&(at, seq))).flatten()
-    }
+/// Run the call to its end: its first outputs, then every input until it finishes and its legs drained.
+pub async fn run(env: Arc<CallEnv>, call: Call, outputs: Vec<Output>, p: CallParts) {
+    let mut task = CallTask {
+        env,
+        key: p.key,
+        call,
+        rx: p.rx,
+        rx_open: true,
+        legs: vec![p.caller],
+        timers: TimerWheel::default(),
+        pending: VecDeque::new(),
+        invite_tx: p.invite_tx,
+        caller_answer: p.caller_answer,
+        caller_codec: p.caller_codec,
+        from_user: p.from_user,
+        mixing: Mixing::default(),
+        closed: false,
+    };
+    task.execute(outputs).await;
+    task.run().await;
+    task.close();
 }
 
 struct CallTask {
@@ -227,7 +71,7 @@ struct CallTask {
     caller_answer: Option<String>,
     caller_codec: Codec,
     from_user: String,
-    conference: Option<(Vec<LegId>, media::Conference)>,
+    mixing: Mixing,
     closed: bool,
 }
 
@@ -470,34 +314,9 @@ impl CallTask {
                     m.stop_playing();
                 }
             }
-            Output::Bridge { a, b } => {
-                self.conference = None;
-                if let (Some(ma), Some(mb)) = (self.media_of(a), self.media_of(b)) {
-                    media::bridge(ma, mb);
-                }
-            }
-            Output::Mix { legs } => {
-                let members: Vec<&media::MediaLeg> =
-                    legs.iter().filter_map(|l| self.media_of(*l)).collect();
-                let conf = media::conference(&members);
-                self.conference = Some((legs, conf));
-            }
-            Output::Isolate { leg } => {
-                if self
-                    .conference
-                    .as_ref()
-                    .is_some_and(|(m, _)| m.contains(&leg))
-                {
-                    self.conference = None;
-                }
-                if let Some(ml) = self.media_of(leg) {
-                    for other in self.legs.iter().filter(|l| l.id != leg) {
-                        if let Some(mo) = &other.media {
-                            media::unbridge(ml, mo);
-                        }
-                    }
-                }
-            }
+            Output::Bridge { a, b } => self.mixing.bridge(&self.legs, a, b),
+            Output::Mix { legs } => self.mixing.mix(&self.legs, legs),
+            Output::Isolate { leg } => self.mixing.isolate(&self.legs, leg),
             Output::Enqueue { queue } => self.env.acd.send(AcdMsg::Enqueue {
                 call: self.key,
                 queue,
@@ -540,7 +359,7 @@ impl CallTask {
     }
 
     fn media_of(&self, leg: LegId) -> Option<&media::MediaLeg> {
-        self.legs.iter().find(|l| l.id == leg)?.media.as_ref()
+        media_of(&self.legs, leg)
     }
 
     /// The call is over (its record is out): its Call-IDs and mailbox go. Legs still draining keep
@@ -549,7 +368,7 @@ impl CallTask {
         if std::mem::replace(&mut self.closed, true) {
             return;
         }
-        self.conference = None;
+        self.mixing = Mixing::default();
         for l in &mut self.legs {
             l.media = None;
         }

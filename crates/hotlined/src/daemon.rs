@@ -8,10 +8,10 @@
 
 use crate::acd_task::{self, AcdSettings};
 use crate::admission::Admission;
-use crate::call_task;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::env::CallEnv;
+use crate::intake;
 use crate::mailbox::{AcdHandle, CallMsg};
 use crate::metrics_names as m;
 use crate::plans::Plans;
@@ -273,7 +273,7 @@ fn dispatch(env: &Arc<CallEnv>, inc: Incoming) {
                 }
             }
         }
-        Method::Invite if inc.msg.to().tag().is_none() => call_task::start(env, inc),
+        Method::Invite if inc.msg.to().tag().is_none() => intake::start(env, inc),
         Method::Ack => {} // ACK for a call that is gone: nothing to answer.
         Method::Cancel => {
             reply(

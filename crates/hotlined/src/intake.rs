@@ -1,6 +1,168 @@
-//! What the dial plan needs to know of a new INVITE, read from its headers.
+//! A new INVITE: admission, validation, what the dial plan needs to know of it, its routing and the
+//! caller's media; then the call's own task (`call_task`).
 
+use crate::admission::Refusal;
+use crate::call_task::{self, CallParts};
+use crate::clock::Clock;
+use crate::env::CallEnv;
+use crate::legs::LegIo;
+use crate::metrics_names as m;
+use crate::respond::reply;
+use call::{Call, CallPolicy, CallSetup, Plan};
+use dialplan::CallQuery;
+use media::sdp::{self, Codec, SdpSession};
+use sip::endpoint::Incoming;
 use sip::{SipMessage, Uri};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tracing::{info, info_span, warn, Instrument};
+
+/// A new INVITE (no To tag): admission, validation, routing, then a task of its own.
+pub fn start(env: &Arc<CallEnv>, inc: Incoming) {
+    let Incoming {
+        msg,
+        source,
+        transport,
+        tx,
+        ..
+    } = inc;
+    let Some(invite_tx) = tx else { return };
+    let tx = Some(invite_tx.clone());
+    if let Err(why) = env.admission.admit(source.ip(), env.calls.active()) {
+        metrics::counter!(m::CALLS_REFUSED, "reason" => why.as_str()).increment(1);
+        if why == Refusal::Acl {
+            env.stats.refused_acl.fetch_add(1, Ordering::Relaxed);
+            info!(source = %source, call_id = msg.call_id(), "INVITE from outside the trunk ACL: 403");
+            return reply(&tx, &msg, 403, "Forbidden", &[]);
+        }
+        env.stats.refused_overload.fetch_add(1, Ordering::Relaxed);
+        let retry = env.cfg.calls.retry_after_s.to_string();
+        return reply(
+            &tx,
+            &msg,
+            503,
+            "Service Unavailable",
+            &[("Retry-After", &retry)],
+        );
+    }
+    if let Err(e) = msg.validate_request() {
+        metrics::counter!(m::CALLS_REFUSED, "reason" => "invalid").increment(1);
+        return reply(&tx, &msg, e.status, &e.reason, &[]);
+    }
+    let unsupported = msg.unsupported_requires(&["timer", "replaces"]);
+    if !unsupported.is_empty() {
+        let list = unsupported.join(", ");
+        return reply(&tx, &msg, 420, "Bad Extension", &[("Unsupported", &list)]);
+    }
+
+    let (called, caller, diversion) = route_parts(&msg);
+    let wall_start_ms = Clock::wall_ms();
+    let decision = env.plans.live.route(&CallQuery {
+        called: &called,
+        diversion: diversion.as_deref(),
+        caller: Some(&caller),
+        at: chrono::DateTime::from_timestamp_millis(wall_start_ms).unwrap_or_default(),
+        digits: "",
+    });
+    let mut plan = call::plan_for(&decision, env.plans.hold.clone());
+    let call_id = msg.call_id().to_string();
+    let (key, rx) = env.calls.open(&call_id);
+    let span = info_span!("call", call_id = %call_id, key);
+    info!(parent: &span, caller = %mask(&caller), called = %called, original = ?diversion,
+        mode = ?decision.mode, action = ?decision.action, reason = %decision.reason, "new call");
+    env.stats.calls_started.fetch_add(1, Ordering::Relaxed);
+    metrics::counter!(m::CALLS_STARTED, "mode" => decision.mode.as_str()).increment(1);
+    let env = env.clone();
+    tokio::spawn(
+        async move {
+            // Media and SDP before anything is answered: an offer we cannot serve gets 488 now.
+            let mut media = None;
+            let mut caller_answer = None;
+            let mut caller_codec = Codec::Pcmu;
+            if !matches!(plan, Plan::Reject { .. }) {
+                match env.media.open_leg().await {
+                    Ok(leg) => {
+                        let offer = std::str::from_utf8(msg.body()).unwrap_or("");
+                        let mut session = SdpSession::new(rand::random::<u32>() as u64);
+                        // A delayed offer (no SDP) is legal, but early media needs our answer in the 183 and
+                        // without 100rel we could not get the caller's: refuse it as not acceptable.
+                        let result = if offer.trim().is_empty() {
+                            Err(sdp::SdpError {
+                                status: 488,
+                                reason: "INVITE without SDP offer is not supported".into(),
+                            })
+                        } else {
+                            sdp::answer(offer, leg.local_addr(), &mut session)
+                        };
+                        match result {
+                            Ok((neg, body)) => {
+                                leg.set_remote(&neg);
+                                caller_codec = neg.codec;
+                                caller_answer = Some(body);
+                                media = Some((leg, session, Some(neg)));
+                            }
+                            Err(e) => {
+                                info!(status = e.status, reason = %e.reason, "offer refused");
+                                let reason = if e.status == 488 {
+                                    "Not Acceptable Here"
+                                } else {
+                                    "Bad Request"
+                                };
+                                plan = Plan::Reject {
+                                    status: e.status,
+                                    reason: reason.into(),
+                                };
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "no media port free");
+                        env.stats.refused_overload.fetch_add(1, Ordering::Relaxed);
+                        metrics::counter!(m::CALLS_REFUSED, "reason" => "media_ports").increment(1);
+                        plan = Plan::Reject {
+                            status: 503,
+                            reason: "Service Unavailable".into(),
+                        };
+                    }
+                }
+            }
+            let calls = &env.cfg.calls;
+            let policy = CallPolicy {
+                answer_before_queue: calls.answer_before_queue,
+                seat_ring_timeout_ms: calls.seat_ring_timeout_s as i64 * 1000,
+                seat_retry_after_ms: calls.seat_retry_after_s as i64 * 1000,
+                connect_ring_timeout_ms: calls.connect_ring_timeout_s as i64 * 1000,
+                menu_timeout_ms: calls.menu_timeout_s as i64 * 1000,
+                hold: env.plans.hold.clone(),
+            };
+            let setup = CallSetup {
+                call_id,
+                caller,
+                called,
+                original_called: diversion,
+                wall_start_ms,
+                decision,
+                router: env.plans.live.clone(),
+            };
+            let now = env.clock.now_ms();
+            let (call, outputs) = Call::with_plan(setup, policy, plan, now);
+            let from_user = from_user(&msg);
+            let invite_tx_id = invite_tx.id();
+            let caller = LegIo::caller(&env, msg, invite_tx, source, transport, media, now);
+            let parts = CallParts {
+                key,
+                rx,
+                caller,
+                invite_tx: invite_tx_id,
+                caller_answer,
+                caller_codec,
+                from_user,
+            };
+            call_task::run(env, call, outputs, parts).await;
+        }
+        .instrument(span),
+    );
+}
 
 /// The user part (the number) of a URI, digits and `+` only for tel: and sip: alike.
 fn number_of(uri: &Uri) -> String {

@@ -274,6 +274,53 @@ impl LegIo {
     }
 }
 
+/// The media of leg `id`, while the call uses it.
+pub fn media_of(legs: &[LegIo], id: LegId) -> Option<&MediaLeg> {
+    legs.iter().find(|l| l.id == id)?.media.as_ref()
+}
+
+/// The call's media topology as the engine holds it: relays between two legs, at most one mix.
+#[derive(Default)]
+pub struct Mixing {
+    conference: Option<(Vec<LegId>, media::Conference)>,
+}
+
+impl Mixing {
+    /// Relay `a` ⇄ `b` (a mix they were in ends).
+    pub fn bridge(&mut self, legs: &[LegIo], a: LegId, b: LegId) {
+        self.conference = None;
+        if let (Some(ma), Some(mb)) = (media_of(legs, a), media_of(legs, b)) {
+            media::bridge(ma, mb);
+        }
+    }
+
+    /// Mix `members`: each hears the others.
+    pub fn mix(&mut self, legs: &[LegIo], members: Vec<LegId>) {
+        let media: Vec<&MediaLeg> = members.iter().filter_map(|l| media_of(legs, *l)).collect();
+        let conf = media::conference(&media);
+        self.conference = Some((members, conf));
+    }
+
+    /// Take `leg` out of any relay or mix (the call re-links the others with its next output).
+    pub fn isolate(&mut self, legs: &[LegIo], leg: LegId) {
+        if self
+            .conference
+            .as_ref()
+            .is_some_and(|(m, _)| m.contains(&leg))
+        {
+            self.conference = None;
+        }
+        let Some(ml) = media_of(legs, leg) else {
+            return;
+        };
+        for other in legs.iter().filter(|l| l.id != leg) {
+            if let Some(mo) = &other.media {
+                media::unbridge(ml, mo);
+            }
+        }
+    }
+}
+
 /// Where a leg for `target` goes: (Request-URI, address, transport, To).
 fn resolve(
     env: &CallEnv,

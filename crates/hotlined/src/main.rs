@@ -24,6 +24,7 @@ mod registry;
 mod respond;
 mod seats;
 mod stats;
+mod timers;
 
 use clap::{Parser, Subcommand};
 use std::io::Write;
