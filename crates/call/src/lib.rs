@@ -466,6 +466,7 @@ impl Call {
                 .unwrap_or_default(),
             off_hours: d.mode == Mode::Parallel && !d.working_hours,
             transfer_unanswered: None,
+            transfers: Vec::new(),
         };
         out.push(Output::Finished(Box::new(record)));
     }

@@ -43,16 +43,12 @@ impl Admission {
         }
     }
 
-    /// May a call from `source` start while `active` calls run?
-    pub fn admit(&self, source: IpAddr, active: usize) -> Result<(), Refusal> {
+    /// May a call from `source` start at `now` while `active` calls run?
+    pub fn admit(&self, source: IpAddr, active: usize, now: Instant) -> Result<(), Refusal> {
         if !acl_allows(&self.acl, source) {
             return Err(Refusal::Acl);
         }
-        let admitted = self
-            .bucket
-            .lock()
-            .map(|mut b| b.admit(Instant::now()))
-            .unwrap_or(true);
+        let admitted = self.bucket.lock().map(|mut b| b.admit(now)).unwrap_or(true);
         if active >= self.max_active {
             Err(Refusal::MaxActive)
         } else if !admitted {

@@ -125,7 +125,8 @@ pub async fn run(cfg: Config) -> Result<()> {
              widen the range to admit more"
         );
     }
-    let seats_dir = Arc::new(Seats::new(registrar, seat_passwords, acd.clone()));
+    let clock = Clock::start();
+    let seats_dir = Arc::new(Seats::new(registrar, seat_passwords, acd.clone(), clock));
     seats_dir.add_alias(&local.ip().to_string());
     let plans = Arc::new(Plans::new(
         live.clone(),
@@ -136,7 +137,6 @@ pub async fn run(cfg: Config) -> Result<()> {
             .map(|p| Arc::from(p.to_string_lossy().as_ref())),
     ));
     plans.preload_prompts();
-    let clock = Clock::start();
     let calls = Arc::new(CallRegistry::new());
     let cfg = Arc::new(cfg);
     acd_task::spawn(

@@ -28,7 +28,10 @@ pub fn start(env: &Arc<CallEnv>, inc: Incoming) {
     } = inc;
     let Some(invite_tx) = tx else { return };
     let tx = Some(invite_tx.clone());
-    if let Err(why) = env.admission.admit(source.ip(), env.calls.active()) {
+    if let Err(why) = env
+        .admission
+        .admit(source.ip(), env.calls.active(), env.clock.instant())
+    {
         metrics::counter!(m::CALLS_REFUSED, "reason" => why.as_str()).increment(1);
         if why == Refusal::Acl {
             env.stats.refused_acl.fetch_add(1, Ordering::Relaxed);

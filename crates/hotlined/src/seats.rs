@@ -1,6 +1,7 @@
 //! The seats' registrations: the sans-IO `Registrar` behind a short std mutex (never held across
 //! `.await`), and the answer to REGISTER.
 
+use crate::clock::Clock;
 use crate::mailbox::{AcdHandle, AcdMsg};
 use crate::metrics_names as m;
 use crate::respond::reply;
@@ -10,13 +11,13 @@ use sip::{SipMessage, Uri};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Mutex;
-use std::time::Instant;
 use tracing::info;
 
 pub struct Seats {
     registrar: Mutex<Registrar>,
     passwords: BTreeMap<String, String>,
     acd: AcdHandle,
+    clock: Clock,
 }
 
 /// Where a seat's INVITE goes: its Contact, to the address its REGISTER came from.
@@ -27,11 +28,17 @@ pub struct SeatContact {
 }
 
 impl Seats {
-    pub fn new(registrar: Registrar, passwords: BTreeMap<String, String>, acd: AcdHandle) -> Seats {
+    pub fn new(
+        registrar: Registrar,
+        passwords: BTreeMap<String, String>,
+        acd: AcdHandle,
+        clock: Clock,
+    ) -> Seats {
         Seats {
             registrar: Mutex::new(registrar),
             passwords,
             acd,
+            clock,
         }
     }
 
@@ -42,7 +49,7 @@ impl Seats {
                 inc.source,
                 inc.transport.as_str(),
                 &self.passwords,
-                Instant::now(),
+                self.clock.instant(),
             ),
             Err(_) => return reply(&inc.tx, &inc.msg, 500, "Server Internal Error", &[]),
         };
@@ -70,7 +77,7 @@ impl Seats {
     /// The seat's first live binding, if it is still registered.
     pub fn contact(&self, seat: &str) -> Option<SeatContact> {
         let r = self.registrar.lock().ok()?;
-        let b = r.lookup(seat, Instant::now()).into_iter().next()?;
+        let b = r.lookup(seat, self.clock.instant()).into_iter().next()?;
         Some(SeatContact {
             uri: b.contact.uri.clone(),
             dest: b.target(),
@@ -82,7 +89,7 @@ impl Seats {
     pub fn expire(&self) {
         let expired = match self.registrar.lock() {
             Ok(mut r) => {
-                let now = Instant::now();
+                let now = self.clock.instant();
                 let gone = r.expire(now);
                 gone.into_iter()
                     .filter(|seat| r.lookup(seat, now).is_empty())

@@ -89,6 +89,9 @@ pub struct CallRecord {
     /// Department (or target) of a one-key transfer that was not answered within its target (R-05):
     /// the caller fell back to the operator and the department gets a ticket.
     pub transfer_unanswered: Option<String>,
+    /// Every one-key transfer attempt of the call, in order (R-05).
+    #[serde(default)]
+    pub transfers: Vec<TransferAttempt>,
 }
 
 /// How one transfer attempt ended.
@@ -125,9 +128,28 @@ pub struct TransferAttempt {
     pub outcome: TransferOutcome,
     /// The department's answer target for transfers (R-05), in milliseconds, if it has one.
     pub answer_target_ms: Option<i64>,
+    /// Who or what ended the attempt (an answered one: who left the three-way call first).
+    #[serde(default)]
+    pub ended_by: Option<TransferEndedBy>,
+}
+
+/// Who ended a transfer attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferEndedBy {
+    Caller,
+    Operator,
+    Department,
+    /// The answer target ran out.
+    Timer,
 }
 
 impl TransferAttempt {
+    /// How long the target rang: until its answer, else until the attempt ended.
+    pub fn ring_ms(&self) -> i64 {
+        self.answered_at_ms.unwrap_or(self.ended_at_ms) - self.started_at_ms
+    }
+
     /// Was the attempt answered within its answer target? (No target: any answer counts.)
     pub fn answered_in_target(&self) -> bool {
         match (self.answered_at_ms, self.answer_target_ms) {
@@ -172,7 +194,9 @@ mod tests {
             ended_at_ms: 60_000,
             outcome: TransferOutcome::Rejected { status: 486 },
             answer_target_ms: Some(15_000),
+            ended_by: Some(TransferEndedBy::Timer),
         };
+        assert_eq!(a.ring_ms(), 20_000);
         let json = serde_json::to_string(&a).unwrap();
         assert!(
             json.contains(r#""outcome":{"kind":"rejected","status":486}"#),

@@ -735,6 +735,56 @@ fn info_with_dtmf_reports_the_digit() {
     assert_eq!((statuses(&out), events(&out)), (vec![(33, 200)], vec![]));
 }
 
+/// A caller in early media (our 183 out, no 2xx yet).
+fn early_uas() -> InviteSession {
+    let mut s = InviteSession::uas(cfg(), peer_invite(&[], Some(OFFER)), INVITE_KEY, 0);
+    let out = s.provisional(183, "Session Progress", Some(ANSWER));
+    assert_eq!(statuses(&out), vec![(INVITE_KEY, 183)]);
+    s
+}
+
+#[test]
+fn early_dialog_serves_info_digits_and_update_before_the_2xx() {
+    // Before any tagged response there is no dialog at all.
+    let mut fresh = InviteSession::uas(cfg(), peer_invite(&[], Some(OFFER)), INVITE_KEY, 0);
+    let info = from_caller(&fresh, "INFO", 11, &[], Some(("application/dtmf", "9")));
+    assert_eq!(statuses(&fresh.on_request(40, &info, 1)), vec![(40, 481)]);
+
+    // A menu in early media: the caller's INFO digits count (RFC 6086 allows INFO in the early dialog).
+    let mut s = early_uas();
+    let info = from_caller(&s, "INFO", 11, &[], Some(("application/dtmf", "9")));
+    let out = s.on_request(41, &info, 1);
+    assert_eq!(statuses(&out), vec![(41, 200)]);
+    assert_eq!(events(&out), vec![SessionEvent::Dtmf { digit: '9' }]);
+    // RFC 3311: UPDATE works in the early dialog too (an offerless one is a plain 200).
+    let update = from_caller(&s, "UPDATE", 12, &[], None);
+    assert_eq!(statuses(&s.on_request(42, &update, 2)), vec![(42, 200)]);
+    // §14.2: a re-INVITE before our final response to the INVITE gets 500 + Retry-After.
+    let reinvite = from_caller(&s, "INVITE", 13, &[], Some(("application/sdp", OFFER)));
+    let out = s.on_request(43, &reinvite, 3);
+    let (_, resp) = responses(&out).remove(0);
+    assert_eq!(resp.status(), Some(500));
+    assert!(resp.header("retry-after").is_some());
+    assert!(!s.is_terminated());
+}
+
+#[test]
+fn bye_on_the_early_dialog_ends_it_and_the_invite_gets_487() {
+    let mut s = early_uas();
+    let bye = from_caller(&s, "BYE", 11, &[], None);
+    let out = s.on_request(50, &bye, 1);
+    assert_eq!(statuses(&out), vec![(50, 200), (INVITE_KEY, 487)]);
+    assert_eq!(
+        events(&out),
+        vec![SessionEvent::Terminated {
+            reason: TerminationReason::RemoteHangup
+        }]
+    );
+    // The TU's own reject afterwards sends nothing more: the INVITE has its final.
+    assert!(s.reject(487, "Request Terminated", &[]).is_empty());
+    assert!(s.answer(ANSWER, 2).is_empty());
+}
+
 #[test]
 fn options_200_unknown_501_out_of_order_500() {
     let mut s = confirmed_uas(&[]);

@@ -40,6 +40,7 @@ fn rec() -> CallRecord {
         digits: "1".into(),
         off_hours: false,
         transfer_unanswered: None,
+        transfers: Vec::new(),
     }
 }
 

@@ -108,6 +108,7 @@ mod tests {
             digits: String::new(),
             off_hours: false,
             transfer_unanswered: None,
+            transfers: Vec::new(),
         }
     }
 
@@ -143,6 +144,7 @@ mod tests {
     fn unanswered_transfer_goes_to_the_transfer_target() {
         let r = CallRecord {
             transfer_unanswered: Some("power".into()),
+            transfers: Vec::new(),
             department: Some("water".into()),
             ..rec()
         };
@@ -189,6 +191,7 @@ mod tests {
             off_hours: true,
             department: Some("water".into()),
             transfer_unanswered: Some("water".into()),
+            transfers: Vec::new(),
             answered_at_ms: None,
             end_reason: EndReason::AbandonedInQueue,
             ..rec()

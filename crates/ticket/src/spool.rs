@@ -291,6 +291,7 @@ mod tests {
             digits: "1#".into(),
             off_hours: false,
             transfer_unanswered: None,
+            transfers: Vec::new(),
         }
     }
 

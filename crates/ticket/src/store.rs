@@ -548,6 +548,7 @@ fn call_from_row(r: &AnyRow) -> Result<CallRecord, TicketError> {
         digits: r.try_get("digits")?,
         off_hours: r.try_get::<i64, _>("off_hours")? != 0,
         transfer_unanswered: r.try_get("transfer_unanswered")?,
+        transfers: Vec::new(),
     })
 }
 

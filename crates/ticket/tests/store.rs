@@ -72,6 +72,7 @@ async fn automatic_tickets_open_once_per_new_call(db: TestDb) {
     };
     let transfer = CallRecord {
         transfer_unanswered: Some("power".into()),
+        transfers: Vec::new(),
         ..rec("c-xfer")
     };
     let opened = s

@@ -199,6 +199,7 @@ fn two_leg_call_start_to_end_with_wall_times_from_the_invite() {
             digits: "3".into(),
             off_hours: true,
             transfer_unanswered: None,
+            transfers: Vec::new(),
         }
     );
     assert!(call.is_finished());

@@ -209,6 +209,9 @@ pub struct InviteSession {
     /// Extra dialogs from forked 2xx (already sent BYE); kept to re-ACK their retransmissions.
     forks: Vec<Dialog>,
     // UAS
+    /// A provisional with our tag went out: the early dialog exists (§12.1.1) and in-dialog
+    /// requests (INFO digits during early media, UPDATE, BYE) are served before the 2xx.
+    early: bool,
     final_sent: bool,
     answered: bool,
     acked: bool,
@@ -361,6 +364,7 @@ impl InviteSession {
             cancelled: false,
             invite_done: false,
             forks: Vec::new(),
+            early: false,
             final_sent: false,
             answered: false,
             acked: false,
@@ -613,10 +617,29 @@ impl InviteSession {
             self.respond_status(&mut out, key, req, 500);
             return out;
         }
+        let early_uas = self.role == Role::Uas && !self.final_sent;
         match method {
             Method::Bye => {
                 self.respond_status(&mut out, key, req, 200);
+                if early_uas {
+                    // §15.1.2: a BYE on the early dialog ends it; the INVITE still gets its final, 487.
+                    let invite = self.invite.clone();
+                    let b = invite
+                        .response(487, "Request Terminated")
+                        .to_tag(&self.local_tag);
+                    let invite_key = self.invite_key;
+                    self.respond(&mut out, invite_key, b);
+                    self.final_sent = true;
+                }
                 self.terminate(&mut out, Some(TerminationReason::RemoteHangup));
+            }
+            Method::Invite if early_uas => {
+                // §14.2: a second INVITE before our final response to the first.
+                let retry = (self.random() % 10).to_string();
+                let b = req
+                    .response(500, "Server Internal Error")
+                    .header("Retry-After", &retry);
+                self.respond(&mut out, key, b);
             }
             Method::Invite | Method::Update => self.on_offer_request(key, req, &method, &mut out),
             Method::Info => {
@@ -640,8 +663,8 @@ impl InviteSession {
     /// Does `req` belong to our dialog (§12.2.2: Call-ID, our tag in To, the peer's in From)?
     fn in_dialog(&self, req: &SipMessage) -> bool {
         let Some(d) = &self.dialog else { return false };
-        if self.role == Role::Uas && !self.answered {
-            return false; // no confirmed dialog before our 2xx
+        if self.role == Role::Uas && !self.answered && !self.early {
+            return false; // no dialog before our first tagged response
         }
         req.call_id() == d.call_id
             && req.to().tag() == Some(d.local_tag.as_str())

@@ -64,6 +64,7 @@ impl InviteSession {
         }
         let key = self.invite_key;
         self.respond(&mut out, key, b);
+        self.early = true;
         out
     }
 

@@ -129,6 +129,7 @@ pub fn rec(id: &str) -> CallRecord {
         digits: "1".into(),
         off_hours: false,
         transfer_unanswered: None,
+        transfers: Vec::new(),
     }
 }
 
