@@ -18,3 +18,8 @@ gen transfer_ringing "正在为您转接相关部门，请稍候。" a-law 8
 gen off_hours "您好，现在是非工作时间，您的诉求将由幺二三四五热线受理。" signed 16
 # Jingjiang's voice menu (lines 1/2/9; key 9 = supervision desk).
 gen menu_jingjiang "咨询投诉请按一，企业办事请按二，政务服务监管专席请按九。" u-law 8
+# Tones for the one-key transfer (16-bit PCM): what the operator hears while the target rings (China's
+# ringback, 450 Hz 1 s on / 4 s off) and the short beep when an attempt falls back.
+sox -n -r 8000 -c 1 -e signed -b 16 ringback.wav synth 1 sine 450 vol 0.25 pad 0 4
+sox -n -r 8000 -c 1 -e signed -b 16 transfer_failed.wav synth 0.4 sine 950 vol 0.25 pad 0 0.1
+

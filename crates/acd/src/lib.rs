@@ -221,6 +221,50 @@ impl Acd {
         self.assign(now_ms)
     }
 
+    /// A ring-all transfer to `queue`'s seats (a department group): every available seat of it is offered to
+    /// `call` at once and no queued call gets it meanwhile. [`Acd::seat_taken`] the one that answers,
+    /// [`Acd::withdraw`] the rest.
+    pub fn reserve(&mut self, call: CallKey, queue: &str) -> Vec<String> {
+        let mut picked = Vec::new();
+        for seat in self.seats.values_mut() {
+            if matches!(seat.state, SeatState::Available { .. })
+                && seat.queues.iter().any(|q| q == queue)
+            {
+                seat.state = SeatState::Offered { call };
+                picked.push(seat.id.clone());
+            }
+        }
+        picked
+    }
+
+    /// A seat answered `call` outside the queue's own offers (a transfer): it is busy with it.
+    pub fn seat_taken(&mut self, call: CallKey, seat_id: &str) {
+        if let Some(seat) = self.seats.get_mut(seat_id) {
+            if seat.state != SeatState::Offline {
+                seat.state = SeatState::Busy { call };
+                seat.missed_offers = 0;
+            }
+        }
+    }
+
+    /// The call comes back to `queue` without a seat to blame (its transfer failed after the operator left):
+    /// first in line, keeping its wait start. Not offered again in the statistics.
+    pub fn requeue_front(
+        &mut self,
+        call: CallKey,
+        queue: &str,
+        waiting_since_ms: i64,
+        now_ms: i64,
+    ) -> Vec<Assignment> {
+        self.waiting.retain(|w| w.call != call);
+        self.waiting.push_front(Waiting {
+            call,
+            queue: queue.to_string(),
+            since_ms: waiting_since_ms,
+        });
+        self.assign(now_ms)
+    }
+
     /// The seat's call ended; after wrap-up it is available again.
     pub fn seat_released(&mut self, seat_id: &str, now_ms: i64) -> Vec<Assignment> {
         let wrap = self.wrap_up_ms;
@@ -377,6 +421,44 @@ mod tests {
         a.add_seat("1002", vec!["main".into()]);
         a.add_seat("2001", vec!["tax".into()]);
         a
+    }
+
+    #[test]
+    fn a_ring_all_transfer_reserves_the_groups_free_seats_until_one_answers() {
+        let mut a = acd();
+        a.seat_online("1001", 0);
+        a.seat_online("1002", 0);
+        a.seat_online("2001", 0);
+        assert_eq!(
+            a.reserve(7, "main"),
+            vec!["1001".to_string(), "1002".to_string()]
+        );
+        // Reserved seats are not offered to a queued call.
+        assert!(a.enqueue(8, "main", 10).is_empty());
+        a.seat_taken(7, "1002");
+        assert_eq!(
+            a.seat("1002").map(|s| s.state),
+            Some(SeatState::Busy { call: 7 })
+        );
+        // The rest goes back, and the waiting call gets it at once.
+        let got = a.withdraw(7, 20);
+        assert_eq!(got.len(), 1);
+        assert_eq!((got[0].call, got[0].seat.as_str()), (8, "1001"));
+    }
+
+    #[test]
+    fn a_call_whose_transfer_failed_is_back_first_in_line() {
+        let mut a = acd();
+        a.enqueue(1, "main", 100);
+        a.enqueue(2, "main", 200);
+        assert!(
+            a.requeue_front(9, "main", 5, 300).is_empty(),
+            "no seat online"
+        );
+        assert_eq!(a.position(9), Some(1));
+        let got = a.seat_online("1001", 400);
+        assert_eq!((got[0].call, got[0].seat.as_str()), (9, "1001"));
+        assert_eq!(a.waiting_count(), 2, "1 and 2 still wait");
     }
 
     #[test]

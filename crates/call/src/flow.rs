@@ -9,6 +9,9 @@ impl Call {
         if self.phase == Phase::Ended {
             return out;
         }
+        if self.transfer_input(&input, now_ms, &mut out) {
+            return out;
+        }
         match input {
             Input::Dtmf { leg, digit } => self.dtmf(leg, digit, now_ms, &mut out),
             Input::Timer(TimerKind::Menu { round }) => {
@@ -100,6 +103,9 @@ impl Call {
                     self.end_leg(leg, &mut out);
                 }
             }
+            // Only for a transfer attempt (consumed there); a stale answer is dropped.
+            Input::GroupSeats { .. }
+            | Input::Timer(TimerKind::Transfer { .. } | TimerKind::Keys { .. }) => {}
             Input::AckTimeout | Input::MediaTimeout { .. } => {
                 self.end_partner(&mut out);
                 self.end_caller(500, "Media Failure", &mut out);
@@ -304,7 +310,7 @@ impl Call {
     }
 
     /// Tell the ACD a seat it assigned is free again.
-    fn release(&mut self, leg: LegId, out: &mut Vec<Output>) {
+    pub(crate) fn release(&mut self, leg: LegId, out: &mut Vec<Output>) {
         let acd = self.legs.get(leg).is_some_and(|l| l.acd);
         if acd && self.queued() {
             if let Some(seat) = self.seat_of(leg) {
@@ -313,7 +319,7 @@ impl Call {
         }
     }
 
-    fn seat_of(&self, leg: LegId) -> Option<String> {
+    pub(crate) fn seat_of(&self, leg: LegId) -> Option<String> {
         match self.legs.get(leg)?.target.as_ref()? {
             Target::Seat { seat } => Some(seat.clone()),
             _ => None,
@@ -365,7 +371,7 @@ impl Call {
         }
     }
 
-    fn queue_name(&self) -> String {
+    pub(crate) fn queue_name(&self) -> String {
         match &self.plan {
             Plan::Queue { queue, .. } => queue.clone(),
             _ => String::new(),

@@ -15,10 +15,12 @@
 mod flow;
 mod legs;
 mod plan;
+mod transfer;
 
 pub use legs::{LegId, LegState, Target, Topology};
 pub use plan::{plan_for, unavailable, Plan, Router};
-pub use record::{CallRecord, EndReason};
+pub use record::{CallRecord, EndReason, TransferAttempt, TransferEndedBy, TransferOutcome};
+pub use transfer::{TransferDest, TransferPolicy};
 
 use dialplan::{CallQuery, Decision, Mode};
 use legs::Legs;
@@ -73,6 +75,8 @@ pub struct CallPolicy {
     pub menu_timeout_ms: i64,
     /// What a queued caller hears in a loop.
     pub hold: Option<PromptRef>,
+    /// The one-key transfer's codes and prompts.
+    pub transfer: TransferPolicy,
 }
 
 impl Default for CallPolicy {
@@ -84,6 +88,7 @@ impl Default for CallPolicy {
             connect_ring_timeout_ms: 60_000,
             menu_timeout_ms: 5_000,
             hold: None,
+            transfer: TransferPolicy::default(),
         }
     }
 }
@@ -95,6 +100,10 @@ pub enum TimerKind {
     SeatRing { attempt: u32 },
     /// No key after the menu prompt: `round` says which playing of the menu it belongs to.
     Menu { round: u32 },
+    /// The answer target of transfer attempt `attempt` ran out.
+    Transfer { attempt: u32 },
+    /// The operator keyed nothing more towards a feature code.
+    Keys { generation: u32 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,6 +148,11 @@ pub enum Input {
         leg: LegId,
     },
     Timer(TimerKind),
+    /// The ACD's answer to [`Output::ReserveSeats`]: the group's seats now reserved for this call.
+    GroupSeats {
+        attempt: u32,
+        seats: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -215,6 +229,23 @@ pub enum Output {
         kind: TimerKind,
         after_ms: i64,
     },
+    /// Ask the ACD to reserve every available seat of `group` for this call (a ring-all transfer); the answer
+    /// comes as [`Input::GroupSeats`].
+    ReserveSeats {
+        attempt: u32,
+        group: String,
+    },
+    /// Tell the ACD a reserved seat answered: it is busy with this call.
+    SeatTaken {
+        seat: String,
+    },
+    /// Tell the ACD to free the seats still reserved for this call.
+    ReleaseReserved,
+    /// Put the call back at the head of `queue`, keeping its wait start.
+    Requeue {
+        queue: String,
+        waiting_since_ms: i64,
+    },
     /// The call is over: hand this record to the ticket crate. Always the last output, exactly once.
     Finished(Box<CallRecord>),
 }
@@ -257,6 +288,11 @@ pub struct Call {
     attempts: u32,
     /// The ACD seat that took the call.
     served_by: Option<String>,
+    /// The one-key transfer in progress, the operator's keys, and the attempts done.
+    transfer: Option<transfer::Attempt>,
+    keys: transfer::Keys,
+    transfers: Vec<TransferAttempt>,
+    transfer_seq: u32,
 }
 
 impl Call {
@@ -288,6 +324,10 @@ impl Call {
             caller_answered: false,
             attempts: 0,
             served_by: None,
+            transfer: None,
+            keys: transfer::Keys::default(),
+            transfers: Vec::new(),
+            transfer_seq: 0,
         };
         let mut out = Vec::new();
         if !matches!(call.plan, Plan::Reject { .. }) {
@@ -466,7 +506,7 @@ impl Call {
                 .unwrap_or_default(),
             off_hours: d.mode == Mode::Parallel && !d.working_hours,
             transfer_unanswered: None,
-            transfers: Vec::new(),
+            transfers: std::mem::take(&mut self.transfers),
         };
         out.push(Output::Finished(Box::new(record)));
     }

@@ -31,9 +31,17 @@ pub enum Plan {
     },
 }
 
-/// The dial plan, as the call asks it again (a menu key). Synchronous: routing is a lookup in memory.
+/// The dial plan, as the call asks it again (a menu key, a transfer). Synchronous: routing is a lookup in
+/// memory.
 pub trait Router: Send + Sync {
     fn route(&self, q: &CallQuery<'_>) -> Decision;
+
+    /// Where an operator's transfer to `dialled` (a plan number or its transfer code) goes; None when it
+    /// is no transfer target of the plan.
+    fn transfer_target(&self, dialled: &str) -> Option<crate::TransferDest> {
+        let _ = dialled;
+        None
+    }
 }
 
 impl Router for dialplan::Dialplan {

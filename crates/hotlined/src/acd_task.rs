@@ -61,6 +61,31 @@ pub fn spawn(
                     waiting_since_ms,
                 }) => acd.offer_failed(call, &seat, &queue, waiting_since_ms, now, retry_ms),
                 Some(AcdMsg::Released { seat }) => acd.seat_released(&seat, now),
+                Some(AcdMsg::Reserve {
+                    call,
+                    attempt,
+                    queue,
+                }) => {
+                    let seats = acd.reserve(call, &queue);
+                    if let Err(CallMsg::GroupSeats { .. }) =
+                        calls.send(call, CallMsg::GroupSeats { attempt, seats })
+                    {
+                        // The call is gone: its reservation too.
+                        acd.withdraw(call, now)
+                    } else {
+                        Vec::new()
+                    }
+                }
+                Some(AcdMsg::Taken { call, seat }) => {
+                    acd.seat_taken(call, &seat);
+                    Vec::new()
+                }
+                Some(AcdMsg::Withdraw { call }) => acd.withdraw(call, now),
+                Some(AcdMsg::Requeue {
+                    call,
+                    queue,
+                    waiting_since_ms,
+                }) => acd.requeue_front(call, &queue, waiting_since_ms, now),
                 Some(AcdMsg::Snapshot { reply }) => {
                     let _ = reply.send((acd.snapshot(now), acd.seats().cloned().collect()));
                     Vec::new()

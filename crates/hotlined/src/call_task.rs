@@ -5,7 +5,7 @@
 
 use crate::env::CallEnv;
 use crate::legs::{media_of, LegIo, LegWake, Mixing};
-use crate::mailbox::{AcdMsg, CallMsg};
+use crate::mailbox::{acd_message, CallMsg};
 use crate::metrics_names as m;
 use crate::respond::reply;
 use crate::timers::{TimerId, TimerWheel};
@@ -107,6 +107,9 @@ impl CallTask {
                 Wake::Msg(Some(CallMsg::Sip(inc))) => self.on_sip(*inc, now),
                 Wake::Msg(Some(CallMsg::SeatAssigned { seat })) => {
                     self.pending.push_back(Input::SeatAssigned { seat })
+                }
+                Wake::Msg(Some(CallMsg::GroupSeats { attempt, seats })) => {
+                    self.pending.push_back(Input::GroupSeats { attempt, seats })
                 }
                 Wake::Msg(Some(CallMsg::AckTimeout)) => {
                     let out = self.legs[0].session.on_ack_timeout(now);
@@ -239,6 +242,10 @@ impl CallTask {
     }
 
     async fn execute_one(&mut self, out: Output) {
+        let out = match acd_message(self.key, out) {
+            Ok(msg) => return self.env.acd.send(msg),
+            Err(out) => out,
+        };
         let now = self.env.clock.now_ms();
         let caller = LegId::CALLER;
         match out {
@@ -317,35 +324,16 @@ impl CallTask {
             Output::Bridge { a, b } => self.mixing.bridge(&self.legs, a, b),
             Output::Mix { legs } => self.mixing.mix(&self.legs, legs),
             Output::Isolate { leg } => self.mixing.isolate(&self.legs, leg),
-            Output::Enqueue { queue } => self.env.acd.send(AcdMsg::Enqueue {
-                call: self.key,
-                queue,
-            }),
-            Output::Abandon { queue } => self.env.acd.send(AcdMsg::Abandon {
-                call: self.key,
-                queue,
-            }),
-            Output::SeatAnswered {
-                seat,
-                queue,
-                waited_ms,
-            } => self.env.acd.send(AcdMsg::Answered {
-                call: self.key,
-                seat,
-                queue,
-                waited_ms,
-            }),
-            Output::SeatOfferFailed {
-                seat,
-                queue,
-                waiting_since_ms,
-            } => self.env.acd.send(AcdMsg::OfferFailed {
-                call: self.key,
-                seat,
-                queue,
-                waiting_since_ms,
-            }),
-            Output::SeatReleased { seat } => self.env.acd.send(AcdMsg::Released { seat }),
+            // Everything for the ACD was sent above.
+            Output::Enqueue { .. }
+            | Output::Abandon { .. }
+            | Output::SeatAnswered { .. }
+            | Output::SeatOfferFailed { .. }
+            | Output::SeatReleased { .. }
+            | Output::ReserveSeats { .. }
+            | Output::SeatTaken { .. }
+            | Output::ReleaseReserved
+            | Output::Requeue { .. } => {}
             Output::StartTimer { kind, after_ms } => {
                 self.timers.push(now + after_ms.max(0), TimerId::Call(kind))
             }
@@ -353,6 +341,7 @@ impl CallTask {
                 info!(reason = record.end_reason.as_str(), seat = ?record.seat, wait_ms = record.wait_ms, "call ended");
                 metrics::counter!(m::CALLS_ENDED, "reason" => record.end_reason.as_str())
                     .increment(1);
+                crate::stats::transfer_metrics(&record);
                 self.env.records.submit(*record);
             }
         }

@@ -98,6 +98,45 @@ pub struct CallsConfig {
     pub connect_ring_timeout_s: u64,
     /// How long after a voice menu a caller may take to press a key before the menu's default queue.
     pub menu_timeout_s: u64,
+    /// The one-key transfer (docs/transfer.md).
+    pub transfer: TransferConfig,
+}
+
+/// `[calls.transfer]`: the operator's feature codes and what each side hears.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TransferConfig {
+    /// Then the target's number (or its plan `transfer_code`), then `end_key`.
+    pub code: String,
+    /// Leaves the three-way call: caller and department stay connected.
+    pub drop_code: String,
+    /// Gives up the attempt while the target rings: back to the caller.
+    pub cancel_code: String,
+    pub end_key: char,
+    /// A code keyed this long after its last digit is forgotten.
+    pub key_timeout_s: u64,
+    /// The caller hears it in a loop while the target rings («正在为您转接»).
+    pub caller_prompt: Option<PathBuf>,
+    /// The operator hears it while the target rings.
+    pub ringback_prompt: Option<PathBuf>,
+    /// Played once to caller and operator when an attempt falls back (and to the operator for a number
+    /// that is no transfer target).
+    pub fallback_prompt: Option<PathBuf>,
+}
+
+impl Default for TransferConfig {
+    fn default() -> Self {
+        TransferConfig {
+            code: "*2".into(),
+            drop_code: "*0".into(),
+            cancel_code: "*#".into(),
+            end_key: '#',
+            key_timeout_s: 5,
+            caller_prompt: None,
+            ringback_prompt: None,
+            fallback_prompt: None,
+        }
+    }
 }
 
 impl Default for CallsConfig {
@@ -114,6 +153,7 @@ impl Default for CallsConfig {
             hold_prompt: None,
             connect_ring_timeout_s: 60,
             menu_timeout_s: 5,
+            transfer: TransferConfig::default(),
         }
     }
 }

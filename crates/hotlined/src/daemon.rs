@@ -128,13 +128,25 @@ pub async fn run(cfg: Config) -> Result<()> {
     let clock = Clock::start();
     let seats_dir = Arc::new(Seats::new(registrar, seat_passwords, acd.clone(), clock));
     seats_dir.add_alias(&local.ip().to_string());
+    let prompt = |p: &Option<std::path::PathBuf>| -> Option<Arc<str>> {
+        p.as_ref().map(|p| Arc::from(p.to_string_lossy().as_ref()))
+    };
+    let t = &cfg.calls.transfer;
+    let transfer = call::TransferPolicy {
+        transfer_code: t.code.clone(),
+        drop_code: t.drop_code.clone(),
+        cancel_code: t.cancel_code.clone(),
+        end_key: t.end_key,
+        key_timeout_ms: t.key_timeout_s as i64 * 1000,
+        caller_prompt: prompt(&t.caller_prompt),
+        ringback: prompt(&t.ringback_prompt),
+        fallback_prompt: prompt(&t.fallback_prompt),
+    };
     let plans = Arc::new(Plans::new(
         live.clone(),
         cfg.dialplan.dir.clone(),
-        cfg.calls
-            .hold_prompt
-            .as_ref()
-            .map(|p| Arc::from(p.to_string_lossy().as_ref())),
+        prompt(&cfg.calls.hold_prompt),
+        transfer,
     ));
     plans.preload_prompts();
     let calls = Arc::new(CallRegistry::new());

@@ -137,6 +137,7 @@ pub fn start(env: &Arc<CallEnv>, inc: Incoming) {
                 connect_ring_timeout_ms: calls.connect_ring_timeout_s as i64 * 1000,
                 menu_timeout_ms: calls.menu_timeout_s as i64 * 1000,
                 hold: env.plans.hold.clone(),
+                transfer: env.plans.transfer.clone(),
             };
             let setup = CallSetup {
                 call_id,

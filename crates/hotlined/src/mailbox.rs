@@ -2,6 +2,7 @@
 //! so the tasks that send and receive them do not import each other.
 
 use acd::{CallKey, QueueSnapshot, Seat};
+use call::Output;
 use sip::endpoint::Incoming;
 use tokio::sync::{mpsc, oneshot};
 
@@ -14,6 +15,8 @@ pub enum CallMsg {
     SeatAssigned { seat: String },
     /// Our 2xx to the caller was never ACKed.
     AckTimeout,
+    /// The seats of a department group the ACD reserved for transfer `attempt`.
+    GroupSeats { attempt: u32, seats: Vec<String> },
 }
 
 /// What reaches the ACD task. Calls are named by their [`CallKey`]; the ACD task finds their mailbox in
@@ -49,6 +52,27 @@ pub enum AcdMsg {
     Released {
         seat: String,
     },
+    /// A ring-all transfer: reserve the free seats of `queue` for `call`, answer with `GroupSeats`.
+    Reserve {
+        call: CallKey,
+        attempt: u32,
+        queue: String,
+    },
+    /// A reserved seat answered `call`.
+    Taken {
+        call: CallKey,
+        seat: String,
+    },
+    /// Free whatever is still reserved for `call`.
+    Withdraw {
+        call: CallKey,
+    },
+    /// `call` is back at the head of `queue` (its transfer failed after the operator left).
+    Requeue {
+        call: CallKey,
+        queue: String,
+        waiting_since_ms: i64,
+    },
     Snapshot {
         reply: oneshot::Sender<(Vec<QueueSnapshot>, Vec<Seat>)>,
     },
@@ -77,4 +101,49 @@ impl AcdHandle {
         self.tx.send(AcdMsg::Snapshot { reply }).ok()?;
         rx.await.ok()
     }
+}
+
+/// The call's outputs that are messages to the ACD, as those messages; any other output comes back.
+pub fn acd_message(call: CallKey, out: Output) -> Result<AcdMsg, Output> {
+    Ok(match out {
+        Output::Enqueue { queue } => AcdMsg::Enqueue { call, queue },
+        Output::Abandon { queue } => AcdMsg::Abandon { call, queue },
+        Output::SeatAnswered {
+            seat,
+            queue,
+            waited_ms,
+        } => AcdMsg::Answered {
+            call,
+            seat,
+            queue,
+            waited_ms,
+        },
+        Output::SeatOfferFailed {
+            seat,
+            queue,
+            waiting_since_ms,
+        } => AcdMsg::OfferFailed {
+            call,
+            seat,
+            queue,
+            waiting_since_ms,
+        },
+        Output::SeatReleased { seat } => AcdMsg::Released { seat },
+        Output::ReserveSeats { attempt, group } => AcdMsg::Reserve {
+            call,
+            attempt,
+            queue: group,
+        },
+        Output::SeatTaken { seat } => AcdMsg::Taken { call, seat },
+        Output::ReleaseReserved => AcdMsg::Withdraw { call },
+        Output::Requeue {
+            queue,
+            waiting_since_ms,
+        } => AcdMsg::Requeue {
+            call,
+            queue,
+            waiting_since_ms,
+        },
+        other => return Err(other),
+    })
 }

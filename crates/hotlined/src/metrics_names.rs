@@ -19,3 +19,7 @@ pub const RTP_PACKETS_OUT: &str = "hotline_rtp_packets_out_total";
 pub const MEDIA_LEGS: &str = "hotline_media_legs";
 pub const QUEUE_WAITING: &str = "hotline_queue_waiting";
 pub const DIALPLAN_RELOADS: &str = "hotline_dialplan_reloads_total";
+/// One-key transfer attempts, by department and outcome (answered, no_answer, busy, rejected, failed, cancelled).
+pub const TRANSFERS: &str = "hotline_transfers_total";
+/// How long transfer targets rang (until answer or give-up), by department.
+pub const TRANSFER_RING_SECONDS: &str = "hotline_transfer_ring_seconds";

@@ -15,17 +15,25 @@ pub struct Plans {
     prompts: DashMap<Arc<str>, Arc<Prompt>>,
     /// `calls.hold_prompt`: what a queued caller hears.
     pub hold: Option<Arc<str>>,
+    /// `[calls.transfer]`: the operator's codes and the transfer's prompts.
+    pub transfer: call::TransferPolicy,
     pub reloads: AtomicU64,
     pub reload_errors: AtomicU64,
 }
 
 impl Plans {
-    pub fn new(live: Arc<LiveDialplan>, dir: PathBuf, hold: Option<Arc<str>>) -> Plans {
+    pub fn new(
+        live: Arc<LiveDialplan>,
+        dir: PathBuf,
+        hold: Option<Arc<str>>,
+        transfer: call::TransferPolicy,
+    ) -> Plans {
         Plans {
             live,
             dir,
             prompts: DashMap::new(),
             hold,
+            transfer,
             reloads: AtomicU64::new(0),
             reload_errors: AtomicU64::new(0),
         }
@@ -57,9 +65,18 @@ impl Plans {
             self.prompts.remove(&key);
             self.prompt(&key);
         }
-        if let Some(h) = &self.hold {
-            self.prompts.remove(h);
-            self.prompt(h);
+        let t = &self.transfer;
+        for p in [
+            &self.hold,
+            &t.caller_prompt,
+            &t.ringback,
+            &t.fallback_prompt,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            self.prompts.remove(p);
+            self.prompt(p);
         }
     }
 
