@@ -66,6 +66,10 @@ pub struct CheckReport {
     pub diagnostics: Vec<Diagnostic>,
     /// Numbers (including aliases) in the plan, when it loaded.
     pub numbers: Option<usize>,
+    /// One-key transfer targets (parallel, subcenter, emergency, upstream numbers), when it loaded.
+    pub transfer_targets: Option<usize>,
+    /// `transfer_code`s among them, when it loaded.
+    pub transfer_codes: Option<usize>,
 }
 
 impl CheckReport {
@@ -808,8 +812,11 @@ pub fn check_dir_on(dir: &Path, today: Option<NaiveDate>) -> CheckReport {
         }
     }
     let ok = diagnostics.iter().all(|d| d.severity != Severity::Error);
+    let plan = plan.filter(|_| ok);
     CheckReport {
-        numbers: plan.filter(|_| ok).map(|p| p.len()),
+        numbers: plan.as_ref().map(|p| p.len()),
+        transfer_targets: plan.as_ref().map(|p| p.transfer_targets().count()),
+        transfer_codes: plan.as_ref().map(|p| p.transfer_code_count()),
         diagnostics,
     }
 }
@@ -834,8 +841,10 @@ pub fn check_command(dir: &Path) -> (String, i32) {
     match report.numbers {
         Some(n) if report.is_ok() => {
             out.push_str(&format!(
-                "{}: ok, {n} numbers, {w} warning(s)\n",
-                dir.display()
+                "{}: ok, {n} numbers, {} transfer targets ({} with a code), {w} warning(s)\n",
+                dir.display(),
+                report.transfer_targets.unwrap_or(0),
+                report.transfer_codes.unwrap_or(0),
             ));
             (out, 0)
         }
@@ -880,4 +889,21 @@ pub fn route_command(
         digits,
     });
     serde_json::to_string_pretty(&decision).map_err(|e| format!("cannot encode decision: {e}"))
+}
+
+/// `transfer DIR DIALLED` (CLI glue, e.g. for the example binary): the [`TransferTarget`] as pretty JSON, or
+/// an error naming why there is none.
+pub fn transfer_command(dir: &Path, dialled: &str) -> Result<String, String> {
+    let plan = Dialplan::load_dir(dir).map_err(|diags| {
+        let mut s: String = diags.iter().map(|d| format!("{d}\n")).collect();
+        s.push_str(&format!("{}: plan refused", dir.display()));
+        s
+    })?;
+    let t = plan.transfer_target(dialled).ok_or_else(|| {
+        format!(
+            "{dialled:?} is no transfer target of {}: not a parallel, subcenter, emergency or upstream number or code",
+            dir.display()
+        )
+    })?;
+    serde_json::to_string_pretty(&t).map_err(|e| format!("cannot encode transfer target: {e}"))
 }
