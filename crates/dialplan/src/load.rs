@@ -604,13 +604,11 @@ fn load_inner(ctx: &mut Ctx, dir: &Path) -> Option<Dialplan> {
                 }
                 None => None,
             };
-            let needs_target = matches!(
-                mode,
-                FileMode::Parallel | FileMode::Subcenter | FileMode::Emergency | FileMode::Upstream
-            ) || n
-                .after
-                .as_ref()
-                .is_some_and(|a| *a.get_ref() == After::Department);
+            // A transfer target is dialled through its target, so every one needs a target.
+            let needs_target = transferable(mode)
+                || n.after
+                    .as_ref()
+                    .is_some_and(|a| *a.get_ref() == After::Department);
             if needs_target && target.is_none() {
                 ctx.err(
                     src,
