@@ -1,6 +1,7 @@
 //! Stand-in for `hotlined check` / `hotlined route` until the daemon wires them:
 //!   cargo run -p dialplan --example dialplan -- check DIR
 //!   cargo run -p dialplan --example dialplan -- route DIR TO [DIVERSION|-] [FROM|-] [AT|-] [DIGITS]
+//!   cargo run -p dialplan --example dialplan -- transfer DIR NUMBER-OR-CODE
 use std::path::Path;
 
 fn main() {
@@ -11,6 +12,15 @@ fn main() {
             let (out, code) = dialplan::check_command(Path::new(dir));
             print!("{out}");
             std::process::exit(code);
+        }
+        (Some("transfer"), Some(dir)) => {
+            match dialplan::transfer_command(Path::new(dir), opt(2).unwrap_or("")) {
+                Ok(json) => println!("{json}"),
+                Err(e) => {
+                    eprintln!("{e}");
+                    std::process::exit(1);
+                }
+            }
         }
         (Some("route"), Some(dir)) => {
             let r = dialplan::route_command(
@@ -30,7 +40,7 @@ fn main() {
             }
         }
         _ => {
-            eprintln!("usage: dialplan check DIR | dialplan route DIR TO [DIVERSION] [FROM] [AT] [DIGITS]");
+            eprintln!("usage: dialplan check DIR | dialplan route DIR TO [DIVERSION] [FROM] [AT] [DIGITS] | dialplan transfer DIR NUMBER-OR-CODE");
             std::process::exit(2);
         }
     }

@@ -130,6 +130,8 @@ pub(crate) struct NumberSection {
     pub working_hours: Option<Spanned<String>>,
     pub days: Option<Days>,
     pub transfer_answer_target_s: Option<u32>,
+    /// Short code an operator may dial instead of the number in a one-key transfer (`*2` CODE `#`).
+    pub transfer_code: Option<Spanned<String>>,
     pub transition: Option<Spanned<TransitionSection>>,
     pub after: Option<Spanned<After>>,
     pub after_prompt: Option<Spanned<String>>,

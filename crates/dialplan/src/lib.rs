@@ -66,6 +66,10 @@ pub struct CheckReport {
     pub diagnostics: Vec<Diagnostic>,
     /// Numbers (including aliases) in the plan, when it loaded.
     pub numbers: Option<usize>,
+    /// One-key transfer targets (parallel, subcenter, emergency, upstream numbers), when it loaded.
+    pub transfer_targets: Option<usize>,
+    /// `transfer_code`s among them, when it loaded.
+    pub transfer_codes: Option<usize>,
 }
 
 impl CheckReport {
@@ -290,6 +294,29 @@ pub struct Decision {
     pub via_diversion: bool,
 }
 
+/// Where an operator's one-key transfer (`*2` NUMBER-or-CODE `#`, R-05..R-08) goes: a `parallel`,
+/// `subcenter`, `emergency` or `upstream` number of the plan. See [`Dialplan::transfer_target`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TransferTarget {
+    /// The plan number (e.g. "12348"), also when it was dialled by an alias, a code or with the area code.
+    pub number: Arc<str>,
+    /// Its `transfer_code`, if the plan gives it one.
+    pub code: Option<Arc<str>>,
+    /// The hotline's name.
+    pub name: Option<Arc<str>>,
+    pub department: Option<Arc<str>>,
+    /// `Parallel`, `Subcenter`, `Emergency` or `Upstream`.
+    pub mode: Mode,
+    /// `seats:GROUP` or a SIP/tel URI, exactly as [`Decision::target`] has it.
+    pub target: Arc<str>,
+    /// The number's `transfer_answer_target_s`, else the center's (default 15).
+    pub answer_target_s: u32,
+    /// Open at every instant, so no working-hours check is needed: emergency and upstream always, and a
+    /// parallel/subcenter number whose hours are `00:00-24:00` on every day (a subcenter's default, R-06).
+    /// When false, [`Dialplan::route`] on the number tells whether the department is open right now.
+    pub always_open: bool,
+}
+
 /// One incoming call, as the daemon sees it (user parts of the URIs).
 #[derive(Debug, Clone, Copy)]
 pub struct CallQuery<'a> {
@@ -321,6 +348,11 @@ pub(crate) struct Entry {
     pub hours: WorkingHours,
     pub every_day: bool,
     pub transfer_answer_target_s: Option<u32>,
+    /// The plan's `transfer_code`, if any (transferable modes only).
+    pub transfer_code: Option<Arc<str>>,
+    /// Open at every instant: emergency/upstream (forwarded without an hours check), or a parallel/subcenter
+    /// number open every day 00:00–24:00 (a subcenter's default, R-06).
+    pub always_open: bool,
     pub transition: Option<Transition>,
     pub after: file::After,
     pub after_prompt: Option<Arc<str>>,
@@ -395,6 +427,10 @@ pub struct Dialplan {
     pub(crate) queues: Vec<Arc<str>>,
     pub(crate) entries: Vec<Entry>,
     pub(crate) index: NumberIndex,
+    /// `transfer_code` → index into `entries` (transferable entries only).
+    pub(crate) transfer_codes: NumberIndex,
+    /// The center's `transfer_answer_target_s` (default 15).
+    pub(crate) transfer_answer_target_s: u32,
     pub(crate) prompts: Vec<PathBuf>,
     pub(crate) watch_dirs: Vec<PathBuf>,
     pub(crate) warnings: Vec<Diagnostic>,
@@ -486,6 +522,50 @@ impl Dialplan {
     fn lookup(&self, raw: &str) -> Option<&Entry> {
         let i = *self.index.get(self.normalize(raw))?;
         self.entries.get(i as usize)
+    }
+
+    /// The one-key transfer target an operator dialled: a plan number or alias (area code, `+86` and URI
+    /// forms are accepted as for [`Dialplan::route`]) or a `transfer_code`. `None` for the center's own
+    /// number, `whole` (merged/cancelled) numbers and anything not in the plan. O(1): two hash look-ups.
+    pub fn transfer_target(&self, dialled: &str) -> Option<TransferTarget> {
+        let code = dialled.trim();
+        let e = match self.transfer_codes.get(code) {
+            Some(&i) => self.entries.get(i as usize)?,
+            None => self.lookup(dialled)?,
+        };
+        self.transfer_of(e)
+    }
+
+    /// Every transfer target, in plan order (files sorted by name), e.g. for the operator's directory.
+    pub fn transfer_targets(&self) -> impl Iterator<Item = TransferTarget> + '_ {
+        self.entries.iter().filter_map(|e| self.transfer_of(e))
+    }
+
+    /// Number of `transfer_code`s in the plan.
+    pub fn transfer_code_count(&self) -> usize {
+        self.transfer_codes.len()
+    }
+
+    /// The same fields [`Dialplan::route`] puts into a [`Decision`] for this entry.
+    fn transfer_of(&self, e: &Entry) -> Option<TransferTarget> {
+        if !matches!(
+            e.mode,
+            Mode::Parallel | Mode::Subcenter | Mode::Emergency | Mode::Upstream
+        ) {
+            return None;
+        }
+        Some(TransferTarget {
+            number: e.number.clone(),
+            code: e.transfer_code.clone(),
+            name: Some(e.name.clone()),
+            department: e.department.clone(),
+            mode: e.mode,
+            target: e.target.clone()?,
+            answer_target_s: e
+                .transfer_answer_target_s
+                .unwrap_or(self.transfer_answer_target_s),
+            always_open: e.always_open,
+        })
     }
 
     fn is_main(&self, raw: &str) -> bool {
@@ -732,8 +812,11 @@ pub fn check_dir_on(dir: &Path, today: Option<NaiveDate>) -> CheckReport {
         }
     }
     let ok = diagnostics.iter().all(|d| d.severity != Severity::Error);
+    let plan = plan.filter(|_| ok);
     CheckReport {
-        numbers: plan.filter(|_| ok).map(|p| p.len()),
+        numbers: plan.as_ref().map(|p| p.len()),
+        transfer_targets: plan.as_ref().map(|p| p.transfer_targets().count()),
+        transfer_codes: plan.as_ref().map(|p| p.transfer_code_count()),
         diagnostics,
     }
 }
@@ -758,8 +841,10 @@ pub fn check_command(dir: &Path) -> (String, i32) {
     match report.numbers {
         Some(n) if report.is_ok() => {
             out.push_str(&format!(
-                "{}: ok, {n} numbers, {w} warning(s)\n",
-                dir.display()
+                "{}: ok, {n} numbers, {} transfer targets ({} with a code), {w} warning(s)\n",
+                dir.display(),
+                report.transfer_targets.unwrap_or(0),
+                report.transfer_codes.unwrap_or(0),
             ));
             (out, 0)
         }
@@ -804,4 +889,21 @@ pub fn route_command(
         digits,
     });
     serde_json::to_string_pretty(&decision).map_err(|e| format!("cannot encode decision: {e}"))
+}
+
+/// `transfer DIR DIALLED` (CLI glue, e.g. for the example binary): the [`TransferTarget`] as pretty JSON, or
+/// an error naming why there is none.
+pub fn transfer_command(dir: &Path, dialled: &str) -> Result<String, String> {
+    let plan = Dialplan::load_dir(dir).map_err(|diags| {
+        let mut s: String = diags.iter().map(|d| format!("{d}\n")).collect();
+        s.push_str(&format!("{}: plan refused", dir.display()));
+        s
+    })?;
+    let t = plan.transfer_target(dialled).ok_or_else(|| {
+        format!(
+            "{dialled:?} is no transfer target of {}: not a parallel, subcenter, emergency or upstream number or code",
+            dir.display()
+        )
+    })?;
+    serde_json::to_string_pretty(&t).map_err(|e| format!("cannot encode transfer target: {e}"))
 }

@@ -10,7 +10,7 @@ use arc_swap::ArcSwap;
 use notify_debouncer_full::notify::{EventKind, RecommendedWatcher, RecursiveMode};
 use notify_debouncer_full::{new_debouncer, DebounceEventResult, Debouncer, RecommendedCache};
 
-use crate::{CallQuery, Decision, Diagnostic, Dialplan};
+use crate::{CallQuery, Decision, Diagnostic, Dialplan, TransferTarget};
 
 /// The plan in service, swappable while other threads route.
 pub struct LiveDialplan {
@@ -40,6 +40,11 @@ impl LiveDialplan {
     /// One decision from the current plan (no refcount traffic).
     pub fn route(&self, q: &CallQuery<'_>) -> Decision {
         self.plan.load().route(q)
+    }
+
+    /// [`Dialplan::transfer_target`] on the plan in service.
+    pub fn transfer_target(&self, dialled: &str) -> Option<TransferTarget> {
+        self.plan.load().transfer_target(dialled)
     }
 
     /// Parses and checks `dir`; swaps it in only when it has no error. On error the old plan keeps serving

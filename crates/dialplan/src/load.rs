@@ -163,6 +163,101 @@ fn parse_date(s: &str) -> Result<NaiveDate, String> {
         .map_err(|_| format!("bad date {s:?}: expected YYYY-MM-DD"))
 }
 
+fn transferable(mode: FileMode) -> bool {
+    matches!(
+        mode,
+        FileMode::Parallel | FileMode::Subcenter | FileMode::Emergency | FileMode::Upstream
+    )
+}
+
+fn mode_name(mode: FileMode) -> &'static str {
+    match mode {
+        FileMode::Whole => "whole",
+        FileMode::Parallel => "parallel",
+        FileMode::Subcenter => "subcenter",
+        FileMode::Emergency => "emergency",
+        FileMode::Upstream => "upstream",
+    }
+}
+
+/// Where a number or code was first written: (source index, byte offset); `usize::MAX` = center.toml.
+type Place = (usize, usize);
+
+/// "file:line:col" of a [`Place`]. Only computed for a finding: doing it for every number is quadratic.
+fn position(sources: &[Src], center: &Src, (src, offset): Place) -> String {
+    match sources.get(src) {
+        Some(f) => {
+            let (l, col) = line_col(&f.text, offset);
+            format!("{}:{l}:{col}", f.name)
+        }
+        None => {
+            let (l, col) = line_col(&center.text, offset);
+            format!("{}:{l}:{col} (the center number)", center.name)
+        }
+    }
+}
+
+/// A well-formed `transfer_code` on a transferable number, waiting for the checks that need every number.
+struct PendingCode {
+    code: String,
+    src: usize,
+    span: Range<usize>,
+    /// The entry it names, when that entry passed its own checks.
+    entry: Option<u32>,
+}
+
+/// A dialled string must mean one thing: a code is refused when it is a plan number, alias or the center
+/// number, when the center's area code plus a plan number spells it (the number look-up strips the area
+/// code), or when an earlier code is the same. Returns code → entry for the codes that passed.
+fn check_codes(
+    ctx: &mut Ctx,
+    sources: &[Src],
+    center: &Src,
+    numbers: &HashMap<String, Place>,
+    area_code: &str,
+    codes: Vec<PendingCode>,
+) -> NumberIndex {
+    let mut first: HashMap<&str, Place> = HashMap::new();
+    let mut out = NumberIndex::default();
+    for p in &codes {
+        let Some(src) = sources.get(p.src) else {
+            continue;
+        };
+        let via_area = (!area_code.is_empty())
+            .then(|| p.code.strip_prefix(area_code))
+            .flatten()
+            .filter(|rest| rest.len() >= 3)
+            .and_then(|rest| numbers.get(rest).map(|&at| (rest, at)));
+        let msg = if let Some(&at) = numbers.get(&p.code) {
+            format!(
+                "transfer code {} is also the number at {}: a dialled string must mean one thing",
+                p.code,
+                position(sources, center, at)
+            )
+        } else if let Some((rest, at)) = via_area {
+            format!(
+                "transfer code {} is area code {area_code} + number {rest} (at {}): a dialled string must mean one thing",
+                p.code,
+                position(sources, center, at)
+            )
+        } else if let Some(&at) = first.get(p.code.as_str()) {
+            format!(
+                "duplicate transfer code {}: already given at {}",
+                p.code,
+                position(sources, center, at)
+            )
+        } else {
+            first.insert(&p.code, (p.src, p.span.start));
+            if let Some(i) = p.entry {
+                out.insert(p.code.clone().into_boxed_str(), i);
+            }
+            continue;
+        };
+        ctx.err(src, p.span.clone(), msg);
+    }
+    out
+}
+
 pub(crate) fn load(dir: &Path) -> (Option<Dialplan>, Vec<Diagnostic>) {
     let mut ctx = Ctx {
         dir: dir.to_path_buf(),
@@ -414,6 +509,8 @@ fn load_inner(ctx: &mut Ctx, dir: &Path) -> Option<Dialplan> {
     seen.insert(number.clone(), (usize::MAX, c.number.span().start));
     let mut entries: Vec<Entry> = Vec::new();
     let mut index = NumberIndex::default();
+    let mut codes: Vec<PendingCode> = Vec::new();
+    let full_day = WorkingHours::parse("00:00-24:00").ok();
     let sources: Vec<Src> = files.iter().filter_map(|p| read(ctx, p)).collect();
 
     // Parsing dominates a big plan's load time; files are independent, so parse them in parallel.
@@ -459,17 +556,8 @@ fn load_inner(ctx: &mut Ctx, dir: &Path) -> Option<Dialplan> {
                     ok = false;
                     continue;
                 }
-                if let Some(&(first_src, offset)) = seen.get(v) {
-                    let first = match sources.get(first_src) {
-                        Some(f) => {
-                            let (l, col) = line_col(&f.text, offset);
-                            format!("{}:{l}:{col}", f.name)
-                        }
-                        None => {
-                            let (l, col) = line_col(&csrc.text, offset);
-                            format!("{}:{l}:{col} (the center number)", csrc.name)
-                        }
-                    };
+                if let Some(&at) = seen.get(v) {
+                    let first = position(&sources, &csrc, at);
                     let m = format!("duplicate number {v}: already defined at {first}");
                     ctx.err(src, s.span(), m);
                     ok = false;
@@ -516,13 +604,11 @@ fn load_inner(ctx: &mut Ctx, dir: &Path) -> Option<Dialplan> {
                 }
                 None => None,
             };
-            let needs_target = matches!(
-                mode,
-                FileMode::Parallel | FileMode::Subcenter | FileMode::Emergency | FileMode::Upstream
-            ) || n
-                .after
-                .as_ref()
-                .is_some_and(|a| *a.get_ref() == After::Department);
+            // A transfer target is dialled through its target, so every one needs a target.
+            let needs_target = transferable(mode)
+                || n.after
+                    .as_ref()
+                    .is_some_and(|a| *a.get_ref() == After::Department);
             if needs_target && target.is_none() {
                 ctx.err(
                     src,
@@ -530,6 +616,42 @@ fn load_inner(ctx: &mut Ctx, dir: &Path) -> Option<Dialplan> {
                     format!("number {num} needs a target (seats:GROUP or a SIP URI)"),
                 );
                 ok = false;
+            }
+
+            // Transfer code (checked against every number and the other codes once all are read).
+            let mut code_slot = None;
+            let mut transfer_code = None;
+            if let Some(code) = &n.transfer_code {
+                let v = code.get_ref().trim();
+                if !(1..=8).contains(&v.len()) || !v.bytes().all(|b| b.is_ascii_digit()) {
+                    ctx.err(
+                        src,
+                        code.span(),
+                        format!(
+                            "transfer code {v:?} must be 1–8 digits (the operator dials *2 CODE #)"
+                        ),
+                    );
+                    ok = false;
+                } else if !transferable(mode) {
+                    ctx.err(
+                        src,
+                        code.span(),
+                        format!(
+                            "transfer code {v} points at no transfer target: {num} is a `{}` number; only parallel, subcenter, emergency and upstream numbers are transfer targets",
+                            mode_name(mode)
+                        ),
+                    );
+                    ok = false;
+                } else {
+                    code_slot = Some(codes.len());
+                    transfer_code = Some(Arc::<str>::from(v));
+                    codes.push(PendingCode {
+                        code: v.to_string(),
+                        src: src_idx,
+                        span: code.span(),
+                        entry: None,
+                    });
+                }
             }
 
             // Queue.
@@ -681,7 +803,6 @@ fn load_inner(ctx: &mut Ctx, dir: &Path) -> Option<Dialplan> {
                 },
                 queue,
                 target,
-                hours,
                 every_day,
                 transfer_answer_target_s: match mode {
                     FileMode::Parallel | FileMode::Subcenter => Some(
@@ -690,17 +811,26 @@ fn load_inner(ctx: &mut Ctx, dir: &Path) -> Option<Dialplan> {
                     ),
                     _ => n.transfer_answer_target_s,
                 },
+                transfer_code,
+                always_open: matches!(mode, FileMode::Emergency | FileMode::Upstream)
+                    || (every_day && Some(&hours) == full_day.as_ref()),
+                hours,
                 transition,
                 after,
                 after_prompt,
             };
             let i = entries.len() as u32;
+            if let Some(p) = code_slot.and_then(|k| codes.get_mut(k)) {
+                p.entry = Some(i);
+            }
             entries.push(entry);
             for k in keys {
                 index.insert(k.into_boxed_str(), i);
             }
         }
     }
+
+    let transfer_codes = check_codes(ctx, &sources, &csrc, &seen, &area_code, codes);
 
     Some(Dialplan {
         dir: dir.to_path_buf(),
@@ -718,6 +848,8 @@ fn load_inner(ctx: &mut Ctx, dir: &Path) -> Option<Dialplan> {
         queues,
         entries,
         index,
+        transfer_codes,
+        transfer_answer_target_s: c.transfer_answer_target_s,
         prompts: Vec::new(),
         watch_dirs: Vec::new(),
         warnings: Vec::new(),
