@@ -48,11 +48,29 @@ impl Router for dialplan::Dialplan {
     fn route(&self, q: &CallQuery<'_>) -> Decision {
         dialplan::Dialplan::route(self, q)
     }
+
+    fn transfer_target(&self, dialled: &str) -> Option<crate::TransferDest> {
+        dialplan::Dialplan::transfer_target(self, dialled).map(|t| transfer_dest(&t))
+    }
 }
 
 impl Router for dialplan::LiveDialplan {
     fn route(&self, q: &CallQuery<'_>) -> Decision {
         dialplan::LiveDialplan::route(self, q)
+    }
+
+    fn transfer_target(&self, dialled: &str) -> Option<crate::TransferDest> {
+        dialplan::LiveDialplan::transfer_target(self, dialled).map(|t| transfer_dest(&t))
+    }
+}
+
+/// The plan's transfer target in the call's terms: a typed target and the answer target in ms.
+pub fn transfer_dest(t: &dialplan::TransferTarget) -> crate::TransferDest {
+    crate::TransferDest {
+        number: t.number.to_string(),
+        department: t.department.as_deref().map(str::to_string),
+        target: Target::from_dialplan(&t.target),
+        answer_target_ms: i64::from(t.answer_target_s) * 1000,
     }
 }
 

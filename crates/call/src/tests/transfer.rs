@@ -531,3 +531,29 @@ fn unknown_targets_and_stray_keys_dial_nothing() {
         assert!(!out.iter().any(|o| matches!(o, Output::Dial { .. })));
     }
 }
+
+#[test]
+fn the_bundled_jiujiang_plan_gives_typed_transfer_targets() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dialplans/jiujiang");
+    let plan = dialplan::LiveDialplan::load(&dir).expect("the bundled plan loads");
+    let by_code = Router::transfer_target(&plan, "8").expect("code 8");
+    let by_number = Router::transfer_target(&plan, "12348").expect("12348");
+    assert_eq!(by_code, by_number);
+    assert_eq!(
+        by_code,
+        TransferDest {
+            number: "12348".into(),
+            department: Some("市司法局".into()),
+            target: Target::Group {
+                group: "sfj".into()
+            },
+            answer_target_ms: 15_000,
+        }
+    );
+    // The sub-center goes out through its trunk; the main number is no transfer target.
+    let tax = Router::transfer_target(&plan, "12366").expect("12366");
+    assert!(
+        matches!(tax.target, Target::Uri { ref gateway, .. } if gateway.as_deref() == Some("tax-subcenter.invalid"))
+    );
+    assert_eq!(Router::transfer_target(&plan, "12345"), None);
+}
