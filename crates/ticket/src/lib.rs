@@ -13,6 +13,7 @@ pub mod mask;
 pub mod model;
 pub mod record;
 mod spool;
+pub mod stats;
 pub mod store;
 mod writer;
 
