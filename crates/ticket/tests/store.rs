@@ -189,7 +189,7 @@ async fn transfer_attempts_are_stored_with_their_record_once(db: TestDb) {
     );
     // Stored once, read back whole and in order; a replay stores and opens nothing more.
     let again = s
-        .insert_call_records(&[r.clone()], 6, "callback")
+        .insert_call_records(std::slice::from_ref(&r), 6, "callback")
         .await
         .unwrap();
     assert!(again.is_empty());
