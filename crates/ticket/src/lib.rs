@@ -204,7 +204,8 @@ impl TicketService {
         }
     }
 
-    /// Routes under `/tickets…`; the daemon nests it under `/api`. Every route needs the bearer token.
+    /// Routes under `/tickets…` and `/stats/transfers`; the daemon nests it under `/api`. Every route needs the
+    /// bearer token.
     pub fn router(&self) -> axum::Router {
         api::router(self.shared.clone())
     }
