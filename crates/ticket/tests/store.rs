@@ -612,6 +612,57 @@ both_backends!(
     a_record_the_database_refuses_does_not_stall_the_others
 );
 
+async fn the_writer_stores_attempts_with_their_record_or_neither(db: TestDb) {
+    let svc = ticket::start(db.config(), common::schedule())
+        .await
+        .unwrap();
+    let sink = svc.sink();
+    let t0 = 1_700_000_010_000;
+    let good = CallRecord {
+        transfers: vec![
+            attempt(Some("water"), t0, TransferOutcome::NoAnswer),
+            attempt(Some("water"), t0 + 20_000, TransferOutcome::Answered),
+        ],
+        ..rec("x-good")
+    };
+    // PostgreSQL refuses the NUL in the attempt: the record must not be stored without it.
+    let bad = CallRecord {
+        transfers: vec![TransferAttempt {
+            target: "80\u{0}01".into(),
+            ..attempt(Some("power"), t0, TransferOutcome::Busy)
+        }],
+        ..rec("x-nul")
+    };
+    sink.submit(good.clone());
+    sink.submit(bad.clone());
+    svc.shutdown().await;
+    let s = store(&db).await;
+    assert_eq!(s.call_record("x-good").await.unwrap(), Some(good));
+    let rejected = std::fs::read_to_string(db.spool().join("rejected.jsonl")).unwrap_or_default();
+    let attempts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM transfer_attempts")
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    match s.backend() {
+        Backend::Postgres => {
+            assert_eq!(s.call_record("x-nul").await.unwrap(), None);
+            assert!(rejected.contains("\"call_id\":\"x-nul\""), "{rejected}");
+            assert_eq!(attempts, 2);
+            // Only the good call's failed attempt opened a ticket.
+            assert_eq!(s.count_tickets().await.unwrap(), 1);
+        }
+        Backend::Sqlite => {
+            assert_eq!(s.call_record("x-nul").await.unwrap(), Some(bad));
+            assert_eq!(attempts, 3);
+            assert_eq!(s.count_tickets().await.unwrap(), 2);
+        }
+    }
+}
+both_backends!(
+    writer_stores_attempts,
+    the_writer_stores_attempts_with_their_record_or_neither
+);
+
 async fn many_call_tasks_submitting_at_once_lose_nothing(db: TestDb) {
     let cfg = TicketConfig {
         channel_capacity: 16,
