@@ -112,6 +112,56 @@ pub enum TransferOutcome {
     Cancelled,
 }
 
+impl TransferOutcome {
+    /// The outcome's name, as serialized in `kind` (and stored in the database).
+    pub fn kind(self) -> &'static str {
+        match self {
+            TransferOutcome::Answered => "answered",
+            TransferOutcome::NoAnswer => "no_answer",
+            TransferOutcome::Busy => "busy",
+            TransferOutcome::Rejected { .. } => "rejected",
+            TransferOutcome::Failed { .. } => "failed",
+            TransferOutcome::Cancelled => "cancelled",
+        }
+    }
+
+    /// The SIP status of a rejected or failed attempt.
+    pub fn status(self) -> Option<u16> {
+        match self {
+            TransferOutcome::Rejected { status } | TransferOutcome::Failed { status } => {
+                Some(status)
+            }
+            _ => None,
+        }
+    }
+
+    /// Inverse of [`TransferOutcome::kind`] + [`TransferOutcome::status`]; None when they do not fit together
+    /// (an unknown kind, or a rejected/failed one without its status).
+    pub fn from_parts(kind: &str, status: Option<u16>) -> Option<TransferOutcome> {
+        Some(match (kind, status) {
+            ("answered", None) => TransferOutcome::Answered,
+            ("no_answer", None) => TransferOutcome::NoAnswer,
+            ("busy", None) => TransferOutcome::Busy,
+            ("rejected", Some(status)) => TransferOutcome::Rejected { status },
+            ("failed", Some(status)) => TransferOutcome::Failed { status },
+            ("cancelled", None) => TransferOutcome::Cancelled,
+            _ => return None,
+        })
+    }
+
+    /// The department did not take the transfer (no answer, busy, rejected, failed); a cancelled attempt was
+    /// given up on our side and an answered one succeeded.
+    pub fn is_failure(self) -> bool {
+        matches!(
+            self,
+            TransferOutcome::NoAnswer
+                | TransferOutcome::Busy
+                | TransferOutcome::Rejected { .. }
+                | TransferOutcome::Failed { .. }
+        )
+    }
+}
+
 /// One transfer attempt of a call (the operator dialled a department or another hotline for the caller).
 /// Filled in by the one-key transfer; times are Unix epoch milliseconds (UTC), like [`CallRecord`]'s.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,6 +194,27 @@ pub enum TransferEndedBy {
     Timer,
 }
 
+impl TransferEndedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransferEndedBy::Caller => "caller",
+            TransferEndedBy::Operator => "operator",
+            TransferEndedBy::Department => "department",
+            TransferEndedBy::Timer => "timer",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TransferEndedBy> {
+        Some(match s {
+            "caller" => TransferEndedBy::Caller,
+            "operator" => TransferEndedBy::Operator,
+            "department" => TransferEndedBy::Department,
+            "timer" => TransferEndedBy::Timer,
+            _ => return None,
+        })
+    }
+}
+
 impl TransferAttempt {
     /// How long the target rang: until its answer, else until the attempt ended.
     pub fn ring_ms(&self) -> i64 {
@@ -157,6 +228,15 @@ impl TransferAttempt {
             (Some(_), None) => true,
             (None, _) => false,
         }
+    }
+
+    /// Who gets told about it: the department, else (the dial plan did not know one) the number dialled.
+    pub fn owner(&self) -> &str {
+        self.department
+            .as_deref()
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .unwrap_or(self.target.trim())
     }
 }
 
@@ -205,5 +285,63 @@ mod tests {
         let back: TransferAttempt = serde_json::from_str(&json).unwrap();
         assert_eq!(back, a);
         assert!(!a.answered_in_target());
+    }
+
+    #[test]
+    fn outcome_and_ended_by_names_round_trip() {
+        for o in [
+            TransferOutcome::Answered,
+            TransferOutcome::NoAnswer,
+            TransferOutcome::Busy,
+            TransferOutcome::Rejected { status: 603 },
+            TransferOutcome::Failed { status: 503 },
+            TransferOutcome::Cancelled,
+        ] {
+            assert_eq!(TransferOutcome::from_parts(o.kind(), o.status()), Some(o));
+            let json = serde_json::to_string(&o).unwrap();
+            assert!(
+                json.contains(&format!("\"kind\":\"{}\"", o.kind())),
+                "{json}"
+            );
+            assert_eq!(
+                o.is_failure(),
+                !matches!(o, TransferOutcome::Answered | TransferOutcome::Cancelled)
+            );
+        }
+        assert_eq!(TransferOutcome::from_parts("rejected", None), None);
+        assert_eq!(TransferOutcome::from_parts("busy", Some(486)), None);
+        assert_eq!(TransferOutcome::from_parts("gone", None), None);
+        for e in [
+            TransferEndedBy::Caller,
+            TransferEndedBy::Operator,
+            TransferEndedBy::Department,
+            TransferEndedBy::Timer,
+        ] {
+            assert_eq!(TransferEndedBy::parse(e.as_str()), Some(e));
+            assert_eq!(
+                serde_json::to_string(&e).unwrap(),
+                format!("\"{}\"", e.as_str())
+            );
+        }
+    }
+
+    #[test]
+    fn answer_target_is_inclusive_and_owner_falls_back_to_the_target() {
+        let mut a = TransferAttempt {
+            target: " 8001 ".into(),
+            department: Some(" ".into()),
+            started_at_ms: 1_000,
+            answered_at_ms: Some(16_000),
+            ended_at_ms: 60_000,
+            outcome: TransferOutcome::Answered,
+            answer_target_ms: Some(15_000),
+            ended_by: None,
+        };
+        assert!(a.answered_in_target(), "15.0 s is within a 15 s target");
+        a.answered_at_ms = Some(16_001);
+        assert!(!a.answered_in_target());
+        assert_eq!(a.owner(), "8001");
+        a.department = Some("water".into());
+        assert_eq!(a.owner(), "water");
     }
 }

@@ -9,6 +9,7 @@
 //! | POST | /tickets/{id}/actions | `{"action": "dispatch", "department": "…"}` etc.; 409 when not allowed now |
 //! | GET | /tickets/{id}/access-log | who read this ticket's personal data |
 //! | GET | /tickets/events | server-sent events: `created` / `changed` tickets (no personal data) |
+//! | GET | /stats/transfers?from=&to= | transfer service level over attempts started in `[from, to)`; epoch ms or RFC 3339 |
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -32,6 +33,7 @@ use tokio::sync::broadcast;
 use crate::deadline::{deadlines, DeadlineInput, Light};
 use crate::mask::mask_phone;
 use crate::model::{Action, Category};
+use crate::stats::{TimeRange, TransferReport};
 use crate::store::{HistoryEntry, Ticket, TicketFilter, TicketInput};
 use crate::{Shared, TicketError, TicketEvent};
 
@@ -44,6 +46,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/tickets/{id}", get(read_one))
         .route("/tickets/{id}/actions", post(act))
         .route("/tickets/{id}/access-log", get(access_log))
+        .route("/stats/transfers", get(transfer_stats))
         .layer(middleware::from_fn_with_state(shared.clone(), auth))
         .with_state(shared)
 }
@@ -272,6 +275,43 @@ fn parse_time(field: &str, v: &str) -> Result<i64, ApiError> {
     DateTime::parse_from_rfc3339(v)
         .map(|t| t.timestamp_millis())
         .map_err(|e| ApiError::bad(field, format!("{field}: not an RFC 3339 time ({e})")))
+}
+
+/// A time bound: epoch milliseconds, or an RFC 3339 time.
+fn parse_ms_or_time(field: &str, v: &str) -> Result<i64, ApiError> {
+    let v = v.trim();
+    if let Ok(ms) = v.parse::<i64>() {
+        return Ok(ms);
+    }
+    DateTime::parse_from_rfc3339(v)
+        .map(|t| t.timestamp_millis())
+        .map_err(|e| {
+            ApiError::bad(
+                field,
+                format!("{field}: neither epoch milliseconds nor an RFC 3339 time ({e})"),
+            )
+        })
+}
+
+/// `GET /stats/transfers?from=&to=`: see [`crate::stats`] for what is counted.
+async fn transfer_stats(
+    State(s): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<TransferReport>, ApiError> {
+    let mut range = TimeRange::default();
+    for (k, v) in &q {
+        match k.as_str() {
+            "from" => range.from_ms = Some(parse_ms_or_time("from", v)?),
+            "to" => range.to_ms = Some(parse_ms_or_time("to", v)?),
+            other => return Err(ApiError::bad(other, format!("{other}: unknown parameter"))),
+        }
+    }
+    if let (Some(f), Some(t)) = (range.from_ms, range.to_ms) {
+        if f > t {
+            return Err(ApiError::bad("to", "to: before from"));
+        }
+    }
+    Ok(Json(s.store.transfer_stats(range).await?))
 }
 
 async fn list(

@@ -1,14 +1,15 @@
 //! Automatic tickets from calls (issue item 5): decided by a pure function so the rules can be tested alone.
 
 use crate::model::Category;
-use crate::record::{CallRecord, EndReason};
+use crate::record::{CallRecord, EndReason, TransferAttempt, TransferOutcome};
 
 /// Why a ticket was opened without a human filling it in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AutoReason {
     /// A parallel number called off hours and answered by 12345 (R-04): the department owes an answer.
     OffHours,
-    /// A one-key transfer the department did not answer in time (R-05).
+    /// A one-key transfer the department did not take (R-05): one per failed attempt (no answer, busy,
+    /// rejected, failed), or the record's `transfer_unanswered` when no attempt covers it.
     TransferUnanswered,
     /// The caller hung up while waiting: the center must call back (2025 national guidance, R-23).
     Abandoned,
@@ -36,7 +37,12 @@ pub struct NewTicket {
     pub text: String,
 }
 
-/// Which tickets a finished call opens. At most one per reason; the order is stable.
+/// Which tickets a finished call opens; the order is stable: off hours, failed transfers, abandoned.
+///
+/// Transfers: one ticket per attempt in `rec.transfers` that ended `no_answer`, `busy`, `rejected` or `failed`
+/// (not `answered`, not `cancelled`), for the attempt's department (else its target), in attempt order. The
+/// older `transfer_unanswered` field still opens one, unless a failed attempt already went to that department
+/// (or target): the same failed transfer never opens two tickets.
 pub fn tickets_for(rec: &CallRecord) -> Vec<NewTicket> {
     let mut out = Vec::new();
     let mut push = |reason, department: Option<String>, text: String| {
@@ -61,12 +67,29 @@ pub fn tickets_for(rec: &CallRecord) -> Vec<NewTicket> {
             );
         }
     }
-    if let Some(dep) = nonempty(rec.transfer_unanswered.as_deref()) {
+    let failed: Vec<&TransferAttempt> = rec
+        .transfers
+        .iter()
+        .filter(|a| a.outcome.is_failure() && !a.owner().is_empty())
+        .collect();
+    for a in &failed {
         push(
             AutoReason::TransferUnanswered,
-            Some(dep.to_string()),
-            format!("transfer to {dep} not answered in time"),
+            Some(a.owner().to_string()),
+            attempt_text(a),
         );
+    }
+    if let Some(dep) = nonempty(rec.transfer_unanswered.as_deref()) {
+        let covered = failed
+            .iter()
+            .any(|a| a.owner() == dep || a.target.trim() == dep);
+        if !covered {
+            push(
+                AutoReason::TransferUnanswered,
+                Some(dep.to_string()),
+                format!("transfer to {dep} not answered in time"),
+            );
+        }
     }
     // A caller who hung up before reaching a human; prompt-only and refused calls are not missed requests.
     let never_answered = rec.answered_at_ms.is_none();
@@ -81,6 +104,32 @@ pub fn tickets_for(rec: &CallRecord) -> Vec<NewTicket> {
         );
     }
     out
+}
+
+/// "transfer to 8001 (water) busy after 3.2 s of ringing (target 15 s); caller returned to the operator".
+fn attempt_text(a: &TransferAttempt) -> String {
+    let cause = match a.outcome {
+        TransferOutcome::NoAnswer => "not answered".to_string(),
+        TransferOutcome::Busy => "busy".to_string(),
+        TransferOutcome::Rejected { status } => format!("rejected ({status})"),
+        TransferOutcome::Failed { status } => format!("failed ({status})"),
+        TransferOutcome::Answered => "answered".to_string(),
+        TransferOutcome::Cancelled => "cancelled".to_string(),
+    };
+    let target = a.target.trim();
+    let who = match nonempty(a.department.as_deref()) {
+        Some(d) if d != target => format!("{target} ({d})"),
+        _ => target.to_string(),
+    };
+    let secs = |ms: i64| format!("{:.1} s", ms as f64 / 1000.0);
+    let goal = a
+        .answer_target_ms
+        .map(|t| format!(" (target {})", secs(t)))
+        .unwrap_or_default();
+    format!(
+        "transfer to {who} {cause} after {} of ringing{goal}; caller returned to the operator",
+        secs(a.ring_ms().max(0))
+    )
 }
 
 fn nonempty(s: Option<&str>) -> Option<&str> {
@@ -152,6 +201,104 @@ mod tests {
         assert_eq!(t.len(), 1);
         assert_eq!(t[0].reason, AutoReason::TransferUnanswered);
         assert_eq!(t[0].department.as_deref(), Some("power"));
+    }
+
+    fn attempt(dep: Option<&str>, outcome: TransferOutcome) -> TransferAttempt {
+        TransferAttempt {
+            target: "8001".into(),
+            department: dep.map(str::to_string),
+            started_at_ms: 10_000,
+            answered_at_ms: matches!(outcome, TransferOutcome::Answered).then_some(13_000),
+            ended_at_ms: 25_000,
+            outcome,
+            answer_target_ms: Some(15_000),
+            ended_by: None,
+        }
+    }
+
+    #[test]
+    fn every_failed_transfer_attempt_opens_a_ticket_with_its_facts() {
+        use TransferOutcome::*;
+        let r = CallRecord {
+            transfers: vec![
+                attempt(Some("water"), NoAnswer),
+                attempt(Some("water"), Answered),
+                attempt(Some("power"), Busy),
+                attempt(Some("gas"), Cancelled),
+                attempt(None, Rejected { status: 603 }),
+                attempt(Some("power"), Failed { status: 503 }),
+            ],
+            ..rec()
+        };
+        let t = tickets_for(&r);
+        let got: Vec<_> = t
+            .iter()
+            .map(|t| (t.reason, t.department.as_deref().unwrap_or("")))
+            .collect();
+        use AutoReason::TransferUnanswered as T;
+        assert_eq!(
+            got,
+            [(T, "water"), (T, "power"), (T, "8001"), (T, "power")],
+            "answered and cancelled attempts open nothing; no department: the target"
+        );
+        assert_eq!(
+            t[0].text,
+            "transfer to 8001 (water) not answered after 15.0 s of ringing (target 15.0 s); \
+             caller returned to the operator"
+        );
+        assert!(t[1].text.contains("busy after 15.0 s"), "{}", t[1].text);
+        assert!(
+            t[2].text.starts_with("transfer to 8001 rejected (603)"),
+            "{}",
+            t[2].text
+        );
+        assert!(t[3].text.contains("failed (503)"), "{}", t[3].text);
+        assert!(t
+            .iter()
+            .all(|t| t.call_id == "c1" && t.accepted_at_ms == 60_000));
+    }
+
+    #[test]
+    fn transfer_unanswered_and_a_failed_attempt_for_the_same_department_open_one_ticket() {
+        let r = CallRecord {
+            transfer_unanswered: Some("water".into()),
+            transfers: vec![attempt(Some("water"), TransferOutcome::NoAnswer)],
+            ..rec()
+        };
+        let t = tickets_for(&r);
+        assert_eq!(t.len(), 1);
+        assert!(
+            t[0].text.contains("15.0 s of ringing"),
+            "the attempt's facts win"
+        );
+        // The legacy field may name the number dialled rather than the department.
+        let r = CallRecord {
+            transfer_unanswered: Some("8001".into()),
+            ..r
+        };
+        assert_eq!(tickets_for(&r).len(), 1);
+        // A different department, or an attempt that was answered or cancelled, does not cover it.
+        for transfers in [
+            vec![attempt(Some("power"), TransferOutcome::Busy)],
+            vec![attempt(Some("water"), TransferOutcome::Cancelled)],
+        ] {
+            let r = CallRecord {
+                transfer_unanswered: Some("water".into()),
+                transfers: transfers.clone(),
+                ..rec()
+            };
+            let deps: Vec<_> = tickets_for(&r)
+                .into_iter()
+                .map(|t| t.department.unwrap_or_default())
+                .collect();
+            let want: Vec<String> = transfers
+                .iter()
+                .filter(|a| a.outcome.is_failure())
+                .map(|a| a.owner().to_string())
+                .chain(["water".to_string()])
+                .collect();
+            assert_eq!(deps, want);
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod mask;
 pub mod model;
 pub mod record;
 mod spool;
+pub mod stats;
 pub mod store;
 mod writer;
 
@@ -21,7 +22,7 @@ use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
-pub use ::record::{CallRecord, EndReason, TransferAttempt, TransferOutcome};
+pub use ::record::{CallRecord, EndReason, TransferAttempt, TransferEndedBy, TransferOutcome};
 pub use auto::{tickets_for, AutoReason, NewTicket};
 pub use config::TicketConfig;
 pub use deadline::{DeadlineRules, Light, WorkingClock};
@@ -203,7 +204,8 @@ impl TicketService {
         }
     }
 
-    /// Routes under `/tickets…`; the daemon nests it under `/api`. Every route needs the bearer token.
+    /// Routes under `/tickets…` and `/stats/transfers`; the daemon nests it under `/api`. Every route needs the
+    /// bearer token.
     pub fn router(&self) -> axum::Router {
         api::router(self.shared.clone())
     }

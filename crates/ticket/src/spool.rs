@@ -331,6 +331,50 @@ mod tests {
     }
 
     #[test]
+    fn records_with_transfers_round_trip_and_old_lines_without_them_still_load() {
+        use crate::record::{TransferAttempt, TransferEndedBy, TransferOutcome};
+        let dir = tempfile::tempdir().unwrap();
+        let (j, _) = Journal::open(dir.path()).unwrap();
+        let (tx, _rx) = mpsc::channel(10);
+        let mut r = rec(1);
+        r.transfers = vec![
+            TransferAttempt {
+                target: "8001".into(),
+                department: Some("water".into()),
+                started_at_ms: 10,
+                answered_at_ms: None,
+                ended_at_ms: 15_010,
+                outcome: TransferOutcome::Rejected { status: 603 },
+                answer_target_ms: Some(15_000),
+                ended_by: Some(TransferEndedBy::Department),
+            },
+            TransferAttempt {
+                target: "8002".into(),
+                department: None,
+                started_at_ms: 20_000,
+                answered_at_ms: Some(25_000),
+                ended_at_ms: 90_000,
+                outcome: TransferOutcome::Answered,
+                answer_target_ms: None,
+                ended_by: None,
+            },
+        ];
+        j.submit(&tx, r.clone());
+        // A line written before `transfers` (and `ended_by`) existed.
+        let old = br#"{"call_id":"old-1","caller":"13812341234","called":"12345","original_called":null,"route_mode":null,"department":null,"started_at_ms":1,"answered_at_ms":null,"ended_at_ms":2,"wait_ms":0,"seat":null,"end_reason":"caller_hangup","digits":"","off_hours":false,"transfer_unanswered":"water"}"#;
+        let mut f = open_append(&dir.path().join(CURRENT)).unwrap();
+        f.write_all(old).unwrap();
+        f.write_all(b"\n").unwrap();
+        let s = j.seal().unwrap().unwrap();
+        let (recs, bad) = read_segment(&s.path).unwrap();
+        assert_eq!(bad, 0);
+        assert_eq!(recs[0], r);
+        assert_eq!(recs[1].call_id, "old-1");
+        assert!(recs[1].transfers.is_empty());
+        assert_eq!(recs[1].transfer_unanswered.as_deref(), Some("water"));
+    }
+
+    #[test]
     fn reopening_hands_back_leftovers_in_order_and_skips_a_torn_line() {
         let dir = tempfile::tempdir().unwrap();
         {

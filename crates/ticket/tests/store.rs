@@ -6,10 +6,11 @@ mod common;
 use std::sync::Arc;
 
 use common::{abandoned, rec, TestDb};
+use ticket::stats::TimeRange;
 use ticket::store::Backend;
 use ticket::{
     Action, CallRecord, Category, Satisfaction, Status, Store, TicketConfig, TicketError,
-    TicketFilter, TicketInput,
+    TicketFilter, TicketInput, TransferAttempt, TransferEndedBy, TransferOutcome,
 };
 
 async fn store(db: &TestDb) -> Store {
@@ -127,6 +128,98 @@ async fn automatic_tickets_open_once_per_new_call(db: TestDb) {
     assert_eq!(s.count_tickets().await.unwrap(), 3);
 }
 both_backends!(automatic_tickets, automatic_tickets_open_once_per_new_call);
+
+fn attempt(dep: Option<&str>, start: i64, outcome: TransferOutcome) -> TransferAttempt {
+    TransferAttempt {
+        target: "8001".into(),
+        department: dep.map(str::to_string),
+        started_at_ms: start,
+        answered_at_ms: matches!(outcome, TransferOutcome::Answered).then_some(start + 4_000),
+        ended_at_ms: start + 15_000,
+        outcome,
+        answer_target_ms: Some(15_000),
+        ended_by: Some(TransferEndedBy::Timer),
+    }
+}
+
+async fn transfer_attempts_are_stored_with_their_record_once(db: TestDb) {
+    let s = store(&db).await;
+    let t0 = 1_700_000_010_000;
+    let r = CallRecord {
+        transfers: vec![
+            attempt(Some("水务"), t0, TransferOutcome::Busy),
+            attempt(None, t0 + 20_000, TransferOutcome::Rejected { status: 603 }),
+            attempt(
+                Some("power"),
+                t0 + 40_000,
+                TransferOutcome::Failed { status: 503 },
+            ),
+            TransferAttempt {
+                ended_by: None,
+                answer_target_ms: None,
+                ..attempt(Some("power"), t0 + 60_000, TransferOutcome::Answered)
+            },
+            attempt(Some("gas"), t0 + 80_000, TransferOutcome::Cancelled),
+        ],
+        // The old field names the same department as the busy attempt: one ticket for it.
+        transfer_unanswered: Some("水务".into()),
+        ..rec("c-t")
+    };
+    let plain = rec("c-plain");
+    let opened = s
+        .insert_call_records(&[r.clone(), plain.clone(), r.clone()], 5, "callback")
+        .await
+        .unwrap();
+    let got: Vec<_> = opened
+        .iter()
+        .map(|t| (t.source.as_str(), t.department.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("auto_transfer_unanswered", "水务"),
+            ("auto_transfer_unanswered", "8001"),
+            ("auto_transfer_unanswered", "power"),
+        ]
+    );
+    assert!(
+        opened[1].text.contains("rejected (603)"),
+        "{}",
+        opened[1].text
+    );
+    // Stored once, read back whole and in order; a replay stores and opens nothing more.
+    let again = s
+        .insert_call_records(std::slice::from_ref(&r), 6, "callback")
+        .await
+        .unwrap();
+    assert!(again.is_empty());
+    assert_eq!(s.call_record("c-t").await.unwrap(), Some(r.clone()));
+    assert_eq!(s.call_record("c-plain").await.unwrap(), Some(plain));
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM transfer_attempts")
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    assert_eq!(n, 5);
+    // The range query: [from, to) on the start time.
+    let got = s
+        .transfer_attempts(TimeRange {
+            from_ms: Some(t0 + 20_000),
+            to_ms: Some(t0 + 60_000),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        got,
+        [
+            ("c-t".to_string(), r.transfers[1].clone()),
+            ("c-t".to_string(), r.transfers[2].clone()),
+        ]
+    );
+}
+both_backends!(
+    transfer_attempts_stored,
+    transfer_attempts_are_stored_with_their_record_once
+);
 
 async fn a_ticket_walks_its_life_and_history_is_append_only(db: TestDb) {
     let s = store(&db).await;
@@ -517,6 +610,57 @@ async fn a_record_the_database_refuses_does_not_stall_the_others(db: TestDb) {
 both_backends!(
     poison_record,
     a_record_the_database_refuses_does_not_stall_the_others
+);
+
+async fn the_writer_stores_attempts_with_their_record_or_neither(db: TestDb) {
+    let svc = ticket::start(db.config(), common::schedule())
+        .await
+        .unwrap();
+    let sink = svc.sink();
+    let t0 = 1_700_000_010_000;
+    let good = CallRecord {
+        transfers: vec![
+            attempt(Some("water"), t0, TransferOutcome::NoAnswer),
+            attempt(Some("water"), t0 + 20_000, TransferOutcome::Answered),
+        ],
+        ..rec("x-good")
+    };
+    // PostgreSQL refuses the NUL in the attempt: the record must not be stored without it.
+    let bad = CallRecord {
+        transfers: vec![TransferAttempt {
+            target: "80\u{0}01".into(),
+            ..attempt(Some("power"), t0, TransferOutcome::Busy)
+        }],
+        ..rec("x-nul")
+    };
+    sink.submit(good.clone());
+    sink.submit(bad.clone());
+    svc.shutdown().await;
+    let s = store(&db).await;
+    assert_eq!(s.call_record("x-good").await.unwrap(), Some(good));
+    let rejected = std::fs::read_to_string(db.spool().join("rejected.jsonl")).unwrap_or_default();
+    let attempts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM transfer_attempts")
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    match s.backend() {
+        Backend::Postgres => {
+            assert_eq!(s.call_record("x-nul").await.unwrap(), None);
+            assert!(rejected.contains("\"call_id\":\"x-nul\""), "{rejected}");
+            assert_eq!(attempts, 2);
+            // Only the good call's failed attempt opened a ticket.
+            assert_eq!(s.count_tickets().await.unwrap(), 1);
+        }
+        Backend::Sqlite => {
+            assert_eq!(s.call_record("x-nul").await.unwrap(), Some(bad));
+            assert_eq!(attempts, 3);
+            assert_eq!(s.count_tickets().await.unwrap(), 2);
+        }
+    }
+}
+both_backends!(
+    writer_stores_attempts,
+    the_writer_stores_attempts_with_their_record_or_neither
 );
 
 async fn many_call_tasks_submitting_at_once_lose_nothing(db: TestDb) {
