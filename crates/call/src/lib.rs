@@ -505,7 +505,19 @@ impl Call {
                 .map(|l| l.dtmf.clone())
                 .unwrap_or_default(),
             off_hours: d.mode == Mode::Parallel && !d.working_hours,
-            transfer_unanswered: None,
+            // The department of the last transfer that failed (not one the operator or caller gave up): the
+            // ticket side opens a ticket for it.
+            transfer_unanswered: self
+                .transfers
+                .iter()
+                .rev()
+                .find(|t| {
+                    !matches!(
+                        t.outcome,
+                        TransferOutcome::Answered | TransferOutcome::Cancelled
+                    )
+                })
+                .map(|t| t.department.clone().unwrap_or_else(|| t.target.clone())),
             transfers: std::mem::take(&mut self.transfers),
         };
         out.push(Output::Finished(Box::new(record)));

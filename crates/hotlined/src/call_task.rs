@@ -109,6 +109,7 @@ impl CallTask {
                     self.pending.push_back(Input::SeatAssigned { seat })
                 }
                 Wake::Msg(Some(CallMsg::GroupSeats { attempt, seats })) => {
+                    info!(attempt, seats = ?seats, "transfer: the group's free seats");
                     self.pending.push_back(Input::GroupSeats { attempt, seats })
                 }
                 Wake::Msg(Some(CallMsg::AckTimeout)) => {
@@ -118,7 +119,10 @@ impl CallTask {
                 Wake::Leg(LegWake::Media(leg, ev)) => {
                     let input = match ev {
                         media::MediaEvent::PromptFinished => Input::PromptFinished { leg },
-                        media::MediaEvent::Dtmf { digit, .. } => Input::Dtmf { leg, digit },
+                        media::MediaEvent::Dtmf { digit, .. } => {
+                            info!(leg = leg.0, %digit, "key");
+                            Input::Dtmf { leg, digit }
+                        }
                         media::MediaEvent::MediaTimeout => Input::MediaTimeout { leg },
                     };
                     self.pending.push_back(input);
@@ -193,6 +197,7 @@ impl CallTask {
         Some(match ev {
             SessionEvent::Ringing { .. } => Input::LegRinging { leg },
             SessionEvent::Answered { sdp } => {
+                info!(leg = leg.0, "answered");
                 io.accept_answer(sdp.as_deref());
                 Input::LegAnswered { leg }
             }

@@ -218,8 +218,16 @@ impl Config {
         let base = path.parent().unwrap_or(Path::new("."));
         cfg.dialplan.dir = rebase(base, &cfg.dialplan.dir);
         cfg.tickets.spool_dir = rebase(base, &cfg.tickets.spool_dir);
-        if let Some(h) = &cfg.calls.hold_prompt {
-            cfg.calls.hold_prompt = Some(rebase(base, h));
+        let t = &mut cfg.calls.transfer;
+        for p in [
+            &mut cfg.calls.hold_prompt,
+            &mut t.caller_prompt,
+            &mut t.ringback_prompt,
+            &mut t.fallback_prompt,
+        ] {
+            if let Some(h) = p.as_ref() {
+                *p = Some(rebase(base, h));
+            }
         }
         if let Some(rest) = cfg.tickets.database_url.strip_prefix("sqlite://") {
             if !rest.starts_with('/') && !rest.starts_with(':') {

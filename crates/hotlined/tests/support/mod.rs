@@ -109,6 +109,11 @@ impl Daemon {
                     "hold_prompt = \"{}\"",
                     repo().join("dialplans/prompts/please_wait.wav").display()
                 ),
+                "caller_prompt" | "ringback_prompt" | "fallback_prompt" => {
+                    // Relative to the example's directory: make it absolute for our temp config.
+                    let rel = line.split('"').nth(1).unwrap_or("");
+                    format!("{key} = \"{}\"", repo().join("deploy").join(rel).display())
+                }
                 "database_url" => format!("database_url = \"{db_url}\""),
                 "spool_dir" => format!("spool_dir = \"{}\"", dir.path().join("spool").display()),
                 "listen" => format!("listen = \"127.0.0.1:{admin_port}\""),
@@ -358,6 +363,19 @@ pub fn register_seat(d: &Daemon, seat: &str, ooc: &str, rtp_port: u16) -> Sipp {
 
 /// [`register_seat`] on a given SIPp transport: `u1` (UDP) or `t1` (one TCP connection).
 pub fn register_seat_on(d: &Daemon, seat: &str, ooc: &str, rtp_port: u16, transport: &str) -> Sipp {
+    register_seat_with(d, seat, ooc, rtp_port, transport, 40_000)
+}
+
+/// [`register_seat_on`] with the scenario's default pause (`-d`, e.g. how long a seat rings or talks).
+pub fn register_seat_with(
+    d: &Daemon,
+    seat: &str,
+    ooc: &str,
+    rtp_port: u16,
+    transport: &str,
+    pause_ms: u32,
+) -> Sipp {
+    let pause = pause_ms.to_string();
     let port = free_port().to_string();
     let ooc = sipp_dir().join(ooc);
     let password = format!("hotline-{seat}");
@@ -383,7 +401,7 @@ pub fn register_seat_on(d: &Daemon, seat: &str, ooc: &str, rtp_port: u16, transp
             "seat_rtp_port",
             &media,
             "-d",
-            "40000",
+            &pause,
             "-t",
             transport,
         ],

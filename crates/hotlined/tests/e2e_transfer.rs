@@ -1,0 +1,281 @@
+//! The one-key three-way transfer end to end: a SIPp carrier → the 12345 queue → an operator's seat that keys
+//! `*2 8121135 #` as RFC 4733 telephone-events → a seat of the 医保 group `ybj` (SIPp). The test owns every
+//! party's RTP socket, so it checks where each party's audio goes in each phase.
+
+mod support;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+use support::*;
+
+/// Voice, not the silence a mixer or relay fills with: a frame of one constant byte other than the G.711
+/// silence codes.
+fn is_voice(p: &Rtp) -> bool {
+    is_tone(p) && !matches!(p.payload[0], 0xd5 | 0x55 | 0xff | 0x7f)
+}
+
+/// Did `peer` get voice (from `from`, the daemon's leg) after `since`?
+fn heard_since(peer: &RtpPeer, since: Instant) -> bool {
+    peer.packets().iter().any(|p| p.at >= since && is_voice(p))
+}
+
+/// RFC 4733 §2.3: each key as telephone-events (payload type 101, as our SDP offers it), three updates and
+/// three end packets with one timestamp, 100 ms apart.
+fn key_rfc4733(sock: &UdpSocket, to: SocketAddr, keys: &str) {
+    let mut seq: u16 = 40_000;
+    for (n, key) in keys.chars().enumerate() {
+        let event: u8 = match key {
+            '0'..='9' => key as u8 - b'0',
+            '*' => 10,
+            '#' => 11,
+            _ => panic!("no key {key}"),
+        };
+        let ts = 1_000_000 + n as u32 * 8_000;
+        for (i, end) in [false, false, false, true, true, true]
+            .into_iter()
+            .enumerate()
+        {
+            let duration = (i as u16 + 1) * 160;
+            let mut pkt = vec![0x80, 101 | if i == 0 { 0x80 } else { 0 }];
+            pkt.extend(seq.to_be_bytes());
+            pkt.extend(ts.to_be_bytes());
+            pkt.extend(0x0badcafe_u32.to_be_bytes());
+            pkt.push(event);
+            pkt.push(if end { 0x80 | 10 } else { 10 });
+            pkt.extend(duration.to_be_bytes());
+            sock.send_to(&pkt, to).unwrap();
+            seq = seq.wrapping_add(1);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Send a constant tone from `peer` to `to` for `frames` × 20 ms, in the background: A-law (8) from the
+/// caller (it offers PCMA first), μ-law (0) from seats (their answer puts PCMU first).
+fn talk(peer: &RtpPeer, to: SocketAddr, byte: u8, frames: u16) -> std::thread::JoinHandle<()> {
+    let sock = peer.sock.clone();
+    let pt = if byte == 0x3c { 8 } else { 0 };
+    std::thread::spawn(move || send_tone(&sock, to, pt, byte, frames))
+}
+
+/// The daemon's address for a leg: where its first packet to `peer` came from.
+fn daemon_leg(peer: &RtpPeer, what: &str) -> SocketAddr {
+    wait_for(Duration::from_secs(20), what, || !peer.packets().is_empty());
+    peer.packets()[0].from
+}
+
+struct Parties {
+    d: Daemon,
+    caller: RtpPeer,
+    operator: RtpPeer,
+    dept: RtpPeer,
+    caller_leg: SocketAddr,
+    operator_leg: SocketAddr,
+    caller_sipp: Sipp,
+    _operator_sipp: Sipp,
+}
+
+/// A caller talking with operator 1001, the caller's tone relayed to the operator.
+fn caller_with_operator(operator_scenario: &str, caller_talks_ms: u32) -> Parties {
+    let d = Daemon::start(Options::default());
+    let (caller, operator, dept) = (RtpPeer::new(), RtpPeer::new(), RtpPeer::new());
+    let operator_sipp = register_seat(&d, "1001", operator_scenario, operator.port());
+    let caller_sipp = dial(&d, "caller.xml", "12345", caller.port(), caller_talks_ms);
+    let caller_leg = daemon_leg(&caller, "the greeting");
+    // The caller sends its tone from the start; it is relayed once the operator answers.
+    let _ = talk(&caller, caller_leg, 0x3c, 450);
+    wait_for(
+        Duration::from_secs(25),
+        "caller audio at the operator",
+        || operator.packets().iter().any(is_voice),
+    );
+    let operator_leg = operator
+        .packets()
+        .iter()
+        .find(|p| is_voice(p))
+        .unwrap()
+        .from;
+    Parties {
+        d,
+        caller,
+        operator,
+        dept,
+        caller_leg,
+        operator_leg,
+        caller_sipp,
+        _operator_sipp: operator_sipp,
+    }
+}
+
+#[test]
+fn one_key_transfer_mixes_three_then_leaves_caller_and_department_connected() {
+    if !sipp_available() {
+        panic!("sipp not found: apt-get install -y sip-tester (.ci/run does this)");
+    }
+    // The operator hangs up 16 s after answering; the caller talks 40 s in all.
+    let mut p = caller_with_operator("seat_answer_then_bye.xml", 40_000);
+    let answered = Instant::now();
+    // The department's seat (group ybj) rings 5 s before it answers.
+    let dept_sipp = register_seat(&p.d, "2001", "seat_answer_late.xml", p.dept.port());
+
+    key_rfc4733(&p.operator.sock, p.operator_leg, "*28121135#");
+    let keyed = Instant::now();
+
+    // The caller hears the transfer prompt (a spoken prompt, not a tone) while the department rings.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !p.d.log().contains("answered leg=2") {
+        assert!(
+            Instant::now() < deadline,
+            "the department never answered:\n{}\n{}",
+            dept_sipp.messages(),
+            p.d.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let rang = keyed.elapsed();
+    assert!(
+        rang >= Duration::from_secs(4) && rang < Duration::from_secs(12),
+        "the department answered after its 5 s of ringing, took {rang:?}"
+    );
+
+    // Three-way phase. The caller talks alone: the department and the operator hear it.
+    let t = Instant::now();
+    let caller_talk = talk(&p.caller, p.caller_leg, 0x3c, 60);
+    wait_for(
+        Duration::from_secs(3),
+        "caller's voice at the department",
+        || heard_since(&p.dept, t),
+    );
+    let dept_leg = p.dept.packets().iter().find(|r| is_voice(r)).unwrap().from;
+    wait_for(
+        Duration::from_secs(3),
+        "caller's voice at the operator",
+        || heard_since(&p.operator, t),
+    );
+    caller_talk.join().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    // The department talks alone: the caller and the operator hear it.
+    let t = Instant::now();
+    let dept_talk = talk(&p.dept, dept_leg, 0x2a, 60);
+    wait_for(
+        Duration::from_secs(3),
+        "department's voice at the caller",
+        || heard_since(&p.caller, t),
+    );
+    wait_for(
+        Duration::from_secs(3),
+        "department's voice at the operator",
+        || heard_since(&p.operator, t),
+    );
+    dept_talk.join().unwrap();
+    assert!(
+        answered.elapsed() < Duration::from_secs(15),
+        "the three-way checks ran before the operator's hang-up at 16 s"
+    );
+
+    // The operator hangs up 16 s after answering: caller and department stay, both ways.
+    std::thread::sleep(Duration::from_secs(17).saturating_sub(answered.elapsed()));
+    let t = Instant::now();
+    let _ = talk(&p.caller, p.caller_leg, 0x3c, 100);
+    let _ = talk(&p.dept, dept_leg, 0x2a, 100);
+    wait_for(
+        Duration::from_secs(4),
+        "caller → department after the operator left",
+        || heard_since(&p.dept, t),
+    );
+    wait_for(
+        Duration::from_secs(4),
+        "department → caller after the operator left",
+        || heard_since(&p.caller, t),
+    );
+    let before = p.operator.packets().len();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        p.operator.packets().len() <= before + 2,
+        "nothing goes to the operator who left"
+    );
+
+    let st = p.caller_sipp.wait(Duration::from_secs(40));
+    assert!(
+        st.success(),
+        "caller scenario failed:\n{}\n{}",
+        p.caller_sipp.messages(),
+        p.d.log()
+    );
+    let rec = p.d.call_records(1).remove(0);
+    assert_eq!(rec.seat.as_deref(), Some("1001"));
+    assert_eq!(rec.transfers.len(), 1, "{rec:?}");
+    let a = &rec.transfers[0];
+    assert_eq!(a.target, "8121135");
+    assert_eq!(a.department.as_deref(), Some("市医保局"));
+    assert_eq!(a.outcome, ticket::record::TransferOutcome::Answered);
+    assert!(a.answered_in_target(), "rang {} ms", a.ring_ms());
+    assert!(
+        (4_000..12_000).contains(&a.ring_ms()),
+        "rang {} ms",
+        a.ring_ms()
+    );
+    assert_eq!(rec.transfer_unanswered, None);
+}
+
+#[test]
+fn a_transfer_not_answered_in_15_seconds_falls_back_to_the_operator_and_opens_a_ticket() {
+    if !sipp_available() {
+        panic!("sipp not found: apt-get install -y sip-tester (.ci/run does this)");
+    }
+    let mut p = caller_with_operator("seat_answer.xml", 30_000);
+    let _dept_sipp = register_seat(&p.d, "2001", "seat_ring_until_cancel.xml", p.dept.port());
+    key_rfc4733(&p.operator.sock, p.operator_leg, "*21#");
+    let keyed = Instant::now();
+    // While it rings the caller hears the transfer prompt instead of the operator.
+    std::thread::sleep(Duration::from_secs(3));
+    let t = Instant::now();
+    let _ = talk(&p.operator, p.operator_leg, 0x2a, 50);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        !p.caller.packets().iter().any(|r| r.at >= t && is_voice(r)),
+        "the operator is not heard by the caller while the transfer rings"
+    );
+    // At 15 s the attempt falls back: operator and caller hear each other again.
+    wait_for(Duration::from_secs(20), "15 s passed", || {
+        keyed.elapsed() > Duration::from_millis(15_500)
+    });
+    let t = Instant::now();
+    let _ = talk(&p.operator, p.operator_leg, 0x2a, 100);
+    let _ = talk(&p.caller, p.caller_leg, 0x3c, 100);
+    wait_for(
+        Duration::from_secs(4),
+        "operator → caller after the fallback",
+        || heard_since(&p.caller, t),
+    );
+    wait_for(
+        Duration::from_secs(4),
+        "caller → operator after the fallback",
+        || heard_since(&p.operator, t),
+    );
+    assert!(p.dept.packets().is_empty(), "the department never answered");
+
+    let st = p.caller_sipp.wait(Duration::from_secs(40));
+    assert!(
+        st.success(),
+        "caller scenario failed:\n{}\n{}",
+        p.caller_sipp.messages(),
+        p.d.log()
+    );
+    let rec = p.d.call_records(1).remove(0);
+    let a = &rec.transfers[0];
+    assert_eq!(a.outcome, ticket::record::TransferOutcome::NoAnswer);
+    assert!(!a.answered_in_target());
+    assert!(
+        (14_500..16_500).contains(&a.ring_ms()),
+        "rang {} ms",
+        a.ring_ms()
+    );
+    assert_eq!(rec.transfer_unanswered.as_deref(), Some("市医保局"));
+    // The department gets a ticket for the unanswered transfer.
+    wait_for(Duration::from_secs(10), "a ticket for 市医保局", || {
+        p.d.api_get("/api/tickets")
+            .is_some_and(|(code, body)| code == 200 && body.contains("市医保局"))
+    });
+}
