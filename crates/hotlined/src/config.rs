@@ -351,7 +351,13 @@ mod tests {
     fn example_config_loads_and_typos_are_refused() {
         let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/hotlined.toml");
         let cfg = Config::load(&example).unwrap();
-        assert_eq!(cfg.seats.len(), 12);
+        assert_eq!(cfg.seats.len(), 14, "12 operator seats, 2 department seats");
+        let t = &cfg.calls.transfer;
+        assert_eq!((t.code.as_str(), t.end_key), ("*2", '#'));
+        for p in [&t.caller_prompt, &t.ringback_prompt, &t.fallback_prompt] {
+            let p = p.as_ref().expect("the example sets every transfer prompt");
+            assert!(p.is_file(), "{} (relative to the config file)", p.display());
+        }
         assert!(cfg.dialplan.dir.is_dir(), "{}", cfg.dialplan.dir.display());
 
         let dir = tempfile::tempdir().unwrap();
