@@ -28,12 +28,14 @@
 //! `SocketAddr::new(public_ip, leg.local_addr().port())`.
 
 pub mod dtmf;
+pub mod emodel;
 // The engine uses Linux batch syscalls (recvmmsg/sendmmsg); the sans-IO modules are portable.
 #[cfg(target_os = "linux")]
 mod engine;
 pub mod g711;
 pub mod mixer;
 pub mod prompt;
+pub mod rtcp;
 pub mod rtp;
 pub mod sdp;
 #[cfg(target_os = "linux")]
