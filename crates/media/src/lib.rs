@@ -44,8 +44,8 @@ pub mod udp;
 pub use dtmf::{parse_info_body, DtmfDigit};
 #[cfg(target_os = "linux")]
 pub use engine::{
-    bridge, conference, unbridge, Conference, EngineOptions, EngineStats, LegStats, MediaConfig,
-    MediaEngine, MediaEvent, MediaLeg, PacingReport,
+    bridge, conference, unbridge, Conference, EngineOptions, EngineStats, LegQuality, LegStats,
+    MediaConfig, MediaEngine, MediaEvent, MediaLeg, PacingReport,
 };
 pub use prompt::{Prompt, PromptError};
 pub use sdp::{Codec, Direction, Negotiated, SdpError, SdpSession};

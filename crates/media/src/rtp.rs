@@ -132,6 +132,18 @@ impl OutStream {
         self.ssrc
     }
 
+    /// Our RTP timestamp for "now" (`now_samples` 8 kHz samples since the pacing epoch), for an
+    /// SR (RFC 3550 §6.4.1): the last packet's timestamp moved on by the time since its tick.
+    /// Good to a tick (20 ms) for relayed packets, whose tick is their arrival's.
+    pub fn ts_at(&self, now_samples: u64) -> u32 {
+        match self.last_tick {
+            Some(t) => self.ts.wrapping_add(
+                now_samples.saturating_sub(t.saturating_mul(u64::from(TS_PER_TICK))) as u32,
+            ),
+            None => self.ts,
+        }
+    }
+
     /// The next packet starts a new talkspurt (prompt replaced, hold/resume…).
     pub fn mark_switch(&mut self) {
         self.force_marker = true;
