@@ -11,6 +11,12 @@
 //! puts the thread on whichever core is free (measured: see BENCHMARKS.md). Empty slots are
 //! skipped and an idle shard blocks on its queue. RTP timestamps come from the tick number,
 //! never from wall time.
+//!
+//! RTCP (RFC 3550 §6): each leg has a second socket on RTP port + 1 with its own low-rate
+//! receive task; muxed RTCP (RFC 5761 §4) is picked out of the RTP receive path by its packet
+//! type. Receiver statistics are updated per RTP packet under the lock the relay already takes;
+//! reports leave from the leg's pacing tick. RTCP time is NTP from the wall clock at engine
+//! start, moved on by the monotonic clock.
 
 use std::collections::{HashSet, VecDeque};
 use std::io;
@@ -51,7 +57,8 @@ const EVENT_QUEUE: usize = 64;
 #[derive(Debug, Clone)]
 pub struct MediaConfig {
     pub bind_ip: IpAddr,
-    /// Inclusive range; only even ports are used for RTP (RFC 3550 §11).
+    /// Inclusive range; only even ports are used for RTP (RFC 3550 §11), each with RTCP on the
+    /// odd port above it (so an even `port_max` puts its RTCP port just outside the range).
     pub port_min: u16,
     pub port_max: u16,
     /// No RTP from a sendrecv leg for this long → [`MediaEvent::MediaTimeout`].
