@@ -804,6 +804,35 @@ mod prop_tests {
         }
 
         #[test]
+        fn build_then_parse_round_trips(
+            ssrc in any::<u32>(),
+            sr in proptest::option::of((any::<u64>(), any::<u32>(), any::<u32>(), any::<u32>())),
+            block in proptest::option::of((any::<u32>(), any::<u8>(), -0x80_0000i32..0x80_0000,
+                any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>())),
+            cname in "[a-z0-9@.]{0,40}",
+            bye in any::<bool>(),
+        ) {
+            let info = sr.map(|(ntp, rtp_ts, packet_count, octet_count)| SenderInfo {
+                ntp, rtp_ts, packet_count, octet_count,
+            });
+            let block = block.map(|(ssrc, fraction_lost, cumulative_lost, highest_seq, jitter, lsr, dlsr)| {
+                ReportBlock { ssrc, fraction_lost, cumulative_lost, highest_seq, jitter, lsr, dlsr }
+            });
+            let mut buf = [0u8; MAX_BUILT];
+            let n = build_compound(&mut buf, ssrc, info.as_ref(), block.as_ref(), &cname, bye);
+            prop_assert_eq!(n % 4, 0);
+            let p = parse(&buf[..n]).unwrap();
+            let blocks: Vec<ReportBlock> = block.into_iter().collect();
+            let first = match info {
+                Some(info) => Packet::SenderReport { ssrc, info, blocks },
+                None => Packet::ReceiverReport { ssrc, blocks },
+            };
+            prop_assert_eq!(&p[0], &first);
+            prop_assert_eq!(&p[1], &Packet::Sdes { chunks: vec![(ssrc, Some(cname.clone()))] });
+            prop_assert_eq!(p.len(), if bye { 3 } else { 2 });
+        }
+
+        #[test]
         fn stats_never_panic(pkts in proptest::collection::vec(
             (any::<u32>(), any::<u16>(), any::<u32>(), any::<u32>(), any::<bool>()), 0..200)) {
             let mut s = ReceiverStats::new();

@@ -312,6 +312,19 @@ mod tests {
     }
 
     #[test]
+    fn ts_at_extrapolates_from_the_last_packet() {
+        let mut s = OutStream::new(1, 0, 1000);
+        assert_eq!(
+            s.ts_at(5_000),
+            1000,
+            "nothing sent yet: the initial timestamp"
+        );
+        s.next_generated(10); // ts 1000 at tick 10 = sample 1600
+        assert_eq!(s.ts_at(1600), 1000);
+        assert_eq!(s.ts_at(1600 + 8 * 55), 1000 + 440); // 55 ms later
+    }
+
+    #[test]
     fn sequence_wraps() {
         let mut s = OutStream::new(1, 65535, u32::MAX - 100);
         let a = s.next_generated(0);
