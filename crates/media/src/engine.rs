@@ -11,12 +11,6 @@
 //! puts the thread on whichever core is free (measured: see BENCHMARKS.md). Empty slots are
 //! skipped and an idle shard blocks on its queue. RTP timestamps come from the tick number,
 //! never from wall time.
-//!
-//! RTCP (RFC 3550 §6): each leg has a second socket on RTP port + 1 with its own low-rate
-//! receive task; muxed RTCP (RFC 5761 §4) is picked out of the RTP receive path by its packet
-//! type. Receiver statistics are updated per RTP packet under the lock the relay already takes;
-//! reports leave from the leg's pacing tick. RTCP time is NTP from the wall clock at engine
-//! start, moved on by the monotonic clock.
 
 use std::collections::{HashSet, VecDeque};
 use std::io;
@@ -37,7 +31,6 @@ use crate::dtmf::{self, DtmfReceiver};
 use crate::g711;
 use crate::mixer::{Mixer, PcmFrame};
 use crate::prompt::{Prompt, FRAME_SAMPLES};
-use crate::rtcp::{self, ReceiverStats, ReportBlock};
 use crate::rtp::{self, OutStream, HEADER_LEN};
 use crate::sdp::{Codec, Direction, Negotiated};
 
@@ -57,8 +50,7 @@ const EVENT_QUEUE: usize = 64;
 #[derive(Debug, Clone)]
 pub struct MediaConfig {
     pub bind_ip: IpAddr,
-    /// Inclusive range; only even ports are used for RTP (RFC 3550 §11), each with RTCP on the
-    /// odd port above it (so an even `port_max` puts its RTCP port just outside the range).
+    /// Inclusive range; only even ports are used for RTP (RFC 3550 §11).
     pub port_min: u16,
     pub port_max: u16,
     /// No RTP from a sendrecv leg for this long → [`MediaEvent::MediaTimeout`].
@@ -96,39 +88,6 @@ pub struct LegStats {
     pub rx_bytes: u64,
     pub tx_bytes: u64,
     pub dtmf_digits: u64,
-}
-
-/// A leg's RTCP-derived quality (RFC 3550 §6.4), for the call record and the wallboard.
-///
-/// Our receive side comes from our own statistics (Appendix A.3, A.8); the `peer_*` fields from
-/// the peer's latest report block about our stream (`None` until one arrived).
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct LegQuality {
-    /// RTP packets received from the peer's current SSRC (A.3 `received`).
-    pub packets_received: u64,
-    /// A.3 `expected` (extended highest seq − first seq + 1).
-    pub packets_expected: u64,
-    /// `expected − received` (negative with duplicates).
-    pub lost: i64,
-    /// `lost / expected` over the whole stream, 0–1.
-    pub fraction_lost: f64,
-    /// Interarrival jitter (A.8) in ms at 8 kHz.
-    pub jitter_ms: f64,
-    /// The peer's fraction lost since its previous report, 0–1.
-    pub peer_fraction_lost: Option<f64>,
-    pub peer_cumulative_lost: Option<i64>,
-    pub peer_jitter_ms: Option<f64>,
-    /// From the peer's LSR/DLSR on one of our SRs (§6.4.1).
-    pub rtt_ms: Option<f64>,
-    /// Estimated MOS for the worse direction: [`crate::emodel::mos_g711`] (G.107 simplified,
-    /// G.711 without PLC, Bpl 4.3) from the larger of `fraction_lost` / `peer_fraction_lost`
-    /// and of the two jitters, with `rtt_ms`. `None` before any RTP or report.
-    pub mos: Option<f64>,
-    pub peer_cname: Option<String>,
-    /// The peer sent RTCP BYE (§6.6).
-    pub peer_bye: bool,
-    pub rtcp_sent: u64,
-    pub rtcp_received: u64,
 }
 
 /// Distribution of how late generated packets left relative to their slot.
@@ -198,40 +157,15 @@ struct EngineInner {
     packets_out: AtomicU64,
     send_errors: AtomicU64,
     late_ticks: AtomicU64,
-    /// RTCP minimum report interval (RFC 3550 §6.2: 5 s).
-    rtcp_min: Duration,
-    /// Our SDES CNAME: random per engine (RFC 7022 short-term persistent identifier).
-    cname: String,
-    /// NTP time (RFC 3550 §4) of `epoch`; RTCP time is epoch-relative monotonic from there.
-    ntp_epoch: u64,
 }
 
 impl EngineInner {
-    /// Microseconds since the engine epoch (one clock read serves tick and RTP arrival time).
-    fn elapsed_us(&self) -> u64 {
-        Instant::now()
-            .saturating_duration_since(self.epoch)
-            .as_micros() as u64
-    }
-
     /// The current 20 ms tick number (for relayed packets; generated ones get theirs from the clock).
     fn now_tick(&self) -> u64 {
-        self.elapsed_us() / TICK.as_micros() as u64
-    }
-
-    /// NTP timestamp for `us` since the epoch.
-    fn ntp_at(&self, us: u64) -> u64 {
-        self.ntp_epoch
-            .wrapping_add(rtcp::ntp_from_duration(Duration::from_micros(us)))
-    }
-
-    /// A randomised report interval in ticks (RFC 3550 §6.2, §6.3.1).
-    fn rtcp_interval_ticks(&self, initial: bool, avg_size: f64) -> u64 {
-        let t = rtcp::randomise(
-            rtcp::deterministic_interval(self.rtcp_min, initial, avg_size),
-            rand::random::<f64>(),
-        );
-        (t.as_micros() / TICK.as_micros()).max(1) as u64
+        (Instant::now()
+            .saturating_duration_since(self.epoch)
+            .as_millis()
+            / TICK.as_millis()) as u64
     }
 
     fn timeout_ticks(&self) -> u64 {
@@ -255,9 +189,6 @@ pub struct EngineOptions {
     /// host a pacer waiting behind compile jobs or SIP bursts is what makes packets late
     /// (measured in BENCHMARKS.md). `None` leaves the priority alone.
     pub pacer_nice: Option<i32>,
-    /// RTCP minimum report interval; default 5 s (RFC 3550 §6.2). Each report goes out after
-    /// 0.5–1.5 × this (the first after half of it). Shorter only for tests.
-    pub rtcp_min_interval: Duration,
 }
 
 impl Default for EngineOptions {
@@ -268,18 +199,8 @@ impl Default for EngineOptions {
                 .unwrap_or(1)
                 .clamp(1, 16),
             pacer_nice: Some(-10),
-            rtcp_min_interval: rtcp::MIN_INTERVAL,
         }
     }
-}
-
-/// Wall clock as an NTP timestamp (seconds since 1900, 32.32).
-fn ntp_now_wall() -> u64 {
-    const UNIX_TO_NTP: Duration = Duration::from_secs(2_208_988_800);
-    let since_unix = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    rtcp::ntp_from_duration(since_unix + UNIX_TO_NTP)
 }
 
 /// Sets the calling thread's nice value; failure (no privilege) leaves it as it was.
@@ -300,17 +221,6 @@ pub struct MediaEngine {
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding a media lock must not take every later packet down with it.
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Non-blocking, registered with tokio for readable interest only: with EPOLLOUT registered
-/// too, every datagram sent would wake the runtime's I/O driver through the socket's
-/// write-space callback (measured: the largest kernel cost of the mixer path).
-fn register(sock: std::net::UdpSocket) -> io::Result<AsyncFd<std::net::UdpSocket>> {
-    sock.set_nonblocking(true)?;
-    // SAFETY: the std socket owns its fd, which stays open and the same until the AsyncFd
-    // (which owns the socket) is dropped.
-    unsafe { AsyncFd::register_with_interest(sock, Interest::READABLE) }
-        .map_err(|e| e.into_parts().1)
 }
 
 impl MediaEngine {
@@ -369,9 +279,6 @@ impl MediaEngine {
             packets_out: AtomicU64::new(0),
             send_errors: AtomicU64::new(0),
             late_ticks: AtomicU64::new(0),
-            rtcp_min: opts.rtcp_min_interval,
-            cname: format!("{:016x}", rand::random::<u64>()),
-            ntp_epoch: ntp_now_wall(),
         });
         for (rx, s) in receivers {
             let engine = Arc::downgrade(&inner);
@@ -388,39 +295,35 @@ impl MediaEngine {
         Ok(MediaEngine { inner })
     }
 
-    /// Opens a leg on the next free even port of the range, with RTCP on the odd port above it
-    /// (RFC 3550 §11). A pair whose odd port is taken is skipped like a taken even port.
+    /// Opens a leg on the next free even port of the range.
     pub async fn open_leg(&self) -> io::Result<MediaLeg> {
         let candidates = lock(&self.inner.ports).candidates();
         let mut last_err = None;
         for port in candidates {
-            let Some(rtcp_port) = port.checked_add(1) else {
-                continue;
-            };
-            let bind = |p| std::net::UdpSocket::bind(SocketAddr::new(self.inner.cfg.bind_ip, p));
-            let (sock, rtcp_sock) = match bind(port).and_then(|s| Ok((s, bind(rtcp_port)?))) {
-                Ok(pair) => pair,
-                Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
-                    last_err = Some(e);
-                    continue;
+            let addr = SocketAddr::new(self.inner.cfg.bind_ip, port);
+            match std::net::UdpSocket::bind(addr) {
+                Ok(sock) => {
+                    {
+                        let mut pool = lock(&self.inner.ports);
+                        if !pool.in_use.insert(port) {
+                            continue; // bookkeeping says taken (a leg still draining); try the next
+                        }
+                        pool.next = port.wrapping_add(2);
+                    }
+                    sock.set_nonblocking(true)?;
+                    // Readable interest only: with EPOLLOUT registered too, every datagram sent
+                    // would wake the runtime's I/O driver through the socket's write-space
+                    // callback (measured: the largest kernel cost of the mixer path).
+                    // SAFETY: the std socket owns its fd, which stays open and the same until
+                    // the AsyncFd (which owns the socket) is dropped.
+                    let socket =
+                        unsafe { AsyncFd::register_with_interest(sock, Interest::READABLE) }
+                            .map_err(|e| e.into_parts().1)?;
+                    return Ok(self.make_leg(socket, port));
                 }
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse => last_err = Some(e),
                 Err(e) => return Err(e),
-            };
-            {
-                let mut pool = lock(&self.inner.ports);
-                if !pool.in_use.insert(port) {
-                    continue; // bookkeeping says taken (a leg still draining); try the next
-                }
-                pool.next = port.wrapping_add(2);
             }
-            let (socket, rtcp_socket) = match (register(sock), register(rtcp_sock)) {
-                (Ok(a), Ok(b)) => (a, b),
-                (Err(e), _) | (_, Err(e)) => {
-                    lock(&self.inner.ports).in_use.remove(&port);
-                    return Err(e);
-                }
-            };
-            return Ok(self.make_leg(socket, rtcp_socket, port));
         }
         Err(io::Error::new(
             io::ErrorKind::AddrNotAvailable,
@@ -433,12 +336,7 @@ impl MediaEngine {
         ))
     }
 
-    fn make_leg(
-        &self,
-        socket: AsyncFd<std::net::UdpSocket>,
-        rtcp_socket: AsyncFd<std::net::UdpSocket>,
-        port: u16,
-    ) -> MediaLeg {
+    fn make_leg(&self, socket: AsyncFd<std::net::UdpSocket>, port: u16) -> MediaLeg {
         let local = socket
             .get_ref()
             .local_addr()
@@ -447,7 +345,6 @@ impl MediaEngine {
         let shared = Arc::new(LegShared {
             engine: self.inner.clone(),
             socket,
-            rtcp_socket,
             port,
             local,
             closed: AtomicBool::new(false),
@@ -457,20 +354,16 @@ impl MediaEngine {
             rx_bytes: AtomicU64::new(0),
             tx_bytes: AtomicU64::new(0),
             dtmf_digits: AtomicU64::new(0),
-            rtcp_in: AtomicU64::new(0),
-            rtcp_out: AtomicU64::new(0),
             last_rx_tick: AtomicU64::new(self.inner.now_tick()),
             state: Mutex::new(LegState::new()),
         });
         self.inner.active_legs.fetch_add(1, Ordering::Relaxed);
         self.inner.schedule(Paced::Leg(shared.clone()));
         let recv = tokio::spawn(recv_loop(shared.clone()));
-        let rtcp_recv = tokio::spawn(rtcp_recv_loop(shared.clone()));
         MediaLeg {
             shared,
             events: ev_rx,
             recv,
-            rtcp_recv,
         }
     }
 
@@ -555,44 +448,6 @@ struct LegState {
     dtmf_out: VecDeque<(bool, [u8; 4])>,
     dtmf_ts: Option<u32>,
     timed_out: bool,
-    rtcp: RtcpLeg,
-}
-
-/// One leg's RTCP session with its peer (RFC 3550 §6): we terminate it, never relay it.
-struct RtcpLeg {
-    rx: ReceiverStats,
-    /// Tick of our next report; `u64::MAX` until the first `set_remote`.
-    next_tick: u64,
-    /// A.7 running average of compound sizes (octets incl. IP/UDP), seeded with our RR size.
-    avg_size: f64,
-    /// Our RTP packets sent at the last and the previous report (§6.4: SR if we sent since).
-    tx_at: [u64; 2],
-    /// The peer's last SR: its NTP mid-32 (our LSR) and our NTP when it arrived (for DLSR).
-    last_sr: Option<(u32, u64)>,
-    /// The peer's latest report block about our stream.
-    peer_block: Option<ReportBlock>,
-    rtt_ms: Option<f64>,
-    /// Where the peer's RTCP comes from on our RTCP port (symmetric RTCP, RFC 4961).
-    latched: Option<SocketAddr>,
-    peer_cname: Option<String>,
-    peer_bye: bool,
-}
-
-impl RtcpLeg {
-    fn new() -> RtcpLeg {
-        RtcpLeg {
-            rx: ReceiverStats::new(),
-            next_tick: u64::MAX,
-            avg_size: 100.0,
-            tx_at: [0; 2],
-            last_sr: None,
-            peer_block: None,
-            rtt_ms: None,
-            latched: None,
-            peer_cname: None,
-            peer_bye: false,
-        }
-    }
 }
 
 impl LegState {
@@ -609,7 +464,6 @@ impl LegState {
             dtmf_out: VecDeque::new(),
             dtmf_ts: None,
             timed_out: false,
-            rtcp: RtcpLeg::new(),
         }
     }
 
@@ -621,8 +475,6 @@ impl LegState {
 struct LegShared {
     engine: Arc<EngineInner>,
     socket: AsyncFd<std::net::UdpSocket>,
-    /// RTCP on `port + 1` (also read when the peer multiplexes, in case it sends there).
-    rtcp_socket: AsyncFd<std::net::UdpSocket>,
     port: u16,
     local: SocketAddr,
     closed: AtomicBool,
@@ -632,8 +484,6 @@ struct LegShared {
     rx_bytes: AtomicU64,
     tx_bytes: AtomicU64,
     dtmf_digits: AtomicU64,
-    rtcp_in: AtomicU64,
-    rtcp_out: AtomicU64,
     last_rx_tick: AtomicU64,
     state: Mutex<LegState>,
 }
@@ -662,106 +512,6 @@ impl LegShared {
         }
     }
 
-    /// Sends our compound report (RFC 3550 §6.1): SR if we sent RTP since the report before
-    /// last (§6.4), else RR; one block on the peer's stream; SDES CNAME; BYE when `bye`.
-    fn send_report(&self, st: &mut LegState, remote: &Negotiated, bye: bool) {
-        let eng = &self.engine;
-        let to = if remote.rtcp_mux {
-            st.target
-        } else {
-            // Symmetric RTCP first, then a=rtcp (RFC 3605), then RTP port + 1 (§11).
-            st.rtcp.latched.or(remote.rtcp).or_else(|| {
-                st.target
-                    .and_then(|t| Some(SocketAddr::new(t.ip(), t.port().checked_add(1)?)))
-            })
-        };
-        let Some(to) = to else {
-            return; // no address yet (c=0.0.0.0 and nothing latched)
-        };
-        let now_us = eng.elapsed_us();
-        let now_ntp = eng.ntp_at(now_us);
-        let tx = self.tx_packets.load(Ordering::Relaxed);
-        let we_sent = tx > st.rtcp.tx_at[1];
-        st.rtcp.tx_at = [tx, st.rtcp.tx_at[0]];
-        let sender = we_sent.then(|| {
-            // Octets: payload only; what we send has 12-byte headers (relayed ones keep theirs,
-            // so this is close, not exact).
-            let bytes = self.tx_bytes.load(Ordering::Relaxed);
-            rtcp::SenderInfo {
-                ntp: now_ntp,
-                rtp_ts: st.out.ts_at(now_us * 8 / 1000),
-                packet_count: tx as u32,
-                octet_count: bytes.saturating_sub(tx * HEADER_LEN as u64) as u32,
-            }
-        });
-        let (lsr, dlsr) = match st.rtcp.last_sr {
-            Some((lsr, at)) => (lsr, rtcp::ntp_mid32(now_ntp.wrapping_sub(at))),
-            None => (0, 0),
-        };
-        let block = st.rtcp.rx.report_block(lsr, dlsr);
-        let mut buf = [0u8; rtcp::MAX_BUILT];
-        let n = rtcp::build_compound(
-            &mut buf,
-            st.out.ssrc(),
-            sender.as_ref(),
-            block.as_ref(),
-            &eng.cname,
-            bye,
-        );
-        let sock = if remote.rtcp_mux {
-            &self.socket
-        } else {
-            &self.rtcp_socket
-        };
-        if crate::udp::send_batch(sock.as_raw_fd(), &[(&buf[..n], to)]) == 1 {
-            self.rtcp_out.fetch_add(1, Ordering::Relaxed);
-        }
-        st.rtcp.avg_size = rtcp::update_avg_size(st.rtcp.avg_size, n);
-    }
-
-    /// Reads a compound RTCP packet from the peer (RFC 3550 §6.4: SR/RR blocks about our
-    /// stream, the SR's timestamp for LSR/DLSR; §6.5 CNAME; §6.6 BYE). Garbage is dropped.
-    fn on_rtcp(&self, buf: &[u8], from: SocketAddr, on_rtcp_port: bool) {
-        let Ok(packets) = rtcp::parse(buf) else {
-            return;
-        };
-        let now_ntp = self.engine.ntp_at(self.engine.elapsed_us());
-        self.rtcp_in.fetch_add(1, Ordering::Relaxed);
-        let mut st = lock(&self.state);
-        let ours = st.out.ssrc();
-        let r = &mut st.rtcp;
-        if on_rtcp_port {
-            r.latched = Some(from);
-        }
-        r.avg_size = rtcp::update_avg_size(r.avg_size, buf.len());
-        for p in packets {
-            let blocks = match p {
-                rtcp::Packet::SenderReport { info, blocks, .. } => {
-                    r.last_sr = Some((rtcp::ntp_mid32(info.ntp), now_ntp));
-                    blocks
-                }
-                rtcp::Packet::ReceiverReport { blocks, .. } => blocks,
-                rtcp::Packet::Sdes { chunks } => {
-                    if let Some(c) = chunks.into_iter().find_map(|(_, c)| c) {
-                        r.peer_cname = Some(c);
-                    }
-                    continue;
-                }
-                rtcp::Packet::Bye { .. } => {
-                    r.peer_bye = true;
-                    continue;
-                }
-                rtcp::Packet::Other { .. } => continue,
-            };
-            for b in blocks.into_iter().filter(|b| b.ssrc == ours) {
-                if let Some(rtt) = rtcp::rtt_seconds(rtcp::ntp_mid32(now_ntp), b.lsr, b.dlsr) {
-                    r.rtt_ms = Some(rtt * 1000.0);
-                }
-                r.peer_block = Some(b);
-            }
-        }
-    }
-
     fn emit(&self, ev: MediaEvent) {
         // A call that stopped reading its events loses them rather than stalling media.
         let _ = self.events.try_send(ev);
@@ -782,11 +532,6 @@ impl LegShared {
                 st.timed_out = true;
                 self.emit(MediaEvent::MediaTimeout);
             }
-        }
-        if tick >= st.rtcp.next_tick {
-            // One compare per tick: reports ride the leg's pacing, not the relay path.
-            self.send_report(&mut st, &remote, false);
-            st.rtcp.next_tick = tick + self.engine.rtcp_interval_ticks(false, st.rtcp.avg_size);
         }
         let mut buf = [0u8; HEADER_LEN + FRAME_SAMPLES];
         if let Some((first, payload)) = st.dtmf_out.pop_front() {
@@ -989,28 +734,6 @@ async fn recv_loop(leg: Arc<LegShared>) {
     }
 }
 
-/// Reads the leg's RTCP port (RFC 3550 §11: RTP port + 1). Low rate: one datagram per wake-up.
-async fn rtcp_recv_loop(leg: Arc<LegShared>) {
-    let mut buf = [0u8; crate::udp::BUF_LEN];
-    loop {
-        if leg.closed.load(Ordering::Relaxed) {
-            return;
-        }
-        let mut ready = match leg.rtcp_socket.readable().await {
-            Ok(r) => r,
-            Err(_) => {
-                tokio::task::yield_now().await;
-                continue;
-            }
-        };
-        match ready.try_io(|s| s.get_ref().recv_from(&mut buf)) {
-            Ok(Ok((n, from))) => leg.on_rtcp(&buf[..n], from, true),
-            Ok(Err(_)) => tokio::task::yield_now().await, // ICMP errors and the like
-            Err(_would_block) => {}
-        }
-    }
-}
-
 /// Sends the relayed datagrams of one receive batch: runs going out of the same leg leave in one
 /// `sendmmsg`.
 fn flush_relayed(b: &crate::udp::RecvBatch, out: &[Option<(Arc<LegShared>, SocketAddr)>]) {
@@ -1069,17 +792,12 @@ fn on_packet(
     from: SocketAddr,
 ) -> Option<(Arc<LegShared>, SocketAddr)> {
     if rtp::is_rtcp(buf) {
-        // RFC 5761 §4: PT 64–95 (second octet 192–223) on the RTP port is RTCP. It is
-        // terminated here: each leg is its own RTP session towards its peer.
-        leg.on_rtcp(buf, from, false);
+        // RTCP is terminated here: each leg is its own RTP session towards its peer.
         return None;
     }
     let h = rtp::parse(buf)?;
     let eng = &leg.engine;
-    let now_us = eng.elapsed_us();
-    let tick = now_us / TICK.as_micros() as u64;
-    // Arrival in 8 kHz timestamp units for the A.8 jitter (same clock read as the tick).
-    let arrival = (now_us * 8 / 1000) as u32;
+    let tick = eng.now_tick();
     leg.rx_packets.fetch_add(1, Ordering::Relaxed);
     leg.rx_bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
     eng.packets_in.fetch_add(1, Ordering::Relaxed);
@@ -1100,10 +818,6 @@ fn on_packet(
             st.latched = true;
         }
         let remote = st.remote.clone()?;
-        // A.3/A.8 for every packet of the stream; jitter only from the audio clock.
-        st.rtcp
-            .rx
-            .on_packet(h.ssrc, h.seq, h.ts, arrival, h.pt == remote.pt);
         if !remote.direction.receives() {
             return None;
         }
@@ -1193,19 +907,13 @@ pub struct MediaLeg {
     shared: Arc<LegShared>,
     events: mpsc::Receiver<MediaEvent>,
     recv: JoinHandle<()>,
-    rtcp_recv: JoinHandle<()>,
 }
 
 impl Drop for MediaLeg {
     fn drop(&mut self) {
         self.shared.closed.store(true, Ordering::Relaxed);
         self.recv.abort();
-        self.rtcp_recv.abort();
         let mut st = lock(&self.shared.state);
-        if let Some(remote) = st.remote.clone() {
-            // RFC 3550 §6.6: a last report with BYE tells the peer we are gone.
-            self.shared.send_report(&mut st, &remote, true);
-        }
         st.peer = None;
         st.play = None;
         st.conference = None;
@@ -1227,12 +935,6 @@ impl MediaLeg {
             st.target =
                 (!n.remote.ip().is_unspecified() && n.remote.port() != 0).then_some(n.remote);
             st.latched = false;
-            st.rtcp.latched = None;
-        }
-        if st.rtcp.next_tick == u64::MAX {
-            // RFC 3550 §6.2: the first report after half the minimum interval (randomised).
-            let eng = &self.shared.engine;
-            st.rtcp.next_tick = eng.now_tick() + eng.rtcp_interval_ticks(true, st.rtcp.avg_size);
         }
         if dir_changed {
             st.out.mark_switch();
@@ -1320,56 +1022,6 @@ impl MediaLeg {
             tx_bytes: s.tx_bytes.load(Ordering::Relaxed),
             dtmf_digits: s.dtmf_digits.load(Ordering::Relaxed),
         }
-    }
-
-    /// RTCP quality of this leg so far (one lock, no I/O): cheap enough for call end and a
-    /// wallboard poll.
-    pub fn quality(&self) -> LegQuality {
-        let st = lock(&self.shared.state);
-        let r = &st.rtcp;
-        let expected = u64::from(r.rx.expected());
-        let received = u64::from(r.rx.received());
-        let lost = expected as i64 - received as i64;
-        let fraction_lost = if expected == 0 {
-            0.0
-        } else {
-            (lost.max(0) as f64 / expected as f64).min(1.0)
-        };
-        let jitter_ms = f64::from(r.rx.jitter()) / 8.0;
-        let peer = r.peer_block;
-        let peer_fraction_lost = peer.map(|b| f64::from(b.fraction_lost) / 256.0);
-        let peer_jitter_ms = peer.map(|b| f64::from(b.jitter) / 8.0);
-        let mos = (expected > 0 || peer.is_some()).then(|| {
-            crate::emodel::mos_g711(
-                fraction_lost.max(peer_fraction_lost.unwrap_or(0.0)),
-                r.rtt_ms,
-                jitter_ms.max(peer_jitter_ms.unwrap_or(0.0)),
-            )
-        });
-        LegQuality {
-            packets_received: received,
-            packets_expected: expected,
-            lost,
-            fraction_lost,
-            jitter_ms,
-            peer_fraction_lost,
-            peer_cumulative_lost: peer.map(|b| i64::from(b.cumulative_lost)),
-            peer_jitter_ms,
-            rtt_ms: r.rtt_ms,
-            mos,
-            peer_cname: r.peer_cname.clone(),
-            peer_bye: r.peer_bye,
-            rtcp_sent: self.shared.rtcp_out.load(Ordering::Relaxed),
-            rtcp_received: self.shared.rtcp_in.load(Ordering::Relaxed),
-        }
-    }
-
-    /// Our RTCP address (RTP port + 1).
-    pub fn rtcp_local_addr(&self) -> SocketAddr {
-        SocketAddr::new(
-            self.shared.local.ip(),
-            self.shared.local.port().wrapping_add(1),
-        )
     }
 
     /// What the last [`MediaLeg::set_remote`] agreed (e.g. whether the peer takes

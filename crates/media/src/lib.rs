@@ -1,8 +1,6 @@
-//! Media for hotline12345: SDP offer/answer, G.711, prompts, RFC 4733 DTMF, RTP relay, the
-//! N-party mixer, RTCP (RFC 3550 §6) and an E-model MOS (sans-IO modules), driven by an engine
-//! with one receive task per leg (tokio) and one pacing thread per core for everything we
-//! generate. Each leg terminates its own RTCP session (port + 1, or multiplexed per RFC 5761
-//! when negotiated); [`MediaLeg::quality`] gives loss, jitter, RTT and MOS for the call record.
+//! Media for hotline12345: SDP offer/answer, G.711, prompts, RFC 4733 DTMF, RTP relay and the
+//! N-party mixer (sans-IO modules), driven by an engine with one receive task per leg (tokio) and
+//! one pacing thread per core for everything we generate.
 //!
 //! One call, as the B2BUA drives it:
 //! ```no_run
@@ -22,8 +20,7 @@
 //! // … INVITE the seat with offer_body; on its 200 OK:
 //! # let seat_answer = "";
 //! seat.set_remote(&sdp::accept_answer(seat_answer, &[Codec::Pcmu, Codec::Pcma])?);
-//! media::bridge(&caller, &seat); // relay both ways; dropping a leg ends its media (RTCP BYE)
-//! // … at call end: caller.quality() / seat.quality() → loss, jitter_ms, rtt_ms, mos
+//! media::bridge(&caller, &seat); // relay both ways; dropping a leg ends its media
 //! # let _ = offer_body; let _ = answer_body; let _ = caller.next_event().await; Ok(()) }
 //! # fn rand_id() -> u64 { 1 }
 //! ```
@@ -31,14 +28,12 @@
 //! `SocketAddr::new(public_ip, leg.local_addr().port())`.
 
 pub mod dtmf;
-pub mod emodel;
 // The engine uses Linux batch syscalls (recvmmsg/sendmmsg); the sans-IO modules are portable.
 #[cfg(target_os = "linux")]
 mod engine;
 pub mod g711;
 pub mod mixer;
 pub mod prompt;
-pub mod rtcp;
 pub mod rtp;
 pub mod sdp;
 #[cfg(target_os = "linux")]
@@ -47,8 +42,8 @@ pub mod udp;
 pub use dtmf::{parse_info_body, DtmfDigit};
 #[cfg(target_os = "linux")]
 pub use engine::{
-    bridge, conference, unbridge, Conference, EngineOptions, EngineStats, LegQuality, LegStats,
-    MediaConfig, MediaEngine, MediaEvent, MediaLeg, PacingReport,
+    bridge, conference, unbridge, Conference, EngineOptions, EngineStats, LegStats, MediaConfig,
+    MediaEngine, MediaEvent, MediaLeg, PacingReport,
 };
 pub use prompt::{Prompt, PromptError};
 pub use sdp::{Codec, Direction, Negotiated, SdpError, SdpSession};

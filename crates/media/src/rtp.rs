@@ -132,18 +132,6 @@ impl OutStream {
         self.ssrc
     }
 
-    /// Our RTP timestamp for "now" (`now_samples` 8 kHz samples since the pacing epoch), for an
-    /// SR (RFC 3550 §6.4.1): the last packet's timestamp moved on by the time since its tick.
-    /// Good to a tick (20 ms) for relayed packets, whose tick is their arrival's.
-    pub fn ts_at(&self, now_samples: u64) -> u32 {
-        match self.last_tick {
-            Some(t) => self.ts.wrapping_add(
-                now_samples.saturating_sub(t.saturating_mul(u64::from(TS_PER_TICK))) as u32,
-            ),
-            None => self.ts,
-        }
-    }
-
     /// The next packet starts a new talkspurt (prompt replaced, hold/resume…).
     pub fn mark_switch(&mut self) {
         self.force_marker = true;
@@ -309,19 +297,6 @@ mod tests {
         // Back to a prompt.
         let p = s.next_generated(7);
         assert_eq!((p.marker, p.seq, p.ts, p.ssrc), (true, 7, 1120, 42));
-    }
-
-    #[test]
-    fn ts_at_extrapolates_from_the_last_packet() {
-        let mut s = OutStream::new(1, 0, 1000);
-        assert_eq!(
-            s.ts_at(5_000),
-            1000,
-            "nothing sent yet: the initial timestamp"
-        );
-        s.next_generated(10); // ts 1000 at tick 10 = sample 1600
-        assert_eq!(s.ts_at(1600), 1000);
-        assert_eq!(s.ts_at(1600 + 8 * 55), 1000 + 440); // 55 ms later
     }
 
     #[test]

@@ -104,11 +104,6 @@ pub struct Negotiated {
     pub ptime_ms: u32,
     /// Our direction.
     pub direction: Direction,
-    /// RTCP shares the RTP port (RFC 5761): offered and accepted.
-    pub rtcp_mux: bool,
-    /// The peer's RTCP address from `a=rtcp:` (RFC 3605), when given; otherwise RTCP goes to
-    /// the RTP port + 1 (RFC 3550 §11), or to the RTP address with `rtcp_mux`.
-    pub rtcp: Option<SocketAddr>,
 }
 
 /// Why an SDP could not be negotiated; `status` is the SIP response code to send.
@@ -186,9 +181,6 @@ struct Media {
     rtpmaps: Vec<RtpMap>,
     ptime: Option<u32>,
     direction: Option<Direction>,
-    rtcp_mux: bool,
-    /// `a=rtcp:<port> [IN IP4 <addr>]` (RFC 3605 §2.1).
-    rtcp: Option<(u16, Option<IpAddr>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -276,8 +268,6 @@ fn parse(sdp: &str) -> Result<Parsed, SdpError> {
                     rtpmaps: Vec::new(),
                     ptime: None,
                     direction: None,
-                    rtcp_mux: false,
-                    rtcp: None,
                 });
             }
             b'a' => {
@@ -318,16 +308,6 @@ fn parse(sdp: &str) -> Result<Parsed, SdpError> {
                             .parse::<u32>()
                             .ok()
                             .filter(|p| (1..=1000).contains(p));
-                    }
-                    ("rtcp-mux", None) => m.rtcp_mux = true,
-                    ("rtcp", Some(v)) => {
-                        // RFC 3605: port, then optionally the connection-address triple.
-                        let v = v.trim();
-                        let (port, rest) = v.split_once(' ').unwrap_or((v, ""));
-                        if let Ok(port) = port.parse::<u16>() {
-                            let addr = parse_conn(rest).ok();
-                            m.rtcp = Some((port, addr));
-                        }
                     }
                     _ => {}
                 }
@@ -397,7 +377,6 @@ fn write_audio(
     codecs: &[(Codec, u8)],
     dtmf_pt: Option<u8>,
     dir: Direction,
-    rtcp_mux: bool,
 ) {
     let _ = write!(out, "m=audio {port} {proto}");
     for (_, pt) in codecs {
@@ -417,16 +396,6 @@ fn write_audio(
         );
     }
     let _ = write!(out, "a=ptime:{PTIME_MS}\r\na={}\r\n", dir.attr());
-    if rtcp_mux {
-        out.push_str("a=rtcp-mux\r\n");
-    }
-}
-
-/// The peer's `a=rtcp:` as an address (RFC 3605: the RTP connection address when none given).
-fn rtcp_addr(m: &Media, rtp_ip: IpAddr) -> Option<SocketAddr> {
-    m.rtcp
-        .filter(|(port, _)| *port != 0)
-        .map(|(port, ip)| SocketAddr::new(ip.unwrap_or(rtp_ip), port))
 }
 
 fn media_addr(parsed: &Parsed, m: &Media) -> Result<IpAddr, SdpError> {
@@ -498,9 +467,6 @@ pub fn answer(
                 dtmf_pt,
                 ptime_ms: m.ptime.unwrap_or(PTIME_MS),
                 direction: offered.mirror(),
-                // RFC 5761 §5.1.1: we can always multiplex, so an offered mux is accepted.
-                rtcp_mux: m.rtcp_mux,
-                rtcp: if m.rtcp_mux { None } else { rtcp_addr(m, ip) },
             },
         ));
         break;
@@ -521,7 +487,6 @@ pub fn answer(
                 &[(negotiated.codec, negotiated.pt)],
                 negotiated.dtmf_pt,
                 negotiated.direction,
-                negotiated.rtcp_mux,
             );
         } else {
             // RFC 3264 §6: a rejected stream keeps its m-line with port 0 and one of its formats.
@@ -532,8 +497,7 @@ pub fn answer(
     Ok((negotiated, out))
 }
 
-/// Builds an offer (for the B2BUA's outgoing leg, and for hold/resume re-INVITEs). RTCP goes
-/// on port + 1; see [`offer_with_rtcp_mux`] to offer multiplexing.
+/// Builds an offer (for the B2BUA's outgoing leg, and for hold/resume re-INVITEs).
 pub fn offer(
     local: SocketAddr,
     session: &mut SdpSession,
@@ -541,31 +505,10 @@ pub fn offer(
     dtmf_pt: u8,
     dir: Direction,
 ) -> String {
-    offer_with_rtcp_mux(local, session, codecs, dtmf_pt, dir, false)
-}
-
-/// As [`offer`], adding `a=rtcp-mux` (RFC 5761 §5.1.1) when `rtcp_mux`: the leg still listens
-/// on port + 1 until the answer says whether the peer multiplexes.
-pub fn offer_with_rtcp_mux(
-    local: SocketAddr,
-    session: &mut SdpSession,
-    codecs: &[Codec],
-    dtmf_pt: u8,
-    dir: Direction,
-    rtcp_mux: bool,
-) -> String {
     let mut out = String::with_capacity(320);
     write_header(&mut out, local, session);
     let list: Vec<(Codec, u8)> = codecs.iter().map(|c| (*c, c.static_pt())).collect();
-    write_audio(
-        &mut out,
-        local.port(),
-        "RTP/AVP",
-        &list,
-        Some(dtmf_pt),
-        dir,
-        rtcp_mux,
-    );
+    write_audio(&mut out, local.port(), "RTP/AVP", &list, Some(dtmf_pt), dir);
     out
 }
 
@@ -606,9 +549,6 @@ pub fn accept_answer(answer: &str, our_offer_codecs: &[Codec]) -> Result<Negotia
         dtmf_pt,
         ptime_ms: m.ptime.unwrap_or(PTIME_MS),
         direction: theirs.mirror(),
-        // An answer only carries a=rtcp-mux when the offer did (RFC 5761 §5.1.1).
-        rtcp_mux: m.rtcp_mux,
-        rtcp: if m.rtcp_mux { None } else { rtcp_addr(m, ip) },
     })
 }
 

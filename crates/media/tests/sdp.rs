@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use media::sdp::{accept_answer, answer, offer, offer_with_rtcp_mux};
+use media::sdp::{accept_answer, answer, offer};
 use media::{Codec, Direction, SdpSession};
 
 fn local() -> SocketAddr {
@@ -275,58 +275,4 @@ fn hostile_input_never_panics() {
     ] {
         let _ = answer(weird, local(), &mut SdpSession::new(1));
     }
-}
-
-#[test]
-fn rtcp_mux_offered_is_answered_and_negotiated() {
-    // RFC 5761 §5.1.1: an offered a=rtcp-mux is accepted by echoing it in the answer.
-    let o = "v=0\r\nc=IN IP4 10.1.1.1\r\nm=audio 7000 RTP/AVP 0\r\na=rtcp-mux\r\na=rtcp:7000\r\n";
-    let (n, body) = answer(o, local(), &mut SdpSession::new(1)).unwrap();
-    assert!(n.rtcp_mux);
-    assert_eq!(n.rtcp, None, "with mux, RTCP goes to the RTP address");
-    assert!(body.contains("a=rtcp-mux\r\n"), "{body}");
-    // Not offered: not answered.
-    let (n, body) = answer(SIPP, local(), &mut SdpSession::new(1)).unwrap();
-    assert!(!n.rtcp_mux);
-    assert!(!body.contains("rtcp-mux"));
-}
-
-#[test]
-fn rtcp_attribute_gives_the_peer_rtcp_address() {
-    // RFC 3605 §2.1: port only (connection address of the stream), or port and address.
-    let o = "v=0\r\nc=IN IP4 10.1.1.1\r\nm=audio 7000 RTP/AVP 0\r\na=rtcp:7011\r\n";
-    let (n, _) = answer(o, local(), &mut SdpSession::new(1)).unwrap();
-    assert_eq!(n.rtcp, Some("10.1.1.1:7011".parse().unwrap()));
-    let o =
-        "v=0\r\nc=IN IP4 10.1.1.1\r\nm=audio 7000 RTP/AVP 0\r\na=rtcp:53020 IN IP4 126.16.64.4\r\n";
-    let (n, _) = answer(o, local(), &mut SdpSession::new(1)).unwrap();
-    assert_eq!(n.rtcp, Some("126.16.64.4:53020".parse().unwrap()));
-    // Garbage is ignored, not refused.
-    let o = "v=0\r\nc=IN IP4 10.1.1.1\r\nm=audio 7000 RTP/AVP 0\r\na=rtcp:x y\r\n";
-    let (n, _) = answer(o, local(), &mut SdpSession::new(1)).unwrap();
-    assert_eq!((n.rtcp, n.rtcp_mux), (None, false));
-}
-
-#[test]
-fn offer_with_rtcp_mux_round_trips() {
-    let mut ours = SdpSession::new(5);
-    let o = offer_with_rtcp_mux(
-        local(),
-        &mut ours,
-        &[Codec::Pcmu],
-        101,
-        Direction::SendRecv,
-        true,
-    );
-    assert!(o.contains("a=rtcp-mux\r\n"));
-    let seat: SocketAddr = "10.9.9.9:8000".parse().unwrap();
-    let (theirs, body) = answer(&o, seat, &mut SdpSession::new(9)).unwrap();
-    assert!(theirs.rtcp_mux);
-    let n = accept_answer(&body, &[Codec::Pcmu]).unwrap();
-    assert!(n.rtcp_mux);
-    // The plain offer does not offer mux, and an answer without it is not muxed.
-    let o = offer(local(), &mut ours, &[Codec::Pcmu], 101, Direction::SendRecv);
-    assert!(!o.contains("rtcp-mux"));
-    let (_, body) = answer(&o, seat, &mut SdpSession::new(9)).unwrap();
-    assert!(!accept_answer(&body, &[Codec::Pcmu]).unwrap().rtcp_mux);
 }
