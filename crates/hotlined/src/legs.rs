@@ -336,7 +336,8 @@ fn resolve(
             Ok((c.uri, c.dest, c.transport, format!("<sip:{seat}@{domain}>")))
         }
         Target::Group { group } => {
-            warn!(group, "ringing a seat group directly is not built yet");
+            // Groups are rung seat by seat after the ACD reserved them (Output::ReserveSeats).
+            warn!(group, "a seat group cannot be dialled as one leg");
             Err(480)
         }
         Target::Uri { uri, gateway } => {
