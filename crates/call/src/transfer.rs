@@ -190,7 +190,7 @@ impl Call {
                     Stage::Ringing => TransferOutcome::Cancelled,
                     Stage::ThreeWay => TransferOutcome::Answered,
                 };
-                self.close_attempt(outcome, TransferEndedBy::Caller, now_ms, out);
+                self.close_attempt(outcome, TransferEndedBy::Caller, now_ms);
                 if let Some(d) = a.answered {
                     self.end_leg(d, out);
                     self.release(d, out);
@@ -413,12 +413,7 @@ impl Call {
             }
             None => {
                 self.legs.connect(&[LegId::CALLER, leg], out);
-                self.close_attempt(
-                    TransferOutcome::Answered,
-                    TransferEndedBy::Operator,
-                    now_ms,
-                    out,
-                );
+                self.close_attempt(TransferOutcome::Answered, TransferEndedBy::Operator, now_ms);
                 self.phase = Phase::Connected { leg };
             }
         }
@@ -442,7 +437,7 @@ impl Call {
             out.push(Output::ReleaseReserved);
         }
         out.push(Output::StopPlaying { leg: LegId::CALLER });
-        self.close_attempt(outcome, by, now_ms, out);
+        self.close_attempt(outcome, by, now_ms);
         let fallback = self.policy.transfer.fallback_prompt.clone();
         match a.operator {
             Some(op) => {
@@ -476,7 +471,7 @@ impl Call {
         }
     }
 
-    /// The operator leaves: hangs up (`hung_up`: its BYE came) or keys the drop code.
+    /// The operator leaves: its BYE came, or it keyed the drop code (`dropped`: we hang it up).
     fn operator_left(&mut self, op: LegId, dropped: bool, now_ms: i64, out: &mut Vec<Output>) {
         let Some(a) = self.transfer.clone() else {
             return;
@@ -492,12 +487,7 @@ impl Call {
         match (a.stage, a.answered) {
             (Stage::ThreeWay, Some(d)) => {
                 // leave() turned the mix into a bridge of caller and department.
-                self.close_attempt(
-                    TransferOutcome::Answered,
-                    TransferEndedBy::Operator,
-                    now_ms,
-                    out,
-                );
+                self.close_attempt(TransferOutcome::Answered, TransferEndedBy::Operator, now_ms);
                 self.phase = Phase::Connected { leg: d };
             }
             _ => {
@@ -517,18 +507,11 @@ impl Call {
             TransferOutcome::Answered,
             TransferEndedBy::Department,
             now_ms,
-            out,
         );
     }
 
     /// Record the attempt and forget it.
-    fn close_attempt(
-        &mut self,
-        outcome: TransferOutcome,
-        by: TransferEndedBy,
-        now_ms: i64,
-        _out: &mut Vec<Output>,
-    ) {
+    fn close_attempt(&mut self, outcome: TransferOutcome, by: TransferEndedBy, now_ms: i64) {
         let Some(a) = self.transfer.take() else {
             return;
         };
