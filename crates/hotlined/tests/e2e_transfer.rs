@@ -279,3 +279,196 @@ fn a_transfer_not_answered_in_15_seconds_falls_back_to_the_operator_and_opens_a_
             .is_some_and(|(code, body)| code == 200 && body.contains("市医保局"))
     });
 }
+
+fn have_pjsua2() -> bool {
+    std::process::Command::new("python3")
+        .args(["-c", "import pjsua2"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The 16-bit PCM samples and the rate of a WAV file (what the softphone recorded).
+fn wav_samples(path: &std::path::Path) -> (u32, Vec<i16>) {
+    let b = std::fs::read(path).unwrap_or_default();
+    let (mut rate, mut at) = (0u32, 12usize);
+    while at + 8 <= b.len() {
+        let id = &b[at..at + 4];
+        let len = u32::from_le_bytes([b[at + 4], b[at + 5], b[at + 6], b[at + 7]]) as usize;
+        let body = &b[at + 8..(at + 8 + len).min(b.len())];
+        if id == b"fmt " && body.len() >= 8 {
+            rate = u32::from_le_bytes([body[4], body[5], body[6], body[7]]);
+        }
+        if id == b"data" {
+            let s = body
+                .chunks_exact(2)
+                .map(|c| i16::from_le_bytes([c[0], c[1]]))
+                .collect();
+            return (rate, s);
+        }
+        at += 8 + len + (len & 1);
+    }
+    (rate, Vec::new())
+}
+
+/// Mean absolute sample value in [from_s, to_s) of a recording.
+fn level(rate: u32, s: &[i16], from_s: f64, to_s: f64) -> f64 {
+    let (a, b) = (
+        (from_s * rate as f64) as usize,
+        (to_s * rate as f64) as usize,
+    );
+    let w = &s[a.min(s.len())..b.min(s.len())];
+    if w.is_empty() {
+        return 0.0;
+    }
+    w.iter().map(|x| f64::from(*x).abs()).sum::<f64>() / w.len() as f64
+}
+
+fn epoch_s() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_pjsua2_operator_keys_the_transfer_hears_both_and_leaves_them_connected() {
+    if !have_pjsua2() {
+        eprintln!("SKIPPED: python module pjsua2 not installed (pip install pjsua2-python; .ci/run does this)");
+        return;
+    }
+    let d = Daemon::start(Options::default());
+    let (caller, dept) = (RtpPeer::new(), RtpPeer::new());
+    let wav = d.dir.path().join("operator.wav");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pjsua2_operator.py");
+    // Answers, keys *2 8121135 # 3 s after its media starts, hangs up 16 s after it.
+    let mut op = std::process::Command::new("timeout")
+        .args(["100", "python3"])
+        .arg(&script)
+        .args([&d.sip.port().to_string(), "1001", "hotline-1001"])
+        .arg(&wav)
+        .args(["*28121135#", "3", "16"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, f64)>::new()));
+    {
+        use std::io::BufRead;
+        let out = op.stdout.take().unwrap();
+        let ev = events.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if let Some((what, at)) = line.split_once(' ') {
+                    let at = at.trim().parse().unwrap_or(0.0);
+                    ev.lock().unwrap().push((what.to_string(), at));
+                }
+            }
+        });
+    }
+    let event = |what: &str| {
+        events
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(w, _)| w == what)
+            .map(|(_, at)| *at)
+    };
+    wait_for(Duration::from_secs(15), "PJSUA2 registered", || {
+        event("REGISTERED").is_some()
+    });
+    d.wait_seat_available("1001");
+    let _dept_sipp = register_seat(&d, "2001", "seat_answer_late.xml", dept.port());
+    let mut caller_sipp = dial(&d, "caller.xml", "12345", caller.port(), 40_000);
+    let caller_leg = daemon_leg(&caller, "the greeting");
+    wait_for(Duration::from_secs(20), "the operator's media", || {
+        event("MEDIA").is_some()
+    });
+    wait_for(Duration::from_secs(20), "the department's answer", || {
+        p_log_has(&d, "answered leg=2")
+    });
+    let keyed = event("KEYED").expect("PJSUA2 keyed the transfer");
+    assert!(
+        d.log().contains("digit=#"),
+        "the operator's keys reached the call"
+    );
+
+    // Three-way: the caller talks alone, a silent second, then the department talks alone.
+    std::thread::sleep(Duration::from_millis(300));
+    let caller_from = epoch_s();
+    let t = Instant::now();
+    talk(&caller, caller_leg, 0x3c, 60).join().unwrap();
+    assert!(
+        heard_since(&dept, t),
+        "caller → department in the three-way call"
+    );
+    let dept_leg = dept.packets().iter().find(|r| is_voice(r)).unwrap().from;
+    std::thread::sleep(Duration::from_secs(1));
+    let quiet = (epoch_s() - 0.8, epoch_s() - 0.2);
+    let dept_from = epoch_s();
+    let t = Instant::now();
+    talk(&dept, dept_leg, 0x2a, 60).join().unwrap();
+    assert!(
+        heard_since(&caller, t),
+        "department → caller in the three-way call"
+    );
+
+    // The operator hangs up (16 s after its media): caller and department stay, both ways.
+    wait_for(Duration::from_secs(20), "the operator's hang-up", || {
+        event("DISCONNECTED").is_some()
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let t = Instant::now();
+    let _ = talk(&caller, caller_leg, 0x3c, 100);
+    let _ = talk(&dept, dept_leg, 0x2a, 100);
+    wait_for(
+        Duration::from_secs(4),
+        "caller → department after the operator left",
+        || heard_since(&dept, t),
+    );
+    wait_for(
+        Duration::from_secs(4),
+        "department → caller after the operator left",
+        || heard_since(&caller, t),
+    );
+    let _ = op.wait();
+
+    // What the operator heard, from its own recording: both others during the three-way call.
+    let media = event("MEDIA").unwrap_or(keyed);
+    let (rate, s) = wav_samples(&wav);
+    assert!(
+        rate > 0 && !s.is_empty(),
+        "PJSUA2 recorded {}",
+        wav.display()
+    );
+    let at = |t: f64| t - media;
+    let heard_caller = level(rate, &s, at(caller_from) + 0.2, at(caller_from) + 1.0);
+    let heard_dept = level(rate, &s, at(dept_from) + 0.2, at(dept_from) + 1.0);
+    let silence = level(rate, &s, at(quiet.0), at(quiet.1));
+    eprintln!("operator heard: caller {heard_caller:.0}, department {heard_dept:.0}, quiet {silence:.0} (rate {rate})");
+    assert!(
+        heard_caller > 4.0 * silence.max(10.0) && heard_dept > 4.0 * silence.max(10.0),
+        "operator's recording: caller {heard_caller:.0}, department {heard_dept:.0}, quiet {silence:.0}"
+    );
+
+    let st = caller_sipp.wait(Duration::from_secs(40));
+    assert!(
+        st.success(),
+        "caller scenario failed:\n{}",
+        caller_sipp.messages()
+    );
+    let rec = d.call_records(1).remove(0);
+    assert_eq!(rec.seat.as_deref(), Some("1001"));
+    assert_eq!(rec.transfers.len(), 1, "{rec:?}");
+    assert_eq!(
+        rec.transfers[0].outcome,
+        ticket::record::TransferOutcome::Answered
+    );
+    assert_eq!(rec.transfers[0].department.as_deref(), Some("市医保局"));
+    assert!(rec.transfers[0].answered_in_target());
+}
+
+fn p_log_has(d: &Daemon, what: &str) -> bool {
+    d.log().contains(what)
+}
