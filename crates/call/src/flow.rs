@@ -105,6 +105,7 @@ impl Call {
             }
             // Only for a transfer attempt (consumed there); a stale answer is dropped.
             Input::GroupSeats { .. }
+            | Input::TransferRequest { .. }
             | Input::Timer(TimerKind::Transfer { .. } | TimerKind::Keys { .. }) => {}
             Input::AckTimeout | Input::MediaTimeout { .. } => {
                 self.end_partner(&mut out);

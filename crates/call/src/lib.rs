@@ -148,6 +148,12 @@ pub enum Input {
         leg: LegId,
     },
     Timer(TimerKind),
+    /// The operator's softphone asked for a blind transfer to `dialled` (a REFER, RFC 3515): answered with
+    /// [`Output::ReferReply`], then [`Output::TransferNotify`] with the outcome.
+    TransferRequest {
+        leg: LegId,
+        dialled: String,
+    },
     /// The ACD's answer to [`Output::ReserveSeats`]: the group's seats now reserved for this call.
     GroupSeats {
         attempt: u32,
@@ -234,6 +240,16 @@ pub enum Output {
     ReserveSeats {
         attempt: u32,
         group: String,
+    },
+    /// Answer the REFER of `leg`: 202 (the attempt runs) or a refusal (403, 404, 491).
+    ReferReply {
+        leg: LegId,
+        status: u16,
+    },
+    /// Tell `leg`'s REFER subscription how the transfer went (a final status: 200 answered, 408/486/…).
+    TransferNotify {
+        leg: LegId,
+        status: u16,
     },
     /// Tell the ACD a reserved seat answered: it is busy with this call.
     SeatTaken {

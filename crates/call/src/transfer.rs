@@ -66,6 +66,8 @@ enum Stage {
 pub(crate) struct Attempt {
     id: u32,
     dest: TransferDest,
+    /// Asked by a REFER (RFC 3515): the operator's softphone hears the outcome as a NOTIFY.
+    by_refer: bool,
     /// None once the operator hung up while the target rang.
     operator: Option<LegId>,
     /// Target legs dialled and not yet answered or gone (several for a seat group).
@@ -113,6 +115,11 @@ impl Call {
                     l.dtmf.push(digit);
                 }
                 self.operator_key(leg, digit, now_ms, out);
+                return true;
+            }
+            Input::TransferRequest { leg, ref dialled } => {
+                let dialled = dialled.clone();
+                self.referred_transfer(leg, &dialled, now_ms, out);
                 return true;
             }
             Input::Timer(TimerKind::Keys { generation }) => {
@@ -249,7 +256,7 @@ impl Call {
                 if buf.len() > code.len() + 1 && buf.ends_with(p.end_key) {
                     let dialled = buf[code.len()..buf.len() - 1].to_string();
                     self.keys.buf.clear();
-                    self.start_transfer(operator, &dialled, now_ms, out);
+                    self.keyed_transfer(operator, &dialled, now_ms, out);
                 } else if buf.len() > code.len() + 16 {
                     self.keys.buf.clear();
                 }
@@ -279,24 +286,56 @@ impl Call {
         }
     }
 
-    fn start_transfer(
+    /// Keys: a number that is no transfer target of the plan (no toll fraud through transfers) dials
+    /// nothing and only the operator hears the fallback tone.
+    fn keyed_transfer(
         &mut self,
         operator: LegId,
         dialled: &str,
         now_ms: i64,
         out: &mut Vec<Output>,
     ) {
-        let Some(dest) = self.setup.router.transfer_target(dialled) else {
-            // Not a transfer target of the plan (no toll fraud through transfers): tell the operator only.
-            if let Some(p) = self.policy.transfer.fallback_prompt.clone() {
-                out.push(Output::Play {
-                    leg: operator,
-                    prompt: p,
-                    looped: false,
-                });
+        match self.setup.router.transfer_target(dialled) {
+            Some(dest) => self.start_transfer(operator, dest, false, now_ms, out),
+            None => {
+                if let Some(p) = self.policy.transfer.fallback_prompt.clone() {
+                    out.push(Output::Play {
+                        leg: operator,
+                        prompt: p,
+                        looped: false,
+                    });
+                }
             }
-            return;
+        }
+    }
+
+    /// A blind REFER from the operator: the same attempt, answered 202, or 404 outside the plan (403 from
+    /// anyone but the operator, 491 while another attempt runs).
+    fn referred_transfer(&mut self, leg: LegId, dialled: &str, now_ms: i64, out: &mut Vec<Output>) {
+        let status = if !self.is_operator(leg) {
+            403
+        } else if self.transfer.is_some() {
+            491
+        } else {
+            match self.setup.router.transfer_target(dialled) {
+                Some(dest) => {
+                    out.push(Output::ReferReply { leg, status: 202 });
+                    return self.start_transfer(leg, dest, true, now_ms, out);
+                }
+                None => 404,
+            }
         };
+        out.push(Output::ReferReply { leg, status });
+    }
+
+    fn start_transfer(
+        &mut self,
+        operator: LegId,
+        dest: TransferDest,
+        by_refer: bool,
+        now_ms: i64,
+        out: &mut Vec<Output>,
+    ) {
         self.transfer_seq += 1;
         let id = self.transfer_seq;
         self.legs.leave(LegId::CALLER, out);
@@ -318,6 +357,7 @@ impl Call {
         let mut attempt = Attempt {
             id,
             dest: dest.clone(),
+            by_refer,
             operator: Some(operator),
             ringing: Vec::new(),
             reserving: false,
@@ -407,6 +447,13 @@ impl Call {
             Some(op) => {
                 out.push(Output::StopPlaying { leg: op });
                 self.legs.connect(&[LegId::CALLER, op, leg], out);
+                if a.by_refer {
+                    // RFC 3515 §2.4.5: the transfer succeeded; the softphone normally hangs up now.
+                    out.push(Output::TransferNotify {
+                        leg: op,
+                        status: 200,
+                    });
+                }
                 if let Some(t) = self.transfer.as_mut() {
                     t.stage = Stage::ThreeWay;
                 }
@@ -439,6 +486,15 @@ impl Call {
         out.push(Output::StopPlaying { leg: LegId::CALLER });
         self.close_attempt(outcome, by, now_ms);
         let fallback = self.policy.transfer.fallback_prompt.clone();
+        if let (Some(op), true) = (a.operator, a.by_refer) {
+            let status = match outcome {
+                TransferOutcome::NoAnswer => 408,
+                TransferOutcome::Busy => 486,
+                TransferOutcome::Rejected { status } | TransferOutcome::Failed { status } => status,
+                TransferOutcome::Cancelled | TransferOutcome::Answered => 487,
+            };
+            out.push(Output::TransferNotify { leg: op, status });
+        }
         match a.operator {
             Some(op) => {
                 out.push(Output::StopPlaying { leg: op });

@@ -13,7 +13,7 @@ use acd::CallKey;
 use call::{Call, Input, LegId, Output};
 use media::sdp::Codec;
 use sip::endpoint::Incoming;
-use sip::session::{SessionEvent, SessionOutput, TerminationReason};
+use sip::session::{reason_phrase, SessionEvent, SessionOutput, TerminationReason};
 use sip::transaction::ServerTxId;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -214,6 +214,14 @@ impl CallTask {
             }
             SessionEvent::OfferAnswered { .. } | SessionEvent::OfferRejected { .. } => return None,
             SessionEvent::Dtmf { digit } => Input::Dtmf { leg, digit },
+            SessionEvent::Refer { key, target } => {
+                info!(leg = leg.0, target, "REFER");
+                io.refer_key = Some(key);
+                Input::TransferRequest {
+                    leg,
+                    dialled: target,
+                }
+            }
             SessionEvent::Terminated {
                 reason: TerminationReason::AckTimeout,
             } => Input::AckTimeout,
@@ -274,11 +282,8 @@ impl CallTask {
             Output::Reject { status, reason } => {
                 // Every 503 says when to come back, so balancers and carriers back off instead of failing over.
                 let retry = self.env.cfg.calls.retry_after_s.to_string();
-                let extra: &[(&str, &str)] = if status == 503 {
-                    &[("Retry-After", &retry)]
-                } else {
-                    &[]
-                };
+                let extra = [("Retry-After", retry.as_str())];
+                let extra = if status == 503 { &extra[..] } else { &[] };
                 let out = self.legs[0].session.reject(status, &reason, extra);
                 self.session_outputs(caller, out, now);
             }
@@ -339,6 +344,16 @@ impl CallTask {
             | Output::SeatTaken { .. }
             | Output::ReleaseReserved
             | Output::Requeue { .. } => {}
+            Output::ReferReply { leg, status } => {
+                let out = self.leg(leg).map(|io| io.reply_refer(status));
+                self.session_outputs(leg, out.unwrap_or_default(), now);
+            }
+            Output::TransferNotify { leg, status } => {
+                let out = self
+                    .leg(leg)
+                    .map(|io| io.session.notify_refer(status, reason_phrase(status)));
+                self.session_outputs(leg, out.unwrap_or_default(), now);
+            }
             Output::StartTimer { kind, after_ms } => {
                 self.timers.push(now + after_ms.max(0), TimerId::Call(kind))
             }

@@ -37,6 +37,8 @@ pub struct LegIo {
     invite_key: Option<ReqKey>,
     invite_final: bool,
     next_key: ReqKey,
+    /// A REFER from this leg waiting for the call's answer.
+    pub refer_key: Option<ReqKey>,
 }
 
 /// Something that happened on a leg.
@@ -83,6 +85,7 @@ impl LegIo {
             invite_key: None,
             invite_final: true,
             next_key: 1,
+            refer_key: None,
         }
     }
 
@@ -141,6 +144,7 @@ impl LegIo {
             invite_key,
             invite_final: false,
             next_key: 1,
+            refer_key: None,
         };
         Ok((leg, out))
     }
@@ -232,6 +236,15 @@ impl LegIo {
                 self.session.accept_offer(key, &body, now_ms)
             }
             Err(e) => self.session.reject_offer(key, e.status),
+        }
+    }
+
+    /// The call's answer to this leg's pending REFER: 202 starts its subscription, anything else refuses it.
+    pub fn reply_refer(&mut self, status: u16) -> Vec<SessionOutput> {
+        match self.refer_key.take() {
+            Some(key) if status == 202 => self.session.accept_refer(key),
+            Some(key) => self.session.reject_refer(key, status),
+            None => Vec::new(),
         }
     }
 

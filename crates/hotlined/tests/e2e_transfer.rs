@@ -341,40 +341,9 @@ fn a_pjsua2_operator_keys_the_transfer_hears_both_and_leaves_them_connected() {
     let d = Daemon::start(Options::default());
     let (caller, dept) = (RtpPeer::new(), RtpPeer::new());
     let wav = d.dir.path().join("operator.wav");
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pjsua2_operator.py");
     // Answers, keys *2 8121135 # 3 s after its media starts, hangs up 16 s after it.
-    let mut op = std::process::Command::new("timeout")
-        .args(["100", "python3"])
-        .arg(&script)
-        .args([&d.sip.port().to_string(), "1001", "hotline-1001"])
-        .arg(&wav)
-        .args(["*28121135#", "3", "16"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3");
-    let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, f64)>::new()));
-    {
-        use std::io::BufRead;
-        let out = op.stdout.take().unwrap();
-        let ev = events.clone();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-                if let Some((what, at)) = line.split_once(' ') {
-                    let at = at.trim().parse().unwrap_or(0.0);
-                    ev.lock().unwrap().push((what.to_string(), at));
-                }
-            }
-        });
-    }
-    let event = |what: &str| {
-        events
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|(w, _)| w == what)
-            .map(|(_, at)| *at)
-    };
+    let (mut op, events) = pjsua2_operator(&d, &wav, "*28121135#", 3, 16);
+    let event = |what: &str| event_at(&events, what);
     wait_for(Duration::from_secs(15), "PJSUA2 registered", || {
         event("REGISTERED").is_some()
     });
@@ -471,4 +440,124 @@ fn a_pjsua2_operator_keys_the_transfer_hears_both_and_leaves_them_connected() {
 
 fn p_log_has(d: &Daemon, what: &str) -> bool {
     d.log().contains(what)
+}
+
+type Events = std::sync::Arc<std::sync::Mutex<Vec<(String, f64)>>>;
+
+/// The PJSUA2 operator (`tests/pjsua2_operator.py`) registered as seat 1001; its events with their times.
+fn pjsua2_operator(
+    d: &Daemon,
+    wav: &std::path::Path,
+    keys: &str,
+    key_after_s: u32,
+    hangup_after_s: u32,
+) -> (std::process::Child, Events) {
+    use std::io::BufRead;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pjsua2_operator.py");
+    let mut op = std::process::Command::new("timeout")
+        .args(["100", "python3"])
+        .arg(&script)
+        .args([&d.sip.port().to_string(), "1001", "hotline-1001"])
+        .arg(wav)
+        .args([keys, &key_after_s.to_string(), &hangup_after_s.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python3");
+    let events: Events = Default::default();
+    let out = op.stdout.take().unwrap();
+    let ev = events.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if let Some((what, at)) = line.split_once(' ') {
+                let at = at.trim().parse().unwrap_or(0.0);
+                ev.lock().unwrap().push((what.to_string(), at));
+            }
+        }
+    });
+    (op, events)
+}
+
+fn event_at(events: &Events, what: &str) -> Option<f64> {
+    events
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(w, _)| w == what)
+        .map(|(_, at)| *at)
+}
+
+#[test]
+fn a_blind_refer_from_pjsua2_to_an_outside_number_is_refused_and_to_the_plan_transfers_the_caller()
+{
+    if !have_pjsua2() {
+        eprintln!("SKIPPED: python module pjsua2 not installed (pip install pjsua2-python; .ci/run does this)");
+        return;
+    }
+    let d = Daemon::start(Options::default());
+    let (caller, dept) = (RtpPeer::new(), RtpPeer::new());
+    let wav = d.dir.path().join("operator.wav");
+    // 3 s after its media: REFER to a mobile number (not in the plan), then to 医保 8121135.
+    let (mut op, events) = pjsua2_operator(&d, &wav, "refer:008613800000000,8121135", 3, 40);
+    let event = |what: &str| event_at(&events, what);
+    wait_for(Duration::from_secs(15), "PJSUA2 registered", || {
+        event("REGISTERED").is_some()
+    });
+    d.wait_seat_available("1001");
+    let _dept_sipp = register_seat(&d, "2001", "seat_answer_late.xml", dept.port());
+    let mut caller_sipp = dial(&d, "caller.xml", "12345", caller.port(), 30_000);
+    let caller_leg = daemon_leg(&caller, "the greeting");
+    // No toll fraud through transfers: the outside number gets 404 and nothing is dialled for it.
+    wait_for(
+        Duration::from_secs(25),
+        "the refusal of the outside number",
+        || event("XFER404").is_some(),
+    );
+    // The second REFER rings the department; its answer is reported (NOTIFY 200) and the softphone leaves.
+    wait_for(
+        Duration::from_secs(15),
+        "NOTIFY 200 at the softphone",
+        || event("XFER200").is_some(),
+    );
+    wait_for(Duration::from_secs(5), "the operator leaving", || {
+        event("DISCONNECTED").is_some()
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let t = Instant::now();
+    let _ = talk(&caller, caller_leg, 0x3c, 100);
+    wait_for(
+        Duration::from_secs(4),
+        "caller → department after the REFER",
+        || heard_since(&dept, t),
+    );
+    let dept_leg = dept.packets().iter().find(|r| is_voice(r)).unwrap().from;
+    let t = Instant::now();
+    let _ = talk(&dept, dept_leg, 0x2a, 100);
+    wait_for(
+        Duration::from_secs(4),
+        "department → caller after the REFER",
+        || heard_since(&caller, t),
+    );
+    let st = caller_sipp.wait(Duration::from_secs(40));
+    assert!(
+        st.success(),
+        "caller scenario failed:\n{}",
+        caller_sipp.messages()
+    );
+    let _ = op.kill();
+    let rec = d.call_records(1).remove(0);
+    assert_eq!(
+        rec.transfers.len(),
+        1,
+        "only the plan's target was dialled: {rec:?}"
+    );
+    assert_eq!(rec.transfers[0].target, "8121135");
+    assert_eq!(
+        rec.transfers[0].outcome,
+        ticket::record::TransferOutcome::Answered
+    );
+    assert_eq!(
+        rec.transfers[0].ended_by,
+        Some(ticket::record::TransferEndedBy::Operator)
+    );
 }

@@ -2,6 +2,8 @@
 # daemon offers, records what it hears to a WAV file, keys the transfer as RFC 4733 telephone-events, and
 # hangs up after a while. Prints one line per event with the wall-clock time, for the test to align.
 #   python3 pjsua2_operator.py SIP_PORT USER PASSWORD WAV KEYS KEY_AFTER_S HANGUP_AFTER_S
+# KEYS = "refer:N1,N2" transfers by REFER instead (RFC 3515): to N1, and when that is refused to N2; the
+# softphone hangs up when a NOTIFY reports 200.
 import sys
 import time
 
@@ -20,6 +22,7 @@ class Call(pj.Call):
         pj.Call.__init__(self, acc, call_id)
         self.media_at = None
         self.recorder = None
+        self.xfer_final = None
 
     def onCallMediaState(self, prm):
         ci = self.getInfo()
@@ -31,6 +34,12 @@ class Call(pj.Call):
                     self.getAudioMedia(i).startTransmit(self.recorder)
                     self.media_at = time.time()
                     say("MEDIA")
+
+    def onCallTransferStatus(self, prm):
+        say("XFER%d" % prm.statusCode)
+        if prm.finalNotify:
+            self.xfer_final = prm.statusCode
+            prm.cont = False
 
     def onCallState(self, prm):
         ci = self.getInfo()
@@ -84,7 +93,22 @@ while time.time() < deadline:
     if call is None or call.media_at is None:
         continue
     since = time.time() - call.media_at
-    if not keyed and since >= key_after:
+    if keys.startswith("refer:"):
+        targets = keys[len("refer:"):].split(",")
+        if not keyed and since >= key_after:
+            keyed = True
+            refer_at = 0
+            call.xfer("sip:%s@127.0.0.1:%d" % (targets[0], port), pj.CallOpParam())
+            say("REFERRED")
+        elif keyed and call.xfer_final is not None:
+            code, call.xfer_final = call.xfer_final, None
+            if 200 <= code < 300:
+                hangup_after = min(hangup_after, since)  # transferred: this phone leaves
+            elif refer_at + 1 < len(targets):
+                refer_at += 1
+                call.xfer("sip:%s@127.0.0.1:%d" % (targets[refer_at], port), pj.CallOpParam())
+                say("REFERRED")
+    elif not keyed and since >= key_after:
         keyed = True
         call.dialDtmf(keys)  # RFC 4733 (PJSUA's default DTMF method)
         say("KEYED")

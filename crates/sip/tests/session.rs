@@ -1306,3 +1306,88 @@ proptest! {
         }
     }
 }
+
+// ================================================================== REFER (RFC 3515)
+
+fn refer_events(out: &[SessionOutput]) -> Vec<(ReqKey, String)> {
+    events(out)
+        .into_iter()
+        .filter_map(|e| match e {
+            SessionEvent::Refer { key, target } => Some((key, target)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn notify_fragments(out: &[SessionOutput]) -> Vec<(String, String)> {
+    requests(out)
+        .into_iter()
+        .filter(|(_, r)| r.method() == Some(&Method::Notify))
+        .map(|(_, r)| {
+            (
+                body(&r).to_string(),
+                r.header("subscription-state").unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_blind_refer_is_accepted_and_its_progress_notified_until_the_final() {
+    let mut s = confirmed_uas(&[]);
+    let refer = from_caller(
+        &s,
+        "REFER",
+        11,
+        &[("Refer-To", "<sip:8121135@10.0.0.1>")],
+        None,
+    );
+    let out = s.on_request(60, &refer, 1);
+    assert!(statuses(&out).is_empty(), "the TU decides");
+    assert_eq!(refer_events(&out), vec![(60, "8121135".to_string())]);
+    let out = s.accept_refer(60);
+    assert_eq!(statuses(&out), vec![(60, 202)]);
+    let n = notify_fragments(&out);
+    assert_eq!(n[0].0, "SIP/2.0 100 Trying\r\n");
+    assert!(n[0].1.starts_with("active"));
+    let notify = &requests(&out)[0].1;
+    assert_eq!(notify.header("event"), Some("refer"));
+    assert!(notify
+        .content_type()
+        .unwrap_or("")
+        .starts_with("message/sipfrag"));
+    // A second REFER while this one runs is refused; the final NOTIFY ends the subscription.
+    let again = from_caller(&s, "REFER", 12, &[("Refer-To", "<sip:12348@x>")], None);
+    assert_eq!(statuses(&s.on_request(61, &again, 2)), vec![(61, 491)]);
+    let out = s.notify_refer(200, "OK");
+    let n = notify_fragments(&out);
+    assert_eq!(n[0].0, "SIP/2.0 200 OK\r\n");
+    assert!(n[0].1.starts_with("terminated"));
+    assert!(
+        s.notify_refer(180, "Ringing").is_empty(),
+        "no NOTIFY after the final"
+    );
+}
+
+#[test]
+fn refers_the_tu_refuses_or_cannot_serve() {
+    let mut s = confirmed_uas(&[]);
+    let refer = from_caller(&s, "REFER", 11, &[("Refer-To", "<sip:110@x>")], None);
+    let out = s.on_request(70, &refer, 1);
+    assert_eq!(refer_events(&out).len(), 1);
+    assert_eq!(statuses(&s.reject_refer(70, 403)), vec![(70, 403)]);
+    // No Refer-To → 400; attended (Replaces) → 501 for now.
+    let bare = from_caller(&s, "REFER", 12, &[], None);
+    assert_eq!(statuses(&s.on_request(71, &bare, 2)), vec![(71, 400)]);
+    let attended = from_caller(
+        &s,
+        "REFER",
+        13,
+        &[(
+            "Refer-To",
+            "<sip:2001@x?Replaces=abc%3Bto-tag%3D1%3Bfrom-tag%3D2>",
+        )],
+        None,
+    );
+    assert_eq!(statuses(&s.on_request(72, &attended, 3)), vec![(72, 501)]);
+}

@@ -557,3 +557,105 @@ fn the_bundled_jiujiang_plan_gives_typed_transfer_targets() {
     );
     assert_eq!(Router::transfer_target(&plan, "12345"), None);
 }
+
+#[test]
+fn a_blind_refer_from_the_operator_is_the_same_attempt_and_its_outcome_is_notified() {
+    let mut call = talking();
+    let out = call.handle(
+        Input::TransferRequest {
+            leg: OP,
+            dialled: "12348".into(),
+        },
+        T0,
+    );
+    assert_eq!(
+        out[0],
+        Output::ReferReply {
+            leg: OP,
+            status: 202
+        }
+    );
+    assert!(out.contains(&Output::Dial {
+        leg: DEPT,
+        target: Target::uri("sip:12348@gw-sfj")
+    }));
+    // Answered in time: the REFER's subscription hears 200 (the softphone then hangs up).
+    let out = call.handle(Input::LegAnswered { leg: DEPT }, T0 + 6_000);
+    assert!(out.contains(&Output::TransferNotify {
+        leg: OP,
+        status: 200
+    }));
+    let out = call.handle(Input::LegHangup { leg: OP }, T0 + 6_500);
+    assert!(out.contains(&Output::Bridge { a: CALLER, b: DEPT }));
+
+    // Busy: the softphone hears 486 and keeps its caller.
+    let mut call = talking();
+    call.handle(
+        Input::TransferRequest {
+            leg: OP,
+            dialled: "8".into(),
+        },
+        T0,
+    );
+    let out = call.handle(
+        Input::LegFailed {
+            leg: DEPT,
+            status: 486,
+        },
+        T0 + 1_000,
+    );
+    assert!(out.contains(&Output::TransferNotify {
+        leg: OP,
+        status: 486
+    }));
+    assert!(out.contains(&Output::Bridge { a: CALLER, b: OP }));
+}
+
+#[test]
+fn refers_outside_the_plan_or_from_the_caller_are_refused() {
+    let mut call = talking();
+    let out = call.handle(
+        Input::TransferRequest {
+            leg: OP,
+            dialled: "008613800000000".into(),
+        },
+        T0,
+    );
+    assert_eq!(
+        out,
+        vec![Output::ReferReply {
+            leg: OP,
+            status: 404
+        }]
+    );
+    let out = call.handle(
+        Input::TransferRequest {
+            leg: CALLER,
+            dialled: "12348".into(),
+        },
+        T0,
+    );
+    assert_eq!(
+        out,
+        vec![Output::ReferReply {
+            leg: CALLER,
+            status: 403
+        }]
+    );
+    // One attempt at a time.
+    key(&mut call, "*28#", T0 + 1_000);
+    let out = call.handle(
+        Input::TransferRequest {
+            leg: OP,
+            dialled: "12348".into(),
+        },
+        T0 + 2_000,
+    );
+    assert_eq!(
+        out,
+        vec![Output::ReferReply {
+            leg: OP,
+            status: 491
+        }]
+    );
+}

@@ -25,6 +25,7 @@
 //! true at once, but the shell keeps feeding the INVITE's transaction events until that
 //! transaction ends so that a 2xx racing our CANCEL still gets its ACK and BYE.
 
+mod refer;
 mod reinvite;
 mod uac;
 mod uas;
@@ -157,6 +158,10 @@ pub enum SessionEvent {
     OfferRejected { status: u16 },
     /// INFO with application/dtmf-relay or application/dtmf.
     Dtmf { digit: char },
+    /// An in-dialog REFER (RFC 3515, a blind transfer) to `target` (the Refer-To URI's user part, else the
+    /// whole URI): call `accept_refer(key)` (202 and the first NOTIFY) or `reject_refer(key, status)`,
+    /// then `notify_refer` with the outcome.
+    Refer { key: ReqKey, target: String },
     /// After this every further request gets 481.
     Terminated { reason: TerminationReason },
 }
@@ -228,13 +233,17 @@ pub struct InviteSession {
     /// A re-INVITE that got 491, resent when GlareRetry fires.
     glare: Option<(String, bool)>,
     glare_gen: u32,
+    /// A REFER received and not answered yet (its key), and whether our refer subscription is active.
+    refer_in: Option<ReqKey>,
+    refer_active: bool,
     // RFC 4028
     timers: Option<Timers>,
     timer_gen: u32,
     dropped: u64,
 }
 
-pub(crate) fn reason_phrase(status: u16) -> &'static str {
+/// The reason phrase we send with `status`.
+pub fn reason_phrase(status: u16) -> &'static str {
     match status {
         200 => "OK",
         180 => "Ringing",
@@ -375,6 +384,8 @@ impl InviteSession {
             queued: None,
             glare: None,
             glare_gen: 0,
+            refer_in: None,
+            refer_active: false,
             timers: None,
             timer_gen: 0,
             dropped: 0,
@@ -654,6 +665,7 @@ impl InviteSession {
                 let b = req.response(200, "OK").header("Allow", &self.cfg.allow);
                 self.respond(&mut out, key, b);
             }
+            Method::Refer => self.on_refer(key, req, &mut out),
             _ => self.respond_status(&mut out, key, req, 501),
         }
         let _ = now_ms;
