@@ -71,6 +71,7 @@ pub fn transfer_dest(t: &dialplan::TransferTarget) -> crate::TransferDest {
         department: t.department.as_deref().map(str::to_string),
         target: Target::from_dialplan(&t.target),
         answer_target_ms: i64::from(t.answer_target_s) * 1000,
+        emergency: matches!(t.mode, dialplan::Mode::Emergency | dialplan::Mode::Upstream),
     }
 }
 

@@ -20,6 +20,9 @@ pub struct TransferDest {
     pub target: Target,
     /// The answer target (R-05: 15 s unless the plan says otherwise).
     pub answer_target_ms: i64,
+    /// An emergency line or the provincial center: handed over at once (blind: the operator
+    /// leaves when it answers), ringing up to `connect_ring_timeout` rather than the answer target.
+    pub emergency: bool,
 }
 
 /// Feature codes and prompts of the transfer (Asterisk-style, configurable).
@@ -383,7 +386,7 @@ impl Call {
         // One ms past the target: an answer at exactly the target is still in time.
         out.push(Output::StartTimer {
             kind: TimerKind::Transfer { attempt: id },
-            after_ms: dest.answer_target_ms + 1,
+            after_ms: self.ring_limit_ms(&dest) + 1,
         });
         self.transfer = Some(attempt);
     }
@@ -417,7 +420,7 @@ impl Call {
             return;
         };
         self.legs.set_state(leg, LegState::Answered);
-        if now_ms - a.started_ms > a.dest.answer_target_ms {
+        if now_ms - a.started_ms > self.ring_limit_ms(&a.dest) {
             // Too late (its timer is due): it is hung up and the attempt falls back.
             self.end_leg(leg, out);
             self.transfer_failed(
@@ -444,6 +447,21 @@ impl Call {
             t.answered_ms = Some(now_ms);
         }
         match a.operator {
+            Some(op) if a.dest.emergency => {
+                // Handed over: caller and the emergency line talk, the operator is free for the next call.
+                out.push(Output::StopPlaying { leg: op });
+                self.legs.connect(&[LegId::CALLER, leg], out);
+                if a.by_refer {
+                    out.push(Output::TransferNotify {
+                        leg: op,
+                        status: 200,
+                    });
+                }
+                self.end_leg(op, out);
+                self.release(op, out);
+                self.close_attempt(TransferOutcome::Answered, TransferEndedBy::Operator, now_ms);
+                self.phase = Phase::Connected { leg };
+            }
             Some(op) => {
                 out.push(Output::StopPlaying { leg: op });
                 self.legs.connect(&[LegId::CALLER, op, leg], out);
@@ -463,6 +481,15 @@ impl Call {
                 self.close_attempt(TransferOutcome::Answered, TransferEndedBy::Operator, now_ms);
                 self.phase = Phase::Connected { leg };
             }
+        }
+    }
+
+    /// How long the target may ring: the answer target, or `connect_ring_timeout` for emergency lines.
+    fn ring_limit_ms(&self, dest: &TransferDest) -> i64 {
+        if dest.emergency {
+            self.policy.connect_ring_timeout_ms
+        } else {
+            dest.answer_target_ms
         }
     }
 
@@ -579,7 +606,7 @@ impl Call {
             answered_at_ms: a.answered_ms.map(|t| self.wall(t)),
             ended_at_ms: self.wall(now_ms),
             outcome,
-            answer_target_ms: Some(a.dest.answer_target_ms),
+            answer_target_ms: Some(self.ring_limit_ms(&a.dest)),
             ended_by: Some(by),
         });
     }

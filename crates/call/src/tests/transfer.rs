@@ -24,6 +24,14 @@ impl Router for TransferRouter {
                 department: Some("市司法局".into()),
                 target: Target::uri("sip:12348@gw-sfj"),
                 answer_target_ms: 15_000,
+                emergency: false,
+            }),
+            "110" => Some(TransferDest {
+                number: "110".into(),
+                department: Some("市公安局".into()),
+                target: Target::uri("sip:110@gw-police"),
+                answer_target_ms: 15_000,
+                emergency: true,
             }),
             "8121135" | "1" => Some(TransferDest {
                 number: "8121135".into(),
@@ -32,6 +40,7 @@ impl Router for TransferRouter {
                     group: "ybj".into(),
                 },
                 answer_target_ms: 15_000,
+                emergency: false,
             }),
             _ => None,
         }
@@ -497,7 +506,7 @@ fn a_group_with_no_seat_there_falls_back_and_a_late_reservation_is_returned() {
 fn unknown_targets_and_stray_keys_dial_nothing() {
     let mut call = talking();
     // Not in the plan: no toll fraud through transfers, only a tone to the operator.
-    let out = key(&mut call, "*2110119#", T0);
+    let out = key(&mut call, "*2119110#", T0);
     assert_eq!(out, vec![play(OP, "beep.wav", false)]);
     // Stray keys, then a code that runs out of time half way, then a good one.
     assert!(key(&mut call, "5*3", T0 + 1_000).is_empty());
@@ -548,6 +557,7 @@ fn the_bundled_jiujiang_plan_gives_typed_transfer_targets() {
                 group: "sfj".into()
             },
             answer_target_ms: 15_000,
+            emergency: false,
         }
     );
     // The sub-center goes out through its trunk; the main number is no transfer target.
@@ -556,6 +566,9 @@ fn the_bundled_jiujiang_plan_gives_typed_transfer_targets() {
         matches!(tax.target, Target::Uri { ref gateway, .. } if gateway.as_deref() == Some("tax-subcenter.invalid"))
     );
     assert_eq!(Router::transfer_target(&plan, "12345"), None);
+    // The emergency lines are handed over, 医保 is a department.
+    assert!(Router::transfer_target(&plan, "110").is_some_and(|t| t.emergency));
+    assert!(!by_code.emergency);
 }
 
 #[test]
@@ -658,4 +671,33 @@ fn refers_outside_the_plan_or_from_the_caller_are_refused() {
             status: 491
         }]
     );
+}
+
+#[test]
+fn an_emergency_line_rings_up_to_the_connect_timeout_and_takes_the_caller_over_from_the_operator() {
+    let mut call = talking();
+    let out = key(&mut call, "*2110#", T0);
+    assert!(out.contains(&Output::StartTimer {
+        kind: TimerKind::Transfer { attempt: 1 },
+        after_ms: 60_001,
+    }));
+    // 30 s is past the 15-s department target but within the emergency line's 60 s.
+    let out = call.handle(Input::LegAnswered { leg: DEPT }, T0 + 30_000);
+    assert_eq!(
+        out,
+        vec![
+            Output::StopPlaying { leg: CALLER },
+            Output::StopPlaying { leg: OP },
+            Output::Bridge { a: CALLER, b: DEPT },
+            Output::Hangup { leg: OP },
+            Output::SeatReleased {
+                seat: "1001".into()
+            },
+        ]
+    );
+    assert_eq!(call.partner(), Some(DEPT));
+    let a = attempts(call, T0 + 90_000);
+    assert_eq!(a[0].outcome, TransferOutcome::Answered);
+    assert_eq!(a[0].answer_target_ms, Some(60_000));
+    assert!(a[0].answered_in_target());
 }
