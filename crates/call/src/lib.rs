@@ -535,6 +535,13 @@ impl Call {
                 })
                 .map(|t| t.department.clone().unwrap_or_else(|| t.target.clone())),
             transfers: std::mem::take(&mut self.transfers),
+            // the 110 platform hands callers over to 12345 (its number as caller, or as Diversion).
+            handed_over_by: [
+                Some(self.setup.caller.as_str()),
+                self.setup.original_called.as_deref(),
+            ]
+            .contains(&Some("110"))
+            .then(|| "110".to_string()),
         };
         out.push(Output::Finished(Box::new(record)));
     }

@@ -92,6 +92,10 @@ pub struct CallRecord {
     /// Every one-key transfer attempt of the call, in order.
     #[serde(default)]
     pub transfers: Vec<TransferAttempt>,
+    /// The emergency platform that handed the call over (R-07 linkage: "110" when the caller, or the number
+    /// first dialled, is 110).
+    #[serde(default)]
+    pub handed_over_by: Option<String>,
 }
 
 /// How one transfer attempt ended.

@@ -41,6 +41,7 @@ fn rec() -> CallRecord {
         off_hours: false,
         transfer_unanswered: None,
         transfers: Vec::new(),
+        handed_over_by: None,
     }
 }
 

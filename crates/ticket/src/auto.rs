@@ -158,6 +158,7 @@ mod tests {
             off_hours: false,
             transfer_unanswered: None,
             transfers: Vec::new(),
+            handed_over_by: None,
         }
     }
 
@@ -194,6 +195,7 @@ mod tests {
         let r = CallRecord {
             transfer_unanswered: Some("power".into()),
             transfers: Vec::new(),
+            handed_over_by: None,
             department: Some("water".into()),
             ..rec()
         };
@@ -339,6 +341,7 @@ mod tests {
             department: Some("water".into()),
             transfer_unanswered: Some("water".into()),
             transfers: Vec::new(),
+            handed_over_by: None,
             answered_at_ms: None,
             end_reason: EndReason::AbandonedInQueue,
             ..rec()

@@ -292,6 +292,7 @@ mod tests {
             off_hours: false,
             transfer_unanswered: None,
             transfers: Vec::new(),
+            handed_over_by: None,
         }
     }
 

@@ -19,8 +19,9 @@ use crate::TicketError;
 
 /// Columns of `call_records`, in insert order.
 const CALL_COLUMNS: &str = "call_id, caller, called, original_called, route_mode, department, started_at_ms, \
-     answered_at_ms, ended_at_ms, wait_ms, seat, end_reason, digits, off_hours, transfer_unanswered, stored_at_ms";
-const CALL_COLUMN_COUNT: usize = 16;
+     answered_at_ms, ended_at_ms, wait_ms, seat, end_reason, digits, off_hours, transfer_unanswered, handed_over_by, \
+     stored_at_ms";
+const CALL_COLUMN_COUNT: usize = 17;
 
 /// Columns of `transfer_attempts`, in insert order.
 const TRANSFER_COLUMNS: &str =
@@ -199,7 +200,7 @@ impl Store {
         }
         let mut tx = self.pool.begin().await?;
         let mut inserted: Vec<String> = Vec::with_capacity(recs.len());
-        // SQLite allows 32766 parameters; 500 rows × 16 stays far below, PostgreSQL allows 65535.
+        // SQLite allows 32766 parameters; 500 rows × 17 stays far below, PostgreSQL allows 65535.
         for chunk in recs.chunks(500) {
             let sql = insert_calls_sql(chunk.len(), self.backend);
             let mut q = sqlx::query(AssertSqlSafe(sql));
@@ -220,6 +221,7 @@ impl Store {
                     .bind(r.digits.as_str())
                     .bind(r.off_hours as i64)
                     .bind(r.transfer_unanswered.as_deref())
+                    .bind(r.handed_over_by.as_deref())
                     .bind(now_ms);
             }
             for row in q.fetch_all(&mut *tx).await? {
@@ -707,6 +709,7 @@ fn call_from_row(r: &AnyRow) -> Result<CallRecord, TicketError> {
         off_hours: r.try_get::<i64, _>("off_hours")? != 0,
         transfer_unanswered: r.try_get("transfer_unanswered")?,
         transfers: Vec::new(),
+        handed_over_by: r.try_get("handed_over_by")?,
     })
 }
 
@@ -890,11 +893,11 @@ mod tests {
     fn batch_insert_sql_numbers_every_placeholder() {
         let sql = insert_calls_sql(2, Backend::Postgres);
         assert!(sql.contains("($1, $2,"));
-        assert!(sql.contains("$16), ($17,"));
-        assert!(sql.contains("$32) ON CONFLICT (call_id) DO NOTHING RETURNING call_id"));
+        assert!(sql.contains("$17), ($18,"));
+        assert!(sql.contains("$34) ON CONFLICT (call_id) DO NOTHING RETURNING call_id"));
         assert!(!sql.contains('?'));
         let sql = insert_calls_sql(2, Backend::Sqlite);
-        assert_eq!(sql.matches('?').count(), 32);
+        assert_eq!(sql.matches('?').count(), 34);
         assert!(!sql.contains('$'));
         let sql = insert_transfers_sql(2, Backend::Postgres);
         assert!(sql.contains("$11), ($12,"));

@@ -45,6 +45,9 @@ async fn call_records_are_stored_once_and_read_back(db: TestDb) {
     let r2 = CallRecord {
         off_hours: true,
         answered_at_ms: None,
+        // a caller the 110 platform handed over.
+        caller: "110".into(),
+        handed_over_by: Some("110".into()),
         ..rec("c-2")
     };
     // The same record twice in one batch and again in a later batch: stored once.
@@ -74,6 +77,7 @@ async fn automatic_tickets_open_once_per_new_call(db: TestDb) {
     let transfer = CallRecord {
         transfer_unanswered: Some("power".into()),
         transfers: Vec::new(),
+        handed_over_by: None,
         ..rec("c-xfer")
     };
     let opened = s

@@ -200,6 +200,7 @@ fn two_leg_call_start_to_end_with_wall_times_from_the_invite() {
             off_hours: true,
             transfer_unanswered: None,
             transfers: Vec::new(),
+            handed_over_by: None,
         }
     );
     assert!(call.is_finished());

@@ -701,3 +701,33 @@ fn an_emergency_line_rings_up_to_the_connect_timeout_and_takes_the_caller_over_f
     assert_eq!(a[0].answer_target_ms, Some(60_000));
     assert!(a[0].answered_in_target());
 }
+
+#[test]
+fn a_call_the_110_platform_handed_over_is_marked_in_its_record() {
+    for (caller, diversion, marked) in [
+        ("110", None, true),
+        ("13800001234", Some("110"), true),
+        ("13800001234", Some("12315"), false),
+    ] {
+        let mut setup = setup_with(
+            decision(Action::Queue, None, Some("main"), None),
+            Arc::new(TransferRouter),
+            0,
+        );
+        setup.caller = caller.into();
+        setup.original_called = diversion.map(Into::into);
+        let plan = Plan::Queue {
+            prompt: None,
+            queue: "main".into(),
+            hold: None,
+        };
+        let (mut call, _) = Call::with_plan(setup, policy(), plan, 0);
+        let out = call.handle(Input::LegHangup { leg: CALLER }, 1_000);
+        let want = marked.then(|| "110".to_string());
+        assert_eq!(
+            record(&out).handed_over_by,
+            want,
+            "{caller} / {diversion:?}"
+        );
+    }
+}

@@ -130,6 +130,7 @@ pub fn rec(id: &str) -> CallRecord {
         off_hours: false,
         transfer_unanswered: None,
         transfers: Vec::new(),
+        handed_over_by: None,
     }
 }
 
