@@ -107,6 +107,7 @@ async fn status(State(st): State<AdminState>) -> impl IntoResponse {
         },
         "queues": queues,
         "seats": seats,
+        "transfers": s.stats.transfers.lock().map(|t| t.clone()).unwrap_or_default(),
     }))
 }
 
@@ -141,6 +142,27 @@ async fn wallboard(State(st): State<AdminState>) -> impl IntoResponse {
             sl
         ));
     }
+    let mut transfer_rows = String::new();
+    let board = st
+        .env
+        .stats
+        .transfers
+        .lock()
+        .map(|t| t.clone())
+        .unwrap_or_default();
+    for (department, t) in &board {
+        let sl = t
+            .service_level()
+            .map(|v| format!("{:.1}%", v * 100.0))
+            .unwrap_or_else(|| "–".into());
+        transfer_rows.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{sl}</td></tr>",
+            html_escape(department),
+            t.attempts,
+            t.answered_within_target,
+            t.failed,
+        ));
+    }
     let mut seat_rows = String::new();
     for s in &seats {
         let state = serde_json::to_value(s.state)
@@ -161,7 +183,9 @@ td,th{{border:1px solid #444;padding:.4em 1em;text-align:right}} th{{background:
 tr.available td{{color:#6f6}} tr.busy td,tr.offered td{{color:#fc6}} tr.offline td{{color:#888}}
 </style></head><body><h1>12345 — 实时监控 (active calls: {active})</h1>
 <table><tr><th>queue</th><th>waiting</th><th>longest wait (s)</th><th>seats free</th><th>seats busy</th><th>answered</th><th>abandoned</th><th>service level</th></tr>{rows}</table>
-<table><tr><th>seat</th><th>state</th><th>queues</th></tr>{seat_rows}</table></body></html>"#,
+<table><tr><th>seat</th><th>state</th><th>queues</th></tr>{seat_rows}</table>
+<h2>一键转接 transfers (since start; 95% within target)</h2>
+<table class="transfers"><tr><th>department</th><th>attempts</th><th>answered in target</th><th>fell back</th><th>service level</th></tr>{transfer_rows}</table></body></html>"#,
         active = st.env.calls.active(),
     ))
 }

@@ -361,7 +361,7 @@ impl CallTask {
                 info!(reason = record.end_reason.as_str(), seat = ?record.seat, wait_ms = record.wait_ms, "call ended");
                 metrics::counter!(m::CALLS_ENDED, "reason" => record.end_reason.as_str())
                     .increment(1);
-                crate::stats::transfer_metrics(&record);
+                self.env.stats.count_transfers(&record);
                 self.env.records.submit(*record);
             }
         }

@@ -2,7 +2,10 @@
 
 use crate::metrics_names as m;
 use record::{CallRecord, TransferOutcome};
+use serde::Serialize;
+use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
+use std::sync::Mutex;
 use std::time::Instant;
 
 pub struct CallStats {
@@ -11,6 +14,25 @@ pub struct CallStats {
     pub calls_ended: AtomicU64,
     pub refused_overload: AtomicU64,
     pub refused_acl: AtomicU64,
+    /// Transfer attempts by department since the daemon started, for the wallboard (the stored figures of
+    /// any range are at `/api/stats/transfers`).
+    pub transfers: Mutex<BTreeMap<String, DepartmentTransfers>>,
+}
+
+/// One department's transfers on the wallboard.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct DepartmentTransfers {
+    pub attempts: u64,
+    pub answered_within_target: u64,
+    /// No answer, busy, refused or failed (the caller went back to the operator).
+    pub failed: u64,
+}
+
+impl DepartmentTransfers {
+    /// Answered within target / attempts (R-05 asks for 95%).
+    pub fn service_level(&self) -> Option<f64> {
+        (self.attempts > 0).then(|| self.answered_within_target as f64 / self.attempts as f64)
+    }
 }
 
 impl CallStats {
@@ -21,14 +43,31 @@ impl CallStats {
             calls_ended: AtomicU64::new(0),
             refused_overload: AtomicU64::new(0),
             refused_acl: AtomicU64::new(0),
+            transfers: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// Count a finished call's transfer attempts: the wallboard's table and Prometheus.
+    pub fn count_transfers(&self, record: &CallRecord) {
+        if record.transfers.is_empty() {
+            return;
+        }
+        if let Ok(mut board) = self.transfers.lock() {
+            for t in &record.transfers {
+                let d = board.entry(t.owner().to_string()).or_default();
+                d.attempts += 1;
+                d.answered_within_target += u64::from(t.answered_in_target());
+                d.failed += u64::from(t.outcome.is_failure());
+            }
+        }
+        transfer_metrics(record);
     }
 }
 
 /// Export a finished call's transfer attempts (R-05: the transfer service level by department).
-pub fn transfer_metrics(record: &CallRecord) {
+fn transfer_metrics(record: &CallRecord) {
     for t in &record.transfers {
-        let department = t.department.clone().unwrap_or_else(|| t.target.clone());
+        let department = t.owner().to_string();
         let outcome = match t.outcome {
             TransferOutcome::Answered if t.answered_in_target() => "answered",
             TransferOutcome::Answered => "answered_late",

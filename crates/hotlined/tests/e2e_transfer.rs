@@ -203,6 +203,16 @@ fn one_key_transfer_mixes_three_then_leaves_caller_and_department_connected() {
         p.caller_sipp.messages(),
         p.d.log()
     );
+    // Supervisors see it on the wallboard and in /status.
+    let board = p.d.http_get("/wallboard").unwrap_or_default();
+    assert!(
+        board.contains("<td>市医保局</td><td>1</td><td>1</td><td>0</td><td>100.0%</td>"),
+        "{board}"
+    );
+    assert_eq!(
+        p.d.status()["transfers"]["市医保局"]["answered_within_target"],
+        1
+    );
     let rec = p.d.call_records(1).remove(0);
     assert_eq!(rec.seat.as_deref(), Some("1001"));
     assert_eq!(rec.transfers.len(), 1, "{rec:?}");
@@ -262,6 +272,11 @@ fn a_transfer_not_answered_in_15_seconds_falls_back_to_the_operator_and_opens_a_
         "caller scenario failed:\n{}\n{}",
         p.caller_sipp.messages(),
         p.d.log()
+    );
+    let board = p.d.http_get("/wallboard").unwrap_or_default();
+    assert!(
+        board.contains("<td>市医保局</td><td>1</td><td>0</td><td>1</td><td>0.0%</td>"),
+        "{board}"
     );
     let rec = p.d.call_records(1).remove(0);
     let a = &rec.transfers[0];
