@@ -4,7 +4,7 @@
 //! The daemon owns one `Acd` in one task; calls talk to it by message.
 
 use serde::Serialize;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 /// A call waiting for (or talking to) a seat, as the daemon numbers it.
 pub type CallKey = u64;
@@ -73,9 +73,19 @@ pub struct QueueSnapshot {
 }
 
 /// Seats, queues and the distribution policy (longest-idle seat, first-come caller).
+///
+/// Every seat state change goes through [`Acd::set_state`], which keeps three indices true: the free seats
+/// of each queue by idle time, the seats offered to each call, and the wrap-ups by end time. So an event
+/// costs the seats it touches, not a scan of every seat (a 12345 centre has thousands at peak).
 #[derive(Debug)]
 pub struct Acd {
     seats: BTreeMap<String, Seat>,
+    /// Available seats per queue, ordered by (idle since, id): the first is the longest idle.
+    free: BTreeMap<String, BTreeSet<(i64, String)>>,
+    /// Seats ringing (offered) for a call.
+    offers: HashMap<CallKey, Vec<String>>,
+    /// Seats in wrap-up, ordered by its end.
+    wrapping: BTreeSet<(i64, String)>,
     waiting: VecDeque<Waiting>,
     stats: BTreeMap<String, QueueStats>,
     wrap_up_ms: i64,
@@ -88,6 +98,9 @@ impl Acd {
     pub fn new(wrap_up_ms: i64, service_level_threshold_ms: i64) -> Acd {
         Acd {
             seats: BTreeMap::new(),
+            free: BTreeMap::new(),
+            offers: HashMap::new(),
+            wrapping: BTreeSet::new(),
             waiting: VecDeque::new(),
             stats: BTreeMap::new(),
             wrap_up_ms,
@@ -99,7 +112,10 @@ impl Acd {
     pub fn add_seat(&mut self, id: &str, queues: Vec<String>) {
         for q in &queues {
             self.stats.entry(q.clone()).or_default();
+            self.free.entry(q.clone()).or_default();
         }
+        // Declared again (a reload): out of the indices under its old queues first.
+        self.set_state(id, SeatState::Offline);
         self.seats.insert(
             id.to_string(),
             Seat {
@@ -121,23 +137,19 @@ impl Acd {
 
     /// The seat registered (or refreshed its registration). Idle seats become available.
     pub fn seat_online(&mut self, id: &str, now_ms: i64) -> Vec<Assignment> {
-        if let Some(seat) = self.seats.get_mut(id) {
-            if seat.state == SeatState::Offline {
-                seat.state = SeatState::Available { since_ms: now_ms };
-            }
+        if self.state_of(id) == Some(SeatState::Offline) {
+            self.set_state(id, SeatState::Available { since_ms: now_ms });
         }
         self.assign(now_ms)
     }
 
     /// The seat's last binding went away. A call it is on keeps going; it just gets no new offers.
     pub fn seat_offline(&mut self, id: &str) {
-        if let Some(seat) = self.seats.get_mut(id) {
-            if matches!(
-                seat.state,
-                SeatState::Available { .. } | SeatState::WrapUp { .. }
-            ) {
-                seat.state = SeatState::Offline;
-            }
+        if matches!(
+            self.state_of(id),
+            Some(SeatState::Available { .. } | SeatState::WrapUp { .. })
+        ) {
+            self.set_state(id, SeatState::Offline);
         }
     }
 
@@ -160,11 +172,7 @@ impl Acd {
             self.waiting.remove(pos);
         }
         self.stats.entry(queue.to_string()).or_default().abandoned += 1;
-        for seat in self.seats.values_mut() {
-            if seat.state == (SeatState::Offered { call }) {
-                seat.state = SeatState::Available { since_ms: now_ms };
-            }
-        }
+        self.free_offers(call, now_ms);
         self.assign(now_ms)
     }
 
@@ -172,18 +180,14 @@ impl Acd {
     /// Not counted as abandoned — the call already reported its own end.
     pub fn withdraw(&mut self, call: CallKey, now_ms: i64) -> Vec<Assignment> {
         self.waiting.retain(|w| w.call != call);
-        for seat in self.seats.values_mut() {
-            if seat.state == (SeatState::Offered { call }) {
-                seat.state = SeatState::Available { since_ms: now_ms };
-            }
-        }
+        self.free_offers(call, now_ms);
         self.assign(now_ms)
     }
 
     /// The offered seat answered: it is busy with the call.
     pub fn offer_answered(&mut self, call: CallKey, seat_id: &str, queue: &str, waited_ms: i64) {
+        self.set_state(seat_id, SeatState::Busy { call });
         if let Some(seat) = self.seats.get_mut(seat_id) {
-            seat.state = SeatState::Busy { call };
             seat.missed_offers = 0;
         }
         let threshold = self.service_level_threshold_ms;
@@ -205,12 +209,15 @@ impl Acd {
         now_ms: i64,
         retry_after_ms: i64,
     ) -> Vec<Assignment> {
-        if let Some(seat) = self.seats.get_mut(seat_id) {
-            if seat.state == (SeatState::Offered { call }) {
-                seat.missed_offers += 1;
-                seat.state = SeatState::WrapUp {
+        if self.state_of(seat_id) == Some(SeatState::Offered { call }) {
+            self.set_state(
+                seat_id,
+                SeatState::WrapUp {
                     until_ms: now_ms + retry_after_ms,
-                };
+                },
+            );
+            if let Some(seat) = self.seats.get_mut(seat_id) {
+                seat.missed_offers += 1;
             }
         }
         self.waiting.push_front(Waiting {
@@ -225,23 +232,23 @@ impl Acd {
     /// `call` at once and no queued call gets it meanwhile. [`Acd::seat_taken`] the one that answers,
     /// [`Acd::withdraw`] the rest.
     pub fn reserve(&mut self, call: CallKey, queue: &str) -> Vec<String> {
-        let mut picked = Vec::new();
-        for seat in self.seats.values_mut() {
-            if matches!(seat.state, SeatState::Available { .. })
-                && seat.queues.iter().any(|q| q == queue)
-            {
-                seat.state = SeatState::Offered { call };
-                picked.push(seat.id.clone());
-            }
+        let mut picked: Vec<String> = self
+            .free
+            .get(queue)
+            .map(|set| set.iter().map(|(_, id)| id.clone()).collect())
+            .unwrap_or_default();
+        picked.sort_unstable();
+        for id in &picked {
+            self.set_state(id, SeatState::Offered { call });
         }
         picked
     }
 
     /// A seat answered `call` outside the queue's own offers (a transfer): it is busy with it.
     pub fn seat_taken(&mut self, call: CallKey, seat_id: &str) {
-        if let Some(seat) = self.seats.get_mut(seat_id) {
-            if seat.state != SeatState::Offline {
-                seat.state = SeatState::Busy { call };
+        if matches!(self.state_of(seat_id), Some(s) if s != SeatState::Offline) {
+            self.set_state(seat_id, SeatState::Busy { call });
+            if let Some(seat) = self.seats.get_mut(seat_id) {
                 seat.missed_offers = 0;
             }
         }
@@ -268,95 +275,127 @@ impl Acd {
     /// The seat's call ended; after wrap-up it is available again.
     pub fn seat_released(&mut self, seat_id: &str, now_ms: i64) -> Vec<Assignment> {
         let wrap = self.wrap_up_ms;
-        if let Some(seat) = self.seats.get_mut(seat_id) {
-            if !matches!(seat.state, SeatState::Offline) {
-                seat.state = if wrap > 0 {
-                    SeatState::WrapUp {
-                        until_ms: now_ms + wrap,
-                    }
-                } else {
-                    SeatState::Available { since_ms: now_ms }
-                };
-            }
+        if matches!(self.state_of(seat_id), Some(s) if s != SeatState::Offline) {
+            let next = if wrap > 0 {
+                SeatState::WrapUp {
+                    until_ms: now_ms + wrap,
+                }
+            } else {
+                SeatState::Available { since_ms: now_ms }
+            };
+            self.set_state(seat_id, next);
         }
         self.assign(now_ms)
     }
 
     /// Advance time: wrap-ups that ended make seats available. Call it when `next_wakeup` says.
     pub fn tick(&mut self, now_ms: i64) -> Vec<Assignment> {
-        for seat in self.seats.values_mut() {
-            if let SeatState::WrapUp { until_ms } = seat.state {
-                if until_ms <= now_ms {
-                    seat.state = SeatState::Available { since_ms: until_ms };
-                }
+        while let Some((until_ms, id)) = self.wrapping.first().cloned() {
+            if until_ms > now_ms {
+                break;
             }
+            self.set_state(&id, SeatState::Available { since_ms: until_ms });
         }
         self.assign(now_ms)
     }
 
     /// The earliest time a wrap-up ends, if any.
     pub fn next_wakeup(&self) -> Option<i64> {
-        self.seats
-            .values()
-            .filter_map(|s| match s.state {
-                SeatState::WrapUp { until_ms } => Some(until_ms),
-                _ => None,
-            })
-            .min()
+        self.wrapping.first().map(|(until_ms, _)| *until_ms)
+    }
+
+    fn state_of(&self, id: &str) -> Option<SeatState> {
+        self.seats.get(id).map(|s| s.state)
+    }
+
+    /// Seats still ringing for `call` are available again.
+    fn free_offers(&mut self, call: CallKey, now_ms: i64) {
+        for id in self.offers.remove(&call).unwrap_or_default() {
+            if self.state_of(&id) == Some(SeatState::Offered { call }) {
+                self.set_state(&id, SeatState::Available { since_ms: now_ms });
+            }
+        }
+    }
+
+    /// The one place a seat's state changes: the indices follow it.
+    fn set_state(&mut self, id: &str, new: SeatState) {
+        let Some(seat) = self.seats.get_mut(id) else {
+            return;
+        };
+        let old = std::mem::replace(&mut seat.state, new);
+        if old == new {
+            return;
+        }
+        match old {
+            SeatState::Available { since_ms } => {
+                let key = (since_ms, seat.id.clone());
+                for q in &seat.queues {
+                    if let Some(set) = self.free.get_mut(q) {
+                        set.remove(&key);
+                    }
+                }
+            }
+            SeatState::Offered { call } => {
+                if let Some(ids) = self.offers.get_mut(&call) {
+                    ids.retain(|s| s != id);
+                    if ids.is_empty() {
+                        self.offers.remove(&call);
+                    }
+                }
+            }
+            SeatState::WrapUp { until_ms } => {
+                self.wrapping.remove(&(until_ms, seat.id.clone()));
+            }
+            SeatState::Offline | SeatState::Busy { .. } => {}
+        }
+        match new {
+            SeatState::Available { since_ms } => {
+                for q in &seat.queues {
+                    self.free
+                        .entry(q.clone())
+                        .or_default()
+                        .insert((since_ms, seat.id.clone()));
+                }
+            }
+            SeatState::Offered { call } => {
+                self.offers.entry(call).or_default().push(seat.id.clone())
+            }
+            SeatState::WrapUp { until_ms } => {
+                self.wrapping.insert((until_ms, seat.id.clone()));
+            }
+            SeatState::Offline | SeatState::Busy { .. } => {}
+        }
     }
 
     /// Match waiting calls (first come first served) with the longest-idle seat of their queue.
-    /// Linear in seats + waiting calls: with a long queue and busy seats this runs on every event, so it
-    /// must not be waiting × seats.
+    /// Costs the waiting calls it looks at plus the seats it takes, never a scan of all seats: this runs on
+    /// every event.
     fn assign(&mut self, now_ms: i64) -> Vec<Assignment> {
-        let mut free: BTreeMap<&str, Vec<(i64, &str)>> = BTreeMap::new();
-        for s in self.seats.values() {
-            if let SeatState::Available { since_ms } = s.state {
-                for q in &s.queues {
-                    free.entry(q.as_str())
-                        .or_default()
-                        .push((since_ms, s.id.as_str()));
-                }
-            }
-        }
-        if free.is_empty() || self.waiting.is_empty() {
-            return Vec::new();
-        }
-        for seats in free.values_mut() {
-            seats.sort_unstable();
-            seats.reverse(); // longest idle last, so pop() takes it
-        }
-        let mut taken: Vec<(CallKey, String)> = Vec::new();
-        let mut taken_seats: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
-        let mut kept = VecDeque::with_capacity(self.waiting.len());
         let mut out = Vec::new();
-        for w in self.waiting.drain(..) {
-            let seat = free.get_mut(w.queue.as_str()).and_then(|list| {
-                while let Some((_, id)) = list.pop() {
-                    if taken_seats.insert(id) {
-                        return Some(id);
-                    }
-                }
-                None
-            });
+        if self.waiting.is_empty() || self.free.values().all(BTreeSet::is_empty) {
+            return out;
+        }
+        let mut kept = VecDeque::with_capacity(self.waiting.len());
+        let waiting = std::mem::take(&mut self.waiting);
+        for w in waiting {
+            let seat = self
+                .free
+                .get(w.queue.as_str())
+                .and_then(|set| set.first())
+                .map(|(_, id)| id.clone());
             match seat {
                 Some(id) => {
+                    self.set_state(&id, SeatState::Offered { call: w.call });
                     out.push(Assignment {
                         call: w.call,
-                        seat: id.to_string(),
+                        seat: id,
                         waited_ms: now_ms - w.since_ms,
                     });
-                    taken.push((w.call, id.to_string()));
                 }
                 None => kept.push_back(w),
             }
         }
         self.waiting = kept;
-        for (call, id) in taken {
-            if let Some(seat) = self.seats.get_mut(&id) {
-                seat.state = SeatState::Offered { call };
-            }
-        }
         out
     }
 
@@ -594,5 +633,91 @@ mod tests {
         a.enqueue(2, "main", 200);
         assert!(a.tick(5_000).is_empty());
         assert_eq!(a.tick(10_100)[0].call, 2);
+    }
+
+    /// The indices recomputed from the seats' states.
+    fn indices_from_states(
+        a: &Acd,
+    ) -> (
+        Vec<(String, i64, String)>,
+        Vec<(CallKey, String)>,
+        Vec<(i64, String)>,
+    ) {
+        let (mut free, mut offers, mut wrapping) = (Vec::new(), Vec::new(), Vec::new());
+        for s in a.seats.values() {
+            match s.state {
+                SeatState::Available { since_ms } => {
+                    for q in &s.queues {
+                        free.push((q.clone(), since_ms, s.id.clone()));
+                    }
+                }
+                SeatState::Offered { call } => offers.push((call, s.id.clone())),
+                SeatState::WrapUp { until_ms } => wrapping.push((until_ms, s.id.clone())),
+                _ => {}
+            }
+        }
+        free.sort();
+        offers.sort();
+        wrapping.sort();
+        (free, offers, wrapping)
+    }
+
+    fn indices_kept(
+        a: &Acd,
+    ) -> (
+        Vec<(String, i64, String)>,
+        Vec<(CallKey, String)>,
+        Vec<(i64, String)>,
+    ) {
+        let mut free: Vec<_> = a
+            .free
+            .iter()
+            .flat_map(|(q, set)| set.iter().map(move |(t, id)| (q.clone(), *t, id.clone())))
+            .collect();
+        let mut offers: Vec<_> = a
+            .offers
+            .iter()
+            .flat_map(|(c, ids)| ids.iter().map(move |id| (*c, id.clone())))
+            .collect();
+        free.sort();
+        offers.sort();
+        (free, offers, a.wrapping.iter().cloned().collect())
+    }
+
+    proptest::proptest! {
+        /// Whatever happens, the indices say what the seats' states say, and no seat is offered twice.
+        #[test]
+        fn the_indices_follow_every_state_change(ops in proptest::collection::vec((0u8..10, 0u64..6, 0usize..5), 1..200)) {
+            let mut a = Acd::new(500, 20_000);
+            let ids = ["1001", "1002", "1003", "2001", "2002"];
+            a.add_seat("1001", vec!["main".into()]);
+            a.add_seat("1002", vec!["main".into()]);
+            a.add_seat("1003", vec!["main".into(), "tax".into()]);
+            a.add_seat("2001", vec!["tax".into()]);
+            a.add_seat("2002", vec!["tax".into(), "ybj".into()]);
+            let queues = ["main", "tax", "ybj"];
+            let mut now = 0i64;
+            for (op, call, n) in ops {
+                now += 100;
+                let seat = ids[n];
+                let queue = queues[n % 3];
+                let got = match op {
+                    0 => a.seat_online(seat, now),
+                    1 => { a.seat_offline(seat); Vec::new() }
+                    2 => a.enqueue(call, queue, now),
+                    3 => a.abandon(call, queue, now),
+                    4 => a.withdraw(call, now),
+                    5 => { a.offer_answered(call, seat, queue, 10); Vec::new() }
+                    6 => a.offer_failed(call, seat, queue, now - 50, now, 300),
+                    7 => { a.reserve(call, queue); Vec::new() }
+                    8 => a.seat_released(seat, now),
+                    _ => a.tick(now),
+                };
+                for g in &got {
+                    proptest::prop_assert_eq!(a.seat(&g.seat).map(|s| s.state), Some(SeatState::Offered { call: g.call }));
+                }
+                proptest::prop_assert_eq!(indices_kept(&a), indices_from_states(&a));
+            }
+        }
     }
 }

@@ -1,0 +1,37 @@
+//! One call's whole life in the ACD (enqueue → offer → answer → release) with thousands of seats online,
+//! most of them busy — the load test's shape at 1,200 calls/s.
+//!   cargo bench -p acd --bench distribute
+use acd::Acd;
+use divan::{black_box, Bencher};
+
+fn main() {
+    divan::main();
+}
+
+#[divan::bench(args = [100, 1_000, 4_000])]
+fn call_cycle(bencher: Bencher, seats: usize) {
+    let mut a = Acd::new(0, 20_000);
+    let ids: Vec<String> = (0..seats).map(|i| format!("{}", 100_000 + i)).collect();
+    for id in &ids {
+        a.add_seat(id, vec!["main".into()]);
+        a.seat_online(id, 0);
+    }
+    // Three quarters of the seats on a call.
+    let mut call = 0u64;
+    let mut now = 1i64;
+    for _ in 0..seats * 3 / 4 {
+        call += 1;
+        for g in a.enqueue(call, "main", now) {
+            a.offer_answered(g.call, &g.seat, "main", 0);
+        }
+    }
+    bencher.bench_local(|| {
+        call += 1;
+        now += 1;
+        let got = a.enqueue(call, "main", now);
+        for g in &got {
+            a.offer_answered(g.call, &g.seat, "main", 0);
+            black_box(a.seat_released(&g.seat, now));
+        }
+    });
+}
