@@ -635,14 +635,15 @@ mod tests {
         assert_eq!(a.tick(10_100)[0].call, 2);
     }
 
-    /// The indices recomputed from the seats' states.
-    fn indices_from_states(
-        a: &Acd,
-    ) -> (
+    /// Free (queue, since, seat), offers (call, seat), wrap-ups (until, seat).
+    type Indices = (
         Vec<(String, i64, String)>,
         Vec<(CallKey, String)>,
         Vec<(i64, String)>,
-    ) {
+    );
+
+    /// The indices recomputed from the seats' states.
+    fn indices_from_states(a: &Acd) -> Indices {
         let (mut free, mut offers, mut wrapping) = (Vec::new(), Vec::new(), Vec::new());
         for s in a.seats.values() {
             match s.state {
@@ -662,13 +663,7 @@ mod tests {
         (free, offers, wrapping)
     }
 
-    fn indices_kept(
-        a: &Acd,
-    ) -> (
-        Vec<(String, i64, String)>,
-        Vec<(CallKey, String)>,
-        Vec<(i64, String)>,
-    ) {
+    fn indices_kept(a: &Acd) -> Indices {
         let mut free: Vec<_> = a
             .free
             .iter()
