@@ -1,0 +1,65 @@
+//! Calls over a lossy, jittery link (issue "Robustness", item 2): `tests/robustness/lossy.sh` puts the carrier
+//! and the seats in network namespaces behind 5% loss and 30 ± 20 ms delay each way and runs 100 calls through
+//! this build of the daemon. The script asserts its promises (every call completes and has a record, none
+//! left active, the hold prompt within 2 ms of its 20 ms slots for ≥ 99% of packets); this test runs it, checks
+//! the figures it printed, and keeps the analysis arithmetic honest with its self-test.
+
+use std::process::Command;
+
+mod support;
+
+fn result_of(stdout: &str) -> serde_json::Value {
+    let line = stdout
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("RESULT "))
+        .unwrap_or_else(|| panic!("no RESULT line in:\n{stdout}"));
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("RESULT is not JSON ({e}): {line}"))
+}
+
+#[test]
+fn the_pacing_arithmetic_passes_its_self_test() {
+    let out = Command::new("python3")
+        .arg(support::repo().join("tests/robustness/lossylib.py"))
+        .arg("selftest")
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_hundred_calls_over_five_percent_loss_and_jitter_all_complete_with_records() {
+    let out = Command::new(support::repo().join("tests/robustness/lossy.sh"))
+        .args(["100", "5"])
+        .env("HOTLINED_BIN", env!("CARGO_BIN_EXE_hotlined"))
+        // Clear of the other e2e tests' ports and of a load run on the same box.
+        .env("LOAD_PORT_BASE", "3450")
+        .output()
+        .expect("run tests/robustness/lossy.sh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "lossy.sh failed ({:?})\n{stdout}\n{stderr}",
+        out.status.code()
+    );
+    let r = result_of(&stdout);
+    assert_eq!(r["answered"], 100, "{r}");
+    assert_eq!(r["records"], 100, "{r}");
+    assert_eq!(r["active_after"], 0, "{r}");
+    // The link really was bad: packets were dropped both ways on both links.
+    for dir in ["caller->host", "host->caller", "seat->host", "host->seat"] {
+        let dropped = r["link"]["impairment"][dir]["dropped"]
+            .as_u64()
+            .unwrap_or(0);
+        assert!(dropped > 0, "nothing dropped {dir}: {r}");
+    }
+    assert!(
+        r["pacing"]["within_2ms_pct"].as_f64().unwrap_or(0.0) >= 99.0,
+        "{r}"
+    );
+}
