@@ -85,6 +85,8 @@ async fn status(State(st): State<AdminState>) -> impl IntoResponse {
             "retransmissions": sip.retransmissions,
             "dropped_incoming": sip.dropped_incoming,
             "absorbed_requests": sip.absorbed_requests,
+            "flood_dropped": sip.flood_dropped,
+            "flood_bans": sip.flood_bans,
             "live_client_transactions": sip.live_client_transactions,
             "live_server_transactions": sip.live_server_transactions,
         },

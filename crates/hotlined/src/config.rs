@@ -39,6 +39,54 @@ pub struct SipConfig {
     /// digest algorithms offered (MD5 only by default: SIPp and baresip fail on SHA-256 challenges).
     #[serde(default)]
     pub registrar: sip::registrar::RegistrarLimits,
+    /// Per-source flood limit (Kamailio pike + a ban): see [`FloodConfig`].
+    #[serde(default)]
+    pub flood: FloodConfig,
+}
+
+/// `[sip.flood]`: at most `max_per_window` messages per `window_s` from one address, then it is banned for
+/// `ban_s` (its messages dropped unanswered). Trunk addresses (`trunks.allow`) and `trusted` networks (a
+/// seat network behind one NAT address) have `trusted_max_per_window` instead (0 = unlimited).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FloodConfig {
+    /// 0 switches the limit off.
+    #[serde(default = "default_flood_max")]
+    pub max_per_window: u32,
+    #[serde(default = "default_flood_window")]
+    pub window_s: u64,
+    #[serde(default = "default_flood_ban")]
+    pub ban_s: u64,
+    #[serde(default)]
+    pub trusted: Vec<String>,
+    #[serde(default)]
+    pub trusted_max_per_window: u32,
+}
+
+impl Default for FloodConfig {
+    fn default() -> Self {
+        FloodConfig {
+            max_per_window: default_flood_max(),
+            window_s: default_flood_window(),
+            ban_s: default_flood_ban(),
+            trusted: Vec::new(),
+            trusted_max_per_window: 0,
+        }
+    }
+}
+
+/// One softphone sends a handful of messages per call and a REGISTER per interval; 100 per 2 s leaves a
+/// NAT of a dozen busy seats room while a scanner (thousands per second) is banned within its first burst.
+fn default_flood_max() -> u32 {
+    100
+}
+
+fn default_flood_window() -> u64 {
+    2
+}
+
+fn default_flood_ban() -> u64 {
+    120
 }
 
 fn default_max_message() -> usize {
@@ -254,6 +302,12 @@ impl Config {
         for a in &self.trunks.allow {
             parse_cidr(a).with_context(|| format!("trunks.allow entry {a:?}"))?;
         }
+        for a in &self.sip.flood.trusted {
+            parse_cidr(a).with_context(|| format!("sip.flood.trusted entry {a:?}"))?;
+        }
+        if self.sip.flood.max_per_window > 0 && self.sip.flood.window_s == 0 {
+            bail!("sip.flood.window_s must be at least 1 when sip.flood.max_per_window is set");
+        }
         let mut seen = std::collections::HashSet::new();
         for s in &self.seats {
             if !seen.insert(&s.id) {
@@ -264,6 +318,21 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The flood limit as the SIP endpoint takes it: trunks and `sip.flood.trusted` share the trusted limit.
+    pub fn flood_limits(&self) -> sip::flood::FloodLimits {
+        let f = &self.sip.flood;
+        let mut trusted = self.trunk_acl();
+        trusted.extend(f.trusted.iter().filter_map(|a| parse_cidr(a).ok()));
+        sip::flood::FloodLimits {
+            max_per_window: f.max_per_window,
+            window: std::time::Duration::from_secs(f.window_s),
+            ban: std::time::Duration::from_secs(f.ban_s),
+            trusted,
+            trusted_max_per_window: f.trusted_max_per_window,
+            ..sip::flood::FloodLimits::default()
+        }
     }
 
     pub fn trunk_acl(&self) -> Vec<(IpAddr, u8)> {

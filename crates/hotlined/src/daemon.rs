@@ -75,6 +75,7 @@ pub async fn run(cfg: Config) -> Result<()> {
         tcp: cfg.sip.listen_tcp,
         max_message_size: cfg.sip.max_message_size,
         incoming_queue: 8192,
+        flood: cfg.flood_limits(),
         ..EndpointConfig::default()
     })
     .await
@@ -248,6 +249,8 @@ fn housekeeping(env: &CallEnv) {
     metrics::counter!(m::SIP_PARSE_ERRORS).absolute(st.parse_errors);
     metrics::counter!(m::SIP_RETRANSMISSIONS).absolute(st.retransmissions);
     metrics::counter!(m::SIP_DROPPED_INCOMING).absolute(st.dropped_incoming);
+    metrics::counter!(m::SIP_FLOOD_DROPPED).absolute(st.flood_dropped);
+    metrics::counter!(m::SIP_FLOOD_BANS).absolute(st.flood_bans);
     metrics::gauge!(m::SIP_TRANSACTIONS, "side" => "client")
         .set(st.live_client_transactions as f64);
     metrics::gauge!(m::SIP_TRANSACTIONS, "side" => "server")

@@ -52,6 +52,7 @@ use tokio::task::JoinHandle;
 
 pub use crate::net::{TcpIdle, TransportKind};
 pub use crate::transaction::TxEvent;
+use crate::flood::FloodLimits;
 use crate::transaction::{
     cancel_for, ClientTxId, LayerConfig, Output, ServerTxId, Timers, TransactionLayer, TxId,
 };
@@ -79,6 +80,8 @@ pub struct EndpointConfig {
     pub tcp_idle: TcpIdle,
     /// Host (name or IP) to put in our Via when the bound address is a wildcard or behind NAT.
     pub advertised_host: Option<String>,
+    /// Per-source flood limit (off by default).
+    pub flood: FloodLimits,
 }
 
 impl Default for EndpointConfig {
@@ -94,6 +97,7 @@ impl Default for EndpointConfig {
             max_tcp_connections: 10_000,
             tcp_idle: TcpIdle::default(),
             advertised_host: None,
+            flood: FloodLimits::default(),
         }
     }
 }
@@ -173,6 +177,9 @@ pub struct EndpointStats {
     pub tcp_connections: u64,
     /// Retransmitted requests answered from the transaction layer without bothering the TU.
     pub absorbed_requests: u64,
+    /// Messages dropped unparsed by the per-source flood limit, and the bans it started.
+    pub flood_dropped: u64,
+    pub flood_bans: u64,
     /// Gauges: transactions alive now (a number that keeps growing means something is stuck).
     pub live_client_transactions: u64,
     pub live_server_transactions: u64,
@@ -253,6 +260,7 @@ impl Endpoint {
             cfg.max_message_size,
             cfg.max_tcp_connections,
             cfg.tcp_idle,
+            cfg.flood.clone(),
         );
 
         let layer = TransactionLayer::new(LayerConfig {
@@ -372,6 +380,8 @@ impl Endpoint {
             stray_responses: get(&c.stray_responses),
             tcp_connections: get(&c.tcp_connections),
             absorbed_requests: get(&c.absorbed_requests),
+            flood_dropped: get(&c.flood_dropped),
+            flood_bans: get(&c.flood_bans),
             live_client_transactions: get(&c.live_client_transactions),
             live_server_transactions: get(&c.live_server_transactions),
         }

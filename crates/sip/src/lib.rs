@@ -22,6 +22,7 @@ pub mod uri;
 pub mod auth;
 pub mod dialog;
 pub mod endpoint;
+pub mod flood;
 pub mod registrar;
 pub mod session;
 pub mod transaction;

@@ -19,6 +19,7 @@ use crate::transaction::ClientTxId;
 use crate::{frame, CSeq, Frame, Limits, ParseError, SipMessage};
 
 pub use crate::net::{TcpIdle, TransportKind};
+use crate::flood::{FloodLimits, SourceLimiter, Verdict};
 
 /// Shared counters (relaxed atomics: they are statistics, not synchronisation).
 #[derive(Debug, Default)]
@@ -33,6 +34,9 @@ pub(crate) struct Counters {
     pub tcp_connections: AtomicU64,
     /// Mirrors of the transaction layer's state, refreshed by its task.
     pub absorbed_requests: AtomicU64,
+    /// Messages dropped by the per-source flood limit, and the bans it started.
+    pub flood_dropped: AtomicU64,
+    pub flood_bans: AtomicU64,
     pub live_client_transactions: AtomicU64,
     pub live_server_transactions: AtomicU64,
 }
@@ -73,6 +77,8 @@ pub(crate) struct Transports {
     max_message_size: usize,
     max_connections: usize,
     idle: TcpIdle,
+    /// Per-source flood limit, asked before a message is parsed.
+    flood: Mutex<SourceLimiter>,
     /// Cancelled when the endpoint is dropped: connection tasks end with it.
     pub shutdown: tokio_util::sync::CancellationToken,
 }
@@ -204,6 +210,7 @@ impl Transports {
         max_message_size: usize,
         max_connections: usize,
         idle: TcpIdle,
+        flood: FloodLimits,
     ) -> Arc<Transports> {
         Arc::new(Transports {
             udp: Arc::new(udp),
@@ -214,8 +221,33 @@ impl Transports {
             max_message_size,
             max_connections,
             idle,
+            flood: Mutex::new(SourceLimiter::new(flood)),
             shutdown: tokio_util::sync::CancellationToken::new(),
         })
+    }
+
+    /// The flood limit's word on one message from `source`; a dropped one is counted, unanswered.
+    fn flood_admits(&self, source: SocketAddr) -> bool {
+        let verdict = match self.flood.lock() {
+            Ok(mut l) => l.check(source.ip(), std::time::Instant::now()),
+            Err(_) => Verdict::Pass,
+        };
+        match verdict {
+            Verdict::Pass => true,
+            Verdict::Banned => {
+                Counters::inc(&self.counters.flood_dropped);
+                false
+            }
+            Verdict::Ban => {
+                Counters::inc(&self.counters.flood_dropped);
+                let bans = self.counters.flood_bans.fetch_add(1, Ordering::Relaxed) + 1;
+                // A spoofed-source flood can start thousands of bans: log the first ones, then a sample.
+                if bans <= 20 || bans % 1000 == 0 {
+                    tracing::warn!(source = %source.ip(), bans, "flood limit: source banned");
+                }
+                false
+            }
+        }
     }
 
     fn connection_count(&self) -> usize {
@@ -231,6 +263,9 @@ impl Transports {
         transport: TransportKind,
     ) -> bool {
         Counters::inc(&self.counters.received);
+        if !self.flood_admits(source) {
+            return false;
+        }
         let limits = Limits {
             max_message_len: self.max_message_size,
             ..Limits::default()

@@ -1,4 +1,6 @@
-//! Calls over a lossy, jittery link (issue "Robustness", item 2): `tests/robustness/lossy.sh` puts the carrier
+//! The robustness scripts of `tests/robustness/`, run against this build of the daemon.
+//!
+//! Calls over a lossy, jittery link: `tests/robustness/lossy.sh` puts the carrier
 //! and the seats in network namespaces behind 5% loss and 30 ± 20 ms delay each way and runs 100 calls through
 //! this build of the daemon. The script asserts its promises (every call completes and has a record, none
 //! left active, the hold prompt within 2 ms of its 20 ms slots for ≥ 99% of packets); this test runs it, checks
@@ -61,5 +63,42 @@ fn a_hundred_calls_over_five_percent_loss_and_jitter_all_complete_with_records()
     assert!(
         r["pacing"]["within_2ms_pct"].as_f64().unwrap_or(0.0) >= 99.0,
         "{r}"
+    );
+}
+
+/// A flood beside real traffic: 5,000 junk INVITEs/REGISTERs per second from ten non-trunk addresses for
+/// 10 s while the trunk places 50 calls/s. `flood.sh` asserts the calls' summary is clean (0 failed, every
+/// call recorded, none left active) and the flood dropped and counted; this test checks its figures.
+#[test]
+fn a_flood_from_ten_addresses_is_dropped_and_counted_while_the_trunks_calls_all_complete() {
+    let out = Command::new(support::repo().join("tests/robustness/flood.sh"))
+        .args(["5000", "50", "10", "10"])
+        .env("HOTLINED_BIN", env!("CARGO_BIN_EXE_hotlined"))
+        .env("LOAD_PORT_BASE", "3550")
+        .output()
+        .expect("run tests/robustness/flood.sh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "flood.sh failed ({:?})\n{stdout}\n{stderr}",
+        out.status.code()
+    );
+    let calls = result_of(&stdout);
+    assert_eq!(calls["attempted"], 500, "{calls}");
+    assert_eq!(calls["completed"], 500, "{calls}");
+    assert_eq!(calls["failed"], 0, "{calls}");
+    assert_eq!(calls["records_rows"], 500, "{calls}");
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("FLOOD "))
+        .unwrap_or_else(|| panic!("no FLOOD line:\n{stdout}"));
+    let flood: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+    let sent = flood["sent"].as_u64().unwrap_or(0);
+    assert!(sent > 40_000, "the generator fell short: {flood}");
+    assert_eq!(flood["bans"], 10, "{flood}");
+    assert!(
+        flood["dropped"].as_u64().unwrap_or(0) * 100 >= (sent - 1000) * 95,
+        "{flood}"
     );
 }
