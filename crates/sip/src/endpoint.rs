@@ -260,8 +260,8 @@ impl Endpoint {
             cfg.max_message_size,
             cfg.max_tcp_connections,
             cfg.tcp_idle,
-            cfg.flood.clone(),
         );
+        transports.set_flood_limits(cfg.flood.clone());
 
         let layer = TransactionLayer::new(LayerConfig {
             timers: cfg.timers,

@@ -210,7 +210,6 @@ impl Transports {
         max_message_size: usize,
         max_connections: usize,
         idle: TcpIdle,
-        flood: FloodLimits,
     ) -> Arc<Transports> {
         Arc::new(Transports {
             udp: Arc::new(udp),
@@ -221,9 +220,16 @@ impl Transports {
             max_message_size,
             max_connections,
             idle,
-            flood: Mutex::new(SourceLimiter::new(flood)),
+            flood: Mutex::new(SourceLimiter::new(FloodLimits::default())),
             shutdown: tokio_util::sync::CancellationToken::new(),
         })
+    }
+
+    /// Set the per-source flood limit (off until then).
+    pub fn set_flood_limits(&self, limits: FloodLimits) {
+        if let Ok(mut l) = self.flood.lock() {
+            *l = SourceLimiter::new(limits);
+        }
     }
 
     /// The flood limit's word on one message from `source`; a dropped one is counted, unanswered.
