@@ -204,7 +204,7 @@ pub struct Registrar {
     auth: DigestChallenger,
     algorithms: Vec<Algorithm>,
     bindings: HashMap<String, Vec<Binding>>,
-    failures: HashMap<IpAddr, Failures>,
+    failures: HashMap<FailKey, Failures>,
     /// Password checked for users that are not seats, so they fail the same way seats do.
     dummy_password: String,
     tag_key: [u8; 32],
@@ -345,8 +345,8 @@ impl Registrar {
         }
     }
 
-    fn locked_out(&mut self, ip: IpAddr, now: Instant) -> bool {
-        match self.failures.get(&ip) {
+    fn locked_out(&mut self, key: FailKey, now: Instant) -> bool {
+        match self.failures.get(&key) {
             Some(Failures {
                 locked_until: Some(until),
                 ..
@@ -355,19 +355,19 @@ impl Registrar {
                 locked_until: Some(_),
                 ..
             }) => {
-                self.failures.remove(&ip);
+                self.failures.remove(&key);
                 false
             }
             _ => false,
         }
     }
 
-    fn record_failure(&mut self, ip: IpAddr, now: Instant) {
+    fn record_failure(&mut self, key: FailKey, now: Instant) {
         if self.limits.max_auth_failures == 0 {
             return;
         }
         let window = Duration::from_secs(u64::from(self.limits.failure_window_secs));
-        if !self.failures.contains_key(&ip)
+        if !self.failures.contains_key(&key)
             && self.failures.len() >= self.limits.max_tracked_sources.max(1)
         {
             self.prune_failures(now);
@@ -378,7 +378,7 @@ impl Registrar {
                     .iter()
                     .filter(|(_, f)| f.locked_until.is_none())
                     .min_by_key(|(_, f)| f.window_start)
-                    .map(|(ip, _)| *ip)
+                    .map(|(k, _)| k.clone())
                 {
                     self.failures.remove(&oldest);
                 } else {
@@ -386,7 +386,7 @@ impl Registrar {
                 }
             }
         }
-        let f = self.failures.entry(ip).or_insert(Failures {
+        let f = self.failures.entry(key).or_insert(Failures {
             count: 0,
             window_start: now,
             locked_until: None,
@@ -422,7 +422,7 @@ impl Registrar {
         if req.method() != Some(&Method::Register) {
             return self.refuse(req, 405, "not a REGISTER", &[("Allow", ALLOW.to_string())]);
         }
-        if self.locked_out(source_key(source), now) {
+        if self.locked_out(fail_key(source, req), now) {
             return self.refuse(
                 req,
                 403,
@@ -465,10 +465,10 @@ impl Registrar {
             Err(out) => return out,
         };
         if aor.user.as_deref() != Some(seat.as_str()) {
-            self.record_failure(source_key(source), now);
+            self.record_failure(fail_key(source, req), now);
             return self.refuse(req, 403, "authenticated user does not own the AOR", &[]);
         }
-        self.failures.remove(&source_key(source));
+        self.failures.remove(&fail_key(source, req));
 
         // Steps 6–7: contacts.
         let contacts = match req.contacts() {
@@ -517,7 +517,7 @@ impl Registrar {
             Err(out) => return AuthCheck::Respond(out),
         };
         if req.from().uri.user.as_deref() != Some(seat.as_str()) {
-            self.record_failure(source_key(source), now);
+            self.record_failure(fail_key(source, req), now);
             return AuthCheck::Respond(self.refuse(
                 req,
                 403,
@@ -525,7 +525,7 @@ impl Registrar {
                 &[],
             ));
         }
-        self.failures.remove(&source_key(source));
+        self.failures.remove(&fail_key(source, req));
         AuthCheck::Authenticated { seat }
     }
 
@@ -538,7 +538,7 @@ impl Registrar {
         now: Instant,
         proxy: bool,
     ) -> Result<String, RegisterOutcome> {
-        if self.locked_out(source_key(source), now) {
+        if self.locked_out(fail_key(source, req), now) {
             return Err(self.refuse(
                 req,
                 403,
@@ -578,7 +578,7 @@ impl Registrar {
         match self.auth.verify(&method, &creds, &password, now) {
             AuthOutcome::Ok if is_seat => Ok(username),
             AuthOutcome::Ok | AuthOutcome::WrongResponse => {
-                self.record_failure(source_key(source), now);
+                self.record_failure(fail_key(source, req), now);
                 Err(self.refuse(req, 403, "wrong credentials", &[]))
             }
             AuthOutcome::Stale => Err(self.challenge(req, true, now, proxy)),
@@ -774,7 +774,7 @@ impl Registrar {
         self.bindings.remove(seat).is_some()
     }
 
-    /// Sources (IPs, IPv6 /64s) currently refused after too many failed authentications.
+    /// (source, user) pairs currently refused after too many failed authentications.
     pub fn locked_out_sources(&self, now: Instant) -> usize {
         self.failures
             .values()
@@ -790,6 +790,30 @@ impl Registrar {
             .filter(|b| b.expires_at > now)
             .count()
     }
+}
+
+/// Who a lockout applies to: the source (see [`source_key`]) and the user it tried, so one seat with a
+/// wrong password behind a NAT does not lock out the honest seats behind the same address. The user is
+/// the digest username when credentials are present, else the AOR (REGISTER) or From user. Rotating
+/// usernames from one address is bounded by the transport's per-source flood limit instead.
+type FailKey = (IpAddr, String);
+
+fn fail_key(source: SocketAddr, req: &SipMessage) -> FailKey {
+    let from_credentials = req
+        .headers()
+        .filter(|(n, _)| {
+            n.eq_ignore_ascii_case("Authorization") || n.eq_ignore_ascii_case("Proxy-Authorization")
+        })
+        .find_map(|(_, v)| Credentials::parse(v).ok().and_then(|c| c.username));
+    let user = from_credentials.unwrap_or_else(|| {
+        let uri = if req.method() == Some(&Method::Register) {
+            &req.to().uri
+        } else {
+            &req.from().uri
+        };
+        uri.user.clone().unwrap_or_default()
+    });
+    (source_key(source), user)
 }
 
 /// Failure-counting key: the IP, or the /64 for IPv6 (one host controls a whole /64, so counting

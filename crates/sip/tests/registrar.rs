@@ -386,6 +386,32 @@ fn brute_force_locks_the_source_out_then_recovers() {
 }
 
 #[test]
+fn a_seat_guessing_wrong_behind_a_nat_does_not_lock_out_the_other_seats_there() {
+    let mut r = registrar();
+    let t0 = Instant::now();
+    // One NAT address: 1004 is misconfigured (or attacked), 1005 is honest.
+    for i in 0..5 {
+        let out = auth_register(
+            &mut r,
+            &mut Reg::new("1004"),
+            &format!("guess{i}"),
+            src(),
+            t0,
+        );
+        assert_eq!(out.status, 403);
+    }
+    assert_eq!(r.locked_out_sources(t0), 1);
+    assert_eq!(
+        auth_register(&mut r, &mut Reg::new("1005"), "pw1005", src(), t0).status,
+        200,
+        "the lockout keys on source + user"
+    );
+    // 1004 itself stays locked from that address.
+    let out = r.on_register(&Reg::new("1004").msg(None), src(), "udp", &seats(), t0);
+    assert_eq!(out.status, 403);
+}
+
+#[test]
 fn failures_outside_the_window_do_not_lock() {
     let mut r = registrar();
     let t0 = Instant::now();
