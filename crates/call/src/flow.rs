@@ -216,6 +216,7 @@ impl Call {
         }
         self.answered_at_ms = Some(now_ms);
         self.phase = Phase::Connected { leg };
+        self.journal_due = true;
     }
 
     /// BYE from a leg other than the caller.

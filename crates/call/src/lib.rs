@@ -300,6 +300,8 @@ pub struct Call {
     start_ms: i64,
     queued_at_ms: Option<i64>,
     answered_at_ms: Option<i64>,
+    /// A seat answered since the last [`Call::poll_journal`].
+    journal_due: bool,
     caller_answered: bool,
     attempts: u32,
     /// The ACD seat that took the call.
@@ -337,6 +339,7 @@ impl Call {
             start_ms: now_ms,
             queued_at_ms: None,
             answered_at_ms: None,
+            journal_due: false,
             caller_answered: false,
             attempts: 0,
             served_by: None,
@@ -500,9 +503,21 @@ impl Call {
         self.legs.set_state(LegId::CALLER, LegState::Gone);
         self.legs.clear_topology();
         self.phase = Phase::Ended;
+        let transfers = std::mem::take(&mut self.transfers);
+        let record = self.record(reason, now_ms, transfers);
+        out.push(Output::Finished(Box::new(record)));
+    }
+
+    /// The call's record as of `now_ms`, ended by `reason`.
+    fn record(
+        &self,
+        reason: EndReason,
+        now_ms: i64,
+        transfers: Vec<TransferAttempt>,
+    ) -> CallRecord {
         let wait_end = self.answered_at_ms.unwrap_or(now_ms);
         let d = &self.setup.decision;
-        let record = CallRecord {
+        CallRecord {
             call_id: self.setup.call_id.clone(),
             caller: self.setup.caller.clone(),
             called: self.setup.called.clone(),
@@ -523,8 +538,7 @@ impl Call {
             off_hours: d.mode == Mode::Parallel && !d.working_hours,
             // The department of the last transfer that failed (not one the operator or caller gave up): the
             // ticket side opens a ticket for it.
-            transfer_unanswered: self
-                .transfers
+            transfer_unanswered: transfers
                 .iter()
                 .rev()
                 .find(|t| {
@@ -534,7 +548,7 @@ impl Call {
                     )
                 })
                 .map(|t| t.department.clone().unwrap_or_else(|| t.target.clone())),
-            transfers: std::mem::take(&mut self.transfers),
+            transfers,
             // the 110 platform hands callers over to 12345 (its number as caller, or as Diversion).
             handed_over_by: [
                 Some(self.setup.caller.as_str()),
@@ -542,8 +556,18 @@ impl Call {
             ]
             .contains(&Some("110"))
             .then(|| "110".to_string()),
-        };
-        out.push(Output::Finished(Box::new(record)));
+        }
+    }
+
+    /// Once the call is answered (and not yet finished): what is known of it, as if it ended now by
+    /// [`EndReason::Interrupted`]. The shell journals it until [`Output::Finished`] replaces it, so a daemon
+    /// killed mid-call still leaves exactly one record per answered call. Polled after `handle`, like
+    /// quinn's `poll_*`, so the outputs tests pin stay as they are.
+    pub fn poll_journal(&mut self, now_ms: i64) -> Option<CallRecord> {
+        if !std::mem::take(&mut self.journal_due) || self.phase == Phase::Ended {
+            return None;
+        }
+        Some(self.record(EndReason::Interrupted, now_ms, self.transfers.clone()))
     }
 }
 

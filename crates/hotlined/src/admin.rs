@@ -69,6 +69,7 @@ async fn status(State(st): State<AdminState>) -> impl IntoResponse {
     let media = s.media.stats();
     let plan = s.plans.live.current();
     let (queues, seats) = s.acd.snapshot().await.unwrap_or_default();
+    let (bindings, locked_out) = s.seats.registrar_figures();
     Json(serde_json::json!({
         "uptime_s": s.stats.started_at.elapsed().as_secs(),
         "calls": {
@@ -90,6 +91,7 @@ async fn status(State(st): State<AdminState>) -> impl IntoResponse {
             "live_client_transactions": sip.live_client_transactions,
             "live_server_transactions": sip.live_server_transactions,
         },
+        "registrar": { "bindings": bindings, "locked_out": locked_out },
         "media": {
             "active_legs": media.active_legs,
             "packets_in": media.packets_in,

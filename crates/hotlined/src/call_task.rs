@@ -255,6 +255,7 @@ impl CallTask {
     }
 
     async fn execute_one(&mut self, out: Output) {
+        self.env.journal_answered(&mut self.call);
         let out = match acd_message(self.key, out) {
             Ok(msg) => return self.env.acd.send(msg),
             Err(out) => out,

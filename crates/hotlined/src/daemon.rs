@@ -129,6 +129,7 @@ pub async fn run(cfg: Config) -> Result<()> {
     let clock = Clock::start();
     let seats_dir = Arc::new(Seats::new(registrar, seat_passwords, acd.clone(), clock));
     seats_dir.add_alias(&local.ip().to_string());
+    seats_dir.restore(&bindings_file(&cfg));
     let prompt = |p: &Option<std::path::PathBuf>| -> Option<Arc<str>> {
         p.as_ref().map(|p| Arc::from(p.to_string_lossy().as_ref()))
     };
@@ -242,8 +243,15 @@ pub async fn run(cfg: Config) -> Result<()> {
 }
 
 /// Once a second: expire registrations (seats go offline) and export gauges.
+/// Where the registrations survive a restart: beside the record spool (the state directory).
+fn bindings_file(cfg: &Config) -> std::path::PathBuf {
+    cfg.tickets.spool_dir.join("registrations.json")
+}
+
 fn housekeeping(env: &CallEnv) {
     env.seats.expire();
+    env.seats.save_if_changed(&bindings_file(&env.cfg));
+    env.records.heartbeat(Clock::wall_ms());
     let st = env.endpoint.stats();
     metrics::counter!(m::SIP_RECEIVED).absolute(st.received);
     metrics::counter!(m::SIP_PARSE_ERRORS).absolute(st.parse_errors);

@@ -34,4 +34,12 @@ impl CallEnv {
     pub fn contact(&self) -> String {
         format!("<sip:12345@{}>", self.contact_host)
     }
+
+    /// Once a seat answered `call`: journal its interim record in the live-call journal, so a daemon killed
+    /// mid-call still leaves its record (`ticket`'s `live` module).
+    pub fn journal_answered(&self, call: &mut call::Call) {
+        if let Some(interim) = call.poll_journal(self.clock.now_ms()) {
+            self.records.call_answered(&interim);
+        }
+    }
 }

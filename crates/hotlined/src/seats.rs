@@ -10,14 +10,27 @@ use sip::registrar::{RegisterEvent, Registrar};
 use sip::{SipMessage, Uri};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
-use tracing::info;
+use tracing::{info, warn};
 
 pub struct Seats {
     registrar: Mutex<Registrar>,
     passwords: BTreeMap<String, String>,
     acd: AcdHandle,
     clock: Clock,
+    /// Bindings changed since they were last written to `bindings_file`.
+    dirty: AtomicBool,
+}
+
+/// The registrations as written to disk once a second when they changed, read back at the next start:
+/// a crash or restart does not leave seats offline until their next REGISTER (up to an hour).
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SavedBindings {
+    saved_at_ms: i64,
+    bindings: Vec<sip::registrar::StoredBinding>,
 }
 
 /// Where a seat's INVITE goes: its Contact, to the address its REGISTER came from.
@@ -39,7 +52,66 @@ impl Seats {
             passwords,
             acd,
             clock,
+            dirty: AtomicBool::new(false),
         }
+    }
+
+    /// Write the bindings to `path` if they changed (a new file renamed over the old one).
+    pub fn save_if_changed(&self, path: &Path) {
+        if !self.dirty.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let bindings = match self.registrar.lock() {
+            Ok(r) => r.export(self.clock.instant()),
+            Err(_) => return,
+        };
+        let saved = SavedBindings {
+            saved_at_ms: Clock::wall_ms(),
+            bindings,
+        };
+        let tmp = path.with_extension("tmp");
+        let written = serde_json::to_vec(&saved)
+            .map_err(std::io::Error::other)
+            .and_then(|b| std::fs::write(&tmp, b))
+            .and_then(|()| std::fs::rename(&tmp, path));
+        if let Err(e) = written {
+            self.dirty.store(true, Ordering::Release);
+            warn!(path = %path.display(), error = %e, "could not save the registrations");
+        }
+    }
+
+    /// Read the bindings an earlier run saved at `path`; the seats bound again go online. Returns how
+    /// many seats were restored. A missing file is a first start; a broken one is reported and skipped.
+    pub fn restore(&self, path: &Path) -> usize {
+        let saved: SavedBindings = match std::fs::read(path) {
+            Ok(bytes) => match serde_json::from_slice(&bytes) {
+                Ok(s) => s,
+                Err(e) => {
+                    warn!(path = %path.display(), error = %e, "saved registrations unreadable: seats re-register");
+                    return 0;
+                }
+            },
+            Err(_) => return 0,
+        };
+        let elapsed_ms = u64::try_from(Clock::wall_ms() - saved.saved_at_ms).unwrap_or(0);
+        let seats = match self.registrar.lock() {
+            Ok(mut r) => r.import(
+                saved.bindings,
+                std::time::Duration::from_millis(elapsed_ms),
+                &self.passwords,
+                self.clock.instant(),
+            ),
+            Err(_) => return 0,
+        };
+        for seat in &seats {
+            self.acd.send(AcdMsg::SeatOnline { seat: seat.clone() });
+        }
+        info!(
+            seats = seats.len(),
+            down_for_ms = elapsed_ms,
+            "registrations restored from the last run"
+        );
+        seats.len()
     }
 
     pub fn register(&self, inc: Incoming) {
@@ -59,6 +131,7 @@ impl Seats {
         }
         match outcome.event {
             RegisterEvent::Updated { seat, bindings } => {
+                self.dirty.store(true, Ordering::Release);
                 if bindings.is_empty() {
                     info!(seat, "seat unregistered");
                     self.acd.send(AcdMsg::SeatOffline { seat });
@@ -101,6 +174,15 @@ impl Seats {
             info!(seat, "registration expired: seat offline");
             self.acd.send(AcdMsg::SeatOffline { seat });
         }
+    }
+
+    /// (bindings now, (source, user) pairs locked out after failed authentications) for `/status`.
+    pub fn registrar_figures(&self) -> (usize, usize) {
+        let now = self.clock.instant();
+        self.registrar
+            .lock()
+            .map(|r| (r.binding_count(now), r.locked_out_sources(now)))
+            .unwrap_or((0, 0))
     }
 
     /// Also accept requests addressed to this host (our bound IP).

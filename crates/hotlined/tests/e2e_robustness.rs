@@ -102,3 +102,33 @@ fn a_flood_from_ten_addresses_is_dropped_and_counted_while_the_trunks_calls_all_
         "{flood}"
     );
 }
+
+/// `kill -9` with 500 calls up, then a restart on the same state (what `Restart=always` does):
+/// `crash.sh` asserts every answered call has exactly one record (recovered `interrupted` from the live-call
+/// journal), the seats are bound again from the saved registrations without re-registering, and 50 new
+/// calls complete; this test checks its figures.
+#[test]
+fn after_kill_9_with_500_calls_up_every_call_has_one_record_and_seats_take_calls_at_once() {
+    let out = Command::new(support::repo().join("tests/robustness/crash.sh"))
+        .args(["500", "50"])
+        .env("HOTLINED_BIN", env!("CARGO_BIN_EXE_hotlined"))
+        .env("LOAD_PORT_BASE", "3650")
+        .output()
+        .expect("run tests/robustness/crash.sh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "crash.sh failed ({:?})\n{stdout}\n{stderr}",
+        out.status.code()
+    );
+    let r = result_of(&stdout);
+    assert_eq!(r["calls_up_at_kill"], 500, "{r}");
+    assert_eq!(r["records_after_restart"], 500, "{r}");
+    assert_eq!(r["interrupted"], 500, "{r}");
+    assert_eq!(r["duplicate_call_ids"], 0, "{r}");
+    assert_eq!(r["seats_available_after_restart"], r["seats"], "{r}");
+    assert_eq!(r["answered_after_restart"], 50, "{r}");
+    assert_eq!(r["records_total"], 550, "{r}");
+    assert_eq!(r["active_after"], 0, "{r}");
+}

@@ -26,6 +26,9 @@ pub enum EndReason {
     Failed,
     /// Refused because the daemon was overloaded (503).
     Overload,
+    /// The daemon stopped (crash, `kill -9`, power) while the call was up: recovered from the live-call
+    /// journal at the next start, ended at the daemon's last heartbeat.
+    Interrupted,
 }
 
 impl EndReason {
@@ -39,6 +42,7 @@ impl EndReason {
             EndReason::PromptThenHangup => "prompt_then_hangup",
             EndReason::Failed => "failed",
             EndReason::Overload => "overload",
+            EndReason::Interrupted => "interrupted",
         }
     }
 
@@ -52,6 +56,7 @@ impl EndReason {
             "prompt_then_hangup" => EndReason::PromptThenHangup,
             "failed" => EndReason::Failed,
             "overload" => EndReason::Overload,
+            "interrupted" => EndReason::Interrupted,
             _ => return None,
         })
     }

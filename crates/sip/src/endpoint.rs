@@ -50,9 +50,9 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::flood::FloodLimits;
 pub use crate::net::{TcpIdle, TransportKind};
 pub use crate::transaction::TxEvent;
-use crate::flood::FloodLimits;
 use crate::transaction::{
     cancel_for, ClientTxId, LayerConfig, Output, ServerTxId, Timers, TransactionLayer, TxId,
 };

@@ -215,7 +215,13 @@ mod tests {
         assert_eq!(l.check(ip(2), t0 + Duration::from_secs(5)), Verdict::Pass);
         assert_eq!(l.banned(t0 + Duration::from_secs(5)), 1);
         assert_eq!(l.check(ip(1), t0 + Duration::from_secs(61)), Verdict::Pass);
-        assert_eq!(l.stats(), FloodStats { dropped: 2, bans: 1 });
+        assert_eq!(
+            l.stats(),
+            FloodStats {
+                dropped: 2,
+                bans: 1
+            }
+        );
     }
 
     #[test]
@@ -260,8 +266,16 @@ mod tests {
     #[test]
     fn networks_match_by_prefix() {
         let net = IpAddr::V4(Ipv4Addr::new(192, 168, 4, 0));
-        assert!(in_network(IpAddr::V4(Ipv4Addr::new(192, 168, 4, 99)), net, 24));
-        assert!(!in_network(IpAddr::V4(Ipv4Addr::new(192, 168, 5, 1)), net, 24));
+        assert!(in_network(
+            IpAddr::V4(Ipv4Addr::new(192, 168, 4, 99)),
+            net,
+            24
+        ));
+        assert!(!in_network(
+            IpAddr::V4(Ipv4Addr::new(192, 168, 5, 1)),
+            net,
+            24
+        ));
         assert!(in_network(IpAddr::V4(Ipv4Addr::new(1, 2, 3, 4)), net, 0));
         let v6: IpAddr = "2001:db8::1".parse().unwrap_or(net);
         let v6net: IpAddr = "2001:db8::".parse().unwrap_or(net);

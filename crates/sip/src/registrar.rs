@@ -116,6 +116,23 @@ pub struct Binding {
     pub reg_id: Option<u32>,
 }
 
+/// A binding written to disk (`Registrar::export`) and read back after a restart (`Registrar::import`):
+/// times are relative, since `Instant`s do not survive the process.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoredBinding {
+    pub seat: String,
+    pub contact: String,
+    pub source: SocketAddr,
+    pub transport: String,
+    pub call_id: String,
+    pub cseq: u32,
+    /// Lifetime left when exported.
+    pub expires_in_ms: u64,
+    pub instance: Option<String>,
+    pub reg_id: Option<u32>,
+}
+
 impl Binding {
     /// Seconds left, rounded up (what we print as `;expires=`).
     pub fn expires_in(&self, now: Instant) -> u32 {
@@ -780,6 +797,74 @@ impl Registrar {
             .values()
             .filter(|f| f.locked_until.is_some_and(|u| now < u))
             .count()
+    }
+
+    /// Every unexpired binding, as it survives a restart (see [`StoredBinding`]).
+    pub fn export(&self, now: Instant) -> Vec<StoredBinding> {
+        let mut v: Vec<StoredBinding> = self
+            .bindings
+            .values()
+            .flatten()
+            .filter(|b| b.expires_at > now)
+            .map(|b| StoredBinding {
+                seat: b.seat.clone(),
+                contact: b.contact.to_string(),
+                source: b.source,
+                transport: b.transport.clone(),
+                call_id: b.call_id.clone(),
+                cseq: b.cseq,
+                expires_in_ms: b.expires_at.saturating_duration_since(now).as_millis() as u64,
+                instance: b.instance.clone(),
+                reg_id: b.reg_id,
+            })
+            .collect();
+        v.sort_by(|a, b| (&a.seat, &a.contact).cmp(&(&b.seat, &b.contact)));
+        v
+    }
+
+    /// Restore bindings exported `elapsed` ago by an earlier run (a restart after a crash): those not
+    /// expired meanwhile come back with what is left of their lifetime, so seats need not re-register
+    /// before taking calls. Bindings of seats no longer configured, and unparseable ones, are skipped.
+    /// Returns the seats that have a binding again, sorted.
+    pub fn import(
+        &mut self,
+        stored: Vec<StoredBinding>,
+        elapsed: Duration,
+        seats: &impl SeatDirectory,
+        now: Instant,
+    ) -> Vec<String> {
+        let mut restored = Vec::new();
+        for s in stored {
+            let Some(left) = Duration::from_millis(s.expires_in_ms).checked_sub(elapsed) else {
+                continue;
+            };
+            if left.is_zero() || seats.password(&s.seat).is_none() {
+                continue;
+            }
+            let Ok(contact) = NameAddr::parse(&s.contact) else {
+                continue;
+            };
+            let list = self.bindings.entry(s.seat.clone()).or_default();
+            if list.len() >= self.limits.max_contacts_per_seat.max(1) {
+                continue;
+            }
+            list.push(Binding {
+                seat: s.seat.clone(),
+                contact,
+                source: s.source,
+                transport: s.transport,
+                call_id: s.call_id,
+                cseq: s.cseq,
+                expires_at: now + left,
+                updated_at: now,
+                instance: s.instance,
+                reg_id: s.reg_id,
+            });
+            restored.push(s.seat);
+        }
+        restored.sort();
+        restored.dedup();
+        restored
     }
 
     /// Total unexpired bindings (for metrics).

@@ -18,8 +18,8 @@ use tokio::sync::mpsc;
 use crate::transaction::ClientTxId;
 use crate::{frame, CSeq, Frame, Limits, ParseError, SipMessage};
 
-pub use crate::net::{TcpIdle, TransportKind};
 use crate::flood::{FloodLimits, SourceLimiter, Verdict};
+pub use crate::net::{TcpIdle, TransportKind};
 
 /// Shared counters (relaxed atomics: they are statistics, not synchronisation).
 #[derive(Debug, Default)]

@@ -1114,3 +1114,49 @@ fn zero_max_auth_failures_disables_the_lockout() {
         200
     );
 }
+
+#[test]
+fn bindings_exported_before_a_crash_come_back_with_what_is_left_of_their_lifetime() {
+    let mut r = registrar();
+    let t0 = Instant::now();
+    assert_eq!(
+        auth_register(&mut r, &mut Reg::new("1001"), "pw1001", src(), t0).status,
+        200
+    );
+    let stored = r.export(t0);
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].seat, "1001");
+    // Through JSON, as the daemon keeps them on disk.
+    let json = serde_json::to_string(&stored).unwrap();
+    let back: Vec<sip::registrar::StoredBinding> = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, stored);
+
+    // The next run, 30 s later: bound at once, with 30 s less to live.
+    let mut next = registrar();
+    let t1 = Instant::now();
+    let seats_back = next.import(back.clone(), Duration::from_secs(30), &seats(), t1);
+    assert_eq!(seats_back, vec!["1001".to_string()]);
+    let b = next.lookup("1001", t1);
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0].source, src());
+    assert_eq!(b[0].contact.to_string(), stored[0].contact);
+    let left = b[0].expires_in(t1);
+    let was = (stored[0].expires_in_ms / 1000) as u32;
+    assert!(left <= was - 29 && left >= was - 31, "{left} of {was}");
+
+    // A binding that expired while the daemon was down does not come back, nor one of a removed seat.
+    let mut late = registrar();
+    assert!(late
+        .import(
+            back.clone(),
+            Duration::from_millis(stored[0].expires_in_ms + 1),
+            &seats(),
+            t1
+        )
+        .is_empty());
+    let mut gone = back;
+    gone[0].seat = "9999".into();
+    assert!(registrar()
+        .import(gone, Duration::ZERO, &seats(), t1)
+        .is_empty());
+}

@@ -9,6 +9,7 @@ pub mod api;
 pub mod auto;
 pub mod config;
 pub mod deadline;
+mod live;
 pub mod mask;
 pub mod model;
 pub mod record;
@@ -114,6 +115,7 @@ pub(crate) struct Shared {
     pub clock: Arc<dyn WorkingClock>,
     pub events: broadcast::Sender<TicketEvent>,
     journal: spool::Journal,
+    live: live::LiveJournal,
 }
 
 /// The handle the call path keeps. Cheap to clone.
@@ -128,7 +130,38 @@ impl RecordSink {
     /// spool first, then queued; when the queue is full (or the writer is gone) it stays in the spool (counted by
     /// [`RecordSink::spilled`]) and is replayed.
     pub fn submit(&self, rec: CallRecord) {
+        let call_id = rec.call_id.clone();
         self.shared.journal.submit(&self.tx, rec);
+        // Only after the final record is journaled (see `live`: a crash in between leaves both, and the
+        // final one wins).
+        if let Err(e) = self.shared.live.close_call(&call_id) {
+            self.live_error(e);
+        }
+    }
+
+    /// A seat answered: journal what is known of the call, so a daemon killed before [`RecordSink::submit`]
+    /// still leaves its record (ended `interrupted` at the last heartbeat) at the next start.
+    pub fn call_answered(&self, interim: &CallRecord) {
+        if let Err(e) = self.shared.live.open_call(interim) {
+            self.live_error(e);
+        }
+    }
+
+    /// Once a second from the daemon: the time an interrupted call is taken to have ended.
+    pub fn heartbeat(&self, wall_ms: i64) {
+        if let Err(e) = self.shared.live.heartbeat(wall_ms) {
+            self.live_error(e);
+        }
+    }
+
+    /// Answered calls not ended yet, as the live-call journal has them.
+    pub fn live_calls(&self) -> usize {
+        self.shared.live.open_calls()
+    }
+
+    fn live_error(&self, e: std::io::Error) {
+        self.shared.journal.count_error();
+        tracing::warn!(error = %e, "live-call journal write failed");
     }
 
     /// Records that did not fit in the channel and wait in the spool for replay (since start).
@@ -171,6 +204,7 @@ pub async fn start_with_clock(
     cfg.validate().map_err(TicketError::Config)?;
     let store = Store::connect(&cfg.database_url, cfg.max_connections).await?;
     let (journal, leftovers) = spool::Journal::open(&cfg.spool_dir)?;
+    let (live, interrupted) = live::LiveJournal::open(&cfg.spool_dir)?;
     let (events, _) = broadcast::channel(1024);
     let (tx, rx) = mpsc::channel(cfg.channel_capacity);
     let shared = Arc::new(Shared {
@@ -179,6 +213,7 @@ pub async fn start_with_clock(
         clock,
         events,
         journal,
+        live,
     });
     // Replay what an earlier run left before taking new records, so the order is kept.
     for path in leftovers {
@@ -186,6 +221,17 @@ pub async fn start_with_clock(
     }
     let (shutdown, shutdown_rx) = watch::channel(false);
     let writer = tokio::spawn(writer::run(shared.clone(), rx, shutdown_rx.clone()));
+    // Calls the last run left up (killed mid-call): their interim records, after everything it finished.
+    if !interrupted.is_empty() {
+        tracing::warn!(
+            calls = interrupted.len(),
+            "recovering calls the last run left up (ended `interrupted`)"
+        );
+    }
+    for rec in interrupted {
+        shared.journal.submit(&tx, rec);
+    }
+    shared.live.forget_recovered()?;
     let syncer = tokio::spawn(writer::sync_loop(shared.clone(), shutdown_rx));
     Ok(TicketService {
         shared,

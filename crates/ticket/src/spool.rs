@@ -196,6 +196,11 @@ impl Journal {
         self.lost.load(Ordering::Relaxed)
     }
 
+    /// A failed write elsewhere in the spool directory (the live-call journal).
+    pub fn count_error(&self) {
+        self.journal_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn journal_errors(&self) -> u64 {
         self.journal_errors.load(Ordering::Relaxed)
     }

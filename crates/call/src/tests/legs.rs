@@ -165,6 +165,13 @@ fn two_leg_call_start_to_end_with_wall_times_from_the_invite() {
     );
     assert_eq!(call.topology(), &Topology::Bridge(CALLER, LegId(2)));
     assert_eq!(call.seat(), Some("2002"));
+    // Answered: one interim record to journal (a crash from here on still leaves it), then no more.
+    let interim = call.poll_journal(MONO + 12_000).expect("journal on answer");
+    assert_eq!(interim.end_reason, EndReason::Interrupted);
+    assert_eq!(interim.answered_at_ms, Some(WALL + 12_000));
+    assert_eq!(interim.seat.as_deref(), Some("2002"));
+    assert_eq!(interim.call_id, "c1@carrier");
+    assert!(call.poll_journal(MONO + 13_000).is_none());
     call.handle(
         Input::Dtmf {
             leg: CALLER,
@@ -173,6 +180,10 @@ fn two_leg_call_start_to_end_with_wall_times_from_the_invite() {
         MONO + 20_000,
     );
     let out = call.handle(Input::LegHangup { leg: LegId(2) }, MONO + 72_000);
+    assert!(
+        call.poll_journal(MONO + 72_000).is_none(),
+        "ended: the record replaces it"
+    );
     assert_eq!(out[0], Output::Hangup { leg: CALLER });
     assert_eq!(
         out[1],
