@@ -100,7 +100,9 @@ fn parse_phc(h: &str) -> Result<PasswordHash, String> {
     let parsed = PasswordHash::new(h).map_err(|e| format!("not a PHC string ({e})"))?;
     let alg = parsed.algorithm.as_str();
     if !alg.starts_with("argon2") {
-        return Err(format!("algorithm {alg:?}: only argon2 hashes are accepted"));
+        return Err(format!(
+            "algorithm {alg:?}: only argon2 hashes are accepted"
+        ));
     }
     Ok(parsed)
 }
@@ -166,7 +168,11 @@ mod tests {
         assert!(verify_password("s3cret-pass", &h));
         assert!(!verify_password("s3cret-pasS", &h));
         assert!(!verify_password("s3cret-pass", "$argon2id$garbage"));
-        assert_ne!(h, hash_password_with("s3cret-pass", 64, 1, 1).unwrap(), "salted");
+        assert_ne!(
+            h,
+            hash_password_with("s3cret-pass", 64, 1, 1).unwrap(),
+            "salted"
+        );
         assert_eq!(
             token_sha256("abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"

@@ -87,7 +87,9 @@ pub async fn authenticate(State(gate): State<Gate>, mut req: Request, next: Next
 pub fn unauthorized() -> Response {
     let mut resp = (
         StatusCode::UNAUTHORIZED,
-        Json(serde_json::json!({"error": "authentication required (HTTP Basic or a Bearer token)"})),
+        Json(
+            serde_json::json!({"error": "authentication required (HTTP Basic or a Bearer token)"}),
+        ),
     )
         .into_response();
     let h = resp.headers_mut();

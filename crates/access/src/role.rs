@@ -96,7 +96,11 @@ pub fn scope(role: Role, p: Permission) -> Scope {
         (R::Supervisor, _) => Scope::All,
         (
             R::Operator,
-            P::CreateTicket | P::ReadTickets | P::ActAsDepartment | P::ActAsCenter | P::WatchTickets,
+            P::CreateTicket
+            | P::ReadTickets
+            | P::ActAsDepartment
+            | P::ActAsCenter
+            | P::WatchTickets,
         ) => Scope::All,
         (R::Operator, _) => Scope::None,
         (R::Department, P::ReadTickets | P::ActAsDepartment | P::WatchTickets) => {

@@ -183,19 +183,20 @@ impl Accounts {
                 }
             }
             Credential::Basic { name, password } => {
-                let Some((i, _)) = self.accounts.iter().enumerate().find(|(_, a)| {
-                    a.principal.account == name && a.password_hash.is_some()
-                }) else {
+                let Some((i, _)) = self
+                    .accounts
+                    .iter()
+                    .enumerate()
+                    .find(|(_, a)| a.principal.account == name && a.password_hash.is_some())
+                else {
                     return Check::Refused(AuthError::Wrong);
                 };
                 let digest = self.digest(i, &password);
-                let cached = self
-                    .cache
-                    .lock()
-                    .ok()
-                    .and_then(|c| c.get(&digest).copied());
+                let cached = self.cache.lock().ok().and_then(|c| c.get(&digest).copied());
                 match cached {
-                    Some((idx, at)) if idx == i && now.saturating_duration_since(at) < CACHE_TTL => {
+                    Some((idx, at))
+                        if idx == i && now.saturating_duration_since(at) < CACHE_TTL =>
+                    {
                         Check::Ok(self.accounts[i].principal.clone())
                     }
                     _ => Check::NeedsHash(SlowCheck {
@@ -338,7 +339,10 @@ mod tests {
             a.authenticate_blocking(Some(&good), t0).unwrap().account,
             "sup"
         );
-        assert!(matches!(a.check(Some(&good), t0 + Duration::from_secs(1)), Check::Ok(_)));
+        assert!(matches!(
+            a.check(Some(&good), t0 + Duration::from_secs(1)),
+            Check::Ok(_)
+        ));
         assert!(
             matches!(a.check(Some(&good), t0 + CACHE_TTL), Check::NeedsHash(_)),
             "expired"
