@@ -707,3 +707,48 @@ async fn role_matrix(db: TestDb) {
     svc.shutdown().await;
 }
 both_backends!(roles, role_matrix);
+
+/// A department account's live stream carries its own department's tickets only; the auditor gets none.
+async fn department_events_are_its_own(db: TestDb) {
+    let svc = ticket::start(db.config(), common::schedule())
+        .await
+        .unwrap();
+    let app = svc.router(common::gate());
+    let (st, _) = call(
+        &app,
+        "GET",
+        "/tickets/events",
+        Some(common::AUDITOR_TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let req = Request::builder()
+        .uri("/tickets/events")
+        .header("authorization", format!("Bearer {}", common::WATER_TOKEN))
+        .body(Body::empty())
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut body = resp.into_body();
+    let mut power = complaint();
+    power["department"] = json!("power");
+    call(&app, "POST", "/tickets", Some(TOKEN), Some(power)).await;
+    let (_, w) = call(&app, "POST", "/tickets", Some(TOKEN), Some(complaint())).await;
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !text.contains("\n\n") {
+        let frame = tokio::time::timeout_at(deadline, body.frame())
+            .await
+            .expect("an event within 10 s");
+        if let Some(d) = frame.unwrap().unwrap().data_ref() {
+            text.push_str(&String::from_utf8_lossy(d));
+        }
+    }
+    // The power ticket was created first: had it been sent, it would be the first event.
+    let first = text.split("\n\n").next().unwrap();
+    assert!(first.contains(w["id"].as_str().unwrap()), "{text}");
+    assert!(!text.contains("\"department\":\"power\""), "{text}");
+    svc.shutdown().await;
+}
+both_backends!(department_events, department_events_are_its_own);
