@@ -431,6 +431,15 @@ mod tests {
             assert!(p.is_file(), "{} (relative to the config file)", p.display());
         }
         assert!(cfg.dialplan.dir.is_dir(), "{}", cfg.dialplan.dir.display());
+        // the bundled example runs with no setup because it stays on loopback, with one example admin.
+        assert!(cfg.admin.is_loopback() && cfg.admin.tls_cert.is_none());
+        let names: Vec<&str> = cfg.admin.accounts.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["admin"]);
+        assert_eq!(
+            cfg.admin.accounts[0].uses_example_secret(),
+            Some("password_hash")
+        );
+        assert!(cfg.tickets.api_token.is_empty(), "no deprecated token");
 
         let dir = tempfile::tempdir().unwrap();
         let text = std::fs::read_to_string(&example)
