@@ -64,6 +64,31 @@ fn admin_endpoints_need_an_account_and_the_right_role() {
     }
     let (code, body) = d.http_post("/admin/reload").unwrap();
     assert_eq!(code, 200, "{body}");
+    // `hotlined reload` logs in from the environment (never a secret on the command line).
+    let admin = d.admin.to_string();
+    let cli = |password: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_hotlined"));
+        c.args(["reload", "--admin", &admin, "--user", "admin"])
+            .env_remove("HOTLINED_ADMIN_TOKEN");
+        match password {
+            Some(p) => c.env("HOTLINED_ADMIN_PASSWORD", p),
+            None => c.env_remove("HOTLINED_ADMIN_PASSWORD"),
+        };
+        c.output().unwrap()
+    };
+    let ok = cli(Some("change-me-example-token"));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let refused = cli(None);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("authentication required"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
 
     // Status and the wallboard: supervisor yes, operator and auditor no, nobody without credentials.
     for path in ["/status", "/wallboard"] {
