@@ -91,10 +91,15 @@ watch = false
 database_url = "sqlite://$WORK/hotline.db"
 spool_dir = "$WORK/spool"
 channel_capacity = 10000
-api_token = "load-test-token-0123"
 
 [admin]
 listen = "$ADMIN"
+
+# loadlib.py reads /status with this token (docs/access.md).
+[[admin.accounts]]
+name = "load"
+role = "supervisor"
+token_sha256 = "dfaf25c9f3035a728cbe6271d6ef786bc1b40f8a12a638e787fca6bb91a17b0e"   # SHA-256 of load-test-token-0123
 TOML
     echo "SEQUENTIAL" >"$WORK/seats.csv"
     for ((i = 0; i < seats; i++)); do

@@ -10,8 +10,13 @@ import time
 import urllib.request
 
 
+# The supervisor account common.sh writes into the load config.
+TOKEN = os.environ.get("LOAD_ADMIN_TOKEN", "load-test-token-0123")
+
+
 def status(admin):
-    with urllib.request.urlopen(f"http://{admin}/status", timeout=5) as r:
+    req = urllib.request.Request(f"http://{admin}/status", headers={"Authorization": f"Bearer {TOKEN}"})
+    with urllib.request.urlopen(req, timeout=5) as r:
         return json.load(r)
 
 

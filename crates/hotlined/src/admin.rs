@@ -1,12 +1,19 @@
 //! Admin HTTP: Prometheus metrics, a JSON status, the live wallboard, dial plan reload, and the ticket
 //! API (nested under /api). Bind it to a management address only.
+//!
+//! Every route needs an account (R-30; `access` crate), except `/metrics` and `/healthz` on a loopback
+//! listener. What a role may do is `access::scope`; [`require`] applies it to these routes, the ticket API to
+//! its own. HTTPS when `admin.tls_cert`/`tls_key` are set (`admin_tls`), which config validation demands off
+//! loopback.
 
 use crate::env::CallEnv;
+use access::{Gate, Permission, Principal};
 use anyhow::{Context, Result};
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse};
-use axum::routing::{get, post};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post, MethodRouter};
 use axum::{Json, Router};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::io::{Read, Write};
@@ -20,7 +27,12 @@ struct AdminState {
     prom: Option<PrometheusHandle>,
 }
 
-pub async fn spawn(env: Arc<CallEnv>, tickets: Router) -> Result<SocketAddr> {
+pub async fn spawn(
+    env: Arc<CallEnv>,
+    tickets: Router,
+    gate: Gate,
+    audit: ticket::Store,
+) -> Result<SocketAddr> {
     // Explicit buckets: without them histograms render as summaries.
     let prom = PrometheusBuilder::new()
         .set_buckets_for_metric(
@@ -33,24 +45,87 @@ pub async fn spawn(env: Arc<CallEnv>, tickets: Router) -> Result<SocketAddr> {
         env: env.clone(),
         prom,
     };
-    let app = Router::new()
+    let admin = &env.cfg.admin;
+    let tls = match (&admin.tls_cert, &admin.tls_key) {
+        (Some(c), Some(k)) => Some(crate::admin_tls::server_config(c, k)?),
+        _ => None,
+    };
+    let guard = |perm, route: MethodRouter<AdminState>| {
+        route.route_layer(middleware::from_fn_with_state(
+            Guard {
+                perm,
+                audit: audit.clone(),
+            },
+            require,
+        ))
+    };
+    let probes = Router::new()
         .route("/metrics", get(metrics))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/status", get(status))
-        .route("/wallboard", get(wallboard))
-        .route("/admin/reload", post(reload))
-        .with_state(state)
-        .nest("/api", tickets);
-    let listener = tokio::net::TcpListener::bind(env.cfg.admin.listen)
+        .route("/healthz", get(|| async { "ok\n" }));
+    let guarded = Router::new()
+        .route("/status", guard(Permission::ViewStatus, get(status)))
+        .route("/wallboard", guard(Permission::ViewStatus, get(wallboard)))
+        .route(
+            "/admin/reload",
+            guard(Permission::ReloadDialplan, post(reload)),
+        );
+    let (open, guarded) = if admin.is_loopback() {
+        (probes, guarded)
+    } else {
+        let probes = Router::new()
+            .route("/metrics", guard(Permission::ViewStatus, get(metrics)))
+            .route(
+                "/healthz",
+                guard(Permission::ViewStatus, get(|| async { "ok\n" })),
+            );
+        (Router::new(), guarded.merge(probes))
+    };
+    let guarded = guarded.route_layer(middleware::from_fn_with_state(gate, access::authenticate));
+    let app = open.merge(guarded).with_state(state).nest("/api", tickets);
+    let listener = tokio::net::TcpListener::bind(admin.listen)
         .await
-        .with_context(|| format!("binding admin HTTP on {}", env.cfg.admin.listen))?;
+        .with_context(|| format!("binding admin HTTP on {}", admin.listen))?;
     let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "admin HTTP stopped");
+    match tls {
+        Some(tls) => {
+            tokio::spawn(crate::admin_tls::serve(listener, tls, app));
         }
-    });
+        None => {
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    tracing::error!(error = %e, "admin HTTP stopped");
+                }
+            });
+        }
+    }
     Ok(addr)
+}
+
+/// What a guarded route needs, and where a refusal is written.
+#[derive(Clone)]
+struct Guard {
+    perm: Permission,
+    audit: ticket::Store,
+}
+
+/// 403 unless the authenticated account's role has the route's permission; the refusal goes into the access log
+/// under that account (like the ticket API's), `ticket_id` empty.
+async fn require(State(g): State<Guard>, p: Principal, req: Request, next: Next) -> Response {
+    if p.may_some(g.perm) {
+        return next.run(req).await;
+    }
+    let what = format!("{} {}", req.method(), req.uri().path());
+    tracing::warn!(account = %p.account, role = p.role.as_str(), %what, "admin request refused");
+    let now = chrono::Utc::now().timestamp_millis();
+    if let Err(e) = g.audit.log_refused(&p.account, "", &what, now).await {
+        tracing::error!(error = %e, "access log not written");
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "access log unavailable\n",
+        )
+            .into_response();
+    }
+    access::forbidden(&p, &what)
 }
 
 async fn metrics(State(st): State<AdminState>) -> impl IntoResponse {
@@ -201,13 +276,16 @@ fn html_escape(s: &str) -> String {
 }
 
 /// `hotlined reload`: POST /admin/reload with a plain blocking HTTP/1.0 request (no client crate
-/// needed for one request).
-pub fn post_reload(admin: &str) -> Result<String> {
+/// needed for one request; plain HTTP, so a loopback admin address). `authorization` is the header's value.
+pub fn post_reload(admin: &str, authorization: Option<&str>) -> Result<String> {
     let mut stream = std::net::TcpStream::connect(admin)
         .with_context(|| format!("connecting to the admin API at {admin}"))?;
+    let auth = authorization
+        .map(|a| format!("Authorization: {a}\r\n"))
+        .unwrap_or_default();
     write!(
         stream,
-        "POST /admin/reload HTTP/1.0\r\nHost: {admin}\r\nContent-Length: 0\r\n\r\n"
+        "POST /admin/reload HTTP/1.0\r\nHost: {admin}\r\n{auth}Content-Length: 0\r\n\r\n"
     )?;
     let mut resp = String::new();
     stream.read_to_string(&mut resp)?;

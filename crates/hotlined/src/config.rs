@@ -223,15 +223,81 @@ fn default_true() -> bool {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
-    /// Admin HTTP: metrics, wallboard, reload, ticket API. Keep it on a management network.
+    /// Admin HTTP: metrics, wallboard, reload, ticket API. Keep it on a management network. Plain HTTP on a
+    /// loopback address only; anywhere else it needs `tls_cert` and `tls_key`.
     pub listen: SocketAddr,
+    /// PEM certificate chain (leaf first) for HTTPS on `listen`.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of `tls_cert`.
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// Who may log in, and as what (docs/access.md).
+    #[serde(default)]
+    pub accounts: Vec<access::AccountConfig>,
 }
 
 impl Default for AdminConfig {
     fn default() -> Self {
         AdminConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            tls_cert: None,
+            tls_key: None,
+            accounts: Vec::new(),
         }
+    }
+}
+
+impl AdminConfig {
+    /// `/metrics` and `/healthz` answer without credentials only here.
+    pub fn is_loopback(&self) -> bool {
+        self.listen.ip().is_loopback()
+    }
+
+    /// R-30: accounts valid and unique, TLS off loopback, and the example secret never reachable from elsewhere.
+    /// `legacy_token` is the deprecated `tickets.api_token`.
+    fn validate(&self, legacy_token: &str) -> Result<()> {
+        let mut names = std::collections::HashSet::new();
+        for (i, a) in self.accounts.iter().enumerate() {
+            a.validate()
+                .map_err(|e| anyhow::anyhow!("admin.accounts[{i}]: {e}"))?;
+            if !names.insert(a.name.as_str()) {
+                bail!("admin.accounts[{i}]: account {} is defined twice", a.name);
+            }
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            bail!("admin.tls_cert and admin.tls_key: set both or neither");
+        }
+        if self.is_loopback() {
+            return Ok(());
+        }
+        let addr = self.listen;
+        if self.tls_cert.is_none() {
+            bail!(
+                "admin.listen = {addr} is not a loopback address: set admin.tls_cert and admin.tls_key \
+                 (plain HTTP is allowed on loopback only; passwords and citizens' data would cross the network \
+                 in clear)"
+            );
+        }
+        if legacy_token == access::EXAMPLE_SECRET {
+            bail!(
+                "tickets.api_token is the example token {:?} and admin.listen = {addr} is not loopback: \
+                 refusing to start; remove tickets.api_token and give each person an account in \
+                 [[admin.accounts]] (docs/access.md)",
+                access::EXAMPLE_SECRET
+            );
+        }
+        for (i, a) in self.accounts.iter().enumerate() {
+            if let Some(key) = a.uses_example_secret() {
+                bail!(
+                    "admin.accounts[{i}].{key} (account {:?}) accepts the example secret {:?} and admin.listen \
+                     = {addr} is not loopback: refusing to start; set a new one (`hotlined hash-password`)",
+                    a.name,
+                    access::EXAMPLE_SECRET
+                );
+            }
+        }
+        Ok(())
     }
 }
 
@@ -277,6 +343,11 @@ impl Config {
                 *p = Some(rebase(base, h));
             }
         }
+        for p in [&mut cfg.admin.tls_cert, &mut cfg.admin.tls_key] {
+            if let Some(h) = p.as_ref() {
+                *p = Some(rebase(base, h));
+            }
+        }
         if let Some(rest) = cfg.tickets.database_url.strip_prefix("sqlite://") {
             if !rest.starts_with('/') && !rest.starts_with(':') {
                 let file = rebase(base, Path::new(rest.split('?').next().unwrap_or(rest)));
@@ -299,6 +370,7 @@ impl Config {
                 self.media.port_max
             );
         }
+        self.admin.validate(&self.tickets.api_token)?;
         for a in &self.trunks.allow {
             parse_cidr(a).with_context(|| format!("trunks.allow entry {a:?}"))?;
         }
@@ -428,6 +500,15 @@ mod tests {
             assert!(p.is_file(), "{} (relative to the config file)", p.display());
         }
         assert!(cfg.dialplan.dir.is_dir(), "{}", cfg.dialplan.dir.display());
+        // R-30: the bundled example runs with no setup because it stays on loopback, with one example admin.
+        assert!(cfg.admin.is_loopback() && cfg.admin.tls_cert.is_none());
+        let names: Vec<&str> = cfg.admin.accounts.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["admin"]);
+        assert_eq!(
+            cfg.admin.accounts[0].uses_example_secret(),
+            Some("password_hash")
+        );
+        assert!(cfg.tickets.api_token.is_empty(), "no deprecated token");
 
         let dir = tempfile::tempdir().unwrap();
         let text = std::fs::read_to_string(&example)

@@ -178,7 +178,14 @@ pub async fn run(cfg: Config) -> Result<()> {
         stats: Arc::new(CallStats::new()),
         contact_host,
     });
-    let admin = crate::admin::spawn(env.clone(), tickets.router()).await?;
+    let gate = access_gate(&cfg)?;
+    let admin = crate::admin::spawn(
+        env.clone(),
+        tickets.router(gate.clone()),
+        gate,
+        tickets.store().clone(),
+    )
+    .await?;
     info!(
         sip = %env.endpoint.local_addr(),
         tcp = ?env.endpoint.tcp_addr(),
@@ -240,6 +247,23 @@ pub async fn run(cfg: Config) -> Result<()> {
     // Calls in progress get no more signalling; their records are already in the channel or spool.
     tickets.shutdown().await;
     Ok(())
+}
+
+/// The accounts of the admin/API port; the deprecated `tickets.api_token` becomes a center-administrator account.
+fn access_gate(cfg: &Config) -> Result<access::Gate> {
+    let accounts = access::Accounts::new(&cfg.admin.accounts)
+        .map_err(|e| anyhow::anyhow!("admin.accounts: {e}"))?
+        .with_legacy_token("api_token", &cfg.tickets.api_token);
+    if !cfg.tickets.api_token.is_empty() {
+        warn!(
+            "tickets.api_token is deprecated: it logs in as the center administrator \"api_token\"; give each \
+             person an account in [[admin.accounts]] instead (docs/access.md)"
+        );
+    }
+    if accounts.is_empty() {
+        warn!("no [[admin.accounts]]: the admin port and the ticket API refuse every request");
+    }
+    Ok(access::Gate::new(accounts))
 }
 
 /// Once a second: expire registrations (seats go offline) and export gauges.

@@ -4,11 +4,14 @@
 //! hotlined run   --config deploy/hotlined.toml
 //! hotlined check --dialplan dialplans/jiujiang          (like `nginx -t`: exit 1 on error)
 //! hotlined route --dialplan dialplans/jiujiang --to 12345 --diversion 12315 --at 2021-10-09T10:00:00+08:00
-//! hotlined reload --admin 127.0.0.1:8080                 (same as SIGHUP)
+//! hotlined reload --admin 127.0.0.1:8080 --user admin   (same as SIGHUP; password in HOTLINED_ADMIN_PASSWORD)
+//! hotlined hash-password < password.txt                  (the PHC string for [[admin.accounts]] password_hash)
+//! hotlined new-token                                     (an API token and its token_sha256)
 //! ```
 
 mod acd_task;
 mod admin;
+mod admin_tls;
 mod admission;
 mod call_task;
 mod clock;
@@ -80,11 +83,19 @@ enum Cmd {
         #[arg(long, default_value = "")]
         digits: String,
     },
-    /// Ask a running daemon to reload its dial plan (same as SIGHUP).
+    /// Ask a running daemon to reload its dial plan (same as SIGHUP). Credentials: HOTLINED_ADMIN_TOKEN
+    /// (Bearer), or --user with the password in HOTLINED_ADMIN_PASSWORD.
     Reload {
         #[arg(long, default_value = "127.0.0.1:8080")]
         admin: String,
+        /// Center-administrator account for HTTP Basic.
+        #[arg(long)]
+        user: Option<String>,
     },
+    /// Read a password from stdin (first line) and print its argon2id PHC string for `password_hash`.
+    HashPassword,
+    /// Print a new random API token and the `token_sha256` that goes in the config (keep the token, not the file).
+    NewToken,
 }
 
 fn main() -> ExitCode {
@@ -167,17 +178,62 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
-        Cmd::Reload { admin } => match admin::post_reload(&admin) {
-            Ok(text) => {
-                println!("{text}");
-                ExitCode::SUCCESS
+        Cmd::HashPassword => {
+            let mut line = String::new();
+            if let Err(e) = std::io::stdin().read_line(&mut line) {
+                eprintln!("hotlined: reading the password from stdin: {e}");
+                return ExitCode::from(1);
             }
-            Err(e) => {
-                eprintln!("hotlined: {e:#}");
-                ExitCode::from(1)
+            let password = line.trim_end_matches(['\r', '\n']);
+            if password.chars().count() < 12 {
+                eprintln!("hotlined: password shorter than 12 characters; choose a longer one");
+                return ExitCode::from(1);
             }
-        },
+            match access::hash_password(password) {
+                Ok(h) => {
+                    println!("{h}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("hotlined: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Cmd::NewToken => {
+            let token = access::new_token();
+            println!("token        = {token}");
+            println!("token_sha256 = \"{}\"", access::token_sha256(&token));
+            ExitCode::SUCCESS
+        }
+        Cmd::Reload { admin, user } => {
+            match admin::post_reload(&admin, reload_auth(user).as_deref()) {
+                Ok(text) => {
+                    println!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("hotlined: {e:#}");
+                    ExitCode::from(1)
+                }
+            }
+        }
     }
+}
+
+/// The `Authorization` value for `hotlined reload`, from the environment (never a command-line secret: `ps`
+/// shows arguments).
+fn reload_auth(user: Option<String>) -> Option<String> {
+    use base64::Engine;
+    if let Ok(t) = std::env::var("HOTLINED_ADMIN_TOKEN") {
+        return Some(format!("Bearer {t}"));
+    }
+    let user = user?;
+    let pw = std::env::var("HOTLINED_ADMIN_PASSWORD").unwrap_or_default();
+    Some(format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pw}"))
+    ))
 }
 
 fn init_logs(json: bool) {

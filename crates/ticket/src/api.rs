@@ -1,5 +1,6 @@
-//! HTTP API (axum, JSON). The daemon nests [`router`] under `/api`; every route needs `Authorization: Bearer
-//! <api_token>`. The caller's identity for the audit trail comes from the `X-Actor` header (default `api`).
+//! HTTP API (axum, JSON). The daemon nests [`router`] under `/api`; every route needs an account (HTTP Basic or a
+//! Bearer token, see the `access` crate). The actor of every history and access-log row is that account, never a
+//! header the client sends; what each role may do is `access::scope` (docs/access.md), applied in [`authorize`].
 //!
 //! | method | path | |
 //! |---|---|---|
@@ -7,7 +8,8 @@
 //! | GET | /tickets?status=&department=&light=&from=&to=&limit= | list (caller masked); logged in the access log |
 //! | GET | /tickets/{id} | one ticket with history, `sign_due`, `close_due`, `light`; logged in the access log |
 //! | POST | /tickets/{id}/actions | `{"action": "dispatch", "department": "…"}` etc.; 409 when not allowed now |
-//! | GET | /tickets/{id}/access-log | who read this ticket's personal data |
+//! | GET | /tickets/{id}/access-log | who read (or was refused) this ticket's personal data |
+//! | GET | /access-log?actor=&ticket=&denied=&from=&to=&limit= | the whole access log (auditors) |
 //! | GET | /tickets/events | server-sent events: `created` / `changed` tickets (no personal data) |
 //! | GET | /stats/transfers?from=&to= | transfer service level over attempts started in `[from, to)`; epoch ms or RFC 3339 |
 
@@ -15,10 +17,11 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 
+use access::{Permission, Principal, Scope};
 use axum::body::Bytes;
-use axum::extract::{Path, Query, Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::middleware::{self, Next};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::middleware;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -27,27 +30,27 @@ use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 use futures_util::Stream;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use subtle::ConstantTimeEq;
 use tokio::sync::broadcast;
 
 use crate::deadline::{deadlines, DeadlineInput, Light};
 use crate::mask::mask_phone;
 use crate::model::{Action, Category};
 use crate::stats::{TimeRange, TransferReport};
-use crate::store::{HistoryEntry, Ticket, TicketFilter, TicketInput};
+use crate::store::{AccessEntry, AccessFilter, HistoryEntry, Ticket, TicketFilter, TicketInput};
 use crate::{Shared, TicketError, TicketEvent};
 
 type AppState = Arc<Shared>;
 
-pub(crate) fn router(shared: Arc<Shared>) -> Router {
+pub(crate) fn router(shared: Arc<Shared>, gate: access::Gate) -> Router {
     Router::new()
         .route("/tickets", post(create).get(list))
         .route("/tickets/events", get(events))
         .route("/tickets/{id}", get(read_one))
         .route("/tickets/{id}/actions", post(act))
         .route("/tickets/{id}/access-log", get(access_log))
+        .route("/access-log", get(access_log_all))
         .route("/stats/transfers", get(transfer_stats))
-        .layer(middleware::from_fn_with_state(shared.clone(), auth))
+        .layer(middleware::from_fn_with_state(gate, access::authenticate))
         .with_state(shared)
 }
 
@@ -83,6 +86,7 @@ impl From<TicketError> for ApiError {
     fn from(e: TicketError) -> ApiError {
         let (status, message) = match &e {
             TicketError::NotFound(_) => (StatusCode::NOT_FOUND, e.to_string()),
+            TicketError::Forbidden(_) => (StatusCode::FORBIDDEN, e.to_string()),
             TicketError::Refused(_) | TicketError::Conflict(_) => {
                 (StatusCode::CONFLICT, e.to_string())
             }
@@ -102,36 +106,57 @@ impl From<TicketError> for ApiError {
     }
 }
 
-async fn auth(State(s): State<AppState>, req: Request, next: Next) -> Response {
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    let expected = s.cfg.api_token.as_bytes();
-    // An empty configured token locks the API rather than opening it.
-    let ok = !expected.is_empty() && bool::from(presented.as_bytes().ct_eq(expected));
-    if !ok {
-        return (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer")],
-            Json(json!({"error": "missing or wrong bearer token"})),
-        )
-            .into_response();
+/// The one place the API applies the role matrix: `Ok` when `p` may do `perm` to something of `department`
+/// (`None`: to anything at all); otherwise the refusal goes into the access log under `p`'s account (`ticket_id`
+/// `""` when not about one ticket) and the answer is 403.
+async fn authorize(
+    s: &Shared,
+    p: &Principal,
+    perm: Permission,
+    department: Option<&str>,
+    ticket_id: &str,
+    what: &str,
+) -> Result<(), ApiError> {
+    let ok = match department {
+        Some(d) => p.may(perm, d),
+        None => p.may_some(perm),
+    };
+    if ok {
+        return Ok(());
     }
-    next.run(req).await
+    Err(refuse(s, p, ticket_id, what).await)
 }
 
-fn actor(h: &HeaderMap) -> String {
-    h.get("x-actor")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .unwrap_or("api")
-        .chars()
-        .take(64)
-        .collect()
+/// Log a refused attempt and make its 403 (a 500 when the log cannot be written: no unaudited refusal).
+async fn refuse(s: &Shared, p: &Principal, ticket_id: &str, what: &str) -> ApiError {
+    tracing::warn!(account = %p.account, role = p.role.as_str(), ticket = ticket_id, what, "refused");
+    if let Err(e) = s
+        .store
+        .log_refused(&p.account, ticket_id, what, Utc::now().timestamp_millis())
+        .await
+    {
+        return e.into();
+    }
+    ApiError {
+        status: StatusCode::FORBIDDEN,
+        message: format!("account {} ({}) may not {what}", p.account, p.role.as_str()),
+        field: None,
+    }
+}
+
+/// Which step of the matrix an action is: the department's own work, or the center's.
+fn action_permission(a: &Action) -> Permission {
+    match a {
+        Action::Sign {} | Action::Handle {} | Action::Reply { .. } | Action::Return { .. } => {
+            Permission::ActAsDepartment
+        }
+        Action::Dispatch { .. }
+        | Action::Close {}
+        | Action::Supervise { .. }
+        | Action::Reassign { .. }
+        | Action::CallBack { .. }
+        | Action::Evaluate { .. } => Permission::ActAsCenter,
+    }
 }
 
 /// Deserialize a JSON body; an error names the offending field.
@@ -227,9 +252,10 @@ fn view(s: &Shared, mut t: Ticket, now: DateTime<Utc>, reveal_caller: bool) -> T
 
 async fn create(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    p: Principal,
     body: Bytes,
 ) -> Result<(StatusCode, Json<TicketView>), ApiError> {
+    authorize(&s, &p, Permission::CreateTicket, None, "", "open tickets").await?;
     let b: CreateBody = parse_body(&body)?;
     for (field, v) in [("department", &b.department), ("text", &b.text)] {
         if v.trim().is_empty() {
@@ -247,7 +273,7 @@ async fn create(
     if b.accepted_at.year() < 2000 {
         return Err(ApiError::bad("accepted_at", "accepted_at: before 2000"));
     }
-    let actor = actor(&headers);
+    let actor = p.account;
     let input = TicketInput {
         category: b.category,
         department: b.department.trim().to_string(),
@@ -296,8 +322,18 @@ fn parse_ms_or_time(field: &str, v: &str) -> Result<i64, ApiError> {
 /// `GET /stats/transfers?from=&to=`: see [`crate::stats`] for what is counted.
 async fn transfer_stats(
     State(s): State<AppState>,
+    p: Principal,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<TransferReport>, ApiError> {
+    authorize(
+        &s,
+        &p,
+        Permission::ReadTransferStats,
+        None,
+        "",
+        "read transfer statistics",
+    )
+    .await?;
     let mut range = TimeRange::default();
     for (k, v) in &q {
         match k.as_str() {
@@ -316,9 +352,10 @@ async fn transfer_stats(
 
 async fn list(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    p: Principal,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Vec<TicketView>>, ApiError> {
+    authorize(&s, &p, Permission::ReadTickets, None, "", "list tickets").await?;
     let mut f = TicketFilter::default();
     let mut light = None;
     for (k, v) in &q {
@@ -349,6 +386,16 @@ async fn list(
             other => return Err(ApiError::bad(other, format!("{other}: unknown filter"))),
         }
     }
+    // A department account lists its own department's tickets; asking for another's is a refused attempt.
+    if p.scope(Permission::ReadTickets) == Scope::OwnDepartment {
+        let own = p.department.clone().unwrap_or_default();
+        match &f.department {
+            Some(d) if *d != own => {
+                return Err(refuse(&s, &p, "", &format!("list tickets of department {d}")).await);
+            }
+            _ => f.department = Some(own),
+        }
+    }
     let now = Utc::now();
     let tickets = s.store.list_tickets(&f).await?;
     let out: Vec<TicketView> = tickets
@@ -359,29 +406,33 @@ async fn list(
     // The numbers are masked, but the request texts can name people: a list read is audited too.
     let ids: Vec<&str> = out.iter().map(|v| v.ticket.id.as_str()).collect();
     s.store
-        .log_access_many(
-            &actor(&headers),
-            &ids,
-            "list tickets",
-            now.timestamp_millis(),
-        )
+        .log_access_many(&p.account, &ids, "list tickets", now.timestamp_millis())
         .await?;
     Ok(Json(out))
 }
 
 async fn read_one(
     State(s): State<AppState>,
+    p: Principal,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> Result<Json<TicketView>, ApiError> {
+    authorize(&s, &p, Permission::ReadTickets, None, &id, "read ticket").await?;
     let Some(t) = s.store.ticket(&id).await? else {
         return Err(TicketError::NotFound(id).into());
     };
+    authorize(
+        &s,
+        &p,
+        Permission::ReadTickets,
+        Some(&t.department),
+        &id,
+        "read ticket",
+    )
+    .await?;
     let now = Utc::now();
-    let actor = actor(&headers);
     // The answer carries the caller's number: audit before revealing it.
     s.store
-        .log_access(&actor, &id, "read ticket", now.timestamp_millis())
+        .log_access(&p.account, &id, "read ticket", now.timestamp_millis())
         .await?;
     let history = s.store.history(&id).await?;
     let mut v = view(&s, t, now, true);
@@ -391,20 +442,30 @@ async fn read_one(
 
 async fn act(
     State(s): State<AppState>,
+    p: Principal,
     Path(id): Path<String>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<TicketView>, ApiError> {
     let action: Action = parse_body(&body)?;
     if let Some(field) = action.empty_field() {
         return Err(ApiError::bad(field, format!("{field}: must not be empty")));
     }
-    let actor = actor(&headers);
+    let perm = action_permission(&action);
+    let what = format!("{} ticket", action.name());
+    authorize(&s, &p, perm, None, &id, &what).await?;
     let now = Utc::now();
-    let t = s
+    // The department is checked on the row the action changes, inside its transaction.
+    let t = match s
         .store
-        .act(&id, &action, &actor, now.timestamp_millis())
-        .await?;
+        .act_checked(&id, &action, &p.account, now.timestamp_millis(), &|t| {
+            p.may(perm, &t.department)
+        })
+        .await
+    {
+        Err(TicketError::Forbidden(_)) => return Err(refuse(&s, &p, &id, &what).await),
+        other => other?,
+    };
+    let actor = &p.account;
     tracing::info!(ticket = %t.id, actor = %actor, action = action.name(), status = t.status.as_str(), "ticket changed");
     let _ = s.events.send(TicketEvent::changed(&t, action.name()));
     Ok(Json(view(&s, t, now, false)))
@@ -412,18 +473,86 @@ async fn act(
 
 async fn access_log(
     State(s): State<AppState>,
+    p: Principal,
     Path(id): Path<String>,
-) -> Result<Json<Vec<crate::store::AccessEntry>>, ApiError> {
+) -> Result<Json<Vec<AccessEntry>>, ApiError> {
+    authorize(
+        &s,
+        &p,
+        Permission::ReadAccessLog,
+        None,
+        &id,
+        "read the access log",
+    )
+    .await?;
     if s.store.ticket(&id).await?.is_none() {
         return Err(TicketError::NotFound(id).into());
     }
     Ok(Json(s.store.access_log(&id).await?))
 }
 
-async fn events(State(s): State<AppState>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+/// `GET /access-log?actor=&ticket=&denied=&from=&to=&limit=`: the auditors' view, oldest first.
+async fn access_log_all(
+    State(s): State<AppState>,
+    p: Principal,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Vec<AccessEntry>>, ApiError> {
+    authorize(
+        &s,
+        &p,
+        Permission::ReadAccessLog,
+        None,
+        "",
+        "read the access log",
+    )
+    .await?;
+    let mut f = AccessFilter::default();
+    for (k, v) in &q {
+        match k.as_str() {
+            "actor" => f.actor = Some(v.clone()),
+            "ticket" => f.ticket_id = Some(v.clone()),
+            "denied" => {
+                f.denied = Some(match v.as_str() {
+                    "true" | "1" => true,
+                    "false" | "0" => false,
+                    _ => return Err(ApiError::bad("denied", "denied: true or false")),
+                })
+            }
+            "from" => f.from_ms = Some(parse_ms_or_time("from", v)?),
+            "to" => f.to_ms = Some(parse_ms_or_time("to", v)?),
+            "limit" => {
+                f.limit = Some(
+                    v.parse::<i64>()
+                        .ok()
+                        .filter(|n| (1..=10_000).contains(n))
+                        .ok_or_else(|| ApiError::bad("limit", "limit: must be 1..=10000"))?,
+                )
+            }
+            other => return Err(ApiError::bad(other, format!("{other}: unknown filter"))),
+        }
+    }
+    Ok(Json(s.store.access_log_query(&f).await?))
+}
+
+async fn events(
+    State(s): State<AppState>,
+    p: Principal,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    authorize(&s, &p, Permission::WatchTickets, None, "", "watch tickets").await?;
+    // A department account hears of its own department's tickets only.
+    let only = match p.scope(Permission::WatchTickets) {
+        Scope::OwnDepartment => Some(p.department.clone().unwrap_or_default()),
+        _ => None,
+    };
     let rx = s.events.subscribe();
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        let ev = match rx.recv().await {
+    let stream = futures_util::stream::unfold((rx, only), |(mut rx, only)| async move {
+        let ev = loop {
+            match rx.recv().await {
+                Ok(ev) if only.as_ref().is_some_and(|d| *d != ev.department) => continue,
+                other => break other,
+            }
+        };
+        let ev = match ev {
             Ok(ev) => Event::default()
                 .event(ev.kind)
                 .json_data(&ev)
@@ -434,7 +563,7 @@ async fn events(State(s): State<AppState>) -> Sse<impl Stream<Item = Result<Even
             }
             Err(broadcast::error::RecvError::Closed) => return None,
         };
-        Some((Ok(ev), rx))
+        Some((Ok(ev), (rx, only)))
     });
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

@@ -15,7 +15,8 @@ pub struct TicketConfig {
     pub spool_dir: PathBuf,
     /// Capacity of the channel from the call path; when full, records only go to the spool until replayed.
     pub channel_capacity: usize,
-    /// Bearer token the HTTP API requires. An empty token refuses every request.
+    /// Deprecated: one shared bearer token, taken as a center-administrator account named `api_token` (the daemon
+    /// warns). Use `[[admin.accounts]]`. Empty (the default) = no such account.
     pub api_token: String,
     pub deadlines: DeadlineRules,
     /// Yellow light when less than this share of a deadline's working time is left (0..1).

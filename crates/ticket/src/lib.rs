@@ -28,7 +28,7 @@ pub use auto::{tickets_for, AutoReason, NewTicket};
 pub use config::TicketConfig;
 pub use deadline::{DeadlineRules, Light, WorkingClock};
 pub use model::{Action, Category, Refused, Satisfaction, Status};
-pub use store::{Store, Ticket, TicketFilter, TicketInput};
+pub use store::{AccessEntry, AccessFilter, Store, Ticket, TicketFilter, TicketInput};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TicketError {
@@ -42,6 +42,9 @@ pub enum TicketError {
     Io(#[from] std::io::Error),
     #[error("ticket {0} not found")]
     NotFound(String),
+    /// The account may not touch this ticket (another department's).
+    #[error("ticket {0} belongs to another department")]
+    Forbidden(String),
     #[error(transparent)]
     Refused(#[from] Refused),
     #[error("ticket {0} was changed concurrently; read it again")]
@@ -250,10 +253,10 @@ impl TicketService {
         }
     }
 
-    /// Routes under `/tickets…` and `/stats/transfers`; the daemon nests it under `/api`. Every route needs the
-    /// bearer token.
-    pub fn router(&self) -> axum::Router {
-        api::router(self.shared.clone())
+    /// Routes under `/tickets…`, `/access-log` and `/stats/transfers`; the daemon nests it under `/api`. Every
+    /// route needs one of `gate`'s accounts, and its role decides the rest (docs/access.md).
+    pub fn router(&self, gate: access::Gate) -> axum::Router {
+        api::router(self.shared.clone(), gate)
     }
 
     pub fn store(&self) -> &Store {

@@ -87,13 +87,27 @@ pub struct HistoryEntry {
     pub note: String,
 }
 
-/// One read of personal data.
+/// One read of personal data, or one refused attempt (`denied`). `actor` is the authenticated account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AccessEntry {
     pub at_ms: i64,
     pub actor: String,
+    /// `""` when the attempt was not about one ticket.
     pub ticket_id: String,
     pub what: String,
+    pub denied: bool,
+}
+
+/// Filter over the whole access log (the auditors' view); every part optional. Times: from inclusive, to
+/// exclusive.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccessFilter {
+    pub actor: Option<String>,
+    pub ticket_id: Option<String>,
+    pub denied: Option<bool>,
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    pub limit: Option<i64>,
 }
 
 /// A ticket someone (operator, web form, app) opens.
@@ -441,10 +455,26 @@ impl Store {
         actor: &str,
         now_ms: i64,
     ) -> Result<Ticket, TicketError> {
+        self.act_checked(id, action, actor, now_ms, &|_| true).await
+    }
+
+    /// [`Store::act`] when `allowed(ticket)` holds for the ticket as read inside the transaction, else
+    /// `Forbidden`: a check made before (say, of the department) could be stale by then.
+    pub async fn act_checked(
+        &self,
+        id: &str,
+        action: &Action,
+        actor: &str,
+        now_ms: i64,
+        allowed: &(dyn Fn(&Ticket) -> bool + Sync),
+    ) -> Result<Ticket, TicketError> {
         let mut tx = self.begin_write().await?;
         let Some(t) = fetch_ticket(&mut tx, id).await? else {
             return Err(TicketError::NotFound(id.to_string()));
         };
+        if !allowed(&t) {
+            return Err(TicketError::Forbidden(id.to_string()));
+        }
         let next = apply(&t.state(), action, now_ms)?;
         let res = sqlx::query(
             "UPDATE tickets SET status = $1, department = $2, dispatched_at_ms = $3, signed_at_ms = $4, \
@@ -503,6 +533,26 @@ impl Store {
         Ok(())
     }
 
+    /// A refused attempt (403), under the account that made it; `ticket_id` `""` when not about one ticket.
+    pub async fn log_refused(
+        &self,
+        actor: &str,
+        ticket_id: &str,
+        what: &str,
+        now_ms: i64,
+    ) -> Result<(), TicketError> {
+        sqlx::query(
+            "INSERT INTO access_log (at_ms, actor, ticket_id, what, denied) VALUES ($1, $2, $3, $4, 1)",
+        )
+        .bind(now_ms)
+        .bind(actor)
+        .bind(ticket_id)
+        .bind(what)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// One access-log row per ticket, in one statement per 500 tickets (a list read).
     pub async fn log_access_many(
         &self,
@@ -531,12 +581,61 @@ impl Store {
     }
 
     pub async fn access_log(&self, ticket_id: &str) -> Result<Vec<AccessEntry>, TicketError> {
-        let rows = sqlx::query(
-            "SELECT at_ms, actor, ticket_id, what FROM access_log WHERE ticket_id = $1 ORDER BY id",
-        )
-        .bind(ticket_id)
-        .fetch_all(&self.pool)
-        .await?;
+        self.access_log_query(&AccessFilter {
+            ticket_id: Some(ticket_id.to_string()),
+            limit: Some(10_000),
+            ..AccessFilter::default()
+        })
+        .await
+    }
+
+    /// The access log in order of writing, filtered.
+    pub async fn access_log_query(
+        &self,
+        f: &AccessFilter,
+    ) -> Result<Vec<AccessEntry>, TicketError> {
+        let mut sql = String::from(
+            "SELECT at_ms, actor, ticket_id, what, denied FROM access_log WHERE 1 = 1",
+        );
+        let mut n = 0;
+        let mut next = || {
+            n += 1;
+            n
+        };
+        if f.actor.is_some() {
+            sql += &format!(" AND actor = ${}", next());
+        }
+        if f.ticket_id.is_some() {
+            sql += &format!(" AND ticket_id = ${}", next());
+        }
+        if f.denied.is_some() {
+            sql += &format!(" AND denied = ${}", next());
+        }
+        if f.from_ms.is_some() {
+            sql += &format!(" AND at_ms >= ${}", next());
+        }
+        if f.to_ms.is_some() {
+            sql += &format!(" AND at_ms < ${}", next());
+        }
+        sql += &format!(" ORDER BY id LIMIT ${}", next());
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        if let Some(a) = &f.actor {
+            q = q.bind(a.as_str());
+        }
+        if let Some(t) = &f.ticket_id {
+            q = q.bind(t.as_str());
+        }
+        if let Some(d) = f.denied {
+            q = q.bind(i64::from(d));
+        }
+        if let Some(t) = f.from_ms {
+            q = q.bind(t);
+        }
+        if let Some(t) = f.to_ms {
+            q = q.bind(t);
+        }
+        q = q.bind(f.limit.unwrap_or(1000).clamp(1, 10_000));
+        let rows = q.fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
                 Ok(AccessEntry {
@@ -544,6 +643,7 @@ impl Store {
                     actor: r.try_get("actor")?,
                     ticket_id: r.try_get("ticket_id")?,
                     what: r.try_get("what")?,
+                    denied: r.try_get::<i64, _>("denied")? != 0,
                 })
             })
             .collect()

@@ -12,7 +12,8 @@ use serde_json::Value;
 use ticket::{CallRecord, TransferAttempt, TransferEndedBy, TransferOutcome};
 use tower::ServiceExt;
 
-const TOKEN: &str = "secret-token";
+/// Transfer statistics are for supervisors (and the center administrator).
+const TOKEN: &str = common::SUPERVISOR_TOKEN;
 /// The window asked for: [FROM, TO), one hour.
 const FROM: i64 = 1_700_000_000_000;
 const TO: i64 = FROM + 3_600_000;
@@ -185,7 +186,7 @@ async fn service_level_equals_the_hand_count(db: TestDb) {
         .insert_call_records(&calls(), FROM, "callback")
         .await
         .unwrap();
-    let app = svc.router();
+    let app = svc.router(common::gate());
 
     let (st, v) = get(
         &app,

@@ -40,6 +40,77 @@ pub struct Options {
     /// `[trunks] gateways`: target host → address.
     pub gateways: Vec<(String, SocketAddr)>,
     pub seat_ring_timeout_s: u64,
+    /// `[admin] listen`; default a free loopback port.
+    pub admin_listen: Option<String>,
+    /// `[admin] tls_cert`, `tls_key` (PEM files) and the certificate, to trust it.
+    pub tls: Option<TlsFiles>,
+    /// `[[admin.accounts]]` added after the example's admin (TOML text).
+    pub extra_accounts: String,
+    /// Replaces the example's `[tickets]` line `channel_capacity = …` with this text (e.g. to add `api_token`).
+    pub tickets_extra: String,
+}
+
+/// A self-signed certificate for 127.0.0.1 / localhost (rcgen), written as PEM files.
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub cert_der: Vec<u8>,
+}
+
+impl TlsFiles {
+    pub fn generate(dir: &Path) -> TlsFiles {
+        let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()])
+            .expect("self-signed certificate");
+        let cert = dir.join("admin.crt");
+        let key = dir.join("admin.key");
+        std::fs::write(&cert, ck.cert.pem()).unwrap();
+        std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+        TlsFiles {
+            cert,
+            key,
+            cert_der: ck.cert.der().to_vec(),
+        }
+    }
+
+    /// A rustls client that trusts only this certificate.
+    pub fn client(&self) -> Arc<rustls::ClientConfig> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(rustls::pki_types::CertificateDer::from(
+                self.cert_der.clone(),
+            ))
+            .unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        Arc::new(
+            rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth(),
+        )
+    }
+}
+
+/// The example's admin account (`deploy/hotlined.toml`): HTTP Basic `admin` / the example password.
+pub fn admin_auth() -> String {
+    basic_auth("admin", "change-me-example-token")
+}
+
+/// An `Authorization` value for HTTP Basic.
+pub fn basic_auth(name: &str, password: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{name}:{password}"))
+    )
+}
+
+/// One answer of the admin port.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub code: u16,
+    pub head: String,
+    pub body: String,
 }
 
 impl Default for Options {
@@ -50,6 +121,10 @@ impl Default for Options {
             trunk_allow: "127.0.0.1/32",
             gateways: Vec::new(),
             seat_ring_timeout_s: 15,
+            admin_listen: None,
+            tls: None,
+            extra_accounts: String::new(),
+            tickets_extra: String::new(),
         }
     }
 }
@@ -61,69 +136,97 @@ pub struct Daemon {
     pub dir: tempfile::TempDir,
     pub db_url: String,
     pub log: Arc<Mutex<String>>,
+    /// Set when the admin port speaks HTTPS.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+/// The example config with the test's ports, paths and options, written into `dir`; returns its path, the
+/// SIP port and the admin port.
+pub fn write_config(opts: &Options, dir: &Path) -> (PathBuf, u16, u16) {
+    let sip_port = free_port();
+    let admin_port = free_port();
+    // A media range of our own, so tests running at the same time never share ports.
+    let media_base = 20_000 + (std::process::id() % 300) as u16 * 100;
+    let db_url = format!("sqlite://{}", dir.join("hotline.db").display());
+    let example = std::fs::read_to_string(repo().join("deploy/hotlined.toml")).unwrap();
+    let mut cfg = String::new();
+    for line in example.lines() {
+        let key = line.split('=').next().unwrap_or("").trim();
+        let v = match key {
+            "listen_udp" => format!("listen_udp = \"127.0.0.1:{sip_port}\""),
+            "listen_tcp" => format!("listen_tcp = \"127.0.0.1:{sip_port}\""),
+            "port_min" => format!("port_min = {media_base}"),
+            "port_max" => format!("port_max = {}", media_base + 99),
+            "max_active" => format!("max_active = {}", opts.max_active),
+            "allow" => {
+                let gw: Vec<String> = opts
+                    .gateways
+                    .iter()
+                    .map(|(h, a)| format!("\"{h}\" = \"{a}\""))
+                    .collect();
+                format!(
+                    "allow = [\"{}\"]\ngateways = {{ {} }}",
+                    opts.trunk_allow,
+                    gw.join(", ")
+                )
+            }
+            "seat_ring_timeout_s" => {
+                format!("seat_ring_timeout_s = {}", opts.seat_ring_timeout_s)
+            }
+            "watch" => "watch = false".to_string(),
+            "dir" => format!(
+                "dir = \"{}\"",
+                opts.dialplan
+                    .clone()
+                    .unwrap_or_else(|| repo().join("dialplans/jiujiang"))
+                    .display()
+            ),
+            "hold_prompt" => format!(
+                "hold_prompt = \"{}\"",
+                repo().join("dialplans/prompts/please_wait.wav").display()
+            ),
+            "caller_prompt" | "ringback_prompt" | "fallback_prompt" => {
+                // Relative to the example's directory: make it absolute for our temp config.
+                let rel = line.split('"').nth(1).unwrap_or("");
+                format!("{key} = \"{}\"", repo().join("deploy").join(rel).display())
+            }
+            "database_url" => format!("database_url = \"{db_url}\""),
+            "spool_dir" => format!("spool_dir = \"{}\"", dir.join("spool").display()),
+            "listen" => {
+                let listen = opts
+                    .admin_listen
+                    .clone()
+                    .unwrap_or_else(|| format!("127.0.0.1:{admin_port}"));
+                let mut v = format!("listen = \"{listen}\"");
+                if let Some(t) = &opts.tls {
+                    v += &format!(
+                        "\ntls_cert = \"{}\"\ntls_key = \"{}\"",
+                        t.cert.display(),
+                        t.key.display()
+                    );
+                }
+                v
+            }
+            "channel_capacity" if !opts.tickets_extra.is_empty() => {
+                format!("{line}\n{}", opts.tickets_extra)
+            }
+            _ => line.to_string(),
+        };
+        cfg.push_str(&v);
+        cfg.push('\n');
+    }
+    // The example ends with its [[admin.accounts]]: more entries of the same array go right after.
+    cfg.push_str(&opts.extra_accounts);
+    let cfg_path = dir.join("hotlined.toml");
+    std::fs::write(&cfg_path, cfg).unwrap();
+    (cfg_path, sip_port, admin_port)
 }
 
 impl Daemon {
     pub fn start(opts: Options) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
-        let sip_port = free_port();
-        let admin_port = free_port();
-        // A media range of our own, so tests running at the same time never share ports.
-        let media_base = 20_000 + (std::process::id() % 300) as u16 * 100;
-        let db = dir.path().join("hotline.db");
-        let db_url = format!("sqlite://{}", db.display());
-        let example = std::fs::read_to_string(repo().join("deploy/hotlined.toml")).unwrap();
-        let mut cfg = String::new();
-        for line in example.lines() {
-            let key = line.split('=').next().unwrap_or("").trim();
-            let v = match key {
-                "listen_udp" => format!("listen_udp = \"127.0.0.1:{sip_port}\""),
-                "listen_tcp" => format!("listen_tcp = \"127.0.0.1:{sip_port}\""),
-                "port_min" => format!("port_min = {media_base}"),
-                "port_max" => format!("port_max = {}", media_base + 99),
-                "max_active" => format!("max_active = {}", opts.max_active),
-                "allow" => {
-                    let gw: Vec<String> = opts
-                        .gateways
-                        .iter()
-                        .map(|(h, a)| format!("\"{h}\" = \"{a}\""))
-                        .collect();
-                    format!(
-                        "allow = [\"{}\"]\ngateways = {{ {} }}",
-                        opts.trunk_allow,
-                        gw.join(", ")
-                    )
-                }
-                "seat_ring_timeout_s" => {
-                    format!("seat_ring_timeout_s = {}", opts.seat_ring_timeout_s)
-                }
-                "watch" => "watch = false".to_string(),
-                "dir" => format!(
-                    "dir = \"{}\"",
-                    opts.dialplan
-                        .clone()
-                        .unwrap_or_else(|| repo().join("dialplans/jiujiang"))
-                        .display()
-                ),
-                "hold_prompt" => format!(
-                    "hold_prompt = \"{}\"",
-                    repo().join("dialplans/prompts/please_wait.wav").display()
-                ),
-                "caller_prompt" | "ringback_prompt" | "fallback_prompt" => {
-                    // Relative to the example's directory: make it absolute for our temp config.
-                    let rel = line.split('"').nth(1).unwrap_or("");
-                    format!("{key} = \"{}\"", repo().join("deploy").join(rel).display())
-                }
-                "database_url" => format!("database_url = \"{db_url}\""),
-                "spool_dir" => format!("spool_dir = \"{}\"", dir.path().join("spool").display()),
-                "listen" => format!("listen = \"127.0.0.1:{admin_port}\""),
-                _ => line.to_string(),
-            };
-            cfg.push_str(&v);
-            cfg.push('\n');
-        }
-        let cfg_path = dir.path().join("hotlined.toml");
-        std::fs::write(&cfg_path, cfg).unwrap();
+        let (cfg_path, sip_port, admin_port) = write_config(&opts, dir.path());
+        let db_url = format!("sqlite://{}", dir.path().join("hotline.db").display());
         let mut child = Command::new(env!("CARGO_BIN_EXE_hotlined"))
             .args(["run", "--config"])
             .arg(&cfg_path)
@@ -153,6 +256,7 @@ impl Daemon {
             dir,
             db_url,
             log,
+            tls: opts.tls.as_ref().map(TlsFiles::client),
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
@@ -168,43 +272,57 @@ impl Daemon {
         self.log.lock().unwrap().clone()
     }
 
+    /// One request to the admin port (HTTPS when the daemon has TLS), with `authorization` as the header value.
+    pub fn request(&self, method: &str, path: &str, authorization: Option<&str>) -> Option<Reply> {
+        let mut tcp = TcpStream::connect_timeout(&self.admin, Duration::from_millis(500)).ok()?;
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+        let auth = authorization
+            .map(|a| format!("Authorization: {a}\r\n"))
+            .unwrap_or_default();
+        let req = format!(
+            "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n{auth}Content-Length: 0\r\n\r\n"
+        );
+        let mut raw = Vec::new();
+        match &self.tls {
+            Some(cfg) => {
+                let name = rustls::pki_types::ServerName::try_from("127.0.0.1").ok()?;
+                let conn = rustls::ClientConnection::new(cfg.clone(), name).ok()?;
+                let mut tls = rustls::StreamOwned::new(conn, tcp);
+                tls.write_all(req.as_bytes()).ok()?;
+                // HTTP/1.0: the server closes after the answer (some close without close_notify).
+                let _ = tls.read_to_end(&mut raw);
+            }
+            None => {
+                tcp.write_all(req.as_bytes()).ok()?;
+                tcp.read_to_end(&mut raw).ok()?;
+            }
+        }
+        let resp = String::from_utf8_lossy(&raw).to_string();
+        let code = resp.get(9..12)?.parse().ok()?;
+        let (head, body) = resp.split_once("\r\n\r\n")?;
+        Some(Reply {
+            code,
+            head: head.to_string(),
+            body: body.to_string(),
+        })
+    }
+
+    /// GET as the example's center administrator; the body.
     pub fn http_get(&self, path: &str) -> Option<String> {
-        let mut s = TcpStream::connect_timeout(&self.admin, Duration::from_millis(500)).ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-        write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
-        let mut resp = String::new();
-        s.read_to_string(&mut resp).ok()?;
-        resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
+        self.request("GET", path, Some(&admin_auth()))
+            .map(|r| r.body)
     }
 
-    /// GET with the ticket API's bearer token (from the example config); returns (status code, body).
+    /// GET as the example's center administrator; (status code, body).
     pub fn api_get(&self, path: &str) -> Option<(u16, String)> {
-        let mut s = TcpStream::connect_timeout(&self.admin, Duration::from_millis(500)).ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-        write!(
-            s,
-            "GET {path} HTTP/1.0\r\nHost: x\r\nAuthorization: Bearer change-me-example-token\r\n\r\n"
-        )
-        .ok()?;
-        let mut resp = String::new();
-        s.read_to_string(&mut resp).ok()?;
-        let code = resp.get(9..12)?.parse().ok()?;
-        Some((code, resp.split_once("\r\n\r\n")?.1.to_string()))
+        self.request("GET", path, Some(&admin_auth()))
+            .map(|r| (r.code, r.body))
     }
 
-    /// POST with an empty body; returns (status code, body).
+    /// POST with an empty body as the example's center administrator; (status code, body).
     pub fn http_post(&self, path: &str) -> Option<(u16, String)> {
-        let mut s = TcpStream::connect_timeout(&self.admin, Duration::from_millis(500)).ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-        write!(
-            s,
-            "POST {path} HTTP/1.0\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
-        )
-        .ok()?;
-        let mut resp = String::new();
-        s.read_to_string(&mut resp).ok()?;
-        let code = resp.get(9..12)?.parse().ok()?;
-        Some((code, resp.split_once("\r\n\r\n")?.1.to_string()))
+        self.request("POST", path, Some(&admin_auth()))
+            .map(|r| (r.code, r.body))
     }
 
     pub fn status(&self) -> serde_json::Value {

@@ -29,10 +29,54 @@ impl TestDb {
         TicketConfig {
             database_url: self.url.clone(),
             spool_dir: self.spool(),
-            api_token: "secret-token".into(),
             ..TicketConfig::default()
         }
     }
+}
+
+/// Bearer tokens of the fixture accounts (see [`gate`]).
+pub const OPERATOR_TOKEN: &str = "secret-token";
+pub const WATER_TOKEN: &str = "water-dept-token";
+pub const SUPERVISOR_TOKEN: &str = "supervisor-token";
+pub const AUDITOR_TOKEN: &str = "auditor-token";
+/// HTTP Basic password of `power-dept`.
+pub const POWER_PASSWORD: &str = "power-dept-password";
+
+/// One account per role: `op-42` (operator), `water-dept` and `power-dept` (department users of `water` and
+/// `power`), `sup` (supervisor), `audit` (auditor). The password hash uses cheap argon2 parameters (the PHC
+/// string carries them): the real ones take seconds in a debug build.
+pub fn gate() -> access::Gate {
+    use access::{token_sha256, AccountConfig, Role};
+    let acc = |name: &str, role, dept: Option<&str>, token: Option<&str>, pw: Option<&str>| {
+        AccountConfig {
+            name: name.into(),
+            role,
+            department: dept.map(str::to_string),
+            password_hash: pw.map(|p| access::hash_password_with(p, 64, 1, 1).unwrap()),
+            token_sha256: token.map(token_sha256),
+        }
+    };
+    let accounts = access::Accounts::new(&[
+        acc("op-42", Role::Operator, None, Some(OPERATOR_TOKEN), None),
+        acc(
+            "water-dept",
+            Role::Department,
+            Some("water"),
+            Some(WATER_TOKEN),
+            None,
+        ),
+        acc(
+            "power-dept",
+            Role::Department,
+            Some("power"),
+            None,
+            Some(POWER_PASSWORD),
+        ),
+        acc("sup", Role::Supervisor, None, Some(SUPERVISOR_TOKEN), None),
+        acc("audit", Role::Auditor, None, Some(AUDITOR_TOKEN), None),
+    ])
+    .unwrap();
+    access::Gate::new(accounts)
 }
 
 /// A fresh, empty database, or None (with a loud message) when PostgreSQL is not configured.
