@@ -32,10 +32,10 @@ LONG=$!
 PIDS+=("$LONG")
 up=0
 for ((i = 0; i < 120; i++)); do
-    up=$("$PY" -c '
-import json, sys, urllib.request
-s = json.load(urllib.request.urlopen("http://%s/status" % sys.argv[1], timeout=2))
-print(sum(1 for x in s.get("seats", []) if (x.get("state") or {}).get("state") == "busy"))' "$ADMIN" 2>/dev/null || echo 0)
+    up=$($LIB status "$ADMIN" 2>/dev/null | "$PY" -c '
+import json, sys
+s = json.load(sys.stdin)
+print(sum(1 for x in s.get("seats", []) if (x.get("state") or {}).get("state") == "busy"))' 2>/dev/null || echo 0)
     ((up >= CALLS)) && break
     sleep 0.5
 done

@@ -73,10 +73,15 @@ watch = false
 [tickets]
 database_url = "sqlite://$WORK/hotline.db"
 spool_dir = "$WORK/spool"
-api_token = "lossy-test-token-0123"
 
 [admin]
 listen = "$ADMIN"
+
+# loadlib.py reads /status with this token (docs/access.md).
+[[admin.accounts]]
+name = "load"
+role = "supervisor"
+token_sha256 = "dfaf25c9f3035a728cbe6271d6ef786bc1b40f8a12a638e787fca6bb91a17b0e"   # SHA-256 of load-test-token-0123
 TOML
 echo "SEQUENTIAL" >"$WORK/seats.csv"
 for ((i = 0; i < SEATS; i++)); do
