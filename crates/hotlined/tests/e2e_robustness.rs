@@ -132,3 +132,30 @@ fn after_kill_9_with_500_calls_up_every_call_has_one_record_and_seats_take_calls
     assert_eq!(r["records_total"], 550, "{r}");
     assert_eq!(r["active_after"], 0, "{r}");
 }
+
+/// A registration storm: 5,000 seats behind one NAT address register within 10 s of the start while five
+/// misconfigured phones there keep failing. `storm.sh` asserts all honest seats bound (every challenge
+/// answered), only the five locked out; this test checks its figures.
+#[test]
+fn five_thousand_seats_behind_one_nat_register_in_ten_seconds_and_only_the_wrong_ones_are_locked_out(
+) {
+    let out = Command::new(support::repo().join("tests/robustness/storm.sh"))
+        .args(["5000", "10", "5"])
+        .env("HOTLINED_BIN", env!("CARGO_BIN_EXE_hotlined"))
+        .env("LOAD_PORT_BASE", "3750")
+        .output()
+        .expect("run tests/robustness/storm.sh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "storm.sh failed ({:?})\n{stdout}\n{stderr}",
+        out.status.code()
+    );
+    let r = result_of(&stdout);
+    assert_eq!(r["registered"], 5000, "{r}");
+    assert_eq!(r["failed"], 0, "{r}");
+    assert_eq!(r["available"], 5000, "{r}");
+    assert_eq!(r["bindings"], 5000, "{r}");
+    assert_eq!(r["locked_out"], 5, "{r}");
+}
