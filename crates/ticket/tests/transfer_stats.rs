@@ -9,7 +9,7 @@ use axum::Router;
 use common::{rec, TestDb};
 use http_body_util::BodyExt;
 use serde_json::Value;
-use ticket::{CallRecord, TransferAttempt, TransferEndedBy, TransferOutcome};
+use ticket::{CallRecord, TransferAttempt, TransferEndedBy, TransferKind, TransferOutcome};
 use tower::ServiceExt;
 
 const TOKEN: &str = "secret-token";
@@ -57,6 +57,7 @@ fn attempt(
         } else {
             TransferEndedBy::Timer
         }),
+        kind: Some(TransferKind::Keys),
     }
 }
 
