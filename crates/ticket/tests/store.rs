@@ -209,7 +209,7 @@ async fn transfer_attempts_are_stored_with_their_record_once(db: TestDb) {
         .fetch_one(s.pool())
         .await
         .unwrap();
-    assert_eq!(n, 5);
+    assert_eq!(n, 6);
     // The range query: [from, to) on the start time.
     let got = s
         .transfer_attempts(TimeRange {
