@@ -911,13 +911,13 @@ mod tests {
         assert_eq!(sql.matches('?').count(), 34);
         assert!(!sql.contains('$'));
         let sql = insert_transfers_sql(2, Backend::Postgres);
-        assert!(sql.contains("$11), ($12,"));
-        assert!(sql.ends_with("$22) ON CONFLICT (call_id, seq) DO NOTHING"));
+        assert!(sql.contains("$12), ($13,"));
+        assert!(sql.ends_with("$24) ON CONFLICT (call_id, seq) DO NOTHING"));
         assert_eq!(
             insert_transfers_sql(3, Backend::Sqlite)
                 .matches('?')
                 .count(),
-            33
+            36
         );
     }
 
