@@ -7,9 +7,18 @@ impl Call {
     pub fn handle(&mut self, input: Input, now_ms: i64) -> Vec<Output> {
         let mut out = Vec::new();
         if self.phase == Phase::Ended {
+            match input {
+                // A leg that arrives after the end is hung up; a consult that ended hands nothing over.
+                Input::LegAdopted { leg, .. } => out.push(Output::Hangup { leg }),
+                Input::JoinRequest { .. } => out.push(Output::JoinRefused { status: 603 }),
+                _ => {}
+            }
             return out;
         }
-        if self.transfer_input(&input, now_ms, &mut out) {
+        if self.consult_input(&input, now_ms, &mut out)
+            || self.attended_input(&input, now_ms, &mut out)
+            || self.transfer_input(&input, now_ms, &mut out)
+        {
             return out;
         }
         match input {
@@ -106,6 +115,13 @@ impl Call {
             // Only for a transfer attempt (consumed there); a stale answer is dropped.
             Input::GroupSeats { .. }
             | Input::TransferRequest { .. }
+            | Input::AttendedTransfer { .. }
+            | Input::LegAdopted { .. }
+            | Input::ClaimFailed { .. }
+            | Input::ConsultAttempt { .. }
+            | Input::JoinRequest { .. }
+            | Input::HandOverDone { .. }
+            | Input::LegHold { .. }
             | Input::Timer(TimerKind::Transfer { .. } | TimerKind::Keys { .. }) => {}
             Input::AckTimeout | Input::MediaTimeout { .. } => {
                 self.end_partner(&mut out);
@@ -125,6 +141,7 @@ impl Call {
                 out.push(Output::Reject { status, reason });
                 self.finish(EndReason::Rejected, now_ms, out);
             }
+            Plan::Consult { .. } => self.start_consult(out),
             Plan::PromptThenHangup { prompt } => out.push(Output::Play {
                 leg: caller,
                 prompt,
@@ -270,8 +287,12 @@ impl Call {
             Phase::Connected { .. } => EndReason::CallerHangup,
             Phase::Offering { .. } if !self.queued() => EndReason::Cancelled,
             Phase::Offering { .. } | Phase::Queued => EndReason::AbandonedInQueue,
-            Phase::Prompt | Phase::Menu { .. } | Phase::Ended if cancel => EndReason::Cancelled,
-            Phase::Prompt | Phase::Menu { .. } | Phase::Ended => EndReason::AbandonedInQueue,
+            Phase::Prompt | Phase::Menu { .. } | Phase::Consulting | Phase::Ended if cancel => {
+                EndReason::Cancelled
+            }
+            Phase::Prompt | Phase::Menu { .. } | Phase::Consulting | Phase::Ended => {
+                EndReason::AbandonedInQueue
+            }
         };
         self.end_partner(out);
         self.finish(reason, now_ms, out);
@@ -300,7 +321,7 @@ impl Call {
     }
 
     /// BYE the caller, or refuse its INVITE when it was never answered.
-    fn end_caller(&mut self, status: u16, reason: &str, out: &mut Vec<Output>) {
+    pub(crate) fn end_caller(&mut self, status: u16, reason: &str, out: &mut Vec<Output>) {
         if self.caller_answered {
             out.push(Output::Hangup { leg: LegId::CALLER });
         } else {

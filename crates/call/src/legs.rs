@@ -119,7 +119,7 @@ impl Topology {
 
 #[derive(Debug, Clone)]
 pub(crate) struct Leg {
-    /// None for the caller leg.
+    /// None for the caller leg (and a leg still on its way from another call).
     pub target: Option<Target>,
     pub state: LegState,
     /// DTMF received from this leg, in order.
@@ -165,6 +165,23 @@ impl Legs {
                 state: LegState::Dialling,
                 dtmf: String::new(),
                 acd,
+            },
+        );
+        id
+    }
+
+    /// A leg that is to come from another call (an attended transfer's department): no target and Dialling
+    /// until it arrives.
+    pub fn add_pending(&mut self) -> LegId {
+        let id = LegId(self.next);
+        self.next += 1;
+        self.table.insert(
+            id,
+            Leg {
+                target: None,
+                state: LegState::Dialling,
+                dtmf: String::new(),
+                acd: false,
             },
         );
         id

@@ -12,14 +12,19 @@
 //! wall-clock epoch milliseconds, `CallSetup::wall_start_ms + (t − now_ms at Call::new)`; durations come from
 //! the monotonic times.
 
+mod attended;
+mod consult;
 mod flow;
 mod legs;
 mod plan;
 mod transfer;
 
+pub use consult::Handover;
 pub use legs::{LegId, LegState, Target, Topology};
 pub use plan::{plan_for, unavailable, Plan, Router};
-pub use record::{CallRecord, EndReason, TransferAttempt, TransferEndedBy, TransferOutcome};
+pub use record::{
+    CallRecord, EndReason, TransferAttempt, TransferEndedBy, TransferKind, TransferOutcome,
+};
 pub use transfer::{TransferDest, TransferPolicy};
 
 use dialplan::{CallQuery, Decision, Mode};
@@ -159,6 +164,46 @@ pub enum Input {
         attempt: u32,
         seats: Vec<String>,
     },
+    /// The operator's softphone asked for an attended transfer: a REFER on `leg` whose Refer-To names its
+    /// consult call with `Replaces` (RFC 3891; the shell keeps the dialog it names). Answered with
+    /// [`Output::ReferReply`], then [`Output::ClaimLeg`].
+    AttendedTransfer {
+        leg: LegId,
+    },
+    /// The department leg [`Output::ClaimLeg`] asked for arrived from the consult call, answered, with its
+    /// session and media.
+    LegAdopted {
+        leg: LegId,
+        handover: Box<Handover>,
+    },
+    /// The claim of [`Output::ClaimLeg`] `leg` failed: the consult refused it or is gone (RFC 3891 §3
+    /// statuses: 481 no such dialog or not answered yet, 403 another seat's, 486 early-only, 603 ended).
+    ClaimFailed {
+        leg: LegId,
+        status: u16,
+    },
+    /// A consult call this call's operator placed ended without being joined: its attempt joins the record.
+    ConsultAttempt {
+        attempt: Box<TransferAttempt>,
+    },
+    /// Another call claims this consult call's department: its operator's REFER named the dialog of `leg`
+    /// (already found replaceable at the SIP layer), on behalf of `seat`. Answered with
+    /// [`Output::HandOver`] or [`Output::JoinRefused`].
+    JoinRequest {
+        leg: LegId,
+        seat: String,
+    },
+    /// The leg's peer put the call on hold (`held`: its offer was sendonly or inactive) or took it off.
+    LegHold {
+        leg: LegId,
+        held: bool,
+    },
+    /// The shell carried out [`Output::HandOver`] of `leg`: delivered to the claiming call, or not (it was
+    /// gone) and the leg is still here.
+    HandOverDone {
+        leg: LegId,
+        delivered: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -262,6 +307,29 @@ pub enum Output {
         queue: String,
         waiting_since_ms: i64,
     },
+    /// Fetch, as this call's `leg`, the department leg of the consult call named by the `Replaces` of
+    /// `from`'s REFER, on behalf of the operator `seat`; the answer is [`Input::LegAdopted`] or
+    /// [`Input::ClaimFailed`].
+    ClaimLeg {
+        from: LegId,
+        leg: LegId,
+        seat: String,
+    },
+    /// (A consult call) give `leg` — its session, transactions and media — to the call whose
+    /// [`Input::JoinRequest`] asked for it; say how it went with [`Input::HandOverDone`].
+    HandOver {
+        leg: LegId,
+        handover: Box<Handover>,
+    },
+    /// (A consult call, or a call asked by mistake) refuse the [`Input::JoinRequest`] with `status`.
+    JoinRefused {
+        status: u16,
+    },
+    /// (A consult call) it is over: the attempt goes to the call the consult was for, unless it went with
+    /// the department's leg. Always the last output of a consult call, exactly once, instead of `Finished`.
+    ConsultEnded {
+        attempt: Option<Box<TransferAttempt>>,
+    },
     /// The call is over: hand this record to the ticket crate. Always the last output, exactly once.
     Finished(Box<CallRecord>),
 }
@@ -285,6 +353,8 @@ enum Phase {
     Connected {
         leg: LegId,
     },
+    /// A consult call: its department rings.
+    Consulting,
     Ended,
 }
 
@@ -311,6 +381,10 @@ pub struct Call {
     keys: transfer::Keys,
     transfers: Vec<TransferAttempt>,
     transfer_seq: u32,
+    /// An attended transfer waiting for the department leg it claimed.
+    join: Option<attended::Join>,
+    /// Set for a consult call ([`Plan::Consult`]) while it runs.
+    consult: Option<consult::Consult>,
 }
 
 impl Call {
@@ -329,6 +403,7 @@ impl Call {
         now_ms: i64,
     ) -> (Call, Vec<Output>) {
         let department = setup.decision.department.as_deref().map(str::to_string);
+        let consult = consult::Consult::for_plan(&plan, now_ms);
         let mut call = Call {
             setup,
             policy,
@@ -347,6 +422,8 @@ impl Call {
             keys: transfer::Keys::default(),
             transfers: Vec::new(),
             transfer_seq: 0,
+            join: None,
+            consult,
         };
         let mut out = Vec::new();
         if !matches!(call.plan, Plan::Reject { .. }) {
@@ -358,6 +435,11 @@ impl Call {
 
     pub fn is_finished(&self) -> bool {
         self.phase == Phase::Ended
+    }
+
+    /// A consult call (its last output is [`Output::ConsultEnded`], it writes no record).
+    pub fn is_consult(&self) -> bool {
+        matches!(self.plan, Plan::Consult { .. })
     }
 
     pub fn call_id(&self) -> &str {

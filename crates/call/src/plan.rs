@@ -22,6 +22,13 @@ pub enum Plan {
     },
     /// Refuse before answering (unknown number, R-09).
     Reject { status: u16, reason: String },
+    /// An operator's consult call to a transfer target (the first half of an attended transfer): ring
+    /// `dest` within its answer target and connect the operator `seat` with it; see `consult.rs`. The
+    /// shell imposes it for an authenticated seat's INVITE, never from a dial-plan decision.
+    Consult {
+        seat: String,
+        dest: crate::TransferDest,
+    },
     /// A voice menu: play `prompt`, and on a key ask the [`Router`] again with the key (inside
     /// [`crate::Call::handle`]); a caller who presses nothing waits in `fallback_queue`.
     Menu {

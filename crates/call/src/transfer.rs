@@ -8,7 +8,7 @@
 
 use crate::legs::LegState;
 use crate::{Call, EndReason, Input, LegId, Output, Phase, PromptRef, Target, TimerKind};
-use record::{TransferAttempt, TransferEndedBy, TransferOutcome};
+use record::{TransferAttempt, TransferEndedBy, TransferKind, TransferOutcome};
 
 /// Where a dialled transfer number (or code) goes, as the dial plan says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,12 +95,22 @@ pub(crate) struct Keys {
 }
 
 /// A failed leg's final status as the attempt's outcome.
-fn outcome_of(status: u16) -> TransferOutcome {
+pub(crate) fn outcome_of(status: u16) -> TransferOutcome {
     match status {
         486 | 600 => TransferOutcome::Busy,
         408 | 480 | 487 => TransferOutcome::NoAnswer,
         400..=499 | 603 | 604 | 606 => TransferOutcome::Rejected { status },
         _ => TransferOutcome::Failed { status },
+    }
+}
+
+/// The SIP status that tells a softphone how an attempt that did not connect ended.
+pub(crate) fn status_of(outcome: TransferOutcome) -> u16 {
+    match outcome {
+        TransferOutcome::NoAnswer => 408,
+        TransferOutcome::Busy => 486,
+        TransferOutcome::Rejected { status } | TransferOutcome::Failed { status } => status,
+        TransferOutcome::Cancelled | TransferOutcome::Answered => 487,
     }
 }
 
@@ -225,7 +235,7 @@ impl Call {
     }
 
     /// The ACD seat the caller talks with, or the operator of the attempt in progress.
-    fn is_operator(&self, leg: LegId) -> bool {
+    pub(crate) fn is_operator(&self, leg: LegId) -> bool {
         if leg == LegId::CALLER {
             return false;
         }
@@ -485,7 +495,7 @@ impl Call {
     }
 
     /// How long the target may ring: the answer target, or `connect_ring_timeout` for emergency lines.
-    fn ring_limit_ms(&self, dest: &TransferDest) -> i64 {
+    pub(crate) fn ring_limit_ms(&self, dest: &TransferDest) -> i64 {
         if dest.emergency {
             self.policy.connect_ring_timeout_ms
         } else {
@@ -514,12 +524,7 @@ impl Call {
         self.close_attempt(outcome, by, now_ms);
         let fallback = self.policy.transfer.fallback_prompt.clone();
         if let (Some(op), true) = (a.operator, a.by_refer) {
-            let status = match outcome {
-                TransferOutcome::NoAnswer => 408,
-                TransferOutcome::Busy => 486,
-                TransferOutcome::Rejected { status } | TransferOutcome::Failed { status } => status,
-                TransferOutcome::Cancelled | TransferOutcome::Answered => 487,
-            };
+            let status = status_of(outcome);
             out.push(Output::TransferNotify { leg: op, status });
         }
         match a.operator {
@@ -608,6 +613,11 @@ impl Call {
             outcome,
             answer_target_ms: Some(self.ring_limit_ms(&a.dest)),
             ended_by: Some(by),
+            kind: Some(if a.by_refer {
+                TransferKind::Blind
+            } else {
+                TransferKind::Keys
+            }),
         });
     }
 }

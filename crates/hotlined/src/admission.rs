@@ -48,6 +48,12 @@ impl Admission {
         if !acl_allows(&self.acl, source) {
             return Err(Refusal::Acl);
         }
+        self.admit_seat(active, now)
+    }
+
+    /// May a seat's own call (an operator's consult call) start: not from a trunk, so no ACL — the seat
+    /// authenticated instead — but within the same limits, since it takes RTP ports like any call.
+    pub fn admit_seat(&self, active: usize, now: Instant) -> Result<(), Refusal> {
         let admitted = self.bucket.lock().map(|mut b| b.admit(now)).unwrap_or(true);
         if active >= self.max_active {
             Err(Refusal::MaxActive)

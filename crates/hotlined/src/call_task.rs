@@ -7,13 +7,11 @@ use crate::env::CallEnv;
 use crate::legs::{media_of, LegIo, LegWake, Mixing};
 use crate::mailbox::{acd_message, CallMsg};
 use crate::metrics_names as m;
-use crate::respond::reply;
 use crate::timers::{TimerId, TimerWheel};
 use acd::CallKey;
 use call::{Call, Input, LegId, Output};
 use media::sdp::Codec;
-use sip::endpoint::Incoming;
-use sip::session::{reason_phrase, SessionEvent, SessionOutput, TerminationReason};
+use sip::session::{reason_phrase, SessionOutput};
 use sip::transaction::ServerTxId;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -30,6 +28,8 @@ pub struct CallParts {
     pub caller_answer: Option<String>,
     pub caller_codec: Codec,
     pub from_user: String,
+    /// For a consult call: the call its operator talks in, which gets the consult's attempt.
+    pub parent: Option<CallKey>,
 }
 
 /// Run the call to its end: its first outputs, then every input until it finishes and its legs drained.
@@ -49,30 +49,36 @@ pub async fn run(env: Arc<CallEnv>, call: Call, outputs: Vec<Output>, p: CallPar
         from_user: p.from_user,
         mixing: Mixing::default(),
         closed: false,
+        parent: p.parent,
+        joins: VecDeque::new(),
     };
     task.execute(outputs).await;
     task.run().await;
     task.close();
 }
 
-struct CallTask {
-    env: Arc<CallEnv>,
-    key: CallKey,
-    call: Call,
+pub(crate) struct CallTask {
+    pub(crate) env: Arc<CallEnv>,
+    pub(crate) key: CallKey,
+    pub(crate) call: Call,
     rx: mpsc::UnboundedReceiver<CallMsg>,
     rx_open: bool,
-    /// The caller first; every further leg in the order dialled.
-    legs: Vec<LegIo>,
-    timers: TimerWheel,
+    /// The caller first; every further leg in the order dialled (or adopted).
+    pub(crate) legs: Vec<LegIo>,
+    pub(crate) timers: TimerWheel,
     /// Inputs for the call that outputs produced (carried out in order, never recursively).
-    pending: VecDeque<Input>,
+    pub(crate) pending: VecDeque<Input>,
     invite_tx: ServerTxId,
     /// Our SDP answer to the caller's offer (in the 183 and the 200).
     caller_answer: Option<String>,
     caller_codec: Codec,
     from_user: String,
     mixing: Mixing,
-    closed: bool,
+    pub(crate) closed: bool,
+    /// A consult call's caller's call (see `CallParts::parent`).
+    pub(crate) parent: Option<CallKey>,
+    /// Calls whose join requests the core has yet to answer, in order: (call, the leg it will be there).
+    pub(crate) joins: VecDeque<(CallKey, LegId)>,
 }
 
 enum Wake {
@@ -88,7 +94,15 @@ impl CallTask {
             if finished {
                 self.close();
                 if !self.legs.iter().any(LegIo::draining) {
-                    return;
+                    // Messages sent before the close still get their answer (a leg handed over is hung up).
+                    match self.rx.try_recv() {
+                        Ok(msg) => {
+                            self.on_msg(msg, self.env.clock.now_ms());
+                            self.execute(Vec::new()).await;
+                            continue;
+                        }
+                        Err(_) => return,
+                    }
                 }
             }
             let next = self
@@ -104,18 +118,7 @@ impl CallTask {
             let now = self.env.clock.now_ms();
             match wake {
                 Wake::Msg(None) => self.rx_open = false,
-                Wake::Msg(Some(CallMsg::Sip(inc))) => self.on_sip(*inc, now),
-                Wake::Msg(Some(CallMsg::SeatAssigned { seat })) => {
-                    self.pending.push_back(Input::SeatAssigned { seat })
-                }
-                Wake::Msg(Some(CallMsg::GroupSeats { attempt, seats })) => {
-                    info!(attempt, seats = ?seats, "transfer: the group's free seats");
-                    self.pending.push_back(Input::GroupSeats { attempt, seats })
-                }
-                Wake::Msg(Some(CallMsg::AckTimeout)) => {
-                    let out = self.legs[0].session.on_ack_timeout(now);
-                    self.session_outputs(LegId::CALLER, out, now);
-                }
+                Wake::Msg(Some(msg)) => self.on_msg(msg, now),
                 Wake::Leg(LegWake::Media(leg, ev)) => {
                     let input = match ev {
                         media::MediaEvent::PromptFinished => Input::PromptFinished { leg },
@@ -151,32 +154,12 @@ impl CallTask {
         }
     }
 
-    fn leg(&mut self, id: LegId) -> Option<&mut LegIo> {
+    pub(crate) fn leg(&mut self, id: LegId) -> Option<&mut LegIo> {
         self.legs.iter_mut().find(|l| l.id == id)
     }
 
-    /// A request for one of this call's Call-IDs.
-    fn on_sip(&mut self, inc: Incoming, now: i64) {
-        let Some(io) = self
-            .legs
-            .iter_mut()
-            .find(|l| l.session.call_id() == inc.msg.call_id())
-        else {
-            return reply(
-                &inc.tx,
-                &inc.msg,
-                481,
-                "Call/Transaction Does Not Exist",
-                &[],
-            );
-        };
-        let id = io.id;
-        let out = io.on_request(&inc.msg, inc.tx, now);
-        self.session_outputs(id, out, now);
-    }
-
     /// Carry out a leg session's outputs; its events become the call's inputs.
-    fn session_outputs(&mut self, id: LegId, out: Vec<SessionOutput>, now: i64) {
+    pub(crate) fn session_outputs(&mut self, id: LegId, out: Vec<SessionOutput>, now: i64) {
         let Some(io) = self.legs.iter_mut().find(|l| l.id == id) else {
             return;
         };
@@ -189,55 +172,6 @@ impl CallTask {
             if let Some(input) = self.on_session_event(id, ev, now) {
                 self.pending.push_back(input);
             }
-        }
-    }
-
-    fn on_session_event(&mut self, leg: LegId, ev: SessionEvent, now: i64) -> Option<Input> {
-        let io = self.legs.iter_mut().find(|l| l.id == leg)?;
-        Some(match ev {
-            SessionEvent::Ringing { .. } => Input::LegRinging { leg },
-            SessionEvent::Answered { sdp } => {
-                info!(leg = leg.0, "answered");
-                io.accept_answer(sdp.as_deref());
-                Input::LegAnswered { leg }
-            }
-            SessionEvent::Failed { status } => {
-                self.give_up(leg);
-                Input::LegFailed { leg, status }
-            }
-            SessionEvent::Confirmed => Input::CallerAck,
-            SessionEvent::Cancelled => Input::CallerCancel,
-            SessionEvent::Offer { key, sdp } => {
-                let out = io.answer_offer(key, &sdp, now);
-                self.session_outputs(leg, out, now);
-                return None;
-            }
-            SessionEvent::OfferAnswered { .. } | SessionEvent::OfferRejected { .. } => return None,
-            SessionEvent::Dtmf { digit } => Input::Dtmf { leg, digit },
-            SessionEvent::Refer { key, target } => {
-                info!(leg = leg.0, target, "REFER");
-                io.refer_key = Some(key);
-                Input::TransferRequest {
-                    leg,
-                    dialled: target,
-                }
-            }
-            SessionEvent::Terminated {
-                reason: TerminationReason::AckTimeout,
-            } => Input::AckTimeout,
-            SessionEvent::Terminated { .. } => Input::LegHangup { leg },
-        })
-    }
-
-    /// The call is done with a further leg: its port goes now, requests for it get 481 from the
-    /// dispatcher; its INVITE transaction is still followed (a late 2xx gets ACK + BYE).
-    fn give_up(&mut self, leg: LegId) {
-        if leg == LegId::CALLER {
-            return;
-        }
-        if let Some(io) = self.legs.iter_mut().find(|l| l.id == leg) {
-            io.media = None;
-            self.env.calls.remove_call_id(io.session.call_id());
         }
     }
 
@@ -256,6 +190,7 @@ impl CallTask {
 
     async fn execute_one(&mut self, out: Output) {
         self.env.journal_answered(&mut self.call);
+        self.note_seat(&out);
         let out = match acd_message(self.key, out) {
             Ok(msg) => return self.env.acd.send(msg),
             Err(out) => out,
@@ -355,6 +290,10 @@ impl CallTask {
                     .map(|io| io.session.notify_refer(status, reason_phrase(status)));
                 self.session_outputs(leg, out.unwrap_or_default(), now);
             }
+            Output::ClaimLeg { from, leg, seat } => self.claim(from, leg, seat),
+            Output::HandOver { leg, handover } => self.hand_over(leg, *handover),
+            Output::JoinRefused { status } => self.refuse_join(status),
+            Output::ConsultEnded { attempt } => self.consult_ended(attempt),
             Output::StartTimer { kind, after_ms } => {
                 self.timers.push(now + after_ms.max(0), TimerId::Call(kind))
             }
@@ -386,7 +325,9 @@ impl CallTask {
             .calls
             .close(self.key, self.legs.iter().map(|l| l.session.call_id()));
         self.env.calls.forget_answered(self.invite_tx);
-        self.env.stats.calls_ended.fetch_add(1, Ordering::Relaxed);
+        if !self.call.is_consult() {
+            self.env.stats.calls_ended.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 

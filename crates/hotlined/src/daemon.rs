@@ -10,6 +10,7 @@ use crate::acd_task::{self, AcdSettings};
 use crate::admission::Admission;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::consult;
 use crate::env::CallEnv;
 use crate::intake;
 use crate::mailbox::{AcdHandle, CallMsg};
@@ -319,6 +320,12 @@ fn dispatch(env: &Arc<CallEnv>, inc: Incoming) {
                     tx.respond(resp);
                 }
             }
+        }
+        // A seat's softphone calling out itself (an attended transfer's consult call) is an internal call.
+        Method::Invite
+            if inc.msg.to().tag().is_none() && env.seats.is_seat(&intake::from_user(&inc.msg)) =>
+        {
+            consult::start(env, inc)
         }
         Method::Invite if inc.msg.to().tag().is_none() => intake::start(env, inc),
         Method::Ack => {} // ACK for a call that is gone: nothing to answer.

@@ -6,19 +6,28 @@ use crate::call_task::{self, CallParts};
 use crate::clock::Clock;
 use crate::env::CallEnv;
 use crate::legs::LegIo;
+use crate::mailbox::CallMsg;
 use crate::metrics_names as m;
 use crate::respond::reply;
 use call::{Call, CallPolicy, CallSetup, Plan};
 use dialplan::CallQuery;
 use media::sdp::{self, Codec, SdpSession};
+use media::{MediaLeg, Negotiated};
 use sip::endpoint::Incoming;
-use sip::{SipMessage, Uri};
+use sip::session::reason_phrase;
+use sip::{Replaces, SipMessage, Uri};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tracing::{info, info_span, warn, Instrument};
 
 /// A new INVITE (no To tag): admission, validation, routing, then a task of its own.
 pub fn start(env: &Arc<CallEnv>, inc: Incoming) {
+    let Some(inc) = check_incoming(env, inc) else {
+        return;
+    };
+    if inc.msg.header("replaces").is_some() {
+        return replacing(env, inc);
+    }
     let Incoming {
         msg,
         source,
@@ -27,36 +36,6 @@ pub fn start(env: &Arc<CallEnv>, inc: Incoming) {
         ..
     } = inc;
     let Some(invite_tx) = tx else { return };
-    let tx = Some(invite_tx.clone());
-    if let Err(why) = env
-        .admission
-        .admit(source.ip(), env.calls.active(), env.clock.instant())
-    {
-        metrics::counter!(m::CALLS_REFUSED, "reason" => why.as_str()).increment(1);
-        if why == Refusal::Acl {
-            env.stats.refused_acl.fetch_add(1, Ordering::Relaxed);
-            info!(source = %source, call_id = msg.call_id(), "INVITE from outside the trunk ACL: 403");
-            return reply(&tx, &msg, 403, "Forbidden", &[]);
-        }
-        env.stats.refused_overload.fetch_add(1, Ordering::Relaxed);
-        let retry = env.cfg.calls.retry_after_s.to_string();
-        return reply(
-            &tx,
-            &msg,
-            503,
-            "Service Unavailable",
-            &[("Retry-After", &retry)],
-        );
-    }
-    if let Err(e) = msg.validate_request() {
-        metrics::counter!(m::CALLS_REFUSED, "reason" => "invalid").increment(1);
-        return reply(&tx, &msg, e.status, &e.reason, &[]);
-    }
-    let unsupported = msg.unsupported_requires(&["timer", "replaces"]);
-    if !unsupported.is_empty() {
-        let list = unsupported.join(", ");
-        return reply(&tx, &msg, 420, "Bad Extension", &[("Unsupported", &list)]);
-    }
 
     let (called, caller, diversion) = route_parts(&msg);
     let wall_start_ms = Clock::wall_ms();
@@ -83,62 +62,21 @@ pub fn start(env: &Arc<CallEnv>, inc: Incoming) {
             let mut caller_answer = None;
             let mut caller_codec = Codec::Pcmu;
             if !matches!(plan, Plan::Reject { .. }) {
-                match env.media.open_leg().await {
-                    Ok(leg) => {
-                        let offer = std::str::from_utf8(msg.body()).unwrap_or("");
-                        let mut session = SdpSession::new(rand::random::<u32>() as u64);
-                        // A delayed offer (no SDP) is legal, but early media needs our answer in the 183 and
-                        // without 100rel we could not get the caller's: refuse it as not acceptable.
-                        let result = if offer.trim().is_empty() {
-                            Err(sdp::SdpError {
-                                status: 488,
-                                reason: "INVITE without SDP offer is not supported".into(),
-                            })
-                        } else {
-                            sdp::answer(offer, leg.local_addr(), &mut session)
-                        };
-                        match result {
-                            Ok((neg, body)) => {
-                                leg.set_remote(&neg);
-                                caller_codec = neg.codec;
-                                caller_answer = Some(body);
-                                media = Some((leg, session, Some(neg)));
-                            }
-                            Err(e) => {
-                                info!(status = e.status, reason = %e.reason, "offer refused");
-                                let reason = if e.status == 488 {
-                                    "Not Acceptable Here"
-                                } else {
-                                    "Bad Request"
-                                };
-                                plan = Plan::Reject {
-                                    status: e.status,
-                                    reason: reason.into(),
-                                };
-                            }
-                        }
+                match caller_media(&env, &msg).await {
+                    Ok(m) => {
+                        caller_codec = m.neg.codec;
+                        caller_answer = Some(m.answer);
+                        media = Some((m.leg, m.session, Some(m.neg)));
                     }
-                    Err(e) => {
-                        warn!(error = %e, "no media port free");
-                        env.stats.refused_overload.fetch_add(1, Ordering::Relaxed);
-                        metrics::counter!(m::CALLS_REFUSED, "reason" => "media_ports").increment(1);
+                    Err((status, reason)) => {
                         plan = Plan::Reject {
-                            status: 503,
-                            reason: "Service Unavailable".into(),
-                        };
+                            status,
+                            reason: reason.into(),
+                        }
                     }
                 }
             }
-            let calls = &env.cfg.calls;
-            let policy = CallPolicy {
-                answer_before_queue: calls.answer_before_queue,
-                seat_ring_timeout_ms: calls.seat_ring_timeout_s as i64 * 1000,
-                seat_retry_after_ms: calls.seat_retry_after_s as i64 * 1000,
-                connect_ring_timeout_ms: calls.connect_ring_timeout_s as i64 * 1000,
-                menu_timeout_ms: calls.menu_timeout_s as i64 * 1000,
-                hold: env.plans.hold.clone(),
-                transfer: env.plans.transfer.clone(),
-            };
+            let policy = policy(&env);
             let setup = CallSetup {
                 call_id,
                 caller,
@@ -161,11 +99,153 @@ pub fn start(env: &Arc<CallEnv>, inc: Incoming) {
                 caller_answer,
                 caller_codec,
                 from_user,
+                parent: None,
             };
             call_task::run(env, call, outputs, parts).await;
         }
         .instrument(span),
     );
+}
+
+/// The trunk's door: ACL, limits, validation and extensions. `None` when a refusal went out.
+fn check_incoming(env: &CallEnv, inc: Incoming) -> Option<Incoming> {
+    let (msg, source, tx) = (&inc.msg, inc.source, &inc.tx);
+    tx.as_ref()?;
+    if let Err(why) = env
+        .admission
+        .admit(source.ip(), env.calls.active(), env.clock.instant())
+    {
+        metrics::counter!(m::CALLS_REFUSED, "reason" => why.as_str()).increment(1);
+        if why == Refusal::Acl {
+            env.stats.refused_acl.fetch_add(1, Ordering::Relaxed);
+            info!(source = %source, call_id = msg.call_id(), "INVITE from outside the trunk ACL: 403");
+            reply(tx, msg, 403, "Forbidden", &[]);
+            return None;
+        }
+        env.stats.refused_overload.fetch_add(1, Ordering::Relaxed);
+        let retry = env.cfg.calls.retry_after_s.to_string();
+        let retry = [("Retry-After", retry.as_str())];
+        reply(tx, msg, 503, "Service Unavailable", &retry);
+        return None;
+    }
+    if !valid(msg, tx) {
+        metrics::counter!(m::CALLS_REFUSED, "reason" => "invalid").increment(1);
+        return None;
+    }
+    Some(inc)
+}
+
+/// A well-formed INVITE whose required extensions we support; otherwise the 400/420 went out.
+pub fn valid(msg: &SipMessage, tx: &Option<sip::endpoint::ServerTx>) -> bool {
+    if let Err(e) = msg.validate_request() {
+        reply(tx, msg, e.status, &e.reason, &[]);
+        return false;
+    }
+    let unsupported = msg.unsupported_requires(&["timer", "replaces"]);
+    if !unsupported.is_empty() {
+        let list = unsupported.join(", ");
+        reply(tx, msg, 420, "Bad Extension", &[("Unsupported", &list)]);
+        return false;
+    }
+    true
+}
+
+/// The caller leg's RTP port and our SDP answer to its offer.
+pub struct CallerMedia {
+    pub leg: MediaLeg,
+    pub session: SdpSession,
+    pub neg: Negotiated,
+    pub answer: String,
+}
+
+/// Open the RTP port for an INVITE and answer its offer; `Err` is the status to refuse with: 488 for an
+/// offer we cannot serve (or none), 400 for a broken one, 503 when no port is free.
+pub async fn caller_media(
+    env: &CallEnv,
+    msg: &SipMessage,
+) -> Result<CallerMedia, (u16, &'static str)> {
+    let leg = match env.media.open_leg().await {
+        Ok(leg) => leg,
+        Err(e) => {
+            warn!(error = %e, "no media port free");
+            env.stats.refused_overload.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!(m::CALLS_REFUSED, "reason" => "media_ports").increment(1);
+            return Err((503, "Service Unavailable"));
+        }
+    };
+    let offer = std::str::from_utf8(msg.body()).unwrap_or("");
+    let mut session = SdpSession::new(rand::random::<u32>() as u64);
+    // A delayed offer (no SDP) is legal, but early media needs our answer in the 183 and without 100rel we
+    // could not get the caller's: refuse it as not acceptable.
+    let result = if offer.trim().is_empty() {
+        Err(sdp::SdpError {
+            status: 488,
+            reason: "INVITE without SDP offer is not supported".into(),
+        })
+    } else {
+        sdp::answer(offer, leg.local_addr(), &mut session)
+    };
+    match result {
+        Ok((neg, answer)) => {
+            leg.set_remote(&neg);
+            Ok(CallerMedia {
+                leg,
+                session,
+                neg,
+                answer,
+            })
+        }
+        Err(e) => {
+            info!(status = e.status, reason = %e.reason, "offer refused");
+            Err(if e.status == 488 {
+                (488, "Not Acceptable Here")
+            } else {
+                (e.status, "Bad Request")
+            })
+        }
+    }
+}
+
+/// The call's tunables, from the daemon's config.
+pub fn policy(env: &CallEnv) -> CallPolicy {
+    let calls = &env.cfg.calls;
+    CallPolicy {
+        answer_before_queue: calls.answer_before_queue,
+        seat_ring_timeout_ms: calls.seat_ring_timeout_s as i64 * 1000,
+        seat_retry_after_ms: calls.seat_retry_after_s as i64 * 1000,
+        connect_ring_timeout_ms: calls.connect_ring_timeout_s as i64 * 1000,
+        menu_timeout_ms: calls.menu_timeout_s as i64 * 1000,
+        hold: env.plans.hold.clone(),
+        transfer: env.plans.transfer.clone(),
+    }
+}
+
+/// A new INVITE with `Replaces` (RFC 3891 §3): one header only (400 otherwise); the call owning the
+/// dialog it names answers it, 481 when no call does.
+pub fn replacing(env: &CallEnv, inc: Incoming) {
+    let count = inc
+        .msg
+        .headers()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("replaces"))
+        .count();
+    let replaces = inc.msg.header("replaces").map(Replaces::parse);
+    let owner = match replaces {
+        Some(Ok(r)) if count == 1 => env.calls.owner_of(&r.call_id),
+        _ => return reply(&inc.tx, &inc.msg, 400, "Bad Replaces", &[]),
+    };
+    let inc = match owner {
+        Some(k) => match env.calls.send(k, CallMsg::Replacing(Box::new(inc))) {
+            Ok(()) => return,
+            Err(CallMsg::Replacing(inc)) => *inc,
+            Err(_) => return,
+        },
+        None => inc,
+    };
+    info!(
+        call_id = inc.msg.call_id(),
+        "INVITE with Replaces for no dialog of ours: 481"
+    );
+    reply(&inc.tx, &inc.msg, 481, reason_phrase(481), &[]);
 }
 
 /// The user part (the number) of a URI, digits and `+` only for tel: and sip: alike.

@@ -3,6 +3,7 @@
 //! outputs to the endpoint and the network's events back; it decides nothing about SIP.
 
 use crate::env::CallEnv;
+use crate::mailbox::LegParts;
 use call::{LegId, Target};
 use media::sdp::{self, Codec, Direction, SdpSession};
 use media::{MediaEvent, MediaLeg, Negotiated};
@@ -11,7 +12,7 @@ use sip::endpoint::{ClientTx, ServerTx, TransportKind, TxEvent};
 use sip::session::{
     InviteSession, ReqKey, SessionConfig, SessionEvent, SessionOutput, SessionTimer, UacRequest,
 };
-use sip::{SipMessage, Uri};
+use sip::{Replaces, SipMessage, Uri};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::task::{Context, Poll};
@@ -39,6 +40,10 @@ pub struct LegIo {
     next_key: ReqKey,
     /// A REFER from this leg waiting for the call's answer.
     pub refer_key: Option<ReqKey>,
+    /// The dialog an attended REFER from this leg names (RFC 3891), until the call claims it.
+    pub replaces: Option<Replaces>,
+    /// The peer put us on hold (its last offer was sendonly or inactive).
+    pub held: bool,
 }
 
 /// Something that happened on a leg.
@@ -86,6 +91,8 @@ impl LegIo {
             invite_final: true,
             next_key: 1,
             refer_key: None,
+            replaces: None,
+            held: false,
         }
     }
 
@@ -145,8 +152,50 @@ impl LegIo {
             invite_final: false,
             next_key: 1,
             refer_key: None,
+            replaces: None,
+            held: false,
         };
         Ok((leg, out))
+    }
+
+    /// Take the leg apart to move it to another call (`timers`: its session timers, taken from the wheel).
+    pub fn into_parts(self, timers: Vec<(i64, SessionTimer)>) -> LegParts {
+        LegParts {
+            session: self.session,
+            media: self.media,
+            sdp: self.sdp,
+            negotiated: self.negotiated,
+            dest: self.dest,
+            transport: self.transport,
+            server: self.server,
+            client: self.client,
+            invite_key: self.invite_key,
+            invite_final: self.invite_final,
+            next_key: self.next_key,
+            timers,
+        }
+    }
+
+    /// A leg moved here from another call, as leg `id`; its session timers to re-arm.
+    pub fn from_parts(id: LegId, p: LegParts) -> (LegIo, Vec<(i64, SessionTimer)>) {
+        let leg = LegIo {
+            id,
+            session: p.session,
+            media: p.media,
+            sdp: p.sdp,
+            negotiated: p.negotiated,
+            dest: p.dest,
+            transport: p.transport,
+            server: p.server,
+            client: p.client,
+            invite_key: p.invite_key,
+            invite_final: p.invite_final,
+            next_key: p.next_key,
+            refer_key: None,
+            replaces: None,
+            held: false,
+        };
+        (leg, p.timers)
     }
 
     /// A request for this leg from the network: keep its transaction to answer on, hand it to the session.

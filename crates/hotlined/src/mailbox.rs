@@ -2,8 +2,15 @@
 //! so the tasks that send and receive them do not import each other.
 
 use acd::{CallKey, QueueSnapshot, Seat};
-use call::Output;
-use sip::endpoint::Incoming;
+use call::{Handover, LegId, Output, TransferAttempt};
+use media::sdp::SdpSession;
+use media::{MediaLeg, Negotiated};
+use sip::endpoint::{ClientTx, Incoming, ServerTx, TransportKind};
+use sip::session::{InviteSession, ReqKey, SessionTimer};
+use sip::Replaces;
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
 use tokio::sync::{mpsc, oneshot};
 
 /// What reaches a call task.
@@ -17,6 +24,57 @@ pub enum CallMsg {
     AckTimeout,
     /// The seats of a department group the ACD reserved for transfer `attempt`.
     GroupSeats { attempt: u32, seats: Vec<String> },
+    /// Call `from` claims the department leg of the consult call whose dialog `replaces` names (its
+    /// operator `seat` REFERred with Replaces, RFC 3891); the leg is to become `from`'s `leg`.
+    Join {
+        from: CallKey,
+        leg: LegId,
+        seat: String,
+        replaces: Replaces,
+    },
+    /// The claim for `leg` was refused with `status`.
+    JoinRefused { leg: LegId, status: u16 },
+    /// The claimed leg itself, from the consult call.
+    Adopt(Box<HandedLeg>),
+    /// A consult call placed for this call ended without a join: its attempt.
+    ConsultAttempt(Box<TransferAttempt>),
+    /// A new INVITE whose `Replaces` names one of this call's dialogs (RFC 3891 §3).
+    Replacing(Box<Incoming>),
+}
+
+/// A leg on its way from one call task to another: all its I/O, and who it is.
+pub struct HandedLeg {
+    /// Its id in the call that receives it.
+    pub leg: LegId,
+    pub handover: Handover,
+    pub parts: LegParts,
+}
+
+impl fmt::Debug for HandedLeg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HandedLeg")
+            .field("leg", &self.leg)
+            .field("handover", &self.handover)
+            .field("call_id", &self.parts.session.call_id())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Everything a leg's I/O consists of (`legs::LegIo` without its id): its session, RTP port, the
+/// transactions it answers and follows, and its session timers (due at, in the clock's ms).
+pub struct LegParts {
+    pub session: InviteSession,
+    pub media: Option<MediaLeg>,
+    pub sdp: SdpSession,
+    pub negotiated: Option<Negotiated>,
+    pub dest: SocketAddr,
+    pub transport: TransportKind,
+    pub server: HashMap<ReqKey, ServerTx>,
+    pub client: Vec<(ReqKey, ClientTx)>,
+    pub invite_key: Option<ReqKey>,
+    pub invite_final: bool,
+    pub next_key: ReqKey,
+    pub timers: Vec<(i64, SessionTimer)>,
 }
 
 /// What reaches the ACD task. Calls are named by their [`CallKey`]; the ACD task finds their mailbox in

@@ -17,6 +17,8 @@ pub struct CallRegistry {
     by_call_id: DashMap<String, CallKey>,
     /// INVITE server transactions we answered 2xx → their call, to deliver an ACK timeout.
     answered: DashMap<ServerTxId, CallKey>,
+    /// Seat → the call it talks in (answered for the ACD or a transfer): a seat's consult call belongs there.
+    serving: DashMap<String, CallKey>,
     next_key: AtomicU64,
 }
 
@@ -51,7 +53,23 @@ impl CallRegistry {
         for id in call_ids {
             self.by_call_id.remove_if(id, |_, k| *k == key);
         }
+        self.serving.retain(|_, k| *k != key);
         self.mailboxes.remove(&key);
+    }
+
+    /// `seat` now talks in call `key`.
+    pub fn serve(&self, seat: &str, key: CallKey) {
+        self.serving.insert(seat.to_string(), key);
+    }
+
+    /// `seat` left call `key` (a later call it took is kept).
+    pub fn unserve(&self, seat: &str, key: CallKey) {
+        self.serving.remove_if(seat, |_, k| *k == key);
+    }
+
+    /// The call `seat` talks in, if any.
+    pub fn serving(&self, seat: &str) -> Option<CallKey> {
+        self.serving.get(seat).map(|k| *k)
     }
 
     /// Our 2xx went out on `tx`: its ACK timeout (if any) belongs to call `key`.
@@ -103,7 +121,18 @@ mod tests {
         assert!(matches!(rx.try_recv(), Ok(CallMsg::AckTimeout)));
         assert_eq!(reg.owner_of("other"), None);
         assert_eq!(reg.active(), 1);
+        reg.serve("1001", key);
+        reg.serve("1002", key);
+        reg.unserve("1002", key + 1);
+        assert_eq!(
+            reg.serving("1002"),
+            Some(key),
+            "only its own call frees a seat"
+        );
+        reg.unserve("1002", key);
+        assert_eq!(reg.serving("1002"), None);
         reg.close(key, ["caller@carrier", "seat@us"]);
+        assert_eq!(reg.serving("1001"), None, "a closed call serves nobody");
         assert!(reg.send(key, CallMsg::AckTimeout).is_err());
         assert_eq!(reg.owner_of("seat@us"), None);
         assert_eq!(reg.active(), 0);

@@ -5,8 +5,9 @@ use crate::clock::Clock;
 use crate::mailbox::{AcdHandle, AcdMsg};
 use crate::metrics_names as m;
 use crate::respond::reply;
+use sip::endpoint::ServerTx;
 use sip::endpoint::{Incoming, TransportKind};
-use sip::registrar::{RegisterEvent, Registrar};
+use sip::registrar::{AuthCheck, RegisterEvent, Registrar};
 use sip::{SipMessage, Uri};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -144,6 +145,40 @@ impl Seats {
                 info!(source = %inc.source, status = outcome.status, reason, "REGISTER refused");
             }
             RegisterEvent::Challenged | RegisterEvent::Queried { .. } => {}
+        }
+    }
+
+    /// Is `user` a configured seat?
+    pub fn is_seat(&self, user: &str) -> bool {
+        self.passwords.contains_key(user)
+    }
+
+    /// Digest-authenticate a request a seat sends us (its consult INVITE): `Some(seat)` for good
+    /// credentials of the From user, else the 407 challenge (or 400/403) has gone out on `tx`. Nonces,
+    /// replay state and the brute-force lockout are the REGISTERs' (the same registrar).
+    pub fn authenticate(
+        &self,
+        msg: &SipMessage,
+        source: SocketAddr,
+        tx: &Option<ServerTx>,
+    ) -> Option<String> {
+        let check = match self.registrar.lock() {
+            Ok(mut r) => {
+                r.authenticate_request(msg, source, &self.passwords, self.clock.instant(), true)
+            }
+            Err(_) => {
+                reply(tx, msg, 500, "Server Internal Error", &[]);
+                return None;
+            }
+        };
+        match check {
+            AuthCheck::Authenticated { seat } => Some(seat),
+            AuthCheck::Respond(outcome) => {
+                if let (Some(tx), Ok(resp)) = (tx, SipMessage::parse(outcome.response)) {
+                    tx.respond(resp);
+                }
+                None
+            }
         }
     }
 

@@ -29,6 +29,22 @@ impl TimerWheel {
         self.at.keys().next().map(|(at, _)| *at)
     }
 
+    /// Take out `leg`'s session timers (the leg moves to another call): (due at, timer).
+    pub fn take_leg(&mut self, leg: LegId) -> Vec<(i64, SessionTimer)> {
+        let mine: Vec<(i64, u64)> = self
+            .at
+            .iter()
+            .filter(|(_, id)| matches!(id, TimerId::Session(l, _) if *l == leg))
+            .map(|(k, _)| *k)
+            .collect();
+        mine.into_iter()
+            .filter_map(|k| match self.at.remove(&k) {
+                Some(TimerId::Session(_, t)) => Some((k.0, t)),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn pop_due(&mut self, now_ms: i64) -> Option<TimerId> {
         let (&(at, seq), _) = self.at.iter().next()?;
         (at <= now_ms).then(|| self.at.remove(&(at, seq))).flatten()

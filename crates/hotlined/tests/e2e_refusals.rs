@@ -248,3 +248,67 @@ fn invite_without_sdp_gets_488_not_400() {
     let resp = exchange(&sock, d.sip, &invite).expect("an answer");
     assert!(resp.starts_with("SIP/2.0 488"), "{resp}");
 }
+
+/// `seat_consult_refused.xml` with `[expect_status]` filled in.
+fn consult_expecting(dir: &std::path::Path, status: u16) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(sipp_dir().join("seat_consult_refused.xml"))
+        .unwrap()
+        .replace("[expect_status]", &status.to_string());
+    let p = dir.join(format!("seat_consult_refused_{status}.xml"));
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn a_seats_own_invite_is_challenged_and_refused_outside_the_transfer_targets_or_without_a_caller() {
+    let d = Daemon::start(Options::default());
+    let tmp = tempfile::tempdir().unwrap();
+    for (number, password, status) in [
+        // Not a transfer target of the plan: no calls out through a seat (no toll fraud).
+        ("013800000000", "hotline-1001", 404),
+        // A transfer target, but seat 1001 talks in no call: nothing to consult for.
+        ("12348", "hotline-1001", 403),
+        // Wrong credentials.
+        ("12348", "not-the-password", 403),
+    ] {
+        let port = free_port().to_string();
+        let mut seat = Sipp::spawn(
+            d.sip,
+            &consult_expecting(tmp.path(), status),
+            &[
+                "-i",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-s",
+                number,
+                "-key",
+                "seat",
+                "1001",
+                "-au",
+                "1001",
+                "-ap",
+                password,
+            ],
+        );
+        let st = seat.wait(Duration::from_secs(20));
+        assert!(st.success(), "{number} → {status}:\n{}", seat.messages());
+        assert!(
+            seat.messages().contains("Proxy-Authenticate: Digest"),
+            "the INVITE was challenged with 407"
+        );
+    }
+    // A trunk INVITE whose Replaces names no dialog of ours: 481 (RFC 3891 §3).
+    let port = free_port().to_string();
+    let mut replacing = Sipp::spawn(
+        d.sip,
+        &sipp_dir().join("caller_replaces.xml"),
+        &["-i", "127.0.0.1", "-p", &port, "-s", "12345"],
+    );
+    let st = replacing.wait(Duration::from_secs(20));
+    assert!(st.success(), "{}", replacing.messages());
+    // None of them became a call.
+    let status = d.status();
+    assert_eq!(status["calls"]["started"], 0, "{status}");
+    assert_eq!(status["calls"]["active"], 0, "{status}");
+}

@@ -576,3 +576,158 @@ fn a_blind_refer_from_pjsua2_to_an_outside_number_is_refused_and_to_the_plan_tra
         Some(ticket::record::TransferEndedBy::Operator)
     );
 }
+
+/// INVITE requests a SIPp peer received (its `-trace_msg` log).
+fn invites_received(sipp: &Sipp) -> usize {
+    sipp.messages()
+        .lines()
+        .filter(|l| l.starts_with("INVITE sip:"))
+        .count()
+}
+
+#[test]
+fn a_pjsua2_operator_consults_the_department_then_joins_it_with_the_caller_by_refer_with_replaces()
+{
+    if !have_pjsua2() {
+        eprintln!("SKIPPED: python module pjsua2 not installed (pip install pjsua2-python; .ci/run does this)");
+        return;
+    }
+    let d = Daemon::start(Options::default());
+    let (caller, dept) = (RtpPeer::new(), RtpPeer::new());
+    let wav = d.dir.path().join("operator.wav");
+    // The softphone reports wall-clock times, the RTP peers monotonic ones.
+    let clock = (Instant::now(), epoch_s());
+    // 3 s after its media: hold, consult call to 12348 (司法, seats:sfj), 2 s of talk once it answers, then
+    // REFER with Replaces; the softphone would hang up what is left 2 s after the NOTIFY 200.
+    let (mut op, events) = pjsua2_operator(&d, &wav, "attended:12348:2", 3, 60);
+    let event = |what: &str| event_at(&events, what);
+    // Bounded waits that show the daemon's log and the softphone's events when they run out.
+    let wait = |secs: u64, what: &str, f: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while !f() {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}:\n{}\n{:?}",
+                d.log(),
+                events.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait(15, "PJSUA2 registered", &|| event("REGISTERED").is_some());
+    d.wait_seat_available("1001");
+    // The department's seat 2002 (group sfj) rings 5 s before it answers.
+    let dept_sipp = register_seat(&d, "2002", "seat_answer_late.xml", dept.port());
+    let mut caller_sipp = dial(&d, "caller.xml", "12345", caller.port(), 40_000);
+    let caller_leg = daemon_leg(&caller, "the greeting");
+    wait(20, "the operator's media", &|| event("MEDIA").is_some());
+    wait(15, "the consult answered", &|| {
+        event("CONSULT_CONFIRMED").is_some()
+    });
+    let consulting = event("CONSULTING").expect("the softphone placed the consult call");
+    let answered = event("CONSULT_CONFIRMED").unwrap_or_default();
+    assert!(
+        (4.0..12.0).contains(&(answered - consulting)),
+        "the department rang its 5 s: {:.1} s",
+        answered - consulting
+    );
+    // Meanwhile the caller, held by the softphone, heard the hold prompt (speech), not silence.
+    wait(10, "the REFER", &|| event("REFERRED").is_some());
+    let at = |t: f64| clock.0 + Duration::from_secs_f64((t - clock.1).max(0.0));
+    let (from, to) = (
+        at(consulting + 1.0),
+        at(event("REFERRED").unwrap_or_default() - 0.2),
+    );
+    let prompt = caller
+        .packets()
+        .iter()
+        .filter(|p| p.at >= from && p.at < to && !is_tone(p))
+        .count();
+    assert!(prompt > 25, "{prompt} prompt frames at the held caller");
+    assert!(
+        d.log().contains("consult call"),
+        "the seat's INVITE was taken as a consult call:\n{}",
+        d.log()
+    );
+    // The transfer: NOTIFY 200 at the softphone, both its calls ended by the daemon's BYEs.
+    wait(10, "NOTIFY 200 at the softphone", &|| {
+        event("XFER200").is_some()
+    });
+    wait(5, "the operator's calls ending", &|| {
+        event("DISCONNECTED").is_some() && event("CONSULT_DISCONNECTED").is_some()
+    });
+    // The softphone would hang up 2 s after the NOTIFY whatever is still up: nothing was.
+    std::thread::sleep(Duration::from_millis(2_500));
+    assert!(
+        event("HUNG_UP").is_none() && event("CONSULT_HUNG_UP").is_none(),
+        "the daemon hung up both operator legs itself"
+    );
+
+    // Caller and department talk, both ways, on the department's first and only dialog.
+    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    let _ = talk(&caller, caller_leg, 0x3c, 100);
+    wait_for(
+        Duration::from_secs(4),
+        "caller → department after the join",
+        || heard_since(&dept, t),
+    );
+    let dept_leg = dept
+        .packets()
+        .iter()
+        .find(|r| r.at >= t && is_voice(r))
+        .unwrap()
+        .from;
+    let t = Instant::now();
+    let _ = talk(&dept, dept_leg, 0x2a, 100);
+    wait_for(
+        Duration::from_secs(4),
+        "department → caller after the join",
+        || heard_since(&caller, t),
+    );
+    assert_eq!(
+        invites_received(&dept_sipp),
+        1,
+        "the department was rung once"
+    );
+    let rang = d
+        .log()
+        .lines()
+        .filter(|l| l.contains("ringing") && l.contains("seat: \"2002\""))
+        .count();
+    assert_eq!(rang, 1, "{}", d.log());
+
+    let st = caller_sipp.wait(Duration::from_secs(45));
+    assert!(
+        st.success(),
+        "caller scenario failed:\n{}",
+        caller_sipp.messages()
+    );
+    let _ = op.kill();
+    d.wait_idle(Duration::from_secs(10));
+    // One record (the consult call writes none), with the attended attempt in it.
+    let recs = d.call_records(1);
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    let rec = &recs[0];
+    assert_eq!(rec.seat.as_deref(), Some("1001"));
+    assert_eq!(rec.end_reason, ticket::EndReason::CallerHangup);
+    assert_eq!(rec.transfers.len(), 1, "{rec:?}");
+    let a = &rec.transfers[0];
+    assert_eq!(a.kind, Some(ticket::TransferKind::Attended));
+    assert_eq!(a.target, "12348");
+    assert_eq!(a.department.as_deref(), Some("市司法局"));
+    assert_eq!(a.outcome, ticket::record::TransferOutcome::Answered);
+    assert_eq!(a.ended_by, Some(ticket::record::TransferEndedBy::Operator));
+    assert!(a.answered_in_target(), "rang {} ms", a.ring_ms());
+    assert!(
+        (4_000..12_000).contains(&a.ring_ms()),
+        "rang {} ms",
+        a.ring_ms()
+    );
+    assert_eq!(rec.transfer_unanswered, None);
+    // The transfer is on the wallboard's department row like any answered one.
+    assert_eq!(
+        d.status()["transfers"]["市司法局"]["answered_within_target"],
+        1
+    );
+}

@@ -190,6 +190,41 @@ pub struct TransferAttempt {
     /// Who or what ended the attempt (an answered one: who left the three-way call first).
     #[serde(default)]
     pub ended_by: Option<TransferEndedBy>,
+    /// How the operator asked for it (None in records written before kinds were recorded).
+    #[serde(default)]
+    pub kind: Option<TransferKind>,
+}
+
+/// How an operator asked for a transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferKind {
+    /// `*2` number `#` keyed on the softphone: the three-way call.
+    Keys,
+    /// The softphone's blind transfer: a REFER (RFC 3515).
+    Blind,
+    /// A consult call to the department, then a REFER with Replaces (RFC 3891) that joins the caller with the
+    /// department the operator is talking to.
+    Attended,
+}
+
+impl TransferKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransferKind::Keys => "keys",
+            TransferKind::Blind => "blind",
+            TransferKind::Attended => "attended",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TransferKind> {
+        Some(match s {
+            "keys" => TransferKind::Keys,
+            "blind" => TransferKind::Blind,
+            "attended" => TransferKind::Attended,
+            _ => return None,
+        })
+    }
 }
 
 /// Who ended a transfer attempt.
@@ -284,6 +319,7 @@ mod tests {
             outcome: TransferOutcome::Rejected { status: 486 },
             answer_target_ms: Some(15_000),
             ended_by: Some(TransferEndedBy::Timer),
+            kind: Some(TransferKind::Attended),
         };
         assert_eq!(a.ring_ms(), 20_000);
         let json = serde_json::to_string(&a).unwrap();
@@ -291,6 +327,7 @@ mod tests {
             json.contains(r#""outcome":{"kind":"rejected","status":486}"#),
             "{json}"
         );
+        assert!(json.contains(r#""kind":"attended""#), "{json}");
         let back: TransferAttempt = serde_json::from_str(&json).unwrap();
         assert_eq!(back, a);
         assert!(!a.answered_in_target());
@@ -320,6 +357,18 @@ mod tests {
         assert_eq!(TransferOutcome::from_parts("rejected", None), None);
         assert_eq!(TransferOutcome::from_parts("busy", Some(486)), None);
         assert_eq!(TransferOutcome::from_parts("gone", None), None);
+        for k in [
+            TransferKind::Keys,
+            TransferKind::Blind,
+            TransferKind::Attended,
+        ] {
+            assert_eq!(TransferKind::parse(k.as_str()), Some(k));
+            assert_eq!(
+                serde_json::to_string(&k).unwrap(),
+                format!("\"{}\"", k.as_str())
+            );
+        }
+        assert_eq!(TransferKind::parse("consult"), None);
         for e in [
             TransferEndedBy::Caller,
             TransferEndedBy::Operator,
@@ -345,6 +394,7 @@ mod tests {
             outcome: TransferOutcome::Answered,
             answer_target_ms: Some(15_000),
             ended_by: None,
+            kind: None,
         };
         assert!(a.answered_in_target(), "15.0 s is within a 15 s target");
         a.answered_at_ms = Some(16_001);

@@ -1376,18 +1376,15 @@ fn refers_the_tu_refuses_or_cannot_serve() {
     let out = s.on_request(70, &refer, 1);
     assert_eq!(refer_events(&out).len(), 1);
     assert_eq!(statuses(&s.reject_refer(70, 403)), vec![(70, 403)]);
-    // No Refer-To → 400; attended (Replaces) → 501 for now.
+    // No Refer-To → 400; a Replaces without its from-tag (RFC 3891 §6.1) → 400.
     let bare = from_caller(&s, "REFER", 12, &[], None);
     assert_eq!(statuses(&s.on_request(71, &bare, 2)), vec![(71, 400)]);
     let attended = from_caller(
         &s,
         "REFER",
         13,
-        &[(
-            "Refer-To",
-            "<sip:2001@x?Replaces=abc%3Bto-tag%3D1%3Bfrom-tag%3D2>",
-        )],
+        &[("Refer-To", "<sip:2001@x?Replaces=abc%3Bto-tag%3D1>")],
         None,
     );
-    assert_eq!(statuses(&s.on_request(72, &attended, 3)), vec![(72, 501)]);
+    assert_eq!(statuses(&s.on_request(72, &attended, 3)), vec![(72, 400)]);
 }

@@ -338,7 +338,7 @@ mod tests {
 
     #[test]
     fn records_with_transfers_round_trip_and_old_lines_without_them_still_load() {
-        use crate::record::{TransferAttempt, TransferEndedBy, TransferOutcome};
+        use crate::record::{TransferAttempt, TransferEndedBy, TransferKind, TransferOutcome};
         let dir = tempfile::tempdir().unwrap();
         let (j, _) = Journal::open(dir.path()).unwrap();
         let (tx, _rx) = mpsc::channel(10);
@@ -353,6 +353,7 @@ mod tests {
                 outcome: TransferOutcome::Rejected { status: 603 },
                 answer_target_ms: Some(15_000),
                 ended_by: Some(TransferEndedBy::Department),
+                kind: Some(TransferKind::Blind),
             },
             TransferAttempt {
                 target: "8002".into(),
@@ -363,6 +364,7 @@ mod tests {
                 outcome: TransferOutcome::Answered,
                 answer_target_ms: None,
                 ended_by: None,
+                kind: None,
             },
         ];
         j.submit(&tx, r.clone());

@@ -189,6 +189,7 @@ mod tests {
             outcome,
             answer_target_ms: Some(15_000),
             ended_by: None,
+            kind: None,
         }
     }
 

@@ -13,7 +13,9 @@ use sqlx::{AnyPool, AssertSqlSafe, Executor, Row};
 
 use crate::auto::{tickets_for, NewTicket};
 use crate::model::{apply, Action, Category, Satisfaction, Status, TicketState};
-use crate::record::{CallRecord, EndReason, TransferAttempt, TransferEndedBy, TransferOutcome};
+use crate::record::{
+    CallRecord, EndReason, TransferAttempt, TransferEndedBy, TransferKind, TransferOutcome,
+};
 use crate::stats::{TimeRange, TransferAggregator, TransferReport};
 use crate::TicketError;
 
@@ -26,8 +28,8 @@ const CALL_COLUMN_COUNT: usize = 17;
 /// Columns of `transfer_attempts`, in insert order.
 const TRANSFER_COLUMNS: &str =
     "call_id, seq, target, department, started_at_ms, answered_at_ms, ended_at_ms, \
-     outcome, status, answer_target_ms, ended_by";
-const TRANSFER_COLUMN_COUNT: usize = 11;
+     outcome, status, answer_target_ms, ended_by, kind";
+const TRANSFER_COLUMN_COUNT: usize = 12;
 
 const TICKET_COLUMNS: &str = "id, category, department, status, source, caller, text, accepted_at_ms, \
      dispatched_at_ms, signed_at_ms, closed_at_ms, supervised, satisfaction, created_at_ms, updated_at_ms, version";
@@ -261,7 +263,7 @@ impl Store {
                         .map(|(i, a)| (r.call_id.as_str(), i as i64, a))
                 })
                 .collect();
-            // 500 rows × 11 parameters, like the records.
+            // 500 rows × 12 parameters, like the records.
             for chunk in attempts.chunks(500) {
                 let sql = insert_transfers_sql(chunk.len(), self.backend);
                 let mut q = sqlx::query(AssertSqlSafe(sql));
@@ -277,7 +279,8 @@ impl Store {
                         .bind(a.outcome.kind())
                         .bind(a.outcome.status().map(i64::from))
                         .bind(a.answer_target_ms)
-                        .bind(a.ended_by.map(TransferEndedBy::as_str));
+                        .bind(a.ended_by.map(TransferEndedBy::as_str))
+                        .bind(a.kind.map(TransferKind::as_str));
                 }
                 q.execute(&mut *tx).await?;
             }
@@ -777,6 +780,13 @@ fn transfer_from_row(r: &AnyRow) -> Result<TransferAttempt, TicketError> {
                 .ok_or_else(|| TicketError::Corrupt(format!("transfer ended_by {e:?}")))
         })
         .transpose()?;
+    let kind: Option<String> = r.try_get("kind")?;
+    let kind = kind
+        .map(|k| {
+            TransferKind::parse(&k)
+                .ok_or_else(|| TicketError::Corrupt(format!("transfer kind {k:?}")))
+        })
+        .transpose()?;
     Ok(TransferAttempt {
         target: r.try_get("target")?,
         department: r.try_get("department")?,
@@ -786,6 +796,7 @@ fn transfer_from_row(r: &AnyRow) -> Result<TransferAttempt, TicketError> {
         outcome,
         answer_target_ms: r.try_get("answer_target_ms")?,
         ended_by,
+        kind,
     })
 }
 
@@ -1000,13 +1011,13 @@ mod tests {
         assert_eq!(sql.matches('?').count(), 34);
         assert!(!sql.contains('$'));
         let sql = insert_transfers_sql(2, Backend::Postgres);
-        assert!(sql.contains("$11), ($12,"));
-        assert!(sql.ends_with("$22) ON CONFLICT (call_id, seq) DO NOTHING"));
+        assert!(sql.contains("$12), ($13,"));
+        assert!(sql.ends_with("$24) ON CONFLICT (call_id, seq) DO NOTHING"));
         assert_eq!(
             insert_transfers_sql(3, Backend::Sqlite)
                 .matches('?')
                 .count(),
-            33
+            36
         );
     }
 

@@ -10,7 +10,7 @@ use ticket::stats::TimeRange;
 use ticket::store::Backend;
 use ticket::{
     Action, CallRecord, Category, Satisfaction, Status, Store, TicketConfig, TicketError,
-    TicketFilter, TicketInput, TransferAttempt, TransferEndedBy, TransferOutcome,
+    TicketFilter, TicketInput, TransferAttempt, TransferEndedBy, TransferKind, TransferOutcome,
 };
 
 async fn store(db: &TestDb) -> Store {
@@ -143,6 +143,7 @@ fn attempt(dep: Option<&str>, start: i64, outcome: TransferOutcome) -> TransferA
         outcome,
         answer_target_ms: Some(15_000),
         ended_by: Some(TransferEndedBy::Timer),
+        kind: Some(TransferKind::Keys),
     }
 }
 
@@ -161,7 +162,12 @@ async fn transfer_attempts_are_stored_with_their_record_once(db: TestDb) {
             TransferAttempt {
                 ended_by: None,
                 answer_target_ms: None,
+                kind: Some(TransferKind::Attended),
                 ..attempt(Some("power"), t0 + 60_000, TransferOutcome::Answered)
+            },
+            TransferAttempt {
+                kind: None,
+                ..attempt(Some("power"), t0 + 70_000, TransferOutcome::Answered)
             },
             attempt(Some("gas"), t0 + 80_000, TransferOutcome::Cancelled),
         ],
@@ -203,7 +209,7 @@ async fn transfer_attempts_are_stored_with_their_record_once(db: TestDb) {
         .fetch_one(s.pool())
         .await
         .unwrap();
-    assert_eq!(n, 5);
+    assert_eq!(n, 6);
     // The range query: [from, to) on the start time.
     let got = s
         .transfer_attempts(TimeRange {

@@ -9,7 +9,7 @@ use axum::Router;
 use common::{rec, TestDb};
 use http_body_util::BodyExt;
 use serde_json::Value;
-use ticket::{CallRecord, TransferAttempt, TransferEndedBy, TransferOutcome};
+use ticket::{CallRecord, TransferAttempt, TransferEndedBy, TransferKind, TransferOutcome};
 use tower::ServiceExt;
 
 /// Transfer statistics are for supervisors (and the center administrator).
@@ -58,6 +58,7 @@ fn attempt(
         } else {
             TransferEndedBy::Timer
         }),
+        kind: Some(TransferKind::Keys),
     }
 }
 

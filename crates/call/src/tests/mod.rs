@@ -5,6 +5,7 @@ use super::*;
 use dialplan::{Action, Reason};
 use std::sync::Mutex;
 
+mod attended;
 mod legs;
 mod ported;
 mod transfer;

@@ -4,13 +4,13 @@
 use super::*;
 use dialplan::Action;
 
-const OP: LegId = LegId(1);
+pub(super) const OP: LegId = LegId(1);
 const DEPT: LegId = LegId(2);
 const T0: i64 = 10_000;
 
 /// A plan that knows two transfer targets: 12348 (code 8) out through a trunk, and 8121135 (code 1) the
 /// seat group `ybj`.
-struct TransferRouter;
+pub(super) struct TransferRouter;
 
 impl Router for TransferRouter {
     fn route(&self, _q: &CallQuery<'_>) -> Decision {
@@ -47,7 +47,7 @@ impl Router for TransferRouter {
     }
 }
 
-fn policy() -> CallPolicy {
+pub(super) fn policy() -> CallPolicy {
     CallPolicy {
         hold: Some("hold.wav".into()),
         transfer: TransferPolicy {
@@ -61,7 +61,7 @@ fn policy() -> CallPolicy {
 }
 
 /// A caller talking with operator seat 1001 (leg 1) since t = 2 s.
-fn talking() -> Call {
+pub(super) fn talking() -> Call {
     let setup = setup_with(
         decision(Action::Queue, None, Some("main"), None),
         Arc::new(TransferRouter),
@@ -102,7 +102,7 @@ fn key(call: &mut Call, keys: &str, at_ms: i64) -> Vec<Output> {
     out
 }
 
-fn play(leg: LegId, prompt: &str, looped: bool) -> Output {
+pub(super) fn play(leg: LegId, prompt: &str, looped: bool) -> Output {
     Output::Play {
         leg,
         prompt: prompt.into(),

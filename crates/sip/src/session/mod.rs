@@ -162,6 +162,12 @@ pub enum SessionEvent {
     /// whole URI): call `accept_refer(key)` (202 and the first NOTIFY) or `reject_refer(key, status)`,
     /// then `notify_refer` with the outcome.
     Refer { key: ReqKey, target: String },
+    /// An in-dialog REFER for an attended transfer (RFC 5589 §7): its Refer-To carries `replaces`, the
+    /// dialog (RFC 3891) the referrer wants us joined with. Answered like [`SessionEvent::Refer`].
+    AttendedRefer {
+        key: ReqKey,
+        replaces: crate::Replaces,
+    },
     /// After this every further request gets 481.
     Terminated { reason: TerminationReason },
 }
@@ -248,14 +254,18 @@ pub fn reason_phrase(status: u16) -> &'static str {
         200 => "OK",
         180 => "Ringing",
         183 => "Session Progress",
+        403 => "Forbidden",
+        404 => "Not Found",
         408 => "Request Timeout",
         481 => "Call/Transaction Does Not Exist",
+        486 => "Busy Here",
         487 => "Request Terminated",
         488 => "Not Acceptable Here",
         491 => "Request Pending",
         500 => "Server Internal Error",
         501 => "Not Implemented",
         503 => "Service Unavailable",
+        603 => "Decline",
         s if s < 200 => "Progress",
         s if s < 300 => "OK",
         s if s < 400 => "Redirect",

@@ -1,9 +1,12 @@
-//! Blind transfer by REFER (RFC 3515): the peer asks us to call a target; we answer 202, report the
-//! progress in NOTIFYs with a `message/sipfrag` body (§2.4.4, §2.4.5) and end the implicit subscription
-//! with the final one. Attended transfer (Refer-To with `Replaces`, RFC 3891) is not served yet: 501.
+//! Transfer by REFER (RFC 3515): the peer asks us to call a target; we answer 202, report the progress in
+//! NOTIFYs with a `message/sipfrag` body (§2.4.4, §2.4.5) and end the implicit subscription with the final
+//! one. A blind REFER names a target; an attended one (RFC 5589 §7) carries, escaped in the Refer-To URI, a
+//! `Replaces` (RFC 3891) naming the dialog the referrer set up meanwhile — the TU joins us with that
+//! dialog's peer instead of calling anyone, and [`InviteSession::replaceable_by`] says whether a `Replaces`
+//! may take over this session's dialog (RFC 3891 §3).
 
-use super::{InviteSession, Purpose, ReqKey, SessionEvent, SessionOutput};
-use crate::{Method, SipMessage, Uri};
+use super::{InviteSession, Purpose, ReqKey, Role, SessionEvent, SessionOutput};
+use crate::{Method, NameAddr, Replaces, SipMessage, Uri};
 
 /// The URI of a Refer-To value (`<sip:12348@host>` or a bare URI).
 fn refer_to_uri(value: &str) -> &str {
@@ -21,23 +24,65 @@ impl InviteSession {
             return self.respond_status(out, key, req, 400);
         };
         let uri = refer_to_uri(value);
-        if uri.to_ascii_lowercase().contains("replaces=") {
-            return self.respond_status(out, key, req, 501);
-        }
+        // RFC 3891 §6.1: a Refer-To with headers is a name-addr; its `?Replaces=` header is escaped.
+        let replaces = if uri.to_ascii_lowercase().contains("replaces=") {
+            let header = NameAddr::parse(value)
+                .ok()
+                .and_then(|na| na.uri.header("replaces").map(Replaces::parse));
+            match header {
+                Some(Ok(r)) => Some(r),
+                _ => return self.respond_status(out, key, req, 400),
+            }
+        } else {
+            None
+        };
         if self.refer_in.is_some() || self.refer_active {
             // One transfer at a time: the first is still going on.
             return self.respond_status(out, key, req, 491);
         }
-        let target = match Uri::parse(uri) {
-            Ok(u) => u.user.clone().unwrap_or_else(|| uri.to_string()),
-            Err(_) => return self.respond_status(out, key, req, 400),
+        let event = match replaces {
+            Some(replaces) => SessionEvent::AttendedRefer { key, replaces },
+            None => match Uri::parse(uri) {
+                Ok(u) => SessionEvent::Refer {
+                    key,
+                    target: u.user.clone().unwrap_or_else(|| uri.to_string()),
+                },
+                Err(_) => return self.respond_status(out, key, req, 400),
+            },
         };
         self.refer_in = Some(key);
         self.pending_in.insert(key, req.clone());
-        self.emit(out, SessionEvent::Refer { key, target });
+        self.emit(out, event);
     }
 
-    /// Accept the REFER: 202 Accepted and the first NOTIFY (`100 Trying`).
+    /// RFC 3891 §3: may a `Replaces` that names this session's dialog (its `to-tag` is ours, its `from-tag`
+    /// the peer's) take it over? `Err` carries the refusal: 481 when it names no dialog of ours, or an early
+    /// one the peer created (we are its UAS and have not answered); 603 when the dialog already ended; 486
+    /// when `early-only` names a confirmed dialog.
+    pub fn replaceable_by(&self, r: &Replaces) -> Result<(), u16> {
+        let Some(d) = &self.dialog else {
+            return Err(481);
+        };
+        if r.call_id != d.call_id || r.to_tag != d.local_tag || r.from_tag != d.remote_tag {
+            return Err(481);
+        }
+        let early = self.role == Role::Uas && !self.final_sent;
+        if early && !self.early {
+            return Err(481); // no tagged response yet: the peer cannot know this dialog
+        }
+        if self.terminated {
+            return Err(603);
+        }
+        if early {
+            return Err(481);
+        }
+        if r.early_only {
+            return Err(486);
+        }
+        Ok(())
+    }
+
+    /// Accept the REFER (blind or attended): 202 Accepted and the first NOTIFY (`100 Trying`).
     pub fn accept_refer(&mut self, key: ReqKey) -> Vec<SessionOutput> {
         let mut out = Vec::new();
         if self.refer_in != Some(key) {
