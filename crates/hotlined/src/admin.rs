@@ -90,6 +90,7 @@ async fn status(State(st): State<AdminState>) -> impl IntoResponse {
         },
         "media": {
             "active_legs": media.active_legs,
+            "conferences": media.conferences,
             "packets_in": media.packets_in,
             "packets_out": media.packets_out,
             "late_ticks": media.late_ticks,
