@@ -119,7 +119,13 @@ add_seats() {
 start_daemon() {
     # The daemon reads every HOTLINED_* variable as a config override (and refuses unknown keys), so
     # HOTLINED_BIN must not reach it.
-    env -u HOTLINED_BIN RUST_LOG="${RUST_LOG:-info}" NO_COLOR=1 "$BIN" run --config "$WORK/hotlined.toml" >"$WORK/daemon.log" 2>&1 &
+    # LOAD_DAEMON_FIFO=PRIO runs it under SCHED_FIFO (chrt, root): isolates it from other jobs on a shared box.
+    local prefix=()
+    if [[ -n "${LOAD_DAEMON_FIFO:-}" ]]; then
+        command -v chrt >/dev/null || die "LOAD_DAEMON_FIFO needs chrt (util-linux)"
+        prefix=(chrt -f "$LOAD_DAEMON_FIFO")
+    fi
+    env -u HOTLINED_BIN RUST_LOG="${RUST_LOG:-info}" NO_COLOR=1 "${prefix[@]}" "$BIN" run --config "$WORK/hotlined.toml" >"$WORK/daemon.log" 2>&1 &
     DPID=$!
     PIDS+=("$DPID")
     local i

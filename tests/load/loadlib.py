@@ -461,18 +461,23 @@ def threeway_summary(args):
         "active_after": active,
         "daemon_warn_lines": int(a["warn_lines"]),
         "ramp_per_s": int(a["ramp"]),
+        "daemon_sched": a.get("sched") or "normal",
         "loadavg_before": a["loadavg_before"],
         "loadavg_after": a["loadavg_after"],
     }
-    problems = []
-    if up < n:
+    # Lost calls (exit 1) and a measurement that cannot be trusted (exit 2) are told apart.
+    problems, invalid = [], []
+    window_ok = a["window_before_hangup"] == "1"
+    if not window_ok:
+        invalid.append("the hold window reached the callers' hang-up time (raise THREEWAY_SETUP_S)")
+    elif up < n:
         problems.append(f"only {up} of {n} calls stayed mixed through the hold (min of /status media.conferences)")
     if h["status_errors"]:
         problems.append(f"/status did not answer {h['status_errors']} times during the hold")
-    if a["window_before_hangup"] != "1":
-        problems.append("the hold window reached the callers' hang-up time (raise THREEWAY_SETUP_S)")
-    if pc["streams"] != 3 * n:
-        problems.append(f"the capture has {pc['streams']} RTP streams, {3 * n} expected (3 per call)")
+    if a["tcpdump_drops"] != "0":
+        invalid.append(f"tcpdump dropped {a['tcpdump_drops']} packets: missing slots are not all the daemon's")
+    if up == n and pc["streams"] != 3 * n:
+        invalid.append(f"the capture has {pc['streams']} RTP streams, {3 * n} expected (3 per call)")
     if created != n or succeeded != n or failed:
         problems.append(f"SIPp callers: {created} created, {succeeded} successful, {failed} failed of {n}")
     if transfers.get("answered_within_target", -1) != n:
@@ -484,13 +489,14 @@ def threeway_summary(args):
     if res["records_lost"]:
         problems.append(f"daemon reports {res['records_lost']} records lost")
     res["lost"] = bool(problems)
-    res["pacing_ok"] = not problems and pc["within_pct_of_slots"] >= 99.0
-    res["problems"] = problems
+    res["invalid"] = bool(invalid)
+    res["pacing_ok"] = not problems and not invalid and pc["within_pct_of_slots"] >= 99.0
+    res["problems"] = problems + invalid
     width = max(len(k) for k in res)
     for k, v in res.items():
         print(f"  {k:<{width}}  {json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v}")
     print("RESULT " + json.dumps(res, ensure_ascii=False))
-    return 1 if problems else 0
+    return 1 if problems else 2 if invalid else 0
 
 
 def main():
