@@ -60,6 +60,7 @@ sweep_run() {
     line=$(grep '^RESULT ' "$WORK/sweep_$n$try.out" | tail -1 | cut -d' ' -f2-) || true
     if [[ -z "$line" ]]; then
         RESULTS+=("N=$n: no result (exit $rc)")
+        NO_RESULT=1
         return 1
     fi
     RESULTS+=("$("$PY" -c 'import json,sys; r=json.loads(sys.argv[1]); print("N=%(n)s up=%(threeway_up)s cpu=%(daemon_cpu_pct)s%% (%(daemon_cpu_pct_per_call)s%%/call, mixer threads %(mixer_threads_cpu_pct)s%%) within2ms=%(within_pct_of_slots)s%% p50=%(p50_ms)s p99=%(p99_ms)s max=%(max_ms)s ms, load %(loadavg_before)s -> %(loadavg_after)s, ok=%(pacing_ok)s lost=%(lost)s invalid=%(invalid)s" % r)' "$line")")
@@ -72,8 +73,10 @@ sweep() {
     export HOTLINED_BIN=$BIN
     local n best=0
     RESULTS=()
+    NO_RESULT=0
     for n in ${THREEWAY_SWEEP:-10 25 50 100 150 200 300 400}; do
-        if sweep_run "$n" "" || sweep_run "$n" "-again"; then
+        # A run without a result (setup error) is not retried.
+        if sweep_run "$n" "" || { ((NO_RESULT == 0)) && sweep_run "$n" "-again"; }; then
             best=$n
         else
             break
@@ -82,11 +85,16 @@ sweep() {
     echo "== sweep (hold $HOLD s)"
     printf '  %s\n' "${RESULTS[@]}"
     echo "SWEEP largest N with >= 99% of mixed packets within 2 ms of their slot: $best"
+    # A run that ended without a result (setup error) before any N passed: the sweep measured nothing.
+    if ((best == 0 && NO_RESULT)); then
+        return 2
+    fi
 }
 
 if [[ "$ARG" == sweep ]]; then
-    sweep
-    exit 0
+    SWEEP_RC=0
+    sweep || SWEEP_RC=$?
+    exit "$SWEEP_RC"
 fi
 N=$ARG
 # Three RTP ports per three-way call from the daemon's range (even ports only).
