@@ -51,10 +51,11 @@ build_daemon() {
     command -v sipp >/dev/null || die "sipp not found: apt-get install -y sip-tester"
 }
 
-# write_config SEATS MAX_ACTIVE: dial plan copy without the greeting (calls queue at once; the hold prompt
-# stays), seats 20000.. with passwords, a database and spool of our own.
+# write_config SEATS MAX_ACTIVE [QUEUES]: dial plan copy without the greeting (calls queue at once; the hold
+# prompt stays), seats 20000.. with passwords (serving QUEUES, default every queue), a database and spool of
+# our own.
 write_config() {
-    local seats=$1 max_active=$2 i
+    local seats=$1 max_active=$2 queues=${3:-}
     cp -r "$REPO/dialplans" "$WORK/dialplans"
     sed -i '/^greeting *=/d' "$WORK/dialplans/jiujiang/center.toml"
     cat >"$WORK/hotlined.toml" <<TOML
@@ -101,18 +102,35 @@ name = "load"
 role = "supervisor"
 token_sha256 = "dfaf25c9f3035a728cbe6271d6ef786bc1b40f8a12a638e787fca6bb91a17b0e"   # SHA-256 of load-test-token-0123
 TOML
-    echo "SEQUENTIAL" >"$WORK/seats.csv"
-    for ((i = 0; i < seats; i++)); do
-        printf '[[seats]]\nid = "%d"\npassword = "load-pw-%d"\n' $((20000 + i)) $((20000 + i)) >>"$WORK/hotlined.toml"
-        printf '%d;load-pw-%d;[authentication username=%d password=load-pw-%d]\n' \
-            $((20000 + i)) $((20000 + i)) $((20000 + i)) $((20000 + i)) >>"$WORK/seats.csv"
+    add_seats 20000 "$seats" "$WORK/seats.csv" "$queues"
+}
+
+# add_seats FIRST COUNT CSV [QUEUES]: seats FIRST.. (password load-pw-ID; `queues = QUEUES`, a TOML array,
+# when given, else every queue of the plan) appended to the config, and their rows to the CSV that
+# register_seats_from reads. QUEUES may contain {i}, replaced by the seat's index 0000..9999.
+add_seats() {
+    local first=$1 count=$2 csv=$3 queues=${4:-} i id
+    [[ -s "$csv" ]] || echo "SEQUENTIAL" >"$csv"
+    for ((i = 0; i < count; i++)); do
+        id=$((first + i))
+        printf '[[seats]]\nid = "%d"\npassword = "load-pw-%d"\n' "$id" "$id" >>"$WORK/hotlined.toml"
+        if [[ -n "$queues" ]]; then
+            printf 'queues = %s\n' "${queues//\{i\}/$(printf '%04d' "$i")}" >>"$WORK/hotlined.toml"
+        fi
+        printf '%d;load-pw-%d;[authentication username=%d password=load-pw-%d]\n' "$id" "$id" "$id" "$id" >>"$csv"
     done
 }
 
 start_daemon() {
     # The daemon reads every HOTLINED_* variable as a config override (and refuses unknown keys), so
     # HOTLINED_BIN must not reach it.
-    env -u HOTLINED_BIN RUST_LOG="${RUST_LOG:-info}" NO_COLOR=1 "$BIN" run --config "$WORK/hotlined.toml" >"$WORK/daemon.log" 2>&1 &
+    # LOAD_DAEMON_FIFO=PRIO runs it under SCHED_FIFO (chrt, root): isolates it from other jobs on a shared box.
+    local prefix=()
+    if [[ -n "${LOAD_DAEMON_FIFO:-}" ]]; then
+        command -v chrt >/dev/null || die "LOAD_DAEMON_FIFO needs chrt (util-linux)"
+        prefix=(chrt -f "$LOAD_DAEMON_FIFO")
+    fi
+    env -u HOTLINED_BIN RUST_LOG="${RUST_LOG:-info}" NO_COLOR=1 "${prefix[@]}" "$BIN" run --config "$WORK/hotlined.toml" >"$WORK/daemon.log" 2>&1 &
     DPID=$!
     PIDS+=("$DPID")
     local i
@@ -146,19 +164,31 @@ while True:
 # register_seats N: one SIPp client run over the CSV, bound to the UAS port (the registrar targets the
 # REGISTER's source address), then the single SIPp UAS takes that port over.
 register_seats() {
-    local n=$1
-    log "registering $n seats"
-    (cd "$WORK" && timeout 120 sipp "127.0.0.1:$SIP_PORT" -sf "$LOAD_DIR/seat_register.xml" -inf "$WORK/seats.csv" \
-        -m "$n" -r 400 -l 400 -i 127.0.0.1 -p "$UAS_PORT" -t u1 -nostdin -cp $((BASE + 11)) -mp $((BASE + 20)) \
-        -buff_size $BUFF -timeout 100s -trace_err -trace_stat -stf "$WORK/register_stat.csv" \
-        >"$WORK/register.out" 2>&1) || { tail -5 "$WORK"/*register*_errors.log 2>/dev/null >&2; die "seat registration failed (see $WORK/register.out)"; }
-    (cd "$WORK" && exec sipp -sf "$LOAD_DIR/seat_uas.xml" -i 127.0.0.1 -p "$UAS_PORT" -t u1 -nostdin \
-        -cp $((BASE + 12)) -mp $((BASE + 24)) -buff_size $BUFF -key seat_rtp_port "$SINK_SEAT" \
-        -trace_err -trace_stat -fd 1 -stf "$WORK/uas_stat.csv" -trace_counts >"$WORK/uas.out" 2>&1) &
-    PIDS+=("$!")
-    local avail
-    avail=$($LIB wait-seats "$ADMIN" "$n" 30) || die "only $avail of $n seats available after 30 s"
-    log "$avail seats available"
+    register_seats_from "" "$WORK/seats.csv" "$1" "$UAS_PORT" $((BASE + 11)) $((BASE + 12)) $((BASE + 24)) \
+        "$LOAD_DIR/seat_uas.xml" -key seat_rtp_port "$SINK_SEAT"
+}
+
+# register_seats_from NAME CSV N PORT REG_CP UAS_CP UAS_MP SCENARIO [UAS_ARGS...]: registers the N seats of
+# CSV from PORT (SIPp control port REG_CP), then one SIPp UAS running SCENARIO takes PORT over (control port
+# UAS_CP, media port UAS_MP, extra arguments UAS_ARGS); waits until N more seats are available. NAME names
+# them in the log (may be empty); logs and stats are $WORK/NAME_* (seat_*); the UAS's pid is in UAS_PID.
+register_seats_from() {
+    local name=$1 csv=$2 n=$3 port=$4 reg_cp=$5 uas_cp=$6 uas_mp=$7 scenario=$8
+    shift 8
+    local before avail what=${name:+$name }seats
+    before=$($LIB seats-available "$ADMIN")
+    log "registering $n $what"
+    (cd "$WORK" && timeout 120 sipp "127.0.0.1:$SIP_PORT" -sf "$LOAD_DIR/seat_register.xml" -inf "$csv" \
+        -m "$n" -r 400 -l 400 -i 127.0.0.1 -p "$port" -t u1 -nostdin -cp "$reg_cp" -mp $((uas_mp - 4)) \
+        -buff_size $BUFF -timeout 100s -trace_err -trace_stat -stf "$WORK/${name:-seat}_register_stat.csv" \
+        >"$WORK/${name:-seat}_register.out" 2>&1) || { tail -5 "$WORK"/*register*_errors.log 2>/dev/null >&2; die "$what registration failed (see $WORK/${name:-seat}_register.out)"; }
+    (cd "$WORK" && exec sipp -sf "$scenario" -i 127.0.0.1 -p "$port" -t u1 -nostdin \
+        -cp "$uas_cp" -mp "$uas_mp" -buff_size $BUFF "$@" \
+        -trace_err -trace_stat -fd 1 -stf "$WORK/${name:-seat}_uas_stat.csv" -trace_counts >"$WORK/${name:-seat}_uas.out" 2>&1) &
+    UAS_PID=$!
+    PIDS+=("$UAS_PID")
+    avail=$($LIB wait-seats "$ADMIN" $((before + n)) 30) || die "only $((avail - before)) of $n $what available after 30 s"
+    log "$((avail - before)) $what available"
 }
 
 # drive RATE SECONDS TALK_MS MAX_ACTIVE SEATS: the caller run, the wait for idle, the records, the summary.

@@ -269,6 +269,241 @@ def summary(args):
     return 1 if problems else 0
 
 
+def thread_ticks(pid):
+    """{tid: (comm, utime+stime ticks)} of every thread of `pid` now."""
+    out = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                line = f.read()
+        except OSError:
+            continue
+        comm = line[line.index("(") + 1 : line.rindex(")")]
+        fields = line.rsplit(")", 1)[1].split()
+        out[tid] = (comm, int(fields[11]) + int(fields[12]))
+    return out
+
+
+def hold(admin, pid, seconds, path, others):
+    """The three-way hold window: CPU of the daemon (whole and per thread name) and of `others`
+    (name=pid) from t0 to t1, /status sampled every second (conferences, active calls, legs), written as
+    JSON to `path`. t0/t1 are epoch seconds: the pacing analysis uses the same window."""
+    def cpu_of(p):
+        try:
+            return proc_cpu_ticks(p)
+        except OSError:
+            return None
+
+    def media(st):
+        m = st.get("media", {})
+        return {k: m.get(k) for k in ("conferences", "active_legs", "late_ticks", "packets_out", "packets_in")}
+
+    t0 = time.time()
+    d0 = cpu_of(pid)
+    th0 = thread_ticks(pid)
+    o0 = {name: cpu_of(int(p)) for name, p in others.items()}
+    samples = []
+    deadline = t0 + seconds
+    first = last = None
+    while True:
+        try:
+            st = status(admin)
+            row = {"t": round(time.time() - t0, 2), "active": st["calls"]["active"], **media(st)}
+        except (OSError, KeyError, ValueError) as e:
+            row = {"t": round(time.time() - t0, 2), "error": str(e)}
+        samples.append(row)
+        if first is None and "error" not in row:
+            first = row
+        if "error" not in row:
+            last = row
+        left = deadline - time.time()
+        if left <= 0:
+            break
+        time.sleep(min(1.0, left))
+    t1 = time.time()
+    d1 = cpu_of(pid)
+    th1 = thread_ticks(pid)
+    o1 = {name: cpu_of(int(p)) for name, p in others.items()}
+    by_comm = {}
+    for tid, (comm, ticks) in th1.items():
+        if tid in th0:
+            by_comm[comm] = by_comm.get(comm, 0) + ticks - th0[tid][1]
+    confs = [r["conferences"] for r in samples if r.get("conferences") is not None]
+    res = {
+        "t0": t0,
+        "t1": t1,
+        "daemon_ticks": None if d0 is None or d1 is None else d1 - d0,
+        "thread_ticks": by_comm,
+        "others_ticks": {k: (None if o0[k] is None or o1[k] is None else o1[k] - o0[k]) for k in others},
+        "conferences_min": min(confs) if confs else -1,
+        "conferences_max": max(confs) if confs else -1,
+        "status_errors": sum(1 for r in samples if "error" in r),
+        "late_ticks": (last["late_ticks"] - first["late_ticks"]) if first and last and first.get("late_ticks") is not None else None,
+        "packets_out": (last["packets_out"] - first["packets_out"]) if first and last and first.get("packets_out") is not None else None,
+        "samples": samples,
+    }
+    with open(path, "w") as f:
+        json.dump(res, f)
+
+
+def wait_conferences(admin, want, within):
+    """Wait (bounded) until /status media.conferences reaches `want`; print the last value seen."""
+    deadline = time.time() + within
+    n = -1
+    while time.time() < deadline:
+        try:
+            n = status(admin)["media"]["conferences"]
+        except (OSError, KeyError, ValueError):
+            pass
+        if n >= want:
+            break
+        time.sleep(0.5)
+    print(n)
+    return 0 if n >= want else 1
+
+
+def lin2ulaw(x):
+    """One 16-bit sample as G.711 mu-law (the segment search of the ITU-T G.711 reference code)."""
+    x >>= 2
+    mask = 0xFF
+    if x < 0:
+        x, mask = -x, 0x7F
+    x = min(x, 8159) + 0x21
+    seg = next((i for i, end in enumerate((0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF)) if x <= end), 8)
+    if seg >= 8:
+        return 0x7F ^ mask
+    return ((seg << 4) | ((x >> (seg + 1)) & 0x0F)) ^ mask
+
+
+def lin2alaw(x):
+    """One 16-bit sample as G.711 A-law."""
+    x >>= 3
+    mask = 0xD5 if x >= 0 else 0x55
+    if x < 0:
+        x = -x - 1
+    seg = next((i for i, end in enumerate((0x1F, 0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF)) if x <= end), 8)
+    if seg >= 8:
+        return 0x7F ^ mask
+    return ((seg << 4) | ((x >> (1 if seg < 2 else seg)) & 0x0F)) ^ mask
+
+
+def tone(path, law, hz, seconds):
+    """A headerless G.711 tone file for SIPp's rtp_stream (whole periods, so it loops without a click)."""
+    import math
+
+    enc = lin2alaw if law == "alaw" else lin2ulaw
+    n = int(8000 * seconds)
+    with open(path, "wb") as f:
+        f.write(bytes(enc(int(8000 * math.sin(2 * math.pi * hz * i / 8000))) for i in range(n)))
+
+
+def threeway_summary(args):
+    """The summary of one threeway.sh run: prints the figures and a RESULT line; 1 if a call was lost."""
+    a = dict(kv.split("=", 1) for kv in args)
+    n = int(a["n"])
+    with open(a["hold"]) as f:
+        h = json.load(f)
+    with open(a["pacing"]) as f:
+        pc = json.load(f)
+    with open(a["status"]) as f:
+        st = json.load(f)
+    stat = last_row(glob.glob(a["stat"])[0]) if glob.glob(a["stat"]) else {}
+    cfiles = glob.glob(a["counts"])
+    c = counts(cfiles[0]) if cfiles else {}
+    tck = int(a["clk_tck"])
+    window = h["t1"] - h["t0"]
+
+    def pct(ticks):
+        return round(100.0 * ticks / tck / window, 2) if ticks is not None and window > 0 else None
+
+    idle_pct = round(100.0 * (json.loads(a["idle1"])["ticks"] - json.loads(a["idle0"])["ticks"]) / tck / 3.0, 2)
+    cpu = pct(h["daemon_ticks"])
+    threads = {k: pct(v) for k, v in sorted(h["thread_ticks"].items(), key=lambda kv: -kv[1]) if v}
+    up = h["conferences_min"]
+    transfers = (st.get("transfers") or {}).get("负载测试", {})
+    created = int(stat.get("TotalCallCreated", stat.get("OutgoingCall(C)", 0)) or 0)
+    succeeded = int(stat.get("SuccessfulCall(C)", 0) or 0)
+    failed = int(stat.get("FailedCall(C)", 0) or 0)
+    rows = int(a["records"])
+    active = int(a["active_after"])
+    res = {
+        "n": n,
+        "threeway_up": up,
+        "threeway_up_max": h["conferences_max"],
+        "hold_s": round(window, 2),
+        "daemon_cpu_pct": cpu,
+        "daemon_cpu_pct_per_call": round(cpu / up, 4) if cpu is not None and up > 0 else None,
+        "daemon_idle_cpu_pct": idle_pct,
+        "daemon_cpu_pct_per_call_minus_idle": round((cpu - idle_pct) / up, 4) if cpu is not None and up > 0 else None,
+        "daemon_cpu_pct_by_thread": threads,
+        "mixer_threads_cpu_pct": threads.get("media-pacer"),
+        "sipp_cpu_pct": {k: pct(v) for k, v in h["others_ticks"].items()},
+        "within_pct_of_slots": pc["within_pct_of_slots"],
+        "within_pct": pc["within_pct"],
+        "p50_ms": pc["p50_ms"],
+        "p99_ms": pc["p99_ms"],
+        "p999_ms": pc["p999_ms"],
+        "max_ms": pc["max_ms"],
+        "packets": pc["packets"],
+        "missing_slots": pc["missing_slots"],
+        "streams": pc["streams"],
+        "short_streams": pc["short_streams"],
+        "duplicates": pc["duplicates"],
+        "drift_ppm_median_abs": pc["drift_ppm_median_abs"],
+        "daemon_packets_out": h["packets_out"],
+        "daemon_late_ticks": h["late_ticks"],
+        "tcpdump_drops": a["tcpdump_drops"],
+        "sipp_calls_created": created,
+        "sipp_calls_successful": succeeded,
+        "sipp_calls_failed": failed,
+        "transfers": transfers,
+        "records_rows": rows,
+        "records_lost": (st.get("records") or {}).get("lost", -1),
+        "active_after": active,
+        "daemon_warn_lines": int(a["warn_lines"]),
+        "ramp_per_s": int(a["ramp"]),
+        "daemon_sched": a.get("sched") or "normal",
+        "loadavg_before": a["loadavg_before"],
+        "loadavg_after": a["loadavg_after"],
+    }
+    # Lost calls (exit 1) and a measurement that cannot be trusted (exit 2) are told apart.
+    problems, invalid = [], []
+    window_ok = a["window_before_hangup"] == "1"
+    if not window_ok:
+        invalid.append("the hold window reached the callers' hang-up time (raise THREEWAY_SETUP_S)")
+    elif up < n:
+        problems.append(f"only {up} of {n} calls stayed mixed through the hold (min of /status media.conferences)")
+    if h["status_errors"]:
+        problems.append(f"/status did not answer {h['status_errors']} times during the hold")
+    if a["tcpdump_drops"] != "0":
+        invalid.append(f"tcpdump dropped {a['tcpdump_drops']} packets: missing slots are not all the daemon's")
+    if up == n and pc["streams"] != 3 * n:
+        invalid.append(f"the capture has {pc['streams']} RTP streams, {3 * n} expected (3 per call)")
+    if created != n or succeeded != n or failed:
+        problems.append(f"SIPp callers: {created} created, {succeeded} successful, {failed} failed of {n}")
+    if transfers.get("answered_within_target", -1) != n:
+        problems.append(f"transfers answered within target: {transfers.get('answered_within_target')} of {n}")
+    if active != 0:
+        problems.append(f"calls stuck: active={active} after the wait")
+    if rows < n:
+        problems.append(f"records lost: {rows} rows < {n} calls")
+    if res["records_lost"]:
+        problems.append(f"daemon reports {res['records_lost']} records lost")
+    res["lost"] = bool(problems)
+    res["invalid"] = bool(invalid)
+    res["pacing_ok"] = not problems and not invalid and pc["within_pct_of_slots"] >= 99.0
+    res["problems"] = problems + invalid
+    width = max(len(k) for k in res)
+    for k, v in res.items():
+        print(f"  {k:<{width}}  {json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v}")
+    print("RESULT " + json.dumps(res, ensure_ascii=False))
+    return 1 if problems else 2 if invalid else 0
+
+
 def main():
     cmd, rest = sys.argv[1], sys.argv[2:]
     if cmd == "snapshot":
@@ -281,6 +516,17 @@ def main():
             print("{}")
     elif cmd == "sample":
         sample(int(rest[0]), rest[1], float(rest[2]))
+    elif cmd == "hold":
+        hold(rest[0], int(rest[1]), float(rest[2]), rest[3], dict(kv.split("=", 1) for kv in rest[4:]))
+    elif cmd == "wait-conferences":
+        return wait_conferences(rest[0], int(rest[1]), float(rest[2]))
+    elif cmd == "tone":
+        tone(rest[0], rest[1], float(rest[2]), float(rest[3]))
+    elif cmd == "seats-available":
+        try:
+            print(seats_available(rest[0]))
+        except (OSError, ValueError):
+            print(0)
     elif cmd == "wait-seats":
         return wait_seats(rest[0], int(rest[1]), float(rest[2]))
     elif cmd == "wait-idle":
@@ -289,6 +535,8 @@ def main():
         wait_records(rest[0], int(rest[1]), float(rest[2]))
     elif cmd == "answered":
         print(count_of(counts(glob.glob(rest[0])[0]), "200_Recv", 1) if glob.glob(rest[0]) else 0)
+    elif cmd == "threeway-summary":
+        return threeway_summary(rest)
     elif cmd == "summary":
         return summary(rest)
     else:

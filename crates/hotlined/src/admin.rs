@@ -169,6 +169,7 @@ async fn status(State(st): State<AdminState>) -> impl IntoResponse {
         "registrar": { "bindings": bindings, "locked_out": locked_out },
         "media": {
             "active_legs": media.active_legs,
+            "conferences": media.conferences,
             "packets_in": media.packets_in,
             "packets_out": media.packets_out,
             "late_ticks": media.late_ticks,

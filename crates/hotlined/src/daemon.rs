@@ -295,6 +295,7 @@ fn housekeeping(env: &CallEnv) {
     metrics::counter!(m::RTP_PACKETS_IN).absolute(ms.packets_in);
     metrics::counter!(m::RTP_PACKETS_OUT).absolute(ms.packets_out);
     metrics::gauge!(m::MEDIA_LEGS).set(ms.active_legs as f64);
+    metrics::gauge!(m::MEDIA_CONFERENCES).set(ms.conferences as f64);
     metrics::gauge!(m::CALLS_ACTIVE).set(env.calls.active() as f64);
 }
 

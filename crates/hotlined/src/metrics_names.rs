@@ -20,6 +20,8 @@ pub const RECORDS_SPOOL_ERRORS: &str = "hotline_records_spool_errors_total";
 pub const RTP_PACKETS_IN: &str = "hotline_rtp_packets_in_total";
 pub const RTP_PACKETS_OUT: &str = "hotline_rtp_packets_out_total";
 pub const MEDIA_LEGS: &str = "hotline_media_legs";
+/// Live three-way mixes (one-key transfers answered, the operator still on the line).
+pub const MEDIA_CONFERENCES: &str = "hotline_media_conferences";
 pub const QUEUE_WAITING: &str = "hotline_queue_waiting";
 pub const DIALPLAN_RELOADS: &str = "hotline_dialplan_reloads_total";
 /// One-key transfer attempts, by department and outcome (answered, no_answer, busy, rejected, failed, cancelled).

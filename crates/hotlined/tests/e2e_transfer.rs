@@ -154,6 +154,11 @@ fn one_key_transfer_mixes_three_then_leaves_caller_and_department_connected() {
         || heard_since(&p.operator, t),
     );
     caller_talk.join().unwrap();
+    assert_eq!(
+        p.d.status()["media"]["conferences"],
+        1,
+        "/status counts the three-way mix"
+    );
     std::thread::sleep(Duration::from_millis(300));
     // The department talks alone: the caller and the operator hear it.
     let t = Instant::now();
@@ -194,6 +199,11 @@ fn one_key_transfer_mixes_three_then_leaves_caller_and_department_connected() {
     assert!(
         p.operator.packets().len() <= before + 2,
         "nothing goes to the operator who left"
+    );
+    assert_eq!(
+        p.d.status()["media"]["conferences"],
+        0,
+        "the mix ended with the operator"
     );
 
     let st = p.caller_sipp.wait(Duration::from_secs(40));

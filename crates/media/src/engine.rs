@@ -73,6 +73,8 @@ pub enum MediaEvent {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EngineStats {
     pub active_legs: usize,
+    /// Live mixes ([`conference`]s not yet dropped): the three-way calls in progress.
+    pub conferences: usize,
     pub packets_in: u64,
     pub packets_out: u64,
     /// Packets dropped because a socket send failed (e.g. buffer full).
@@ -153,6 +155,7 @@ struct EngineInner {
     shard_stats: Vec<Arc<ShardStats>>,
     next_shard: AtomicUsize,
     active_legs: AtomicUsize,
+    conferences: AtomicUsize,
     packets_in: AtomicU64,
     packets_out: AtomicU64,
     send_errors: AtomicU64,
@@ -275,6 +278,7 @@ impl MediaEngine {
             shard_stats: stats,
             next_shard: AtomicUsize::new(0),
             active_legs: AtomicUsize::new(0),
+            conferences: AtomicUsize::new(0),
             packets_in: AtomicU64::new(0),
             packets_out: AtomicU64::new(0),
             send_errors: AtomicU64::new(0),
@@ -371,6 +375,7 @@ impl MediaEngine {
         let i = &self.inner;
         EngineStats {
             active_legs: i.active_legs.load(Ordering::Relaxed),
+            conferences: i.conferences.load(Ordering::Relaxed),
             packets_in: i.packets_in.load(Ordering::Relaxed),
             packets_out: i.packets_out.load(Ordering::Relaxed),
             send_errors: i.send_errors.load(Ordering::Relaxed),
@@ -1128,11 +1133,16 @@ impl ConfShared {
 pub struct Conference {
     shared: Arc<ConfShared>,
     members: Vec<Weak<LegShared>>,
+    /// Counted in [`EngineStats::conferences`] while it lives (none for an empty leg list).
+    engine: Option<Arc<EngineInner>>,
 }
 
 impl Drop for Conference {
     fn drop(&mut self) {
         self.shared.closed.store(true, Ordering::Relaxed);
+        if let Some(e) = &self.engine {
+            e.conferences.fetch_sub(1, Ordering::Relaxed);
+        }
         for m in &self.members {
             if let Some(leg) = m.upgrade() {
                 let mut st = lock(&leg.state);
@@ -1173,11 +1183,14 @@ pub fn conference(legs: &[&MediaLeg]) -> Conference {
         });
         st.out.mark_switch();
     }
-    if let Some(first) = legs.first() {
-        first
-            .shared
-            .engine
-            .schedule(Paced::Conference(shared.clone()));
+    let engine = legs.first().map(|first| first.shared.engine.clone());
+    if let Some(e) = &engine {
+        e.conferences.fetch_add(1, Ordering::Relaxed);
+        e.schedule(Paced::Conference(shared.clone()));
     }
-    Conference { shared, members }
+    Conference {
+        shared,
+        members,
+        engine,
+    }
 }

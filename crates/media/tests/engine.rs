@@ -617,11 +617,18 @@ async fn transfer_flow_bridge_prompt_conference_then_bridge() {
         .hdr
         .ssrc;
     // Answered: three-way mix; the prompt stops.
+    assert_eq!(eng.stats().conferences, 0);
     let conf = conference(&[&caller, &operator, &dept]);
     assert!(!caller.is_playing());
+    assert_eq!(
+        eng.stats().conferences,
+        1,
+        "the mix is counted while it lives"
+    );
     // The operator leaves: back to a two-party relay caller ⇄ department.
     tokio::time::sleep(Duration::from_millis(100)).await;
     drop(conf);
+    assert_eq!(eng.stats().conferences, 0);
     drop(operator);
     bridge(&caller, &dept);
     while recv_rtp(&pc, Duration::from_millis(100)).await.is_some() {}
