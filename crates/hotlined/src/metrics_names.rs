@@ -6,6 +6,8 @@ pub const CALLS_ACTIVE: &str = "hotline_calls_active";
 pub const REGISTRATIONS: &str = "hotline_register_total";
 pub const SIP_RECEIVED: &str = "hotline_sip_received_total";
 pub const SIP_PARSE_ERRORS: &str = "hotline_sip_parse_errors_total";
+/// Of those, dropped unanswered (no usable top Via, a response, an ACK, garbage).
+pub const SIP_PARSE_ERRORS_DROPPED: &str = "hotline_sip_parse_errors_dropped_total";
 pub const SIP_RETRANSMISSIONS: &str = "hotline_sip_retransmissions_total";
 pub const SIP_DROPPED_INCOMING: &str = "hotline_sip_dropped_incoming_total";
 /// Live transactions (finished ones linger 32 s per RFC 3261/6026): back to 0 after load means nothing stuck.

@@ -24,6 +24,7 @@ pub mod dialog;
 pub mod endpoint;
 pub mod registrar;
 pub mod session;
+pub mod stateless;
 pub mod transaction;
 pub mod transport;
 

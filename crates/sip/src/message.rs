@@ -588,12 +588,12 @@ impl SipMessage {
             }
         }
         if msg_vias.is_empty() {
-            return Err(ParseError::bad("missing Via"));
+            return Err(ParseError::bad("missing Via header"));
         }
-        let from = from.ok_or_else(|| ParseError::bad("missing From"))?;
-        let to = to.ok_or_else(|| ParseError::bad("missing To"))?;
-        let call_id = call_id.ok_or_else(|| ParseError::bad("missing Call-ID"))?;
-        let cseq = cseq.ok_or_else(|| ParseError::bad("missing CSeq"))?;
+        let from = from.ok_or_else(|| ParseError::bad("missing From header"))?;
+        let to = to.ok_or_else(|| ParseError::bad("missing To header"))?;
+        let call_id = call_id.ok_or_else(|| ParseError::bad("missing Call-ID header"))?;
+        let cseq = cseq.ok_or_else(|| ParseError::bad("missing CSeq header"))?;
 
         // RFC 3261 §18.3: a datagram body longer than Content-Length is truncated; shorter is an error.
         let available = b.len() - body_start;
