@@ -85,7 +85,12 @@ pub(crate) fn parse_wav_header(b: &[u8]) -> Result<WavFormat, String> {
 pub(crate) fn check_prompt(path: &Path) -> Result<WavFormat, String> {
     let bytes = std::fs::read(path)
         .map_err(|e| format!("prompt file {} cannot be read: {e}", path.display()))?;
-    let f = parse_wav_header(&bytes)
+    check_prompt_bytes(&bytes, path)
+}
+
+/// [`check_prompt`] on the file's bytes; `path` only names it in the messages.
+pub(crate) fn check_prompt_bytes(bytes: &[u8], path: &Path) -> Result<WavFormat, String> {
+    let f = parse_wav_header(bytes)
         .map_err(|e| format!("prompt {} is not a valid WAV: {e}", path.display()))?;
     let ok_encoding = matches!((f.tag, f.bits), (PCM, 16) | (ALAW, 8) | (MULAW, 8));
     if f.sample_rate != 8000 || f.channels != 1 || !ok_encoding {
@@ -102,7 +107,7 @@ pub(crate) fn check_prompt(path: &Path) -> Result<WavFormat, String> {
         return Err(format!("prompt {} has no audio", path.display()));
     }
     if f.tag == PCM {
-        let reader = hound::WavReader::new(std::io::Cursor::new(&bytes))
+        let reader = hound::WavReader::new(std::io::Cursor::new(bytes))
             .map_err(|e| format!("prompt {} does not decode: {e}", path.display()))?;
         let spec = reader.spec();
         if spec.sample_rate != 8000 || spec.channels != 1 || spec.bits_per_sample != 16 {

@@ -12,7 +12,6 @@ mod admin;
 mod admission;
 mod call_task;
 mod clock;
-mod config;
 mod daemon;
 mod env;
 mod intake;
@@ -25,6 +24,9 @@ mod respond;
 mod seats;
 mod stats;
 mod timers;
+
+// The configuration is the library target's, so the fuzz targets parse it exactly as the daemon does.
+use hotlined::config;
 
 use clap::{Parser, Subcommand};
 use std::io::Write;
