@@ -116,7 +116,8 @@ To: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 1 MESSAGE\r\nContent-Length: 5\r\n\r\nhello
 
     #[test]
     fn a_bare_lf_head_ends_where_the_parser_ends_it() {
-        let msg: &[u8] = b"OPTIONS sip:a@b SIP/2.0\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\nFrom: <sip:x@y>;tag=1\n\
+        let msg: &[u8] =
+            b"OPTIONS sip:a@b SIP/2.0\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\nFrom: <sip:x@y>;tag=1\n\
 To: <sip:a@b>\nCall-ID: c\nCSeq: 1 OPTIONS\nContent-Length: 4\n\nab\r\n\r\nwxyz";
         let Frame::Complete { skip: 0, len } = frame(msg, 65536) else {
             panic!("{:?}", frame(msg, 65536))
@@ -126,7 +127,10 @@ To: <sip:a@b>\nCall-ID: c\nCSeq: 1 OPTIONS\nContent-Length: 4\n\nab\r\n\r\nwxyz"
         assert_eq!(m.wire().len(), len);
         assert_eq!(&msg[len..], b"\r\nwxyz", "the rest is the next message");
         // A head that has only "\n\r" so far waits for its last byte.
-        assert_eq!(frame(b"OPTIONS sip:a@b SIP/2.0\nl: 0\n\r", 65536), Frame::Incomplete);
+        assert_eq!(
+            frame(b"OPTIONS sip:a@b SIP/2.0\nl: 0\n\r", 65536),
+            Frame::Incomplete
+        );
     }
 
     #[test]
