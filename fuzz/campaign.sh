@@ -44,6 +44,8 @@ export AFL_NO_UI=1 AFL_SKIP_CRASHES=1
 nice -n 19 cargo afl build --release --quiet
 
 if [ "${1:-}" = "--minimize" ]; then
+  AFL_BIN=$(dirname "$(find ~/.local/share/afl.rs -path '*/afl/bin/afl-cmin.bash' | head -1)")
+  export AFL_PATH=$AFL_BIN PATH=$AFL_BIN:$PATH
   for t in $TARGETS; do
     queue=out/$t/default/queue
     [ -d "$queue" ] || { echo "$t: no campaign output, skipped"; continue; }
@@ -51,7 +53,15 @@ if [ "${1:-}" = "--minimize" ]; then
     cp corpus/"$t"/* "$pool"/ 2>/dev/null || true
     cp "$queue"/id:* "$pool"/ 2>/dev/null || true
     rm -rf "corpus/$t.min"
-    nice -n 19 cargo afl cmin -t "$(timeout_for "$t")" -i "$pool" -o "corpus/$t.min" -- "target/release/$t" >/dev/null
+    # The bash afl-cmin: AFL++ 4.40c's Python one (what `cargo afl cmin` runs) records no tuples
+    # for these persistent-mode binaries and would "minimise" every corpus to nothing.
+    nice -n 19 "$AFL_BIN/afl-cmin.bash" -t "$(timeout_for "$t")" -i "$pool" -o "corpus/$t.min" \
+      -- "target/release/$t" >/dev/null 2>&1 || true
+    if [ -z "$(ls -A "corpus/$t.min" 2>/dev/null)" ]; then
+      echo "$t: afl-cmin kept nothing; corpus left as it was"
+      rm -rf "corpus/$t.min" "$pool"
+      continue
+    fi
     # Short stable names instead of AFL's long ones; content hashes keep them unique.
     rm -rf "corpus/$t" && mkdir -p "corpus/$t"
     for f in "corpus/$t.min"/*; do
@@ -69,8 +79,9 @@ printf '%-12s %12s %9s %7s %9s %8s %6s\n' target execs exec/s paths coverage cra
 for t in $TARGETS; do
   rm -rf "out/$t"
   dict=$(dict_for "$t")
-  nice -n 19 cargo afl fuzz -V $((MINUTES * 60)) -t "$(timeout_for "$t")" \
-    ${dict:+-x "$dict"} -i "corpus/$t" -o "out/$t" "target/release/$t" >"out/$t.log" 2>&1 || true
+  # No terminal: AFL never touches the tty of the shell that started the campaign.
+  setsid -w nice -n 19 cargo afl fuzz -V $((MINUTES * 60)) -t "$(timeout_for "$t")" \
+    ${dict:+-x "$dict"} -i "corpus/$t" -o "out/$t" "target/release/$t" </dev/null >"out/$t.log" 2>&1 || true
   stats=out/$t/default/fuzzer_stats
   if [ ! -f "$stats" ]; then
     echo "$t: AFL did not start, see fuzz/out/$t.log"
