@@ -787,6 +787,12 @@ impl Dialplan {
     }
 }
 
+/// The plan checker's verdict on one prompt file's bytes (8 kHz mono G.711 or 16-bit PCM WAV with
+/// audio): the same check `check_dir` makes on every prompt a plan names. The error is a sentence.
+pub fn check_prompt_wav(bytes: &[u8]) -> Result<(), String> {
+    wav::check_prompt_bytes(bytes, Path::new("prompt")).map(|_| ())
+}
+
 /// `hotlined check --dialplan DIR`: every finding of the plan directory.
 pub fn check_dir(dir: &Path) -> CheckReport {
     check_dir_on(dir, None)

@@ -39,7 +39,10 @@ fn u32le(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }
 
-/// Reads the `fmt ` and `data` chunk headers of a RIFF/WAVE byte buffer.
+/// Reads the `fmt ` and `data` chunk headers of a RIFF/WAVE byte buffer the way the media engine's
+/// reader (`media::Prompt::from_wav_bytes`) does, so a prompt passed here is one it plays (the
+/// fuzzers check that): fields are read inside the chunk as declared, the first `fmt ` counts, and
+/// `data_len` is the audio actually present in a truncated file.
 pub(crate) fn parse_wav_header(b: &[u8]) -> Result<WavFormat, String> {
     if b.len() < 12 || &b[0..4] != b"RIFF" || &b[8..12] != b"WAVE" {
         return Err("not a RIFF/WAVE file".into());
@@ -49,15 +52,17 @@ pub(crate) fn parse_wav_header(b: &[u8]) -> Result<WavFormat, String> {
     while at + 8 <= b.len() {
         let id = &b[at..at + 4];
         let len = u32le(b, at + 4).ok_or("truncated chunk header")? as usize;
-        let body = at + 8;
-        if id == b"fmt " {
-            let mut tag = u16le(b, body).ok_or("truncated fmt chunk")?;
-            let channels = u16le(b, body + 2).ok_or("truncated fmt chunk")?;
-            let rate = u32le(b, body + 4).ok_or("truncated fmt chunk")?;
-            let bits = u16le(b, body + 14).ok_or("truncated fmt chunk")?;
+        let start = at + 8;
+        // A truncated last chunk is read as far as it goes.
+        let chunk = &b[start..start.saturating_add(len).min(b.len())];
+        if id == b"fmt " && fmt.is_none() {
+            let mut tag = u16le(chunk, 0).ok_or("fmt chunk too short")?;
+            let channels = u16le(chunk, 2).ok_or("fmt chunk too short")?;
+            let rate = u32le(chunk, 4).ok_or("fmt chunk too short")?;
+            let bits = u16le(chunk, 14).ok_or("fmt chunk too short")?;
             if tag == EXTENSIBLE {
                 // The real format is the first two bytes of the sub-format GUID.
-                tag = u16le(b, body + 24).ok_or("truncated extensible fmt chunk")?;
+                tag = u16le(chunk, 24).ok_or("extensible fmt chunk too short")?;
             }
             fmt = Some((tag, channels, rate, bits));
         } else if id == b"data" {
@@ -67,11 +72,11 @@ pub(crate) fn parse_wav_header(b: &[u8]) -> Result<WavFormat, String> {
                 channels,
                 sample_rate,
                 bits,
-                data_len: len as u32,
+                data_len: chunk.len() as u32,
             });
         }
         // Chunks are padded to an even length.
-        at = body.saturating_add(len).saturating_add(len & 1);
+        at = start.saturating_add(len).saturating_add(len & 1);
     }
     Err(if fmt.is_some() {
         "no data chunk"
@@ -85,7 +90,12 @@ pub(crate) fn parse_wav_header(b: &[u8]) -> Result<WavFormat, String> {
 pub(crate) fn check_prompt(path: &Path) -> Result<WavFormat, String> {
     let bytes = std::fs::read(path)
         .map_err(|e| format!("prompt file {} cannot be read: {e}", path.display()))?;
-    let f = parse_wav_header(&bytes)
+    check_prompt_bytes(&bytes, path)
+}
+
+/// [`check_prompt`] on the file's bytes; `path` only names it in the messages.
+pub(crate) fn check_prompt_bytes(bytes: &[u8], path: &Path) -> Result<WavFormat, String> {
+    let f = parse_wav_header(bytes)
         .map_err(|e| format!("prompt {} is not a valid WAV: {e}", path.display()))?;
     let ok_encoding = matches!((f.tag, f.bits), (PCM, 16) | (ALAW, 8) | (MULAW, 8));
     if f.sample_rate != 8000 || f.channels != 1 || !ok_encoding {
@@ -98,11 +108,12 @@ pub(crate) fn check_prompt(path: &Path) -> Result<WavFormat, String> {
             f.encoding()
         ));
     }
-    if f.data_len == 0 {
+    // Whole samples: one byte for G.711, two for 16-bit PCM.
+    if f.data_len < u32::from(f.bits / 8).max(1) {
         return Err(format!("prompt {} has no audio", path.display()));
     }
     if f.tag == PCM {
-        let reader = hound::WavReader::new(std::io::Cursor::new(&bytes))
+        let reader = hound::WavReader::new(std::io::Cursor::new(bytes))
             .map_err(|e| format!("prompt {} does not decode: {e}", path.display()))?;
         let spec = reader.spec();
         if spec.sample_rate != 8000 || spec.channels != 1 || spec.bits_per_sample != 16 {
@@ -152,6 +163,40 @@ mod tests {
         let mut truncated = wav(1, 1, 8000, 16, &[0; 4]);
         truncated.truncate(30);
         assert!(parse_wav_header(&truncated).is_err());
+    }
+
+    /// Found by fuzzing (`fuzz/regressions/wav/`): each of these passed the plan check while the
+    /// media engine refused to load the prompt, so a plan went live with a prompt it cannot play.
+    #[test]
+    fn what_the_media_engine_cannot_play_is_refused() {
+        let good = wav(7, 1, 8000, 8, &[0xff; 10]);
+        // Truncated audio: the declared length counts for nothing, the bytes present do.
+        let mut cut = good.clone();
+        cut.truncate(44);
+        let p = Path::new("p.wav");
+        assert!(check_prompt_bytes(&cut, p)
+            .unwrap_err()
+            .contains("no audio"));
+        // One byte of 16-bit PCM is not a sample.
+        let one = wav(1, 1, 8000, 16, &[0]);
+        assert!(check_prompt_bytes(&one, p)
+            .unwrap_err()
+            .contains("no audio"));
+        // A fmt chunk shorter than its fields: read inside the chunk, not past it.
+        let mut short = good.clone();
+        short[16..20].copy_from_slice(&8u32.to_le_bytes());
+        assert!(check_prompt_bytes(&short, p)
+            .unwrap_err()
+            .contains("too short"));
+        // A second fmt chunk does not replace the first (nor does one after the data).
+        let mut two = good[..36].to_vec();
+        two.extend_from_slice(&good[12..36]);
+        let stereo = two.len() - 24 + 10;
+        two[stereo] = 2;
+        two.extend_from_slice(&good[36..]);
+        let f = parse_wav_header(&two).unwrap();
+        assert_eq!((f.channels, f.data_len), (1, 10));
+        check_prompt_bytes(&two, p).unwrap();
     }
 
     #[test]

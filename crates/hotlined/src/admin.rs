@@ -157,6 +157,7 @@ async fn status(State(st): State<AdminState>) -> impl IntoResponse {
         "sip": {
             "received": sip.received,
             "parse_errors": sip.parse_errors,
+            "parse_errors_dropped": sip.parse_errors_dropped,
             "sent": sip.sent,
             "retransmissions": sip.retransmissions,
             "dropped_incoming": sip.dropped_incoming,

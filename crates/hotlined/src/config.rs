@@ -326,10 +326,25 @@ impl Config {
             )
             .build()
             .with_context(|| format!("reading {}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Config::finish(raw, base, &path.display().to_string())
+    }
+
+    /// [`Config::load`] on TOML text, without the file system or the environment: the same
+    /// deserialisation and checks, with relative paths taken relative to `base`. For the fuzz
+    /// targets, which feed it arbitrary text.
+    pub fn from_toml_str(text: &str, base: &Path) -> Result<Config> {
+        let raw = config::Config::builder()
+            .add_source(config::File::from_str(text, config::FileFormat::Toml))
+            .build()
+            .context("reading the configuration")?;
+        Config::finish(raw, base, "the configuration")
+    }
+
+    fn finish(raw: config::Config, base: &Path, origin: &str) -> Result<Config> {
         let mut cfg: Config = raw
             .try_deserialize()
-            .with_context(|| format!("in {}", path.display()))?;
-        let base = path.parent().unwrap_or(Path::new("."));
+            .with_context(|| format!("in {origin}"))?;
         cfg.dialplan.dir = rebase(base, &cfg.dialplan.dir);
         cfg.tickets.spool_dir = rebase(base, &cfg.tickets.spool_dir);
         let t = &mut cfg.calls.transfer;

@@ -280,6 +280,7 @@ fn housekeeping(env: &CallEnv) {
     let st = env.endpoint.stats();
     metrics::counter!(m::SIP_RECEIVED).absolute(st.received);
     metrics::counter!(m::SIP_PARSE_ERRORS).absolute(st.parse_errors);
+    metrics::counter!(m::SIP_PARSE_ERRORS_DROPPED).absolute(st.parse_errors_dropped);
     metrics::counter!(m::SIP_RETRANSMISSIONS).absolute(st.retransmissions);
     metrics::counter!(m::SIP_DROPPED_INCOMING).absolute(st.dropped_incoming);
     metrics::counter!(m::SIP_FLOOD_DROPPED).absolute(st.flood_dropped);

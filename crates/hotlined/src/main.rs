@@ -15,7 +15,6 @@ mod admin_tls;
 mod admission;
 mod call_task;
 mod clock;
-mod config;
 mod consult;
 mod daemon;
 mod env;
@@ -31,6 +30,9 @@ mod respond;
 mod seats;
 mod stats;
 mod timers;
+
+// The configuration is the library target's, so the fuzz targets parse it exactly as the daemon does.
+use hotlined::config;
 
 use clap::{Parser, Subcommand};
 use std::io::Write;

@@ -6,6 +6,8 @@ pub const CALLS_ACTIVE: &str = "hotline_calls_active";
 pub const REGISTRATIONS: &str = "hotline_register_total";
 pub const SIP_RECEIVED: &str = "hotline_sip_received_total";
 pub const SIP_PARSE_ERRORS: &str = "hotline_sip_parse_errors_total";
+/// Of those, dropped unanswered (no usable top Via, a response, an ACK, garbage).
+pub const SIP_PARSE_ERRORS_DROPPED: &str = "hotline_sip_parse_errors_dropped_total";
 /// Messages dropped unparsed by the per-source flood limit (`[sip.flood]`), and the bans it started.
 pub const SIP_FLOOD_DROPPED: &str = "hotline_sip_flood_dropped_total";
 pub const SIP_FLOOD_BANS: &str = "hotline_sip_flood_bans_total";

@@ -210,6 +210,127 @@ fn malformed_invites_get_400_or_a_counted_drop_and_the_next_call_is_served() {
     assert!(d.child.try_wait_is_running());
 }
 
+/// RFC 4475 §3.3.1/§3.3.9 one header at a time, against the running daemon: a request missing
+/// From, To, Call-ID or CSeq, or carrying two (compact and long forms count as one header), is
+/// answered 400 naming the header, sent back by its top Via; without a Via it is dropped and counted.
+#[test]
+fn requests_missing_or_repeating_a_required_header_get_a_400_naming_it() {
+    use std::io::{Read, Write};
+    let d = Daemon::start(Options::default());
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let me = sock.local_addr().unwrap();
+    let options = |branch: &str, transport: &str| {
+        format!(
+            "OPTIONS sip:12345@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/{transport} {me};branch=z9hG4bK{branch}\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:scan@{me}>;tag=s{branch}\r\nTo: <sip:12345@127.0.0.1>\r\n\
+             Call-ID: {branch}@test\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+        )
+    };
+    let drop_line = |msg: String, start: &str| -> String {
+        msg.split_inclusive("\r\n")
+            .filter(|l| !l.starts_with(start))
+            .collect()
+    };
+    let add_after = |msg: String, after: &str, line: &str| -> String {
+        msg.split_inclusive("\r\n")
+            .flat_map(|l| {
+                let extra = if l.starts_with(after) { line } else { "" };
+                [l.to_owned(), extra.to_owned()]
+            })
+            .collect()
+    };
+    let b = rand_branch();
+    let cases: Vec<(String, String)> = [
+        ("From:", "missing From header"),
+        ("To:", "missing To header"),
+        ("Call-ID:", "missing Call-ID header"),
+        ("CSeq:", "missing CSeq header"),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, (start, reason))| {
+        (
+            drop_line(options(&format!("{b}m{i}"), "UDP"), start),
+            reason.to_string(),
+        )
+    })
+    .chain(
+        [
+            (
+                "Call-ID:",
+                "i: second@test\r\n",
+                "more than one Call-ID header",
+            ),
+            ("CSeq:", "CSeq: 2 OPTIONS\r\n", "more than one CSeq header"),
+            (
+                "To:",
+                "f: <sip:other@127.0.0.1>;tag=x\r\n",
+                "more than one From header",
+            ),
+            (
+                "From:",
+                "t: <sip:12366@127.0.0.1>\r\n",
+                "more than one To header",
+            ),
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, (after, line, reason))| {
+            (
+                add_after(options(&format!("{b}d{i}"), "UDP"), after, line),
+                reason.to_string(),
+            )
+        }),
+    )
+    .collect();
+    let before = d.status()["sip"].clone();
+    for (msg, reason) in &cases {
+        let resp = exchange(&sock, d.sip, msg).unwrap_or_else(|| panic!("{reason}: no answer"));
+        assert!(
+            resp.starts_with(&format!("SIP/2.0 400 {reason}\r\n")),
+            "{reason}: {resp}"
+        );
+        let branch = msg
+            .split(";branch=")
+            .nth(1)
+            .unwrap()
+            .split("\r\n")
+            .next()
+            .unwrap();
+        assert!(resp.contains(&format!(";branch={branch}\r\n")), "{resp}");
+    }
+    // Nowhere to send an answer: dropped, and counted as such.
+    let no_via = drop_line(options(&format!("{b}nv"), "UDP"), "Via:");
+    assert_eq!(exchange(&sock, d.sip, &no_via), None);
+
+    // The same refusal on TCP comes back on the connection.
+    let mut tcp = std::net::TcpStream::connect(d.sip).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    tcp.write_all(drop_line(options(&format!("{b}t"), "TCP"), "Call-ID:").as_bytes())
+        .unwrap();
+    let mut got = String::new();
+    let mut buf = [0u8; 4096];
+    while !got.contains("\r\n\r\n") {
+        let n = tcp.read(&mut buf).unwrap();
+        assert!(n > 0, "closed before the answer: {got}");
+        got.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(
+        got.starts_with("SIP/2.0 400 missing Call-ID header\r\n"),
+        "{got}"
+    );
+
+    let after = d.status()["sip"].clone();
+    let delta = |k: &str| after[k].as_u64().unwrap() - before[k].as_u64().unwrap();
+    assert_eq!(delta("parse_errors"), cases.len() as u64 + 2);
+    assert_eq!(
+        delta("parse_errors_dropped"),
+        1,
+        "only the one without a Via"
+    );
+    assert!(d.child.try_wait_is_running());
+}
+
 fn rand_branch() -> String {
     format!(
         "{:x}",

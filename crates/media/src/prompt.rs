@@ -82,8 +82,10 @@ impl Prompt {
             // A truncated last chunk (common for streamed WAVs) is read as far as it goes.
             let body_end = body_start.saturating_add(len).min(b.len());
             let body = &b[body_start..body_end];
+            // The first fmt and data chunks count; the plan checker (`dialplan`'s wav.rs) reads
+            // them the same way, so a prompt it passes is one this plays.
             match id {
-                b"fmt " => {
+                b"fmt " if fmt.is_none() => {
                     let short = || PromptError::NotWav("fmt chunk too short".into());
                     let mut tag = le16(body, 0).ok_or_else(short)?;
                     let channels = le16(body, 2).ok_or_else(short)?;
@@ -101,7 +103,7 @@ impl Prompt {
                     };
                     fmt = Some((enc, rate, channels));
                 }
-                b"data" => data = Some(body),
+                b"data" if data.is_none() => data = Some(body),
                 _ => {}
             }
             // Chunks are padded to even length.

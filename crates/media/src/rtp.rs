@@ -39,7 +39,13 @@ pub fn parse(buf: &[u8]) -> Option<RtpHeader> {
     }
     let mut end = buf.len();
     if buf[0] & 0x20 != 0 {
+        // RFC 3550 §5.1: the count includes itself, so 0 is invalid; a 0 here would also make the
+        // "count" a header byte of an empty-payload packet, changing whenever the relay rewrites
+        // the SSRC (found by fuzzing). Appendix A.1: the padding must not reach into the header.
         let pad = *buf.last()? as usize;
+        if pad == 0 {
+            return None;
+        }
         end = end.checked_sub(pad)?;
     }
     if start > end {
@@ -255,6 +261,17 @@ mod tests {
         bad_pad[0] = 0xA0;
         bad_pad[12] = 200;
         assert!(parse(&bad_pad).is_none());
+        // A zero padding count: invalid, the count includes itself.
+        let mut zero_pad = [0u8; 16];
+        zero_pad[0] = 0xA0;
+        assert!(parse(&zero_pad).is_none());
+        assert!(
+            parse(&zero_pad[..12]).is_none(),
+            "and never read from the header"
+        );
+        zero_pad[15] = 4;
+        let h = parse(&zero_pad).unwrap();
+        assert_eq!((h.payload_start, h.payload_end), (12, 12), "all padding");
         let mut bad_ext = [0u8; 16];
         bad_ext[0] = 0x90;
         bad_ext[14] = 0xFF;

@@ -146,3 +146,20 @@ fn truncated_files_never_panic() {
     huge_len[fmt_at..fmt_at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
     let _ = Prompt::from_wav_bytes(&huge_len);
 }
+
+/// The plan checker (dialplan) reads the same chunks: the first fmt and the first data count, so a
+/// later fmt (even an unplayable one) or a second data chunk changes nothing (found by fuzzing).
+#[test]
+fn the_first_fmt_and_data_chunks_count() {
+    let good = wav(7, 1, 8000, 8, &[0x7f; 200]);
+    let data_at = good.len() - 200 - 8;
+    let mut later = good[..data_at].to_vec();
+    // A 44.1 kHz stereo fmt after the first one, then a second, empty data chunk after the first.
+    let cd = wav(1, 2, 44100, 16, &[]);
+    later.extend_from_slice(&cd[12..36]);
+    later.extend_from_slice(&good[data_at..]);
+    later.extend_from_slice(b"data\0\0\0\0");
+    let p = Prompt::from_wav_bytes(&later).expect("plays as the first fmt says");
+    assert_eq!(p.duration(), Duration::from_millis(25));
+    assert_eq!(p.frame(Codec::Pcmu, 0).unwrap()[0], 0x7f);
+}

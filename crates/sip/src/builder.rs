@@ -47,6 +47,8 @@ pub struct ResponseBuilder {
     /// The request's To value (bytes: it may not be UTF-8); written at build() so that `to_tag`
     /// can still add a tag.
     to: Vec<u8>,
+    /// Length of the request's To value in `to`: a tag we add goes after it.
+    to_len: usize,
     to_has_tag: bool,
     extra: BytesMut,
     body: Option<(String, Vec<u8>)>,
@@ -73,6 +75,7 @@ impl ResponseBuilder {
         let to = first("to").to_vec();
         ResponseBuilder {
             head,
+            to_len: to.len(),
             to,
             to_has_tag: req.to().tag().is_some(),
             extra: BytesMut::new(),
@@ -92,9 +95,10 @@ impl ResponseBuilder {
     /// replaces the first tag.
     pub fn to_tag(mut self, tag: &str) -> Self {
         if !self.to_has_tag {
-            if let Some(i) = self.to.windows(5).position(|w| w == b";tag=") {
-                self.to.truncate(i);
-            }
+            // Only a tag of ours is replaced: ";tag=" may also sit inside the request's URI or
+            // display name (`<tel:123;tag=x>`), and cutting there broke the response (found by
+            // fuzzing).
+            self.to.truncate(self.to_len);
             self.to.extend_from_slice(b";tag=");
             self.to.extend_from_slice(tag.as_bytes());
         }
@@ -207,6 +211,22 @@ Content-Type: application/sdp\r\nContent-Length: 4\r\n\r\nv=0\n";
 
     fn invite() -> SipMessage {
         SipMessage::parse(Bytes::from_static(INVITE.as_bytes())).unwrap()
+    }
+
+    #[test]
+    fn to_tag_goes_after_the_whole_to_value_even_with_tag_inside_its_uri_or_name() {
+        for to in [
+            "<tel:123;tag=one-context=+86-797>",
+            "\"a;tag=b\" <sip:12345@gov.example>",
+            "sip:12345@gov.example;user=phone",
+        ] {
+            let req = INVITE.replace("To: <sip:12345@gov.example>", &format!("To: {to}"));
+            let req = SipMessage::parse(Bytes::from(req)).unwrap();
+            let resp = req.response(486, "Busy Here").to_tag("t1").to_tag("t2");
+            let resp = SipMessage::parse(resp.build()).unwrap_or_else(|e| panic!("{to}: {e}"));
+            assert_eq!(resp.to().tag(), Some("t2"), "{to}");
+            assert_eq!(resp.to().uri, req.to().uri, "{to}");
+        }
     }
 
     #[test]

@@ -168,6 +168,9 @@ pub struct EndpointStats {
     pub received: u64,
     /// Of those, unparseable (answered 4xx when possible, else dropped).
     pub parse_errors: u64,
+    /// Of the unparseable, those dropped unanswered: responses, ACKs, garbage, and requests
+    /// without a usable top Via to route an answer by (RFC 3261 §18.2.2).
+    pub parse_errors_dropped: u64,
     pub sent: u64,
     pub retransmissions: u64,
     pub send_errors: u64,
@@ -373,6 +376,7 @@ impl Endpoint {
         EndpointStats {
             received: get(&c.received),
             parse_errors: get(&c.parse_errors),
+            parse_errors_dropped: get(&c.parse_errors_dropped),
             sent: get(&c.sent),
             retransmissions: get(&c.retransmissions),
             send_errors: get(&c.send_errors),

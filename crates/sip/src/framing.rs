@@ -22,13 +22,13 @@ pub fn frame(buf: &[u8], max_len: usize) -> Frame {
         return Frame::Incomplete;
     }
     let data = &buf[skip..];
-    let Some(hdr_end) = memchr::memmem::find(data, b"\r\n\r\n") else {
+    let Some(body_start) = body_start(data) else {
         if data.len() > max_len {
             return Frame::Invalid(ParseError::new(513, "Message Too Large"));
         }
         return Frame::Incomplete;
     };
-    let head = &data[..hdr_end + 2];
+    let head = &data[..body_start];
     let mut content_length: Option<usize> = None;
     // Skip the start line; look at each header line (continuations never start a name).
     for line in head.split(|&c| c == b'\n').skip(1) {
@@ -56,7 +56,7 @@ pub fn frame(buf: &[u8], max_len: usize) -> Frame {
     let Some(cl) = content_length else {
         return Frame::Invalid(ParseError::new(400, "missing Content-Length on stream"));
     };
-    let len = hdr_end + 4 + cl;
+    let len = body_start + cl;
     if len > max_len {
         return Frame::Invalid(ParseError::new(513, "Message Too Large"));
     }
@@ -64,6 +64,22 @@ pub fn frame(buf: &[u8], max_len: usize) -> Frame {
         return Frame::Incomplete;
     }
     Frame::Complete { skip, len }
+}
+
+/// Where the body starts: after the first empty line. Lines end in CRLF or, as the parser also
+/// takes them, a bare LF; ending the head anywhere else would let framer and parser disagree on
+/// where a message ends (found by fuzzing: a bare-LF head followed by a body holding CRLFCRLF).
+fn body_start(data: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = memchr::memchr(b'\n', &data[from..]) {
+        let nl = from + i;
+        match &data[nl + 1..] {
+            [b'\n', ..] => return Some(nl + 2),
+            [b'\r', b'\n', ..] => return Some(nl + 3),
+            _ => from = nl + 1,
+        }
+    }
+    None
 }
 
 /// Length of the CRLF keep-alive run at the start of `buf` (RFC 5626 §4.4.1: a client sends
@@ -95,6 +111,25 @@ To: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 1 MESSAGE\r\nContent-Length: 5\r\n\r\nhello
                 skip: 0,
                 len: MSG.len()
             }
+        );
+    }
+
+    #[test]
+    fn a_bare_lf_head_ends_where_the_parser_ends_it() {
+        let msg: &[u8] =
+            b"OPTIONS sip:a@b SIP/2.0\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\nFrom: <sip:x@y>;tag=1\n\
+To: <sip:a@b>\nCall-ID: c\nCSeq: 1 OPTIONS\nContent-Length: 4\n\nab\r\n\r\nwxyz";
+        let Frame::Complete { skip: 0, len } = frame(msg, 65536) else {
+            panic!("{:?}", frame(msg, 65536))
+        };
+        let m = crate::SipMessage::parse(bytes::Bytes::copy_from_slice(&msg[..len])).unwrap();
+        assert_eq!(m.body(), b"ab\r\n");
+        assert_eq!(m.wire().len(), len);
+        assert_eq!(&msg[len..], b"\r\nwxyz", "the rest is the next message");
+        // A head that has only "\n\r" so far waits for its last byte.
+        assert_eq!(
+            frame(b"OPTIONS sip:a@b SIP/2.0\nl: 0\n\r", 65536),
+            Frame::Incomplete
         );
     }
 

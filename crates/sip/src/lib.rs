@@ -25,6 +25,7 @@ pub mod endpoint;
 pub mod flood;
 pub mod registrar;
 pub mod session;
+pub mod stateless;
 pub mod transaction;
 pub mod transport;
 

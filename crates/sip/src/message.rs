@@ -588,12 +588,19 @@ impl SipMessage {
             }
         }
         if msg_vias.is_empty() {
-            return Err(ParseError::bad("missing Via"));
+            return Err(ParseError::bad("missing Via header"));
         }
-        let from = from.ok_or_else(|| ParseError::bad("missing From"))?;
-        let to = to.ok_or_else(|| ParseError::bad("missing To"))?;
-        let call_id = call_id.ok_or_else(|| ParseError::bad("missing Call-ID"))?;
-        let cseq = cseq.ok_or_else(|| ParseError::bad("missing CSeq"))?;
+        let from = from.ok_or_else(|| ParseError::bad("missing From header"))?;
+        let to = to.ok_or_else(|| ParseError::bad("missing To header"))?;
+        // tag-param = "tag" EQUAL token (§19.3): a bare or empty `;tag` would read as no tag here
+        // and as a tag to a peer, and a response could not add one of its own (found by fuzzing).
+        for (what, na) in [("From", &from), ("To", &to)] {
+            if matches!(na.param("tag"), Some(None) | Some(Some(""))) {
+                return Err(ParseError::bad(&format!("{what} tag without a value")));
+            }
+        }
+        let call_id = call_id.ok_or_else(|| ParseError::bad("missing Call-ID header"))?;
+        let cseq = cseq.ok_or_else(|| ParseError::bad("missing CSeq header"))?;
 
         // RFC 3261 §18.3: a datagram body longer than Content-Length is truncated; shorter is an error.
         let available = b.len() - body_start;
@@ -1333,6 +1340,26 @@ X-Thing: 1, 2\r\n\r\n"
             assert_eq!(e.status, 400, "{drop}");
             assert!(e.reason.contains(drop), "{e}");
         }
+    }
+
+    #[test]
+    fn a_tag_parameter_without_a_value_is_refused() {
+        for (from, to) in [(";tag", ""), (";tag=1", ";tag"), (";tag=1", " ; TAG ")] {
+            let m = BASE
+                .replace("From: <sip:x@y>;tag=1", &format!("From: <sip:x@y>{from}"))
+                .replace(
+                    "To: <sip:a@b.example>",
+                    &format!("To: <sip:a@b.example>{to}"),
+                );
+            let e = msg(&format!("{m}\r\n")).unwrap_err();
+            assert!(
+                e.reason.ends_with("tag without a value"),
+                "{from} {to}: {e}"
+            );
+        }
+        // `;tag=` is already a bad parameter value.
+        let m = BASE.replace("From: <sip:x@y>;tag=1", "From: <sip:x@y>;tag=");
+        assert_eq!(msg(&format!("{m}\r\n")).unwrap_err().status, 400);
     }
 
     #[test]

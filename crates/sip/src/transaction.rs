@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::net::TransportKind;
-use crate::{Method, RequestBuilder, SipMessage};
+use crate::{Method, RequestBuilder, SipMessage, Via};
 
 /// RFC 3261 §17.1.1.1 magic cookie: branches starting with it are unique per transaction.
 pub const MAGIC_COOKIE: &str = "z9hG4bK";
@@ -260,10 +260,19 @@ pub fn response_destination(
     source: SocketAddr,
     transport: TransportKind,
 ) -> SocketAddr {
+    via_destination(msg.vias().first(), source, transport)
+}
+
+/// [`response_destination`] from the top Via alone, for answers to requests that did not parse.
+pub(crate) fn via_destination(
+    top: Option<&Via>,
+    source: SocketAddr,
+    transport: TransportKind,
+) -> SocketAddr {
     if is_reliable(transport) {
         return source;
     }
-    match msg.vias().first() {
+    match top {
         Some(via) if via.rport().is_some() => source,
         Some(via) => SocketAddr::new(source.ip(), via.port.unwrap_or(default_port(transport))),
         None => source,

@@ -15,8 +15,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 
-use crate::transaction::ClientTxId;
-use crate::{frame, CSeq, Frame, Limits, ParseError, SipMessage};
+use crate::transaction::{via_destination, ClientTxId};
+use crate::{frame, Frame, Limits, SipMessage};
 
 use crate::flood::{FloodLimits, SourceLimiter, Verdict};
 pub use crate::net::{TcpIdle, TransportKind};
@@ -26,6 +26,7 @@ pub use crate::net::{TcpIdle, TransportKind};
 pub(crate) struct Counters {
     pub received: AtomicU64,
     pub parse_errors: AtomicU64,
+    pub parse_errors_dropped: AtomicU64,
     pub sent: AtomicU64,
     pub retransmissions: AtomicU64,
     pub send_errors: AtomicU64,
@@ -101,100 +102,8 @@ pub(crate) fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
     UdpSocket::from_std(socket.into())
 }
 
-/// Best-effort 4xx for a request we could not parse (RFC 3261 §8.2 / §21.4.1): echo the Via,
-/// From, To, Call-ID and CSeq lines we can find. None for responses, ACKs, unreadable garbage,
-/// and whenever the answer would not itself be a valid SIP response.
-pub fn error_response(raw: &[u8], err: &ParseError) -> Option<Bytes> {
-    let first_end = memchr::memchr(b'\n', raw)?;
-    let first = std::str::from_utf8(&raw[..first_end]).ok()?.trim_end();
-    let mut parts = first.split(' ');
-    let method = parts.next()?;
-    if method.is_empty() || method.starts_with("SIP/") || method.eq_ignore_ascii_case("ACK") {
-        return None;
-    }
-    if !method
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b))
-    {
-        return None;
-    }
-    let mut echoed = String::new();
-    let (mut via, mut call_id, mut cseq) = (false, false, false);
-    // The blank line may sit right after the request line ("INVITE\r\n\r\n"): never slice backwards.
-    let head_end = memchr::memmem::find(raw, b"\r\n\r\n").unwrap_or(raw.len());
-    let head = raw.get(first_end + 1..head_end).unwrap_or(&[]);
-    for line in head.split(|&b| b == b'\n') {
-        let Ok(line) = std::str::from_utf8(line) else {
-            continue;
-        };
-        let line = line.trim_end_matches('\r');
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        if line.starts_with([' ', '\t']) || value.contains(['\r', '\n']) {
-            continue;
-        }
-        let name = name.trim();
-        let canonical = match name.to_ascii_lowercase().as_str() {
-            "via" | "v" => {
-                via = true;
-                "Via"
-            }
-            "from" | "f" => "From",
-            "to" | "t" => "To",
-            "call-id" | "i" => {
-                call_id = true;
-                "Call-ID"
-            }
-            "cseq" => {
-                cseq = true;
-                "CSeq"
-            }
-            _ => continue,
-        };
-        let mut value = value.trim().to_owned();
-        if canonical == "CSeq" && CSeq::parse(&value).is_err() {
-            // Echoing a broken CSeq would make our answer unparseable too; keep the method so
-            // the peer can still match it by branch and method.
-            value = format!("0 {method}");
-        }
-        echoed.push_str(canonical);
-        echoed.push_str(": ");
-        echoed.push_str(&value);
-        echoed.push_str("\r\n");
-    }
-    // Without a Via there is nowhere to route it; without Call-ID/CSeq the peer cannot match it.
-    if !(via && call_id && cseq) {
-        return None;
-    }
-    let reason: String = err
-        .reason
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() || c == ' ' {
-                c
-            } else {
-                '?'
-            }
-        })
-        .take(120)
-        .collect();
-    let status = if (400..700).contains(&err.status) {
-        err.status
-    } else {
-        400
-    };
-    let reason = if reason.is_empty() {
-        "Bad Request".to_owned()
-    } else {
-        reason
-    };
-    let resp = Bytes::from(format!(
-        "SIP/2.0 {status} {reason}\r\n{echoed}Content-Length: 0\r\n\r\n"
-    ));
-    // Echoed From/To/Via may be as broken as the request: never send what we could not parse.
-    SipMessage::parse(resp.clone()).is_ok().then_some(resp)
-}
+use crate::stateless::error_reply;
+pub use crate::stateless::error_response;
 
 /// Datagrams that are only whitespace are keep-alives (RFC 5626 §4.4.1 CRLF), not errors.
 fn is_keepalive(buf: &[u8]) -> bool {
@@ -290,9 +199,16 @@ impl Transports {
             }
             Err(err) => {
                 Counters::inc(&self.counters.parse_errors);
-                tracing::debug!(%source, %transport, error = %err, "dropping malformed SIP message");
-                if let Some(resp) = error_response(&raw, &err) {
-                    self.send(resp, source, transport, None);
+                match error_reply(&raw, &err) {
+                    Some(reply) => {
+                        tracing::debug!(%source, %transport, error = %err, "refusing malformed SIP request");
+                        let dest = via_destination(Some(&reply.top_via), source, transport);
+                        self.send(reply.bytes, dest, transport, None);
+                    }
+                    None => {
+                        Counters::inc(&self.counters.parse_errors_dropped);
+                        tracing::debug!(%source, %transport, error = %err, "dropping malformed SIP message");
+                    }
                 }
                 false
             }
@@ -552,8 +468,11 @@ impl Transports {
                     Frame::Invalid(err) => {
                         // The stream cannot be re-synchronised: answer if we can, then close.
                         Counters::inc(&self.counters.parse_errors);
-                        if let Some(resp) = error_response(&buf, &err) {
-                            let _ = qtx.try_send((resp, None));
+                        match error_reply(&buf, &err) {
+                            Some(reply) => {
+                                let _ = qtx.try_send((reply.bytes, None));
+                            }
+                            None => Counters::inc(&self.counters.parse_errors_dropped),
                         }
                         break 'conn;
                     }
@@ -564,26 +483,5 @@ impl Transports {
         drop(qtx);
         // Let the writer flush what is queued (e.g. the 400) before the socket closes.
         let _ = writer.await;
-    }
-}
-
-#[cfg(test)]
-mod error_response_tests {
-    use super::*;
-
-    /// Found by the daemon's malformed-INVITE test: a request line followed at once by the blank
-    /// line used to slice backwards and panic the UDP loop.
-    #[test]
-    fn request_line_then_blank_line_does_not_panic() {
-        let err = ParseError::new(400, "no headers");
-        for raw in [
-            &b"INVITE\r\n\r\n"[..],
-            b"INVITE sip:a@b SIP/2.0\r\n\r\n",
-            b"INVITE\n",
-            b"X\r\n\r\n\r\n",
-            b"\r\n\r\n",
-        ] {
-            let _ = error_response(raw, &err);
-        }
     }
 }

@@ -1,10 +1,13 @@
 //! RFC 4475 (SIP torture tests) and RFC 5118 (IPv6 torture tests): every message has an asserted
 //! outcome. The files under tests/data keep the RFCs' markup (`<allOneLine>`, `<hex>`, `<repeat>`)
 //! with LF line ends; `expand` turns them into wire bytes with CRLF exactly as the RFCs define.
+//! `malformed/` adds the RFC 4475 §3.3.1 (insuf) and §3.3.9 (multi01) cases one header at a time,
+//! each checked down to the stateless 400 the transport sends back.
 
 use std::path::PathBuf;
 
 use bytes::Bytes;
+use sip::stateless::error_reply;
 use sip::{Contact, Method, Scheme, SipMessage};
 
 fn data_dir() -> PathBuf {
@@ -442,6 +445,14 @@ fn badbranch_magic_cookie_without_identifier() {
 #[test]
 fn insuf_missing_required_headers() {
     assert_eq!(refused("rfc4475/insuf.txt"), 400);
+    // Its Via is readable: the 400 goes back, naming the first missing header.
+    let raw = load("rfc4475/insuf.txt");
+    let err = SipMessage::parse(raw.clone()).unwrap_err();
+    let answer = error_reply(&raw, &err).expect("a 400 is sent");
+    assert!(answer
+        .bytes
+        .starts_with(b"SIP/2.0 400 missing From header\r\n"));
+    assert_eq!(answer.top_via.branch(), Some("z9hG4bKkdj.insuf"));
 }
 
 #[test]
@@ -501,6 +512,13 @@ fn regaut01_unknown_authorization_scheme_reaches_auth() {
 #[test]
 fn multi01_multiple_single_value_headers() {
     assert_eq!(refused("rfc4475/multi01.txt"), 400);
+    let raw = load("rfc4475/multi01.txt");
+    let err = SipMessage::parse(raw.clone()).unwrap_err();
+    let answer = error_reply(&raw, &err).expect("a 400 is sent");
+    let m = SipMessage::parse(answer.bytes).unwrap();
+    assert_eq!(m.reason(), Some("more than one CSeq header"));
+    assert_eq!(m.call_id(), "multi01.98asdh@192.0.2.1");
+    assert_eq!(m.cseq().seq, 5);
 }
 
 #[test]
@@ -572,6 +590,100 @@ fn inv2543_rfc2543_syntax() {
         m.record_routes().unwrap()[0].uri.param("maddr"),
         Some(Some("ss1.example.com"))
     );
+}
+
+// ---------- one required header missing or repeated (RFC 4475 §3.3.1, §3.3.9) ----------
+
+/// The parser's refusal of `rel` and the stateless answer the transport sends for it, as text.
+fn refused_with_answer(rel: &str) -> (u16, String, Option<String>) {
+    let raw = load(rel);
+    let err = match SipMessage::parse(raw.clone()) {
+        Ok(_) => panic!("{rel} must be refused by the parser"),
+        Err(e) => e,
+    };
+    let answer = error_reply(&raw, &err).map(|r| {
+        let branch = rel
+            .trim_start_matches("malformed/")
+            .trim_end_matches(".txt");
+        assert_eq!(
+            r.top_via.branch(),
+            Some(format!("z9hG4bK{branch}").as_str())
+        );
+        String::from_utf8(r.bytes.to_vec()).unwrap()
+    });
+    (err.status, err.reason, answer)
+}
+
+#[test]
+fn a_missing_from_to_call_id_or_cseq_is_answered_400_naming_it() {
+    for (file, header) in [
+        ("nofrom", "From"),
+        ("noto", "To"),
+        ("nocallid", "Call-ID"),
+        ("nocseq", "CSeq"),
+    ] {
+        let (status, reason, answer) = refused_with_answer(&format!("malformed/{file}.txt"));
+        assert_eq!(
+            (status, reason.as_str()),
+            (400, format!("missing {header} header").as_str())
+        );
+        let answer = answer.unwrap_or_else(|| panic!("{file}: a 400 is sent"));
+        assert!(
+            answer.starts_with(&format!("SIP/2.0 400 missing {header} header\r\n")),
+            "{answer}"
+        );
+        assert!(answer.contains(&format!(
+            "\r\nVia: SIP/2.0/UDP 192.0.2.77:5060;branch=z9hG4bK{file};rport\r\n"
+        )));
+        if header != "CSeq" {
+            assert!(!answer.contains(&format!("\r\n{header}: ")), "{answer}");
+        }
+        let want_cseq = if header == "CSeq" {
+            "0 OPTIONS"
+        } else {
+            "1 OPTIONS"
+        };
+        assert!(
+            answer.contains(&format!("\r\nCSeq: {want_cseq}\r\n")),
+            "{answer}"
+        );
+    }
+}
+
+#[test]
+fn without_a_via_there_is_nowhere_to_answer() {
+    let (status, reason, answer) = refused_with_answer("malformed/novia.txt");
+    assert_eq!((status, reason.as_str()), (400, "missing Via header"));
+    assert_eq!(answer, None);
+}
+
+#[test]
+fn two_call_ids_cseqs_froms_or_tos_are_400_even_across_compact_forms() {
+    for (file, header) in [
+        ("dupcallid", "Call-ID"),
+        ("dupcseq", "CSeq"),
+        ("dupfrom", "From"),
+        ("dupto", "To"),
+    ] {
+        let (status, reason, answer) = refused_with_answer(&format!("malformed/{file}.txt"));
+        assert_eq!(
+            (status, reason.as_str()),
+            (400, format!("more than one {header} header").as_str())
+        );
+        let answer = answer.unwrap_or_else(|| panic!("{file}: a 400 is sent"));
+        let m = SipMessage::parse(bytes::Bytes::from(answer.clone())).expect("complete answer");
+        assert_eq!(m.status(), Some(400));
+        assert_eq!(
+            m.reason(),
+            Some(format!("more than one {header} header").as_str())
+        );
+        // The first of each is echoed, and the To gets our tag (RFC 3261 §8.2.6.2).
+        assert_eq!(m.call_id(), format!("{file}.a3f8@192.0.2.77"));
+        assert_eq!(m.cseq().seq, 1);
+        assert_eq!(m.from().tag(), Some(format!("sc{file}").as_str()));
+        assert_eq!(m.to().uri.user.as_deref(), Some("12345"));
+        assert!(m.to().tag().is_some());
+    }
 }
 
 // ---------- RFC 5118: IPv6 ----------
@@ -671,7 +783,7 @@ fn rfc5118_abnf_bug_three_colons_accepted_liberally() {
 #[test]
 fn whole_corpus_never_panics() {
     let mut n = 0;
-    for dir in ["rfc4475", "rfc5118"] {
+    for dir in ["rfc4475", "rfc5118", "malformed"] {
         for entry in std::fs::read_dir(data_dir().join(dir)).unwrap() {
             let path = entry.unwrap().path();
             let rel = format!("{dir}/{}", path.file_name().unwrap().to_string_lossy());
@@ -710,5 +822,5 @@ fn whole_corpus_never_panics() {
             }
         }
     }
-    assert_eq!(n, 49 + 12);
+    assert_eq!(n, 49 + 12 + 9);
 }

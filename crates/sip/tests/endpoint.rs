@@ -225,6 +225,13 @@ async fn recv_msg(sock: &UdpSocket, within: Duration) -> Option<SipMessage> {
     Some(SipMessage::parse(Bytes::copy_from_slice(&buf[..n])).unwrap())
 }
 
+/// A datagram as text, for answers that our own parser would refuse (a 400 without Call-ID).
+async fn recv_raw(sock: &UdpSocket, within: Duration) -> Option<String> {
+    let mut buf = vec![0u8; 65536];
+    let (n, _) = timeout(within, sock.recv_from(&mut buf)).await.ok()?.ok()?;
+    Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+}
+
 #[tokio::test]
 async fn lost_200_is_retransmitted_until_the_ack() {
     let (uas, mut uas_rx) = endpoint(false).await;
@@ -312,8 +319,33 @@ async fn malformed_requests_get_400_or_are_counted_and_service_continues() {
     assert_eq!(resp.status(), Some(400));
     assert_eq!(resp.call_id(), "raw-z9hG4bKbad1");
 
-    // No Call-ID: nothing to answer with; dropped and counted.
+    // No Call-ID: still a 400 naming it, routed back by the top Via (RFC 3261 §18.2.2).
     let bad = raw_invite(me, to, "z9hG4bKbad2").replace("Call-ID: raw-z9hG4bKbad2\r\n", "");
+    phone.send_to(bad.as_bytes(), to).await.unwrap();
+    let resp = recv_raw(&phone, WAIT).await.expect("a 400 without Call-ID");
+    assert!(
+        resp.starts_with("SIP/2.0 400 missing Call-ID header\r\n"),
+        "{resp}"
+    );
+    assert!(resp.contains(";branch=z9hG4bKbad2"), "{resp}");
+
+    // Two Call-IDs (long and compact form): a 400 echoing the first.
+    let bad = raw_invite(me, to, "z9hG4bKbad3")
+        .replace("CSeq: 7 INVITE", "i: second@h\r\nCSeq: 7 INVITE");
+    phone.send_to(bad.as_bytes(), to).await.unwrap();
+    let resp = recv_msg(&phone, WAIT)
+        .await
+        .expect("a 400 for two Call-IDs");
+    assert_eq!(resp.status(), Some(400));
+    assert_eq!(resp.reason(), Some("more than one Call-ID header"));
+    assert_eq!(resp.call_id(), "raw-z9hG4bKbad3");
+
+    // No Via: nowhere to send an answer; dropped and counted.
+    let bad = raw_invite(me, to, "z9hG4bKbad4");
+    let bad: String = bad
+        .split_inclusive("\r\n")
+        .filter(|l| !l.starts_with("Via:"))
+        .collect();
     phone.send_to(bad.as_bytes(), to).await.unwrap();
     assert!(recv_msg(&phone, Duration::from_millis(300)).await.is_none());
 
@@ -330,7 +362,8 @@ async fn malformed_requests_get_400_or_are_counted_and_service_continues() {
     let inc = next_incoming(&mut uas_rx).await;
     assert_eq!(inc.msg.call_id(), "raw-z9hG4bKgood");
     let s = uas.stats();
-    assert_eq!(s.parse_errors, 3, "{s:?}");
+    assert_eq!(s.parse_errors, 5, "{s:?}");
+    assert_eq!(s.parse_errors_dropped, 2, "no Via, and the garbage: {s:?}");
 }
 
 #[tokio::test]

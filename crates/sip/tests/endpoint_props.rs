@@ -1,10 +1,50 @@
-//! The stateless 4xx for unparseable requests: never panics, and whatever it sends is a valid
-//! response that carries the request's Call-ID.
+//! The stateless 4xx for unparseable requests: never panics, and whatever it sends is a well-formed
+//! response routed by a readable top Via, carrying the request's Call-ID when it had a readable one.
 
 use bytes::Bytes;
 use proptest::prelude::*;
 use sip::transport::error_response;
-use sip::{ParseError, SipMessage};
+use sip::{ParseError, SipMessage, Via};
+
+/// What every stateless answer must be: a 4xx-6xx status line, then only the echoed headers, each
+/// well-formed, the top Via present; a complete answer (From, To, Call-ID too) parses as a whole.
+fn check_answer(resp: &Bytes) -> Result<(), String> {
+    let text = std::str::from_utf8(resp).map_err(|e| e.to_string())?;
+    let head = text
+        .strip_suffix("\r\n\r\n")
+        .ok_or("no empty line at the end")?;
+    let mut lines = head.split("\r\n");
+    let status = lines.next().unwrap_or("");
+    let code: u16 = status
+        .strip_prefix("SIP/2.0 ")
+        .and_then(|r| r.get(..3))
+        .and_then(|c| c.parse().ok())
+        .ok_or(format!("bad status line {status:?}"))?;
+    if !(400..700).contains(&code) || status.bytes().any(|b| b.is_ascii_control()) {
+        return Err(format!("bad status line {status:?}"));
+    }
+    let mut names = Vec::new();
+    for line in lines {
+        let (name, value) = line.split_once(": ").ok_or(format!("bad line {line:?}"))?;
+        match name {
+            "Via" => {
+                for v in value.split(',') {
+                    Via::parse(v).map_err(|e| format!("{line:?}: {e}"))?;
+                }
+            }
+            "From" | "To" | "Call-ID" | "CSeq" | "Content-Length" => {}
+            _ => return Err(format!("unexpected header {line:?}")),
+        }
+        names.push(name);
+    }
+    if names.first() != Some(&"Via") || !names.contains(&"CSeq") {
+        return Err(format!("no top Via or no CSeq: {names:?}"));
+    }
+    if ["From", "To", "Call-ID"].iter().all(|n| names.contains(n)) {
+        SipMessage::parse(resp.clone()).map_err(|e| format!("complete answer: {e}"))?;
+    }
+    Ok(())
+}
 
 const REQUEST: &str = "INVITE sip:12345@10.0.0.1 SIP/2.0\r\n\
 Via: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKprop;rport\r\n\
@@ -81,11 +121,22 @@ proptest! {
         let raw = apply(REQUEST.as_bytes().to_vec(), &muts);
         if let Err(err) = SipMessage::parse(Bytes::from(raw.clone())) {
             if let Some(resp) = error_response(&raw, &err) {
-                let parsed = SipMessage::parse(resp).expect("our 4xx parses");
-                let status = parsed.status().unwrap();
-                prop_assert!((400..700).contains(&status));
-                prop_assert!(!parsed.is_request());
-                prop_assert!(!parsed.vias().is_empty());
+                prop_assert!(check_answer(&resp).is_ok(), "{:?}: {:?}", check_answer(&resp), resp);
+                let text = String::from_utf8_lossy(&resp);
+                prop_assert!(text.starts_with(&format!("SIP/2.0 {} ", err.status)), "{}", text);
+                // The Call-ID line, when it survived the mutations untouched, is echoed.
+                let raw_text = String::from_utf8_lossy(&raw);
+                // The head ends at the first empty line, CRLF or bare LF, as the parser reads it.
+                let head_end = [raw_text.find("\n\n"), raw_text.find("\n\r\n")]
+                    .into_iter()
+                    .flatten()
+                    .min();
+                if raw_text.contains("\r\nCall-ID: prop-call@10.0.0.2\r\n")
+                    && raw_text.matches("Call-ID").count() == 1
+                    && head_end > raw_text.find("Call-ID")
+                {
+                    prop_assert!(text.contains("\r\nCall-ID: prop-call@10.0.0.2\r\n"), "{}", text);
+                }
             }
         }
     }
@@ -94,7 +145,7 @@ proptest! {
     fn arbitrary_bytes_never_panic(raw in proptest::collection::vec(any::<u8>(), 0..600)) {
         let err = ParseError::new(400, "x");
         if let Some(resp) = error_response(&raw, &err) {
-            prop_assert!(SipMessage::parse(resp).is_ok());
+            prop_assert!(check_answer(&resp).is_ok(), "{:?}", check_answer(&resp));
         }
     }
 }
@@ -112,4 +163,42 @@ fn a_broken_cseq_still_gets_a_matching_400() {
     assert!(error_response(b"SIP/2.0 200 OK\r\n\r\n", &err).is_none());
     let ack = REQUEST.replace("INVITE sip:", "ACK sip:");
     assert!(error_response(ack.as_bytes(), &err).is_none());
+}
+
+#[test]
+fn requests_missing_a_header_or_carrying_two_get_a_400_routed_by_the_top_via() {
+    let cases = [
+        (
+            REQUEST.replace("Call-ID: prop-call@10.0.0.2\r\n", ""),
+            "missing Call-ID header",
+        ),
+        (
+            REQUEST.replace("CSeq: 1 INVITE\r\n", ""),
+            "missing CSeq header",
+        ),
+        (
+            REQUEST.replace("To: <sip:12345@10.0.0.1>\r\n", ""),
+            "missing To header",
+        ),
+        (
+            REQUEST.replace("Max-Forwards: 70\r\n", "i: other@10.0.0.2\r\n"),
+            "more than one Call-ID header",
+        ),
+        (
+            REQUEST.replace("Max-Forwards: 70\r\n", "f: <sip:x@10.0.0.2>;tag=2\r\n"),
+            "more than one From header",
+        ),
+    ];
+    for (raw, reason) in cases {
+        let err = SipMessage::parse(Bytes::from(raw.clone())).unwrap_err();
+        assert_eq!(err.reason, reason);
+        let resp = error_response(raw.as_bytes(), &err).unwrap_or_else(|| panic!("{reason}"));
+        check_answer(&resp).unwrap();
+        let text = String::from_utf8_lossy(&resp);
+        assert!(
+            text.starts_with(&format!("SIP/2.0 400 {reason}\r\n")),
+            "{text}"
+        );
+        assert!(text.contains("Via: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKprop;rport\r\n"));
+    }
 }

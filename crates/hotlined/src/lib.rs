@@ -1,0 +1,5 @@
+//! The daemon's library face: only what is useful outside the binary. Today that is the
+//! configuration parser, so the fuzz targets (`crates/fuzz-targets`) reach the same code that reads
+//! `hotlined.toml`. Everything else stays private to the binary (`main.rs`).
+
+pub mod config;
