@@ -971,7 +971,8 @@ impl TransactionLayer {
         if tx.end_at.is_some_and(|t| t <= now) {
             // H (Completed) and L (Accepted, no ACK) mean the final response was never ACKed.
             let unacked = match tx.state {
-                ServerState::Completed => true,
+                // Only an INVITE waits for an ACK: a non-INVITE transaction leaves Completed at Timer J (§17.2.2).
+                ServerState::Completed => tx.invite,
                 ServerState::Accepted => !tx.acked,
                 _ => false,
             };

@@ -862,3 +862,26 @@ fn a_reused_live_branch_is_refused_not_orphaned() {
     let out = l.on_message(response(&req, 180, "x"), peer(), Udp, t0);
     assert!(matches!(out[0], Output::Response { tx, .. } if tx == first));
 }
+
+#[test]
+fn a_non_invite_server_transaction_ends_at_timer_j_without_an_ack_timeout() {
+    // A REGISTER, INFO or BYE is never ACKed: leaving Completed at Timer J is the normal end, not the
+    // "final response never acknowledged" of an INVITE (RFC 3261 §17.2.2).
+    let mut l = layer();
+    let t0 = Instant::now();
+    let req = bye("z9hG4bKnj1");
+    let out = l.on_message(req.clone(), peer(), Udp, t0);
+    let tx = server_tx(&out);
+    l.send_response(tx, response(&req, 200, "totag"), t0);
+    let outs = run(&mut l, t0, ms(0), ms(40_000));
+    assert!(
+        !outs
+            .iter()
+            .any(|(_, o)| matches!(o, Output::AckTimeout { .. })),
+        "no AckTimeout for a non-INVITE: {outs:?}"
+    );
+    assert!(outs
+        .iter()
+        .any(|(_, o)| matches!(o, Output::Terminated { tx: TxId::Server(s) } if *s == tx)));
+    assert!(l.is_empty());
+}
