@@ -274,13 +274,7 @@ impl Call {
     }
 
     fn consult_ring_group(&mut self, seats: &[String], now_ms: i64, out: &mut Vec<Output>) {
-        let mut legs = Vec::new();
-        for seat in seats {
-            let target = Target::Seat { seat: seat.clone() };
-            let leg = self.legs.add(target.clone(), true);
-            out.push(Output::Dial { leg, target });
-            legs.push(leg);
-        }
+        let legs = self.dial_seats(seats, out);
         if let Some(c) = self.consult.as_mut() {
             c.reserving = false;
             c.ringing = legs;
@@ -300,10 +294,8 @@ impl Call {
         let Some(c) = self.consult.clone() else {
             return;
         };
-        self.legs.set_state(leg, LegState::Answered);
-        if now_ms - c.started_ms > self.ring_limit_ms(&c.dest) {
+        if !self.take_answer(leg, c.started_ms, &c.dest, &c.ringing, c.group, now_ms, out) {
             // Too late (its timer is due): hung up, the consult fails as unanswered.
-            self.end_leg(leg, out);
             self.consult_failed(
                 TransferOutcome::NoAnswer,
                 TransferEndedBy::Timer,
@@ -311,15 +303,6 @@ impl Call {
                 out,
             );
             return;
-        }
-        for other in c.ringing.iter().filter(|l| **l != leg) {
-            self.end_leg(*other, out);
-        }
-        if c.group {
-            if let Some(seat) = self.seat_of(leg) {
-                out.push(Output::SeatTaken { seat });
-            }
-            out.push(Output::ReleaseReserved);
         }
         out.push(Output::StopPlaying { leg: LegId::CALLER });
         if !self.caller_answered {

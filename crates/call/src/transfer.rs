@@ -403,13 +403,7 @@ impl Call {
 
     /// Ring every seat the ACD reserved for a group transfer.
     fn ring_group(&mut self, seats: &[String], now_ms: i64, out: &mut Vec<Output>) {
-        let mut legs = Vec::new();
-        for seat in seats {
-            let target = Target::Seat { seat: seat.clone() };
-            let leg = self.legs.add(target.clone(), true);
-            out.push(Output::Dial { leg, target });
-            legs.push(leg);
-        }
+        let legs = self.dial_seats(seats, out);
         if let Some(a) = self.transfer.as_mut() {
             a.reserving = false;
             a.ringing = legs;
@@ -429,10 +423,8 @@ impl Call {
         let Some(a) = self.transfer.clone() else {
             return;
         };
-        self.legs.set_state(leg, LegState::Answered);
-        if now_ms - a.started_ms > self.ring_limit_ms(&a.dest) {
+        if !self.take_answer(leg, a.started_ms, &a.dest, &a.ringing, a.group, now_ms, out) {
             // Too late (its timer is due): it is hung up and the attempt falls back.
-            self.end_leg(leg, out);
             self.transfer_failed(
                 TransferOutcome::NoAnswer,
                 TransferEndedBy::Timer,
@@ -440,15 +432,6 @@ impl Call {
                 out,
             );
             return;
-        }
-        for other in a.ringing.iter().filter(|l| **l != leg) {
-            self.end_leg(*other, out);
-        }
-        if a.group {
-            if let Some(seat) = self.seat_of(leg) {
-                out.push(Output::SeatTaken { seat });
-            }
-            out.push(Output::ReleaseReserved);
         }
         out.push(Output::StopPlaying { leg: LegId::CALLER });
         if let Some(t) = self.transfer.as_mut() {
@@ -495,6 +478,50 @@ impl Call {
     }
 
     /// How long the target may ring: the answer target, or `connect_ring_timeout` for emergency lines.
+    /// One leg per seat of a ring-all, dialled at once.
+    pub(crate) fn dial_seats(&mut self, seats: &[String], out: &mut Vec<Output>) -> Vec<LegId> {
+        seats
+            .iter()
+            .map(|seat| {
+                let target = Target::Seat { seat: seat.clone() };
+                let leg = self.legs.add(target.clone(), true);
+                out.push(Output::Dial { leg, target });
+                leg
+            })
+            .collect()
+    }
+
+    /// A leg of a ringing attempt (transfer or consult) answered. Past the attempt's ring limit it is hung
+    /// up and `false` comes back; in time, the other ringing legs are ended and a group's seat is taken
+    /// and its reservation released.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn take_answer(
+        &mut self,
+        leg: LegId,
+        started_ms: i64,
+        dest: &TransferDest,
+        ringing: &[LegId],
+        group: bool,
+        now_ms: i64,
+        out: &mut Vec<Output>,
+    ) -> bool {
+        self.legs.set_state(leg, LegState::Answered);
+        if now_ms - started_ms > self.ring_limit_ms(dest) {
+            self.end_leg(leg, out);
+            return false;
+        }
+        for other in ringing.iter().filter(|l| **l != leg) {
+            self.end_leg(*other, out);
+        }
+        if group {
+            if let Some(seat) = self.seat_of(leg) {
+                out.push(Output::SeatTaken { seat });
+            }
+            out.push(Output::ReleaseReserved);
+        }
+        true
+    }
+
     pub(crate) fn ring_limit_ms(&self, dest: &TransferDest) -> i64 {
         if dest.emergency {
             self.policy.connect_ring_timeout_ms
