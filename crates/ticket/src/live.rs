@@ -28,11 +28,20 @@ const HEARTBEAT: &str = "heartbeat";
 /// Rewrite `live.jsonl` from the open calls beyond this size (a few seconds of a busy hour).
 const REWRITE_BYTES: u64 = 8 << 20;
 
-#[derive(Serialize, Deserialize)]
+/// A line as read back.
+#[derive(Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum Line {
     Open(Box<CallRecord>),
     Close(String),
+}
+
+/// The same line as written, borrowing: an answered call costs no copy of its record.
+#[derive(Serialize)]
+#[serde(rename_all = "snake_case")]
+enum LineRef<'a> {
+    Open(&'a CallRecord),
+    Close(&'a str),
 }
 
 struct Inner {
@@ -111,7 +120,7 @@ impl LiveJournal {
 
     /// A seat answered this call.
     pub fn open_call(&self, rec: &CallRecord) -> io::Result<()> {
-        let mut line = serde_json::to_vec(&Line::Open(Box::new(rec.clone())))
+        let mut line = serde_json::to_vec(&LineRef::Open(rec))
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         line.push(b'\n');
         let mut g = self.lock();
@@ -127,7 +136,7 @@ impl LiveJournal {
         if g.open.remove(call_id).is_none() {
             return Ok(());
         }
-        let mut line = serde_json::to_vec(&Line::Close(call_id.to_string()))
+        let mut line = serde_json::to_vec(&LineRef::Close(call_id))
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         line.push(b'\n');
         g.file.write_all(&line)?;
