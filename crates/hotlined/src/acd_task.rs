@@ -5,14 +5,13 @@ use crate::clock::Clock;
 use crate::mailbox::{AcdMsg, CallMsg};
 use crate::metrics_names as m;
 use crate::registry::CallRegistry;
-use acd::{Acd, Assignment};
+use acd::{Acd, AcdConfig, Assignment, OfferFailure};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// The ACD's tunables, in ms.
 pub struct AcdSettings {
     pub wrap_up_ms: i64,
-    pub service_level_ms: i64,
     pub seat_retry_after_ms: i64,
 }
 
@@ -23,11 +22,14 @@ pub fn spawn(
     clock: Clock,
     mut rx: mpsc::UnboundedReceiver<AcdMsg>,
 ) {
-    let mut acd = Acd::new(settings.wrap_up_ms, settings.service_level_ms);
+    let mut acd = Acd::new(AcdConfig {
+        wrap_up_ms: settings.wrap_up_ms,
+        rest_ms: settings.seat_retry_after_ms,
+        auto_login: true,
+    });
     for (id, queues) in seats {
         acd.add_seat(&id, queues);
     }
-    let retry_ms = settings.seat_retry_after_ms;
     tokio::spawn(async move {
         loop {
             let wake = acd.next_wakeup().map(|at| clock.instant_at(at));
@@ -40,18 +42,12 @@ pub fn spawn(
                 None => acd.tick(now),
                 Some(AcdMsg::SeatOnline { seat }) => acd.seat_online(&seat, now),
                 Some(AcdMsg::SeatOffline { seat }) => {
-                    acd.seat_offline(&seat);
+                    acd.seat_offline(&seat, now);
                     Vec::new()
                 }
                 Some(AcdMsg::Enqueue { call, queue }) => acd.enqueue(call, &queue, now),
-                Some(AcdMsg::Abandon { call, queue }) => acd.abandon(call, &queue, now),
-                Some(AcdMsg::Answered {
-                    call,
-                    seat,
-                    queue,
-                    waited_ms,
-                }) => {
-                    acd.offer_answered(call, &seat, &queue, waited_ms);
+                Some(AcdMsg::Answered { call, seat, queue }) => {
+                    acd.offer_answered(call, &seat, &queue, now);
                     Vec::new()
                 }
                 Some(AcdMsg::OfferFailed {
@@ -59,14 +55,25 @@ pub fn spawn(
                     seat,
                     queue,
                     waiting_since_ms,
-                }) => acd.offer_failed(call, &seat, &queue, waiting_since_ms, now, retry_ms),
+                }) => acd.offer_failed(
+                    call,
+                    &seat,
+                    &queue,
+                    waiting_since_ms,
+                    OfferFailure::Refused,
+                    now,
+                ),
                 Some(AcdMsg::Released { seat }) => acd.seat_released(&seat, now),
                 Some(AcdMsg::Reserve {
                     call,
                     attempt,
                     queue,
                 }) => {
-                    let seats = acd.reserve(call, &queue);
+                    let seats = acd
+                        .reserve(call, &queue, now)
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect();
                     if let Err(CallMsg::GroupSeats { .. }) =
                         calls.send(call, CallMsg::GroupSeats { attempt, seats })
                     {
@@ -77,7 +84,7 @@ pub fn spawn(
                     }
                 }
                 Some(AcdMsg::Taken { call, seat }) => {
-                    acd.seat_taken(call, &seat);
+                    acd.seat_taken(call, &seat, now);
                     Vec::new()
                 }
                 Some(AcdMsg::Withdraw { call }) => acd.withdraw(call, now),
@@ -95,7 +102,7 @@ pub fn spawn(
             let mut i = 0;
             while i < assignments.len() {
                 let a = &assignments[i];
-                let (call, seat) = (a.call, a.seat.clone());
+                let (call, seat) = (a.call, a.seat.to_string());
                 if calls.send(call, CallMsg::SeatAssigned { seat }).is_err() {
                     let more = acd.withdraw(call, now);
                     assignments.extend(more);

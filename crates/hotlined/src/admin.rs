@@ -126,20 +126,13 @@ async fn wallboard(State(st): State<AdminState>) -> impl IntoResponse {
     let (queues, seats) = st.env.acd.snapshot().await.unwrap_or_default();
     let mut rows = String::new();
     for q in &queues {
-        let sl = q
-            .service_level
-            .map(|v| format!("{:.1}%", v * 100.0))
-            .unwrap_or_else(|| "–".into());
         rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             html_escape(&q.name),
             q.waiting,
             q.longest_wait_ms / 1000,
-            q.seats_available,
-            q.seats_busy,
-            q.stats.answered,
-            q.stats.abandoned,
-            sl
+            q.seats.ready,
+            q.seats.ringing + q.seats.talking,
         ));
     }
     let mut transfer_rows = String::new();
@@ -182,7 +175,7 @@ body{{font-family:sans-serif;background:#111;color:#eee;margin:2em}} table{{bord
 td,th{{border:1px solid #444;padding:.4em 1em;text-align:right}} th{{background:#222}}
 tr.available td{{color:#6f6}} tr.busy td,tr.offered td{{color:#fc6}} tr.offline td{{color:#888}}
 </style></head><body><h1>12345 — 实时监控 (active calls: {active})</h1>
-<table><tr><th>queue</th><th>waiting</th><th>longest wait (s)</th><th>seats free</th><th>seats busy</th><th>answered</th><th>abandoned</th><th>service level</th></tr>{rows}</table>
+<table><tr><th>queue</th><th>waiting</th><th>longest wait (s)</th><th>seats free</th><th>seats busy</th></tr>{rows}</table>
 <table><tr><th>seat</th><th>state</th><th>queues</th></tr>{seat_rows}</table>
 <h2>一键转接 transfers (since start; 95% within target)</h2>
 <table class="transfers"><tr><th>department</th><th>attempts</th><th>answered in target</th><th>fell back</th><th>service level</th></tr>{transfer_rows}</table></body></html>"#,

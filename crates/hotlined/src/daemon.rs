@@ -154,7 +154,6 @@ pub async fn run(cfg: Config) -> Result<()> {
     acd_task::spawn(
         AcdSettings {
             wrap_up_ms: cfg.calls.wrap_up_s as i64 * 1000,
-            service_level_ms: cfg.calls.service_level_s as i64 * 1000,
             seat_retry_after_ms: cfg.calls.seat_retry_after_s as i64 * 1000,
         },
         seats,

@@ -33,15 +33,10 @@ pub enum AcdMsg {
         call: CallKey,
         queue: String,
     },
-    Abandon {
-        call: CallKey,
-        queue: String,
-    },
     Answered {
         call: CallKey,
         seat: String,
         queue: String,
-        waited_ms: i64,
     },
     OfferFailed {
         call: CallKey,
@@ -107,17 +102,9 @@ impl AcdHandle {
 pub fn acd_message(call: CallKey, out: Output) -> Result<AcdMsg, Output> {
     Ok(match out {
         Output::Enqueue { queue } => AcdMsg::Enqueue { call, queue },
-        Output::Abandon { queue } => AcdMsg::Abandon { call, queue },
-        Output::SeatAnswered {
-            seat,
-            queue,
-            waited_ms,
-        } => AcdMsg::Answered {
-            call,
-            seat,
-            queue,
-            waited_ms,
-        },
+        // Hung up waiting or ringing: the ACD forgets the call and frees its seat.
+        Output::Abandon { .. } => AcdMsg::Withdraw { call },
+        Output::SeatAnswered { seat, queue, .. } => AcdMsg::Answered { call, seat, queue },
         Output::SeatOfferFailed {
             seat,
             queue,
