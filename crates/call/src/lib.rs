@@ -19,7 +19,10 @@ mod transfer;
 
 pub use legs::{LegId, LegState, Target, Topology};
 pub use plan::{plan_for, unavailable, Plan, Router};
-pub use record::{CallRecord, EndReason, TransferAttempt, TransferEndedBy, TransferOutcome};
+pub use record::{
+    CallRecord, EndReason, QueueVisit, TransferAttempt, TransferEndedBy, TransferOutcome,
+    VisitOutcome,
+};
 pub use transfer::{TransferDest, TransferPolicy};
 
 use dialplan::{CallQuery, Decision, Mode};
@@ -77,6 +80,9 @@ pub struct CallPolicy {
     pub hold: Option<PromptRef>,
     /// The one-key transfer's codes and prompts.
     pub transfer: TransferPolicy,
+    /// What a caller hears when its queue's maximum wait ends the call with a call-back promise («您的来电
+    /// 号码已记录，我们将尽快给您回电»).
+    pub callback_prompt: Option<PromptRef>,
 }
 
 impl Default for CallPolicy {
@@ -89,6 +95,7 @@ impl Default for CallPolicy {
             menu_timeout_ms: 5_000,
             hold: None,
             transfer: TransferPolicy::default(),
+            callback_prompt: None,
         }
     }
 }
@@ -115,6 +122,14 @@ pub enum Input {
     /// The ACD picked `seat` for this call.
     SeatAssigned {
         seat: String,
+    },
+    /// The ACD picked several seats to ring at once (a ring-all queue): the first to answer takes the call.
+    SeatsAssigned {
+        seats: Vec<String>,
+    },
+    /// The queue's maximum wait moved the waiting call on: to another queue, or (None) to the call-back list.
+    Overflowed {
+        to: Option<String>,
     },
     /// The leg got a provisional (180/183).
     LegRinging {
@@ -220,12 +235,14 @@ pub enum Output {
         queue: String,
         waited_ms: i64,
     },
-    /// Tell the ACD the seat did not answer; requeue the call at the head, keeping its wait start
-    /// (`waiting_since_ms` is in the monotonic ms of `now_ms`, the clock the ACD runs on too).
+    /// Tell the ACD the seat did not take the call; once no seat rings for it any more, the ACD requeues it at
+    /// the head, keeping its wait start (`waiting_since_ms` is in the monotonic ms of `now_ms`, the clock the
+    /// ACD runs on too).
     SeatOfferFailed {
         seat: String,
         queue: String,
         waiting_since_ms: i64,
+        why: OfferFailure,
     },
     /// Tell the ACD the seat's call ended.
     SeatReleased {
@@ -266,6 +283,17 @@ pub enum Output {
     Finished(Box<CallRecord>),
 }
 
+/// Why a seat did not take the call it was offered (the ACD decides what that means for the seat).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OfferFailure {
+    /// It rang until the seat ring timeout (ring-no-answer).
+    NoAnswer,
+    /// Busy, declined or unreachable.
+    Refused,
+    /// The call did not want it any more (it had left the queue).
+    Returned,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Phase {
     /// Playing the plan's prompt before queueing (or before hanging up).
@@ -285,7 +313,17 @@ enum Phase {
     Connected {
         leg: LegId,
     },
+    /// The maximum wait ran out: the call-back promise plays, then the call ends.
+    Callback,
     Ended,
+}
+
+/// A stay in a queue, in monotonic ms until the record turns it into wall time.
+#[derive(Debug, Clone)]
+struct Visit {
+    queue: String,
+    entered_ms: i64,
+    left: Option<(i64, VisitOutcome)>,
 }
 
 #[derive(Debug)]
@@ -309,6 +347,9 @@ pub struct Call {
     keys: transfer::Keys,
     transfers: Vec<TransferAttempt>,
     transfer_seq: u32,
+    /// The other legs of a ring-all offer (the phase's leg is the first).
+    ring_too: Vec<LegId>,
+    visits: Vec<Visit>,
 }
 
 impl Call {
@@ -344,10 +385,19 @@ impl Call {
             keys: transfer::Keys::default(),
             transfers: Vec::new(),
             transfer_seq: 0,
+            ring_too: Vec::new(),
+            visits: Vec::new(),
         };
         let mut out = Vec::new();
-        if !matches!(call.plan, Plan::Reject { .. }) {
-            call.open_media(&mut out);
+        match call.plan {
+            Plan::Reject { .. } => {}
+            // A feature code's confirmation is a short answered call.
+            Plan::Announce { .. } => {
+                out.push(Output::Answer);
+                call.caller_answered = true;
+                call.legs.set_state(LegId::CALLER, LegState::Answered);
+            }
+            _ => call.open_media(&mut out),
         }
         call.start_plan(now_ms, &mut out);
         (call, out)
@@ -500,6 +550,19 @@ impl Call {
         self.legs.set_state(LegId::CALLER, LegState::Gone);
         self.legs.clear_topology();
         self.phase = Phase::Ended;
+        self.leave_queue(VisitOutcome::Ended, now_ms);
+        let queue_visits = std::mem::take(&mut self.visits)
+            .into_iter()
+            .map(|v| {
+                let (left, outcome) = v.left.unwrap_or((now_ms, VisitOutcome::Ended));
+                QueueVisit {
+                    queue: v.queue,
+                    entered_at_ms: self.wall(v.entered_ms),
+                    left_at_ms: self.wall(left),
+                    outcome,
+                }
+            })
+            .collect();
         let wait_end = self.answered_at_ms.unwrap_or(now_ms);
         let d = &self.setup.decision;
         let record = CallRecord {
@@ -542,6 +605,7 @@ impl Call {
             ]
             .contains(&Some("110"))
             .then(|| "110".to_string()),
+            queue_visits,
         };
         out.push(Output::Finished(Box::new(record)));
     }

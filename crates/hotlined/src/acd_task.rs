@@ -5,7 +5,7 @@ use crate::clock::Clock;
 use crate::mailbox::{AcdMsg, CallMsg};
 use crate::metrics_names as m;
 use crate::registry::CallRegistry;
-use acd::{Acd, AcdConfig, Assignment, OfferFailure};
+use acd::{Acd, AcdConfig, Assignment};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -55,14 +55,8 @@ pub fn spawn(
                     seat,
                     queue,
                     waiting_since_ms,
-                }) => acd.offer_failed(
-                    call,
-                    &seat,
-                    &queue,
-                    waiting_since_ms,
-                    OfferFailure::Refused,
-                    now,
-                ),
+                    why,
+                }) => acd.offer_failed(call, &seat, &queue, waiting_since_ms, why, now),
                 Some(AcdMsg::Released { seat }) => acd.seat_released(&seat, now),
                 Some(AcdMsg::Reserve {
                     call,

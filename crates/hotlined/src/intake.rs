@@ -138,6 +138,7 @@ pub fn start(env: &Arc<CallEnv>, inc: Incoming) {
                 menu_timeout_ms: calls.menu_timeout_s as i64 * 1000,
                 hold: env.plans.hold.clone(),
                 transfer: env.plans.transfer.clone(),
+                callback_prompt: None,
             };
             let setup = CallSetup {
                 call_id,

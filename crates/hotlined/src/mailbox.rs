@@ -2,7 +2,7 @@
 //! so the tasks that send and receive them do not import each other.
 
 use acd::{CallKey, QueueSnapshot, Seat};
-use call::Output;
+use call::{OfferFailure, Output};
 use sip::endpoint::Incoming;
 use tokio::sync::{mpsc, oneshot};
 
@@ -43,6 +43,7 @@ pub enum AcdMsg {
         seat: String,
         queue: String,
         waiting_since_ms: i64,
+        why: acd::OfferFailure,
     },
     Released {
         seat: String,
@@ -109,11 +110,17 @@ pub fn acd_message(call: CallKey, out: Output) -> Result<AcdMsg, Output> {
             seat,
             queue,
             waiting_since_ms,
+            why,
         } => AcdMsg::OfferFailed {
             call,
             seat,
             queue,
             waiting_since_ms,
+            why: match why {
+                OfferFailure::NoAnswer => acd::OfferFailure::NoAnswer,
+                OfferFailure::Refused => acd::OfferFailure::Refused,
+                OfferFailure::Returned => acd::OfferFailure::Returned,
+            },
         },
         Output::SeatReleased { seat } => AcdMsg::Released { seat },
         Output::ReserveSeats { attempt, group } => AcdMsg::Reserve {

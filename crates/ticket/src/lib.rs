@@ -11,6 +11,8 @@ pub mod config;
 pub mod deadline;
 pub mod mask;
 pub mod model;
+pub mod queue_stats;
+pub mod queues;
 pub mod record;
 mod spool;
 pub mod stats;
@@ -22,7 +24,10 @@ use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
-pub use ::record::{CallRecord, EndReason, TransferAttempt, TransferEndedBy, TransferOutcome};
+pub use ::record::{
+    CallRecord, EndReason, QueueVisit, TransferAttempt, TransferEndedBy, TransferOutcome,
+    VisitOutcome,
+};
 pub use auto::{tickets_for, AutoReason, NewTicket};
 pub use config::TicketConfig;
 pub use deadline::{DeadlineRules, Light, WorkingClock};
