@@ -570,7 +570,11 @@ impl Call {
             caller: self.setup.caller.clone(),
             called: self.setup.called.clone(),
             original_called: self.setup.original_called.clone(),
-            route_mode: Some(d.mode.as_str().to_string()),
+            // An operator's feature code is no hotline call: its record says so.
+            route_mode: Some(match self.plan {
+                Plan::Announce { .. } => "feature".to_string(),
+                _ => d.mode.as_str().to_string(),
+            }),
             department: self.department.clone(),
             started_at_ms: self.setup.wall_start_ms,
             answered_at_ms: self.answered_at_ms.map(|t| self.wall(t)),

@@ -1,11 +1,11 @@
-//! Admin HTTP: Prometheus metrics, a JSON status, the live wallboard, dial plan reload, and the ticket
-//! API (nested under /api). Bind it to a management address only.
+//! Admin HTTP: Prometheus metrics, a JSON status, the live wallboard (`wallboard.rs`), dial plan reload,
+//! and the API (tickets, seats; nested under /api). Bind it to a management address only.
 
 use crate::env::CallEnv;
 use anyhow::{Context, Result};
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -37,9 +37,9 @@ pub async fn spawn(env: Arc<CallEnv>, tickets: Router) -> Result<SocketAddr> {
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/status", get(status))
-        .route("/wallboard", get(wallboard))
         .route("/admin/reload", post(reload))
         .with_state(state)
+        .merge(crate::wallboard::router(env.clone()))
         .nest("/api", tickets);
     let listener = tokio::net::TcpListener::bind(env.cfg.admin.listen)
         .await
@@ -68,7 +68,7 @@ async fn status(State(st): State<AdminState>) -> impl IntoResponse {
     let sip = s.endpoint.stats();
     let media = s.media.stats();
     let plan = s.plans.live.current();
-    let (queues, seats) = s.acd.snapshot().await.unwrap_or_default();
+    let (board, seats) = crate::wallboard::board_and_seats(s).await;
     Json(serde_json::json!({
         "uptime_s": s.stats.started_at.elapsed().as_secs(),
         "calls": {
@@ -105,9 +105,10 @@ async fn status(State(st): State<AdminState>) -> impl IntoResponse {
             "reloads": s.plans.reloads.load(Ordering::Relaxed),
             "refused_reloads": s.plans.reload_errors.load(Ordering::Relaxed),
         },
-        "queues": queues,
+        "queues": board.queues,
+        "center": board.center,
         "seats": seats,
-        "transfers": s.stats.transfers.lock().map(|t| t.clone()).unwrap_or_default(),
+        "transfers": board.transfers,
     }))
 }
 
@@ -119,74 +120,6 @@ async fn reload(State(st): State<AdminState>) -> impl IntoResponse {
             format!("plan refused, the old one keeps serving:\n{msg}\n"),
         ),
     }
-}
-
-/// A page for the supervisors' big screen: queues, seats and the service level, refreshed every 2 s.
-async fn wallboard(State(st): State<AdminState>) -> impl IntoResponse {
-    let (queues, seats) = st.env.acd.snapshot().await.unwrap_or_default();
-    let mut rows = String::new();
-    for q in &queues {
-        rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            html_escape(&q.name),
-            q.waiting,
-            q.longest_wait_ms / 1000,
-            q.seats.ready,
-            q.seats.ringing + q.seats.talking,
-        ));
-    }
-    let mut transfer_rows = String::new();
-    let board = st
-        .env
-        .stats
-        .transfers
-        .lock()
-        .map(|t| t.clone())
-        .unwrap_or_default();
-    for (department, t) in &board {
-        let sl = t
-            .service_level()
-            .map(|v| format!("{:.1}%", v * 100.0))
-            .unwrap_or_else(|| "–".into());
-        transfer_rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{sl}</td></tr>",
-            html_escape(department),
-            t.attempts,
-            t.answered_within_target,
-            t.failed,
-        ));
-    }
-    let mut seat_rows = String::new();
-    for s in &seats {
-        let state = serde_json::to_value(s.state)
-            .ok()
-            .and_then(|v| v.get("state").and_then(|x| x.as_str()).map(str::to_string))
-            .unwrap_or_default();
-        seat_rows.push_str(&format!(
-            "<tr class=\"{state}\"><td>{}</td><td>{state}</td><td>{}</td></tr>",
-            html_escape(&s.id),
-            html_escape(&s.queues.join(", "))
-        ));
-    }
-    Html(format!(
-        r#"<!doctype html><html lang="zh"><head><meta charset="utf-8"><meta http-equiv="refresh" content="2">
-<title>12345 wallboard</title><style>
-body{{font-family:sans-serif;background:#111;color:#eee;margin:2em}} table{{border-collapse:collapse;margin-bottom:2em}}
-td,th{{border:1px solid #444;padding:.4em 1em;text-align:right}} th{{background:#222}}
-tr.available td{{color:#6f6}} tr.busy td,tr.offered td{{color:#fc6}} tr.offline td{{color:#888}}
-</style></head><body><h1>12345 — 实时监控 (active calls: {active})</h1>
-<table><tr><th>queue</th><th>waiting</th><th>longest wait (s)</th><th>seats free</th><th>seats busy</th></tr>{rows}</table>
-<table><tr><th>seat</th><th>state</th><th>queues</th></tr>{seat_rows}</table>
-<h2>一键转接 transfers (since start; 95% within target)</h2>
-<table class="transfers"><tr><th>department</th><th>attempts</th><th>answered in target</th><th>fell back</th><th>service level</th></tr>{transfer_rows}</table></body></html>"#,
-        active = st.env.calls.active(),
-    ))
-}
-
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 /// `hotlined reload`: POST /admin/reload with a plain blocking HTTP/1.0 request (no client crate

@@ -105,12 +105,9 @@ impl CallTask {
             match wake {
                 Wake::Msg(None) => self.rx_open = false,
                 Wake::Msg(Some(CallMsg::Sip(inc))) => self.on_sip(*inc, now),
-                Wake::Msg(Some(CallMsg::SeatAssigned { seat })) => {
-                    self.pending.push_back(Input::SeatAssigned { seat })
-                }
-                Wake::Msg(Some(CallMsg::GroupSeats { attempt, seats })) => {
-                    info!(attempt, seats = ?seats, "transfer: the group's free seats");
-                    self.pending.push_back(Input::GroupSeats { attempt, seats })
+                Wake::Msg(Some(CallMsg::Acd(input))) => {
+                    info!(from = "acd", ?input);
+                    self.pending.push_back(input)
                 }
                 Wake::Msg(Some(CallMsg::AckTimeout)) => {
                     let out = self.legs[0].session.on_ack_timeout(now);
@@ -361,7 +358,7 @@ impl CallTask {
                 info!(reason = record.end_reason.as_str(), seat = ?record.seat, wait_ms = record.wait_ms, "call ended");
                 metrics::counter!(m::CALLS_ENDED, "reason" => record.end_reason.as_str())
                     .increment(1);
-                self.env.stats.count_transfers(&record);
+                self.env.stats.count(&record);
                 self.env.records.submit(*record);
             }
         }

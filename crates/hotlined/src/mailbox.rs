@@ -1,22 +1,21 @@
 //! The messages the daemon's tasks exchange. Plain types: this module imports nothing of the daemon,
 //! so the tasks that send and receive them do not import each other.
 
-use acd::{CallKey, QueueSnapshot, Seat};
-use call::{OfferFailure, Output};
+use acd::{ActionError, AgentAction, CallKey, QueueSnapshot, Seat, SeatEvent};
+use call::{Input, OfferFailure, Output};
 use sip::endpoint::Incoming;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 /// What reaches a call task.
 #[derive(Debug)]
 pub enum CallMsg {
     /// A request for one of this call's Call-IDs (any of its legs).
     Sip(Box<Incoming>),
-    /// The ACD picked a seat.
-    SeatAssigned { seat: String },
+    /// From the ACD, as the call's input: the seat(s) it picked, the seats of a department group reserved for
+    /// a transfer, or the queue's maximum wait moving the call on.
+    Acd(Input),
     /// Our 2xx to the caller was never ACKed.
     AckTimeout,
-    /// The seats of a department group the ACD reserved for transfer `attempt`.
-    GroupSeats { attempt: u32, seats: Vec<String> },
 }
 
 /// What reaches the ACD task. Calls are named by their [`CallKey`]; the ACD task finds their mailbox in
@@ -72,18 +71,51 @@ pub enum AcdMsg {
     Snapshot {
         reply: oneshot::Sender<(Vec<QueueSnapshot>, Vec<Seat>)>,
     },
+    /// An operator's request for a seat (a feature code or the admin API); the reply is the seat after it.
+    Act {
+        seat: String,
+        action: AgentAction,
+        reply: oneshot::Sender<Result<Seat, ActionError>>,
+    },
 }
 
-/// The ACD task's mailbox.
+/// The ACD task's mailbox, and the seats' state changes it publishes (the SSE stream).
 #[derive(Debug, Clone)]
 pub struct AcdHandle {
     tx: mpsc::UnboundedSender<AcdMsg>,
+    events: broadcast::Sender<SeatEvent>,
 }
 
 impl AcdHandle {
     pub fn new() -> (AcdHandle, mpsc::UnboundedReceiver<AcdMsg>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        (AcdHandle { tx }, rx)
+        let (events, _) = broadcast::channel(1024);
+        (AcdHandle { tx, events }, rx)
+    }
+
+    /// Seat state changes from now on (a slow subscriber misses some and is told so).
+    pub fn subscribe(&self) -> broadcast::Receiver<SeatEvent> {
+        self.events.subscribe()
+    }
+
+    /// Publish a change (nobody listening is fine).
+    pub fn publish(&self, e: SeatEvent) {
+        if self.events.receiver_count() > 0 {
+            let _ = self.events.send(e);
+        }
+    }
+
+    /// Carry out an operator's request; None when the ACD task is gone.
+    pub async fn act(&self, seat: &str, action: AgentAction) -> Option<Result<Seat, ActionError>> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(AcdMsg::Act {
+                seat: seat.to_string(),
+                action,
+                reply,
+            })
+            .ok()?;
+        rx.await.ok()
     }
 
     /// Fire and forget: the ACD task outlives every call.

@@ -7,6 +7,7 @@
 //! hotlined reload --admin 127.0.0.1:8080                 (same as SIGHUP)
 //! ```
 
+mod acd_config;
 mod acd_task;
 mod admin;
 mod admission;
@@ -15,16 +16,20 @@ mod clock;
 mod config;
 mod daemon;
 mod env;
+mod features;
 mod intake;
 mod legs;
 mod mailbox;
 mod metrics_names;
+mod operators_api;
 mod plans;
 mod registry;
 mod respond;
 mod seats;
+mod service_level;
 mod stats;
 mod timers;
+mod wallboard;
 
 use clap::{Parser, Subcommand};
 use std::io::Write;

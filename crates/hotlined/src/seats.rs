@@ -6,7 +6,7 @@ use crate::mailbox::{AcdHandle, AcdMsg};
 use crate::metrics_names as m;
 use crate::respond::reply;
 use sip::endpoint::{Incoming, TransportKind};
-use sip::registrar::{RegisterEvent, Registrar};
+use sip::registrar::{AuthCheck, RegisterEvent, Registrar};
 use sip::{SipMessage, Uri};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -71,6 +71,33 @@ impl Seats {
                 info!(source = %inc.source, status = outcome.status, reason, "REGISTER refused");
             }
             RegisterEvent::Challenged | RegisterEvent::Queried { .. } => {}
+        }
+    }
+
+    /// Digest-authenticate a request a seat sends us (a feature code's INVITE): the seat, or None when a
+    /// challenge (401) or a refusal went out instead.
+    pub fn authenticate(&self, inc: &Incoming) -> Option<String> {
+        let check = match self.registrar.lock() {
+            Ok(mut r) => r.authenticate_request(
+                &inc.msg,
+                inc.source,
+                &self.passwords,
+                self.clock.instant(),
+                false,
+            ),
+            Err(_) => {
+                reply(&inc.tx, &inc.msg, 500, "Server Internal Error", &[]);
+                return None;
+            }
+        };
+        match check {
+            AuthCheck::Authenticated { seat } => Some(seat),
+            AuthCheck::Respond(outcome) => {
+                if let (Some(tx), Ok(resp)) = (&inc.tx, SipMessage::parse(outcome.response)) {
+                    tx.respond(resp);
+                }
+                None
+            }
         }
     }
 

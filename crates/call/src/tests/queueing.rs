@@ -305,6 +305,7 @@ fn a_feature_code_call_is_answered_hears_its_confirmation_and_is_hung_up() {
     assert_eq!(out[0], Output::Hangup { leg: CALLER });
     let r = record(&out);
     assert_eq!(r.end_reason, EndReason::PromptThenHangup);
+    assert_eq!(r.route_mode.as_deref(), Some("feature"));
     assert!(r.queue_visits.is_empty() && r.seat.is_none());
     let (_, out) = start(Plan::Announce { prompt: None }, CallPolicy::default());
     assert_eq!(out[..2], [Output::Answer, Output::Hangup { leg: CALLER }]);

@@ -40,6 +40,12 @@ pub struct Options {
     /// `[trunks] gateways`: target host → address.
     pub gateways: Vec<(String, SocketAddr)>,
     pub seat_ring_timeout_s: u64,
+    /// `acd.login_required`: seats wait for their operator's `*21`.
+    pub login_required: bool,
+    /// TOML appended to the config (`[[queues]]`, `[[seats]]`, `[[operators]]` entries).
+    pub extra: String,
+    /// The database to use (a restart test starts a second daemon on the first one's).
+    pub db: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -50,6 +56,9 @@ impl Default for Options {
             trunk_allow: "127.0.0.1/32",
             gateways: Vec::new(),
             seat_ring_timeout_s: 15,
+            login_required: false,
+            extra: String::new(),
+            db: None,
         }
     }
 }
@@ -70,7 +79,10 @@ impl Daemon {
         let admin_port = free_port();
         // A media range of our own, so tests running at the same time never share ports.
         let media_base = 20_000 + (std::process::id() % 300) as u16 * 100;
-        let db = dir.path().join("hotline.db");
+        let db = opts
+            .db
+            .clone()
+            .unwrap_or_else(|| dir.path().join("hotline.db"));
         let db_url = format!("sqlite://{}", db.display());
         let example = std::fs::read_to_string(repo().join("deploy/hotlined.toml")).unwrap();
         let mut cfg = String::new();
@@ -109,7 +121,9 @@ impl Daemon {
                     "hold_prompt = \"{}\"",
                     repo().join("dialplans/prompts/please_wait.wav").display()
                 ),
-                "caller_prompt" | "ringback_prompt" | "fallback_prompt" => {
+                "login_required" => format!("login_required = {}", opts.login_required),
+                "caller_prompt" | "ringback_prompt" | "fallback_prompt" | "logged_in"
+                | "not_ready" | "logged_out" | "wrap_up_ended" | "refused" | "callback" => {
                     // Relative to the example's directory: make it absolute for our temp config.
                     let rel = line.split('"').nth(1).unwrap_or("");
                     format!("{key} = \"{}\"", repo().join("deploy").join(rel).display())
@@ -122,6 +136,7 @@ impl Daemon {
             cfg.push_str(&v);
             cfg.push('\n');
         }
+        cfg.push_str(&opts.extra);
         let cfg_path = dir.path().join("hotlined.toml");
         std::fs::write(&cfg_path, cfg).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_hotlined"))
@@ -211,22 +226,37 @@ impl Daemon {
         serde_json::from_str(&self.http_get("/status").expect("status")).expect("status json")
     }
 
-    /// Wait until `seat` is available in the ACD (it registered).
+    /// Wait until `seat` is ready in the ACD (it registered and, without a login requirement, logged in).
     pub fn wait_seat_available(&self, seat: &str) {
-        let deadline = Instant::now() + Duration::from_secs(15);
+        self.wait_seat_state(seat, "ready", Duration::from_secs(15));
+    }
+
+    /// `seat` as `/status` shows it.
+    pub fn seat_status(&self, seat: &str) -> serde_json::Value {
+        self.status()["seats"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|s| s["id"] == seat)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Wait until `seat`'s state in `/status` is `state` (ready, not_ready, logged_out, talking, …).
+    pub fn wait_seat_state(&self, seat: &str, state: &str, within: Duration) -> serde_json::Value {
+        let deadline = Instant::now() + within;
         while Instant::now() < deadline {
-            let st = self.status();
-            let ok = st["seats"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|s| s["id"] == seat && s["state"]["state"] == "available");
-            if ok {
-                return;
+            let s = self.seat_status(seat);
+            if s["state"]["state"] == state {
+                return s;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!("seat {seat} never became available:\n{}", self.log());
+        panic!(
+            "seat {seat} never became {state}: {}\n{}",
+            self.seat_status(seat),
+            self.log()
+        );
     }
 
     /// Wait until no call is active (every call ended and was recorded).
