@@ -95,8 +95,8 @@ pub struct Tally {
     /// Sum of the answered visits' talk times, and how many had one.
     pub talk_ms: i64,
     pub talked: u64,
-    /// Sum of the waits of answered and abandoned visits (short ones too): time at risk, for the patience
-    /// estimate of Erlang A.
+    /// Sum of the waits of every visit but failures (short abandons too): the time callers were at risk of
+    /// giving up, for the patience estimate of Erlang A.
     pub exposed_wait_ms: i64,
 }
 
@@ -125,8 +125,15 @@ impl Tally {
                     self.abandoned += 1;
                 }
             }
-            VisitOutcome::Overflowed => self.overflowed += 1,
-            VisitOutcome::Callback => self.callbacks += 1,
+            // Moved on still patient: their wait counts as time at risk (censored), not as an abandon.
+            VisitOutcome::Overflowed => {
+                self.overflowed += 1;
+                self.exposed_wait_ms += wait;
+            }
+            VisitOutcome::Callback => {
+                self.callbacks += 1;
+                self.exposed_wait_ms += wait;
+            }
             VisitOutcome::Ended => self.ended += 1,
         }
     }
