@@ -122,8 +122,11 @@ impl Daemon {
                     repo().join("dialplans/prompts/please_wait.wav").display()
                 ),
                 "login_required" => format!("login_required = {}", opts.login_required),
+                // Prompt paths (`not_ready` is also a feature code: only .wav values are paths).
                 "caller_prompt" | "ringback_prompt" | "fallback_prompt" | "logged_in"
-                | "not_ready" | "logged_out" | "wrap_up_ended" | "refused" | "callback" => {
+                | "not_ready" | "logged_out" | "wrap_up_ended" | "refused" | "callback"
+                    if line.contains(".wav\"") =>
+                {
                     // Relative to the example's directory: make it absolute for our temp config.
                     let rel = line.split('"').nth(1).unwrap_or("");
                     format!("{key} = \"{}\"", repo().join("deploy").join(rel).display())
@@ -621,4 +624,170 @@ pub fn wait_for(within: Duration, what: &str, mut f: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(20));
     }
     panic!("timed out waiting for {what}");
+}
+
+impl Daemon {
+    /// POST a JSON body with the API's bearer token; returns (status code, body).
+    pub fn api_post(&self, path: &str, body: &str) -> Option<(u16, String)> {
+        let mut s = TcpStream::connect_timeout(&self.admin, Duration::from_millis(500)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+        write!(
+            s,
+            "POST {path} HTTP/1.0\r\nHost: x\r\nAuthorization: Bearer change-me-example-token\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .ok()?;
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).ok()?;
+        let code = resp.get(9..12)?.parse().ok()?;
+        Some((code, resp.split_once("\r\n\r\n")?.1.to_string()))
+    }
+
+    /// The wallboard's data endpoint, and one seat of it.
+    pub fn wallboard_seat(&self, seat: &str) -> serde_json::Value {
+        let board: serde_json::Value =
+            serde_json::from_str(&self.http_get("/wallboard/data").expect("wallboard data"))
+                .expect("wallboard json");
+        board["seats"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|s| s["id"] == seat)
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// A headless baresip softphone registered as `seat` (password `hotline-<seat>`, auto-answer), driven through
+/// its ctrl_tcp module: commands in, every event recorded.
+pub struct Baresip {
+    pub child: Child,
+    pub dir: tempfile::TempDir,
+    ctrl: TcpStream,
+    pub events: Arc<Mutex<Vec<serde_json::Value>>>,
+}
+
+impl Baresip {
+    pub fn start(d: &Daemon, seat: &str) -> Baresip {
+        let dir = tempfile::tempdir().unwrap();
+        let (sip, ctrl) = (free_port(), free_port());
+        // A long tone as the microphone: baresip hangs up when its audio file ends.
+        let tone = dir.path().join("tone.wav");
+        let ok = Command::new("sox")
+            .args(["-n", "-r", "8000", "-c", "1", "-b", "16", "-e", "signed"])
+            .arg(&tone)
+            .args(["synth", "600", "sine", "440", "vol", "0.1"])
+            .status()
+            .expect("sox");
+        assert!(ok.success());
+        std::fs::write(
+            dir.path().join("config"),
+            format!(
+                "poll_method epoll\nsip_listen 127.0.0.1:{sip}\nnet_interface 127.0.0.1\n\
+                 audio_player aubridge,nil\naudio_alert aubridge,nil\naudio_source aufile,{}\n\
+                 module_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\nmodule aubridge.so\n\
+                 module_app account.so\nmodule_app menu.so\nmodule_app ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:{ctrl}\n",
+                tone.display()
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("accounts"),
+            format!(
+                "<sip:{seat}@127.0.0.1:{}>;auth_pass=hotline-{seat};answermode=auto;regint=60\n",
+                d.sip.port()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("baresip")
+            .arg("-f")
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start baresip (apt-get install baresip-core)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let stream = loop {
+            match TcpStream::connect(("127.0.0.1", ctrl)) {
+                Ok(s) => break s,
+                Err(_) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(100))
+                }
+                Err(e) => panic!("baresip ctrl_tcp: {e}"),
+            }
+        };
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let (mut rd, ev) = (stream.try_clone().unwrap(), events.clone());
+        std::thread::spawn(move || {
+            // Netstrings: <len>:<json>,
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = rd.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                while let Some(colon) = buf.iter().position(|&b| b == b':') {
+                    let Some(len) = std::str::from_utf8(&buf[..colon])
+                        .ok()
+                        .and_then(|s| s.parse::<usize>().ok())
+                    else {
+                        buf.clear();
+                        break;
+                    };
+                    if buf.len() < colon + 1 + len + 1 {
+                        break;
+                    }
+                    if let Ok(v) = serde_json::from_slice(&buf[colon + 1..colon + 1 + len]) {
+                        ev.lock().unwrap().push(v);
+                    }
+                    buf.drain(..colon + 1 + len + 1);
+                }
+            }
+        });
+        Baresip {
+            child,
+            dir,
+            ctrl: stream,
+            events,
+        }
+    }
+
+    pub fn command(&mut self, command: &str, params: &str) {
+        let body =
+            serde_json::json!({"command": command, "params": params, "token": "t"}).to_string();
+        write!(self.ctrl, "{}:{body},", body.len()).unwrap();
+    }
+
+    /// Events of `kind` (CALL_INCOMING, CALL_ESTABLISHED, CALL_CLOSED, REGISTER_OK…) so far.
+    pub fn count(&self, kind: &str, direction: &str) -> usize {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e["type"] == kind && (direction.is_empty() || e["direction"] == direction))
+            .count()
+    }
+
+    /// Wait until there are `n` events of `kind` in `direction` ("" for any).
+    pub fn wait(&self, kind: &str, direction: &str, n: usize, within: Duration) {
+        let deadline = Instant::now() + within;
+        while self.count(kind, direction) < n {
+            assert!(
+                Instant::now() < deadline,
+                "baresip: no {n}×{kind} {direction}: {:?}",
+                self.events.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Baresip {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
