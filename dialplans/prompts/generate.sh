@@ -31,3 +31,10 @@ gen wrap_up_ended "整理结束，开始接听来电。" u-law 8
 gen refused "操作未完成，请检查后重试。" u-law 8
 # A caller past the queue's maximum wait: the call-back promise, then the call ends.
 gen callback "目前话务繁忙，您的来电号码已记录，我们将尽快给您回电，再见。" a-law 8
+# Position and expected-wait announcements, assembled from pieces: «您前面还有» N «位在等候，预计等待» M «分钟».
+mkdir -p announce
+i=0; for d in 零 一 二 三 四 五 六 七 八 九 十; do gen "announce/$i" "$d" u-law 8; i=$((i+1)); done
+gen announce/ahead "您前面还有" u-law 8
+gen announce/callers "位在等候。" u-law 8
+gen announce/expected "预计等待" u-law 8
+gen announce/minutes "分钟。" u-law 8

@@ -12,7 +12,7 @@ impl Call {
         if self.phase == Phase::Ended {
             return out;
         }
-        if self.transfer_input(&input, now_ms, &mut out) {
+        if self.transfer_input(&input, now_ms, &mut out) || self.announce_input(&input, &mut out) {
             return out;
         }
         match input {
@@ -121,10 +121,13 @@ impl Call {
                     self.end_leg(leg, &mut out);
                 }
             }
-            // Only for a transfer attempt (consumed there); a stale answer is dropped.
+            // Only for a transfer attempt or an announcement (consumed there).
             Input::GroupSeats { .. }
             | Input::TransferRequest { .. }
-            | Input::Timer(TimerKind::Transfer { .. } | TimerKind::Keys { .. }) => {}
+            | Input::QueuePosition { .. }
+            | Input::Timer(
+                TimerKind::Transfer { .. } | TimerKind::Keys { .. } | TimerKind::Announce { .. },
+            ) => {}
             Input::AckTimeout | Input::MediaTimeout { .. } => {
                 self.end_partner(&mut out);
                 self.end_caller(500, "Media Failure", &mut out);
@@ -252,6 +255,7 @@ impl Call {
             });
             self.served_by = Some(seat);
             self.leave_queue(VisitOutcome::Answered, now_ms);
+            self.stop_announcing();
         }
         self.answered_at_ms = Some(now_ms);
         self.phase = Phase::Connected { leg };
@@ -447,8 +451,10 @@ impl Call {
                     entered_ms: now_ms,
                     left: None,
                 });
+                self.schedule_announcement(out);
             }
             None => {
+                self.stop_announcing();
                 // "Leave your number": the promise, then the end of the call and a call-back ticket.
                 if let Phase::Offering { leg, .. } = self.phase {
                     for l in std::iter::once(leg).chain(std::mem::take(&mut self.ring_too)) {
@@ -543,6 +549,7 @@ impl Call {
             });
             self.queued_at_ms = Some(now_ms);
             self.phase = Phase::Queued;
+            self.schedule_announcement(out);
         }
     }
 }

@@ -12,11 +12,13 @@
 //! wall-clock epoch milliseconds, `CallSetup::wall_start_ms + (t − now_ms at Call::new)`; durations come from
 //! the monotonic times.
 
+mod announce;
 mod flow;
 mod legs;
 mod plan;
 mod transfer;
 
+pub use announce::{chinese_number, Announcements};
 pub use legs::{LegId, LegState, Target, Topology};
 pub use plan::{plan_for, unavailable, Plan, Router};
 pub use record::{
@@ -83,6 +85,8 @@ pub struct CallPolicy {
     /// What a caller hears when its queue's maximum wait ends the call with a call-back promise («您的来电
     /// 号码已记录，我们将尽快给您回电»).
     pub callback_prompt: Option<PromptRef>,
+    /// Position and expected-wait announcements while waiting (per queue).
+    pub announce: Option<Arc<Announcements>>,
 }
 
 impl Default for CallPolicy {
@@ -96,6 +100,7 @@ impl Default for CallPolicy {
             hold: None,
             transfer: TransferPolicy::default(),
             callback_prompt: None,
+            announce: None,
         }
     }
 }
@@ -111,6 +116,8 @@ pub enum TimerKind {
     Transfer { attempt: u32 },
     /// The operator keyed nothing more towards a feature code.
     Keys { generation: u32 },
+    /// Time to tell the waiting caller its position (`round`: the queue stay it belongs to).
+    Announce { round: u32 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,6 +137,11 @@ pub enum Input {
     /// The queue's maximum wait moved the waiting call on: to another queue, or (None) to the call-back list.
     Overflowed {
         to: Option<String>,
+    },
+    /// The ACD's answer to [`Output::AskPosition`]: 1 = next; the expected wait when it can tell.
+    QueuePosition {
+        position: usize,
+        expected_wait_ms: Option<i64>,
     },
     /// The leg got a provisional (180/183).
     LegRinging {
@@ -279,6 +291,8 @@ pub enum Output {
         queue: String,
         waiting_since_ms: i64,
     },
+    /// Ask the ACD where the call waits (answered by [`Input::QueuePosition`]).
+    AskPosition,
     /// The call is over: hand this record to the ticket crate. Always the last output, exactly once.
     Finished(Box<CallRecord>),
 }
@@ -350,6 +364,10 @@ pub struct Call {
     /// The other legs of a ring-all offer (the phase's leg is the first).
     ring_too: Vec<LegId>,
     visits: Vec<Visit>,
+    /// The announcement's pieces still to play, whether one plays, and the round of its timer.
+    announcing: std::collections::VecDeque<PromptRef>,
+    announce_playing: bool,
+    announce_round: u32,
 }
 
 impl Call {
@@ -387,6 +405,9 @@ impl Call {
             transfer_seq: 0,
             ring_too: Vec::new(),
             visits: Vec::new(),
+            announcing: std::collections::VecDeque::new(),
+            announce_playing: false,
+            announce_round: 0,
         };
         let mut out = Vec::new();
         match call.plan {

@@ -94,10 +94,13 @@ pub struct AcdPrompts {
     pub refused: Option<PathBuf>,
     /// «您的来电号码已记录，我们将尽快给您回电»: the maximum wait ended the call.
     pub callback: Option<PathBuf>,
+    /// The pieces of position announcements: `0.wav` … `9.wav`, `10.wav` (十), `ahead.wav` («您前面还有»),
+    /// `callers.wav` («位在等候»), `expected.wav` («预计等待»), `minutes.wav` («分钟»).
+    pub announce_dir: Option<PathBuf>,
 }
 
 impl AcdPrompts {
-    pub fn all_mut(&mut self) -> [&mut Option<PathBuf>; 6] {
+    pub fn all_mut(&mut self) -> [&mut Option<PathBuf>; 7] {
         [
             &mut self.logged_in,
             &mut self.not_ready,
@@ -105,6 +108,7 @@ impl AcdPrompts {
             &mut self.wrap_up_ended,
             &mut self.refused,
             &mut self.callback,
+            &mut self.announce_dir,
         ]
     }
 }
@@ -132,6 +136,9 @@ pub struct QueueConfig {
     /// This queue's service-level threshold; default `calls.service_level_s`.
     #[serde(default)]
     pub service_level_s: Option<u64>,
+    /// Tell waiting callers their position and expected wait this often (needs `acd.prompts.announce_dir`).
+    #[serde(default)]
+    pub announce_every_s: Option<u64>,
 }
 
 /// `[[operators]]`: someone who can log in at a seat with `*21<id>`.
@@ -224,6 +231,35 @@ impl AcdSection {
         Ok(specs)
     }
 
+    /// The announcement pieces from `announce_dir` and each queue's interval; None without a directory or
+    /// without a queue that announces.
+    pub fn announcements(&self, queues: &[QueueConfig]) -> Option<call::Announcements> {
+        let dir = self.prompts.announce_dir.as_ref()?;
+        let every_ms: BTreeMap<String, i64> = queues
+            .iter()
+            .filter_map(|q| {
+                Some((
+                    q.name.clone(),
+                    q.announce_every_s.filter(|s| *s > 0)? as i64 * 1000,
+                ))
+            })
+            .collect();
+        if every_ms.is_empty() {
+            return None;
+        }
+        let p = |name: &str| -> call::PromptRef {
+            std::sync::Arc::from(dir.join(format!("{name}.wav")).to_string_lossy().as_ref())
+        };
+        Some(call::Announcements {
+            digits: (0..=10).map(|i| p(&i.to_string())).collect(),
+            ahead: p("ahead"),
+            callers: p("callers"),
+            expected: p("expected"),
+            minutes: p("minutes"),
+            every_ms,
+        })
+    }
+
     /// What the wallboard shows for a not-ready reason.
     pub fn reason_name(&self, r: acd::Reason) -> String {
         match r {
@@ -250,6 +286,7 @@ mod tests {
             max_wait_s: wait,
             overflow: overflow.map(Into::into),
             service_level_s: None,
+            announce_every_s: None,
         }
     }
 

@@ -195,6 +195,16 @@ fn handle_msg(
             queue,
             waiting_since_ms,
         } => acd.requeue_front(call, &queue, waiting_since_ms, now),
+        AcdMsg::Position { call } => {
+            if let Some(position) = acd.position(call) {
+                let input = Input::QueuePosition {
+                    position,
+                    expected_wait_ms: acd.expected_wait_ms(call),
+                };
+                let _ = calls.send(call, CallMsg::Acd(input));
+            }
+            Vec::new()
+        }
         AcdMsg::Snapshot { reply } => {
             let _ = reply.send((acd.snapshot(now), acd.seats().cloned().collect()));
             Vec::new()

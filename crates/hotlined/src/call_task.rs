@@ -340,6 +340,7 @@ impl CallTask {
             | Output::ReserveSeats { .. }
             | Output::SeatTaken { .. }
             | Output::ReleaseReserved
+            | Output::AskPosition
             | Output::Requeue { .. } => {}
             Output::ReferReply { leg, status } => {
                 let out = self.leg(leg).map(|io| io.reply_refer(status));

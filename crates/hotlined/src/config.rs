@@ -234,7 +234,7 @@ impl Config {
         cfg.dialplan.dir = rebase(base, &cfg.dialplan.dir);
         cfg.tickets.spool_dir = rebase(base, &cfg.tickets.spool_dir);
         let t = &mut cfg.calls.transfer;
-        let [a, b, c, d, e, f] = cfg.acd.prompts.all_mut();
+        let [a, b, c, d, e, f, g] = cfg.acd.prompts.all_mut();
         for p in [
             &mut cfg.calls.hold_prompt,
             &mut t.caller_prompt,
@@ -246,6 +246,7 @@ impl Config {
             d,
             e,
             f,
+            g,
         ] {
             if let Some(h) = p.as_ref() {
                 *p = Some(rebase(base, h));

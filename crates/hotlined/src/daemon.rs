@@ -188,14 +188,17 @@ pub async fn run(cfg: Config) -> Result<()> {
             prompt(&cfg.calls.hold_prompt),
             transfer,
         )
-        .with_acd_prompts(AcdPrompts {
-            logged_in: prompt(&a.logged_in),
-            not_ready: prompt(&a.not_ready),
-            logged_out: prompt(&a.logged_out),
-            wrap_up_ended: prompt(&a.wrap_up_ended),
-            refused: prompt(&a.refused),
-            callback: prompt(&a.callback),
-        }),
+        .with_acd_prompts(
+            AcdPrompts {
+                logged_in: prompt(&a.logged_in),
+                not_ready: prompt(&a.not_ready),
+                logged_out: prompt(&a.logged_out),
+                wrap_up_ended: prompt(&a.wrap_up_ended),
+                refused: prompt(&a.refused),
+                callback: prompt(&a.callback),
+            },
+            cfg.acd.announcements(&cfg.queues),
+        ),
     );
     plans.preload_prompts();
     let calls = Arc::new(CallRegistry::new());

@@ -191,6 +191,7 @@ pub fn spawn_call(env: &Arc<CallEnv>, start: CallStart) {
                 hold: env.plans.hold.clone(),
                 transfer: env.plans.transfer.clone(),
                 callback_prompt: env.plans.acd.callback.clone(),
+                announce: env.plans.announce.clone(),
             };
             let setup = CallSetup {
                 call_id,

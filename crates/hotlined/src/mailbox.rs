@@ -71,6 +71,10 @@ pub enum AcdMsg {
     Snapshot {
         reply: oneshot::Sender<(Vec<QueueSnapshot>, Vec<Seat>)>,
     },
+    /// Where `call` waits: answered to the call as `Input::QueuePosition` (nothing when it waits nowhere).
+    Position {
+        call: CallKey,
+    },
     /// An operator's request for a seat (a feature code or the admin API); the reply is the seat after it.
     Act {
         seat: String,
@@ -161,6 +165,7 @@ pub fn acd_message(call: CallKey, out: Output) -> Result<AcdMsg, Output> {
             queue: group,
         },
         Output::SeatTaken { seat } => AcdMsg::Taken { call, seat },
+        Output::AskPosition => AcdMsg::Position { call },
         Output::ReleaseReserved => AcdMsg::Withdraw { call },
         Output::Requeue {
             queue,

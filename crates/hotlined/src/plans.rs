@@ -30,6 +30,8 @@ pub struct Plans {
     pub transfer: call::TransferPolicy,
     /// `[acd.prompts]`: feature-code confirmations and the call-back promise.
     pub acd: AcdPrompts,
+    /// Position announcements of waiting callers, if any queue has them.
+    pub announce: Option<Arc<call::Announcements>>,
     pub reloads: AtomicU64,
     pub reload_errors: AtomicU64,
 }
@@ -48,13 +50,19 @@ impl Plans {
             hold,
             transfer,
             acd: AcdPrompts::default(),
+            announce: None,
             reloads: AtomicU64::new(0),
             reload_errors: AtomicU64::new(0),
         }
     }
 
-    pub fn with_acd_prompts(mut self, acd: AcdPrompts) -> Plans {
+    pub fn with_acd_prompts(
+        mut self,
+        acd: AcdPrompts,
+        announce: Option<call::Announcements>,
+    ) -> Plans {
         self.acd = acd;
+        self.announce = announce.map(Arc::new);
         self
     }
 
@@ -99,7 +107,11 @@ impl Plans {
         ]
         .into_iter()
         .flatten()
-        {
+        .chain(self.announce.iter().flat_map(|a| {
+            a.digits
+                .iter()
+                .chain([&a.ahead, &a.callers, &a.expected, &a.minutes])
+        })) {
             self.prompts.remove(p);
             self.prompt(p);
         }

@@ -310,3 +310,27 @@ name = "李强"
     assert_eq!(d.wallboard_seat("1001")["operator_name"], "王芳");
     assert!(d.log().contains("seat presence restored"), "{}", d.log());
 }
+
+#[test]
+fn waiting_callers_are_told_their_position() {
+    let d = Daemon::start(Options {
+        extra: "\n[[queues]]\nname = \"general\"\nannounce_every_s = 2\n".into(),
+        ..Options::default()
+    });
+    // No seat: two callers wait; the second hears «您前面还有 一 位在等候» every 2 s.
+    let (a_rtp, b_rtp) = (RtpPeer::new(), RtpPeer::new());
+    let mut a = dial(&d, "caller_cancel.xml", "12345", a_rtp.port(), 16_000);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut b = dial(&d, "caller_cancel.xml", "12345", b_rtp.port(), 14_000);
+    for c in [&mut a, &mut b] {
+        let st = c.wait(Duration::from_secs(40));
+        assert!(st.success(), "{}\n{}", c.messages(), d.log());
+    }
+    let log = d.log();
+    assert!(log.contains("QueuePosition { position: 2"), "{log}");
+    assert!(log.contains("QueuePosition { position: 1"), "{log}");
+    assert!(!log.contains("prompt cannot be played"), "{log}");
+    d.wait_idle(Duration::from_secs(10));
+    let r = d.call_records(2);
+    assert!(r.iter().all(|r| r.end_reason == ticket::EndReason::AbandonedInQueue));
+}

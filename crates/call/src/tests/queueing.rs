@@ -310,3 +310,114 @@ fn a_feature_code_call_is_answered_hears_its_confirmation_and_is_hung_up() {
     let (_, out) = start(Plan::Announce { prompt: None }, CallPolicy::default());
     assert_eq!(out[..2], [Output::Answer, Output::Hangup { leg: CALLER }]);
 }
+
+fn announcements() -> Arc<Announcements> {
+    Arc::new(Announcements {
+        digits: (0..=10).map(|i| format!("d{i}.wav").into()).collect(),
+        ahead: "ahead.wav".into(),
+        callers: "callers.wav".into(),
+        expected: "expected.wav".into(),
+        minutes: "minutes.wav".into(),
+        every_ms: [("general".to_string(), 30_000)].into(),
+    })
+}
+
+#[test]
+fn numbers_are_said_as_mandarin_digits() {
+    assert_eq!(chinese_number(0), [0]);
+    assert_eq!(chinese_number(7), [7]);
+    assert_eq!(chinese_number(10), [10]);
+    assert_eq!(chinese_number(13), [10, 3]);
+    assert_eq!(chinese_number(20), [2, 10]);
+    assert_eq!(chinese_number(42), [4, 10, 2]);
+    assert_eq!(chinese_number(250), [9, 10, 9]);
+}
+
+#[test]
+fn a_waiting_caller_hears_its_position_and_expected_wait_every_n_seconds() {
+    let policy = CallPolicy {
+        announce: Some(announcements()),
+        ..CallPolicy::default()
+    };
+    let (mut call, out) = start(queue_plan("general"), policy);
+    assert!(out.contains(&Output::StartTimer {
+        kind: TimerKind::Announce { round: 1 },
+        after_ms: 30_000
+    }));
+    let out = call.handle(Input::Timer(TimerKind::Announce { round: 1 }), 30_000);
+    assert_eq!(out, vec![Output::AskPosition]);
+    // Third in line, about 2½ minutes: «您前面还有 二 位在等候，预计等待 三 分钟».
+    let out = call.handle(
+        Input::QueuePosition {
+            position: 3,
+            expected_wait_ms: Some(150_000),
+        },
+        30_010,
+    );
+    let play = |p: &str| Output::Play {
+        leg: CALLER,
+        prompt: p.into(),
+        looped: false,
+    };
+    assert_eq!(out, vec![play("ahead.wav")]);
+    let mut heard = vec!["ahead.wav".to_string()];
+    for t in 0..10 {
+        let out = call.handle(Input::PromptFinished { leg: CALLER }, 31_000 + t);
+        match &out[0] {
+            Output::Play {
+                prompt,
+                looped: false,
+                ..
+            } => heard.push(prompt.to_string()),
+            Output::Play { looped: true, .. } => {
+                // Back to the hold prompt, and the next round is armed.
+                assert_eq!(
+                    out[1],
+                    Output::StartTimer {
+                        kind: TimerKind::Announce { round: 2 },
+                        after_ms: 30_000
+                    }
+                );
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(
+        heard,
+        [
+            "ahead.wav",
+            "d2.wav",
+            "callers.wav",
+            "expected.wav",
+            "d3.wav",
+            "minutes.wav"
+        ]
+    );
+    // A stale round is ignored; once a seat answers there are no more.
+    assert!(call
+        .handle(Input::Timer(TimerKind::Announce { round: 1 }), 60_000)
+        .is_empty());
+    call.handle(
+        Input::SeatAssigned {
+            seat: "1001".into(),
+        },
+        61_000,
+    );
+    call.handle(Input::LegAnswered { leg: LegId(1) }, 62_000);
+    assert!(call
+        .handle(Input::Timer(TimerKind::Announce { round: 2 }), 62_000)
+        .is_empty());
+    // The next in line hears no "ahead"; a queue without announcements arms nothing.
+    let a = announcements();
+    assert_eq!(a.sentence(1, None), Vec::<PromptRef>::new());
+    assert_eq!(a.sentence(1, Some(1)).len(), 3, "expected 一 minute");
+    let (_, out) = start(
+        queue_plan("backup"),
+        CallPolicy {
+            announce: Some(announcements()),
+            ..CallPolicy::default()
+        },
+    );
+    assert!(!out.iter().any(|o| matches!(o, Output::StartTimer { .. })));
+}

@@ -122,6 +122,10 @@ impl Daemon {
                     repo().join("dialplans/prompts/please_wait.wav").display()
                 ),
                 "login_required" => format!("login_required = {}", opts.login_required),
+                "announce_dir" => format!(
+                    "announce_dir = \"{}\"",
+                    repo().join("dialplans/prompts/announce").display()
+                ),
                 // Prompt paths (`not_ready` is also a feature code: only .wav values are paths).
                 "caller_prompt" | "ringback_prompt" | "fallback_prompt" | "logged_in"
                 | "not_ready" | "logged_out" | "wrap_up_ended" | "refused" | "callback"
