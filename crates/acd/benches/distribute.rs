@@ -38,3 +38,38 @@ fn call_cycle(bencher: Bencher, seats: usize) {
         black_box(a.take_events());
     });
 }
+
+/// The same cycle as the daemon runs it by default: the queue has a maximum wait (900 s), so every call also
+/// enters and leaves the deadline index.
+#[divan::bench(args = [4_000])]
+fn call_cycle_with_max_wait(bencher: Bencher, seats: usize) {
+    let mut a = Acd::new(AcdConfig::default());
+    a.add_queue(acd::QueueSpec {
+        max_wait_ms: Some(900_000),
+        ..acd::QueueSpec::named("main")
+    });
+    for i in 0..seats {
+        let id = format!("{}", 100_000 + i);
+        a.add_seat(&id, vec!["main".into()]);
+        a.seat_online(&id, 0);
+    }
+    let mut call = 0u64;
+    let mut now = 1i64;
+    for _ in 0..seats * 3 / 4 {
+        call += 1;
+        for g in a.enqueue(call, "main", now) {
+            a.offer_answered(g.call, &g.seat, "main", now);
+        }
+    }
+    a.take_events();
+    bencher.bench_local(|| {
+        call += 1;
+        now += 1;
+        let got = a.enqueue(call, "main", now);
+        for g in &got {
+            a.offer_answered(g.call, &g.seat, "main", now);
+            black_box(a.seat_released(&g.seat, now));
+        }
+        black_box(a.take_events());
+    });
+}
