@@ -332,5 +332,7 @@ fn waiting_callers_are_told_their_position() {
     assert!(!log.contains("prompt cannot be played"), "{log}");
     d.wait_idle(Duration::from_secs(10));
     let r = d.call_records(2);
-    assert!(r.iter().all(|r| r.end_reason == ticket::EndReason::AbandonedInQueue));
+    assert!(r
+        .iter()
+        .all(|r| r.end_reason == ticket::EndReason::AbandonedInQueue));
 }
