@@ -12,6 +12,8 @@ pub mod deadline;
 mod live;
 pub mod mask;
 pub mod model;
+pub mod queue_stats;
+pub mod queues;
 pub mod record;
 mod spool;
 pub mod stats;
@@ -24,7 +26,8 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
 pub use ::record::{
-    CallRecord, EndReason, TransferAttempt, TransferEndedBy, TransferKind, TransferOutcome,
+    CallRecord, EndReason, QueueVisit, TransferAttempt, TransferEndedBy, TransferKind,
+    TransferOutcome, VisitOutcome,
 };
 pub use auto::{tickets_for, AutoReason, NewTicket};
 pub use config::TicketConfig;
