@@ -508,6 +508,8 @@ def main():
     cmd, rest = sys.argv[1], sys.argv[2:]
     if cmd == "snapshot":
         snapshot(int(rest[0]))
+    elif cmd == "socket-drops":
+        print(socket_drops({int(p) for p in rest}))
     elif cmd == "status":
         try:
             print(json.dumps(status(rest[0])))

@@ -36,10 +36,14 @@ read -r dropped bans < <("$PY" -c '
 import json, sys
 s = json.load(open(sys.argv[1]))["sip"]
 print(s["flood_dropped"], s["flood_bans"])' "$WORK/status_after.json")
+# Datagrams the kernel dropped at the daemon's full socket buffer (a loaded box) never reached the limit: they
+# are dropped too, one layer lower, and counted apart.
+kernel=$($LIB socket-drops "$SIP_PORT")
 # Each address gets its window's allowance (100 per 2 s by default) before its ban; the rest is dropped.
-echo "FLOOD {\"sent\": $sent, \"sources\": $SOURCES, \"dropped\": $dropped, \"bans\": $bans, \"call_summary_rc\": $SUMMARY_RC}"
+echo "FLOOD {\"sent\": $sent, \"sources\": $SOURCES, \"dropped\": $dropped, \"kernel_dropped\": $kernel, \"bans\": $bans, \"call_summary_rc\": $SUMMARY_RC}"
 rc=0
 ((SUMMARY_RC == 0)) || { log "FAIL: the trunk's calls were not all clean beside the flood"; rc=1; }
 ((bans == SOURCES)) || { log "FAIL: $bans bans for $SOURCES flooding addresses"; rc=1; }
-((dropped * 100 >= (sent - SOURCES * 100) * 95)) || { log "FAIL: only $dropped of $sent flood messages dropped"; rc=1; }
+(((dropped + kernel) * 100 >= (sent - SOURCES * 100) * 95)) \
+    || { log "FAIL: only $dropped of $sent flood messages dropped ($kernel more by the kernel)"; rc=1; }
 exit $rc
