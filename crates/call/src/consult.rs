@@ -305,11 +305,7 @@ impl Call {
             return;
         }
         out.push(Output::StopPlaying { leg: LegId::CALLER });
-        if !self.caller_answered {
-            out.push(Output::Answer);
-            self.caller_answered = true;
-            self.legs.set_state(LegId::CALLER, LegState::Answered);
-        }
+        self.answer_caller(now_ms, out);
         self.legs.connect(&[LegId::CALLER, leg], out);
         if let Some(c) = self.consult.as_mut() {
             c.ringing.clear();

@@ -145,6 +145,8 @@ impl Call {
             | Input::Timer(
                 TimerKind::Transfer { .. } | TimerKind::Keys { .. } | TimerKind::Announce { .. },
             ) => {}
+            // Still unanswered after `early_media_max_ms` (no seat yet): answer before the carrier gives up.
+            Input::Timer(TimerKind::EarlyMedia) => self.answer_caller(now_ms, &mut out),
             Input::AckTimeout | Input::MediaTimeout { .. } => {
                 self.end_partner(&mut out);
                 self.end_caller(500, "Media Failure", &mut out);
@@ -258,11 +260,7 @@ impl Call {
         self.legs.set_state(leg, LegState::Answered);
         let waited_ms = now_ms - self.queued_at_ms.unwrap_or(now_ms);
         out.push(Output::StopPlaying { leg: LegId::CALLER });
-        if !self.caller_answered {
-            out.push(Output::Answer);
-            self.caller_answered = true;
-            self.legs.set_state(LegId::CALLER, LegState::Answered);
-        }
+        self.answer_caller(now_ms, out);
         self.legs.connect(&[LegId::CALLER, leg], out);
         if self.queued() {
             let seat = self.seat_of(leg).unwrap_or_default();
@@ -543,14 +541,36 @@ impl Call {
         }
     }
 
-    pub(crate) fn open_media(&mut self, out: &mut Vec<Output>) {
-        if self.policy.answer_before_queue {
-            out.push(Output::Answer);
-            self.caller_answered = true;
-            self.legs.set_state(LegId::CALLER, LegState::Answered);
-        } else {
-            out.push(Output::EarlyMedia);
+    /// The caller's media from the start: answered at once (a queue, a menu or an announcement under the
+    /// default policy), or
+    /// early media (183), answered anyway after `early_media_max_ms` when it is set.
+    pub(crate) fn open_media(&mut self, now_ms: i64, out: &mut Vec<Output>) {
+        let waits = matches!(
+            self.plan,
+            Plan::Queue { .. } | Plan::Menu { .. } | Plan::PromptThenHangup { .. }
+        );
+        if waits && self.policy.answer_before_queue {
+            self.answer_caller(now_ms, out);
+            return;
         }
+        out.push(Output::EarlyMedia);
+        if let (true, Some(after_ms)) = (waits, self.policy.early_media_max_ms) {
+            out.push(Output::StartTimer {
+                kind: TimerKind::EarlyMedia,
+                after_ms,
+            });
+        }
+    }
+
+    /// Send the caller its 200 (once): by the system, or because a person answered.
+    pub(crate) fn answer_caller(&mut self, now_ms: i64, out: &mut Vec<Output>) {
+        if self.caller_answered {
+            return;
+        }
+        out.push(Output::Answer);
+        self.caller_answered = true;
+        self.system_answered_ms = Some(now_ms);
+        self.legs.set_state(LegId::CALLER, LegState::Answered);
     }
 
     fn enter_queue(&mut self, now_ms: i64, out: &mut Vec<Output>) {

@@ -69,10 +69,16 @@ impl fmt::Debug for CallSetup {
 /// Tunables, from the daemon's config.
 #[derive(Debug, Clone)]
 pub struct CallPolicy {
-    /// Answer (200 OK) before prompts and queueing, instead of playing them as early media (183) and answering
-    /// only when a seat picks up. Early media keeps the caller free to CANCEL while queued and does not start
-    /// charging before a human answers.
+    /// Answer (200 OK) a queued or menu call before its greeting, then play the prompts and queue (the default,
+    /// as Asterisk's and FreeSWITCH's queues do): carriers release calls left unanswered past their no-answer
+    /// timer (60–180 s), mobile networks often carry no DTMF in early media, and many SBCs send no audio before
+    /// a 200. False plays them as early media (183) and answers when a seat picks up, so the caller is not
+    /// charged before a person answers; see `early_media_max_ms`. Forwarded (`Connect`) and consult calls always
+    /// stay in early media until the far end answers.
     pub answer_before_queue: bool,
+    /// In early-media mode, answer anyway once the call has waited this long unanswered (below the carriers'
+    /// no-answer timers). None: never.
+    pub early_media_max_ms: Option<i64>,
     /// How long a seat may ring before the call goes back to the queue.
     pub seat_ring_timeout_ms: i64,
     /// How long a seat that did not answer rests before it is offered again.
@@ -95,7 +101,8 @@ pub struct CallPolicy {
 impl Default for CallPolicy {
     fn default() -> Self {
         CallPolicy {
-            answer_before_queue: false,
+            answer_before_queue: true,
+            early_media_max_ms: None,
             seat_ring_timeout_ms: 15_000,
             seat_retry_after_ms: 5_000,
             connect_ring_timeout_ms: 60_000,
@@ -121,6 +128,8 @@ pub enum TimerKind {
     Keys { generation: u32 },
     /// Time to tell the waiting caller its position (`round`: the queue stay it belongs to).
     Announce { round: u32 },
+    /// The call has been in early media for `early_media_max_ms`: answer it.
+    EarlyMedia,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -420,6 +429,8 @@ pub struct Call {
     start_ms: i64,
     queued_at_ms: Option<i64>,
     answered_at_ms: Option<i64>,
+    /// When the caller got its 200 (by the system before the greeting, or at a person's answer).
+    system_answered_ms: Option<i64>,
     /// A seat answered since the last [`Call::poll_journal`].
     journal_due: bool,
     caller_answered: bool,
@@ -471,6 +482,7 @@ impl Call {
             start_ms: now_ms,
             queued_at_ms: None,
             answered_at_ms: None,
+            system_answered_ms: None,
             journal_due: false,
             caller_answered: false,
             attempts: 0,
@@ -491,12 +503,8 @@ impl Call {
         match call.plan {
             Plan::Reject { .. } => {}
             // A feature code's confirmation is a short answered call.
-            Plan::Announce { .. } => {
-                out.push(Output::Answer);
-                call.caller_answered = true;
-                call.legs.set_state(LegId::CALLER, LegState::Answered);
-            }
-            _ => call.open_media(&mut out),
+            Plan::Announce { .. } => call.answer_caller(now_ms, &mut out),
+            _ => call.open_media(now_ms, &mut out),
         }
         call.start_plan(now_ms, &mut out);
         (call, out)
@@ -695,6 +703,7 @@ impl Call {
             department: self.department.clone(),
             started_at_ms: self.setup.wall_start_ms,
             answered_at_ms: self.answered_at_ms.map(|t| self.wall(t)),
+            system_answered_at_ms: self.system_answered_ms.map(|t| self.wall(t)),
             ended_at_ms: self.wall(now_ms),
             wait_ms: wait_end - self.start_ms,
             seat: self.served_by.clone(),

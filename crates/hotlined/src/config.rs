@@ -137,8 +137,12 @@ pub struct CallsConfig {
     pub max_calls_per_second: u32,
     /// Seconds suggested in Retry-After when refusing for overload.
     pub retry_after_s: u32,
-    /// Answer (200) before prompts/queue instead of early media (183) until a seat answers.
+    /// Answer (200) a queued or menu call before its greeting (the default), instead of early media (183)
+    /// until a seat answers.
     pub answer_before_queue: bool,
+    /// With `answer_before_queue = false`: answer anyway after this long in early media, before the carriers'
+    /// no-answer timers (60–180 s) release the call. 0 = never.
+    pub early_media_max_s: u64,
     /// How long a seat may ring before the call goes back to the queue.
     pub seat_ring_timeout_s: u64,
     /// How long a seat that did not answer rests before the next offer.
@@ -200,7 +204,8 @@ impl Default for CallsConfig {
             max_active: 5_000,
             max_calls_per_second: 1_000,
             retry_after_s: 5,
-            answer_before_queue: false,
+            answer_before_queue: true,
+            early_media_max_s: 45,
             seat_ring_timeout_s: 15,
             seat_retry_after_s: 5,
             wrap_up_s: 0,

@@ -263,6 +263,8 @@ pub fn policy(env: &CallEnv) -> CallPolicy {
     let calls = &env.cfg.calls;
     CallPolicy {
         answer_before_queue: calls.answer_before_queue,
+        early_media_max_ms: (calls.early_media_max_s > 0)
+            .then_some(calls.early_media_max_s as i64 * 1000),
         seat_ring_timeout_ms: calls.seat_ring_timeout_s as i64 * 1000,
         seat_retry_after_ms: calls.seat_retry_after_s as i64 * 1000,
         connect_ring_timeout_ms: calls.connect_ring_timeout_s as i64 * 1000,

@@ -78,6 +78,7 @@ fn day_records() -> (Vec<CallRecord>, Vec<(usize, u32, f64)>) {
                 transfer_unanswered: None,
                 transfers: Vec::new(),
                 handed_over_by: None,
+                system_answered_at_ms: None,
                 queue_visits: vec![QueueVisit {
                     queue: "general".into(),
                     entered_at_ms: entered,

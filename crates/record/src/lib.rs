@@ -84,8 +84,14 @@ pub struct CallRecord {
     /// Department the dialplan matched, if any.
     pub department: Option<String>,
     pub started_at_ms: i64,
-    /// When a seat answered (None if never connected to a human).
+    /// When a seat answered: answered by a person (None if never connected to a human). The answer rate
+    /// counts this one.
     pub answered_at_ms: Option<i64>,
+    /// When the daemon sent the caller its 200 (the carrier's answer, where charging starts): before the
+    /// greeting under the default answer policy, at a person's answer in early-media mode, None when the
+    /// caller was never answered.
+    #[serde(default)]
+    pub system_answered_at_ms: Option<i64>,
     pub ended_at_ms: i64,
     /// Time spent waiting for a seat (queue + prompts), in milliseconds.
     pub wait_ms: i64,

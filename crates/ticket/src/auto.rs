@@ -177,6 +177,7 @@ mod tests {
             transfer_unanswered: None,
             transfers: Vec::new(),
             handed_over_by: None,
+            system_answered_at_ms: None,
             queue_visits: Vec::new(),
         }
     }
@@ -215,6 +216,7 @@ mod tests {
             transfer_unanswered: Some("power".into()),
             transfers: Vec::new(),
             handed_over_by: None,
+            system_answered_at_ms: None,
             queue_visits: Vec::new(),
             department: Some("water".into()),
             ..rec()
@@ -392,6 +394,7 @@ mod tests {
             transfer_unanswered: Some("water".into()),
             transfers: Vec::new(),
             handed_over_by: None,
+            system_answered_at_ms: None,
             queue_visits: Vec::new(),
             answered_at_ms: None,
             end_reason: EndReason::AbandonedInQueue,

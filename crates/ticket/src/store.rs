@@ -23,8 +23,8 @@ use crate::TicketError;
 /// Columns of `call_records`, in insert order.
 const CALL_COLUMNS: &str = "call_id, caller, called, original_called, route_mode, department, started_at_ms, \
      answered_at_ms, ended_at_ms, wait_ms, seat, end_reason, digits, off_hours, transfer_unanswered, handed_over_by, \
-     stored_at_ms";
-const CALL_COLUMN_COUNT: usize = 17;
+     system_answered_at_ms, stored_at_ms";
+const CALL_COLUMN_COUNT: usize = 18;
 
 /// Columns of `transfer_attempts`, in insert order.
 const TRANSFER_COLUMNS: &str =
@@ -243,6 +243,7 @@ impl Store {
                     .bind(r.off_hours as i64)
                     .bind(r.transfer_unanswered.as_deref())
                     .bind(r.handed_over_by.as_deref())
+                    .bind(r.system_answered_at_ms)
                     .bind(now_ms);
             }
             for row in q.fetch_all(&mut *tx).await? {
@@ -875,6 +876,7 @@ fn call_from_row(r: &AnyRow) -> Result<CallRecord, TicketError> {
         transfer_unanswered: r.try_get("transfer_unanswered")?,
         transfers: Vec::new(),
         handed_over_by: r.try_get("handed_over_by")?,
+        system_answered_at_ms: r.try_get("system_answered_at_ms")?,
         queue_visits: Vec::new(),
     })
 }
@@ -1059,11 +1061,11 @@ mod tests {
     fn batch_insert_sql_numbers_every_placeholder() {
         let sql = insert_calls_sql(2, Backend::Postgres);
         assert!(sql.contains("($1, $2,"));
-        assert!(sql.contains("$17), ($18,"));
-        assert!(sql.contains("$34) ON CONFLICT (call_id) DO NOTHING RETURNING call_id"));
+        assert!(sql.contains("$18), ($19,"));
+        assert!(sql.contains("$36) ON CONFLICT (call_id) DO NOTHING RETURNING call_id"));
         assert!(!sql.contains('?'));
         let sql = insert_calls_sql(2, Backend::Sqlite);
-        assert_eq!(sql.matches('?').count(), 34);
+        assert_eq!(sql.matches('?').count(), 36);
         assert!(!sql.contains('$'));
         let sql = insert_transfers_sql(2, Backend::Postgres);
         assert!(sql.contains("$12), ($13,"));

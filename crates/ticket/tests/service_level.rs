@@ -200,8 +200,10 @@ impl Sim {
             decision: decision(),
             router: Arc::new(NoRouter),
         };
+        // The script's callers abandon with CANCEL: they wait in early media.
         let policy = CallPolicy {
             callback_prompt: Some("callback.wav".into()),
+            answer_before_queue: false,
             ..CallPolicy::default()
         };
         let plan = Plan::Queue {

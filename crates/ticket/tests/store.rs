@@ -42,6 +42,8 @@ async fn call_records_are_stored_once_and_read_back(db: TestDb) {
     r.original_called = Some("96116".into());
     r.department = Some("水务".into());
     r.digits = "2#".into();
+    // Answered by the system before the greeting, by a person later (issue 13's answer policy).
+    r.system_answered_at_ms = Some(r.started_at_ms);
     let r2 = CallRecord {
         off_hours: true,
         answered_at_ms: None,
@@ -79,6 +81,7 @@ async fn automatic_tickets_open_once_per_new_call(db: TestDb) {
         transfer_unanswered: Some("power".into()),
         transfers: Vec::new(),
         handed_over_by: None,
+        system_answered_at_ms: None,
         queue_visits: Vec::new(),
         ..rec("c-xfer")
     };

@@ -14,7 +14,7 @@ fn talking() -> Call {
     let d = decision(Action::Queue, None, Some("main"), None);
     let (mut call, out) = Call::new(
         setup_with(d, FakeRouter::new(Vec::new()), WALL),
-        CallPolicy::default(),
+        early_media(),
         MONO,
     );
     assert_eq!(
@@ -60,7 +60,7 @@ fn two_leg_call_start_to_end_with_wall_times_from_the_invite() {
     d.department = Some("market".into());
     let policy = CallPolicy {
         hold: Some("hold.wav".into()),
-        ..CallPolicy::default()
+        ..early_media()
     };
     let (mut call, out) = Call::new(
         setup_with(d, FakeRouter::new(Vec::new()), WALL),
@@ -213,6 +213,7 @@ fn two_leg_call_start_to_end_with_wall_times_from_the_invite() {
             transfer_unanswered: None,
             transfers: Vec::new(),
             handed_over_by: None,
+            system_answered_at_ms: Some(WALL + 12_000),
             // Queued at 3 s (after the prompt), answered at 12 s, in wall time.
             queue_visits: vec![QueueVisit {
                 queue: "market".into(),
@@ -236,7 +237,7 @@ fn menu_key_is_routed_inside_handle_with_the_calls_wall_time() {
     let router = FakeRouter::new(vec![("2", dept)]);
     let policy = CallPolicy {
         hold: Some("hold.wav".into()),
-        ..CallPolicy::default()
+        ..early_media()
     };
     let (mut call, out) = Call::new(setup_with(menu, router.clone(), WALL), policy, MONO);
     assert_eq!(
@@ -369,7 +370,7 @@ fn connect_plan_dials_a_typed_uri_target() {
     let d = decision(Action::Forward, None, None, Some("sip:110@gw-police"));
     let (call, out) = Call::new(
         setup_with(d, FakeRouter::new(Vec::new()), WALL),
-        CallPolicy::default(),
+        early_media(),
         MONO,
     );
     assert_eq!(
@@ -615,7 +616,7 @@ fn cancelled_seat_leg_is_gone_and_its_late_answer_ignored() {
             queue: "main".into(),
             hold: None,
         },
-        CallPolicy::default(),
+        early_media(),
     );
     call.handle(
         Input::SeatAssigned {
@@ -663,7 +664,7 @@ fn teardowns_keep_the_two_leg_machines_order() {
         hold: None,
     };
     let assigned = || {
-        let (mut call, _) = start(queue(), CallPolicy::default());
+        let (mut call, _) = start(queue(), early_media());
         call.handle(
             Input::SeatAssigned {
                 seat: "1001".into(),
@@ -704,7 +705,7 @@ fn teardowns_keep_the_two_leg_machines_order() {
             prompt: Some("ringback.wav".into()),
             target: Target::uri("sip:110@10.0.0.1"),
         },
-        CallPolicy::default(),
+        early_media(),
     );
     let out = call.handle(Input::Timer(TimerKind::SeatRing { attempt: 1 }), 60_000);
     assert_eq!(

@@ -5,6 +5,7 @@ use super::*;
 use dialplan::{Action, Reason};
 use std::sync::Mutex;
 
+mod answer;
 mod attended;
 mod legs;
 mod ported;
@@ -100,6 +101,15 @@ pub(crate) fn setup() -> CallSetup {
         FakeRouter::new(Vec::new()),
         0,
     )
+}
+
+/// The policy the tests written before answer-first became the default were made for: prompts and queue in
+/// early media (183), the 200 when a seat answers.
+pub(crate) fn early_media() -> CallPolicy {
+    CallPolicy {
+        answer_before_queue: false,
+        ..CallPolicy::default()
+    }
 }
 
 pub(crate) fn start(plan: Plan, policy: CallPolicy) -> (Call, Vec<Output>) {

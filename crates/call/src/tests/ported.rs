@@ -10,7 +10,7 @@ fn queue_plan() -> Plan {
 
 /// Drive a call from INVITE to a connected seat; returns the call at t = 20 s.
 fn connected() -> Call {
-    let (mut call, out) = start(queue_plan(), CallPolicy::default());
+    let (mut call, out) = start(queue_plan(), early_media());
     assert_eq!(out[0], Output::EarlyMedia);
     assert!(matches!(&out[1], Output::Play { looped: false, .. }));
     let out = call.handle(Input::PromptFinished { leg: CALLER }, 6_000);
@@ -95,7 +95,7 @@ fn seat_hangup_ends_caller_leg() {
 
 #[test]
 fn cancel_while_queued_is_abandoned_with_487() {
-    let (mut call, _) = start(queue_plan(), CallPolicy::default());
+    let (mut call, _) = start(queue_plan(), early_media());
     call.handle(Input::PromptFinished { leg: CALLER }, 6_000);
     call.handle(
         Input::Dtmf {
@@ -127,7 +127,7 @@ fn cancel_while_queued_is_abandoned_with_487() {
 
 #[test]
 fn cancel_while_seat_rings_cancels_the_seat_leg() {
-    let (mut call, _) = start(queue_plan(), CallPolicy::default());
+    let (mut call, _) = start(queue_plan(), early_media());
     call.handle(Input::PromptFinished { leg: CALLER }, 6_000);
     call.handle(
         Input::SeatAssigned {
@@ -145,7 +145,7 @@ fn cancel_while_seat_rings_cancels_the_seat_leg() {
 
 #[test]
 fn cancel_during_greeting_is_cancelled_not_abandoned() {
-    let (mut call, _) = start(queue_plan(), CallPolicy::default());
+    let (mut call, _) = start(queue_plan(), early_media());
     let out = call.handle(Input::CallerCancel, 1_000);
     assert_eq!(record(&out).end_reason, EndReason::Cancelled);
     assert!(!out.iter().any(|o| matches!(o, Output::Abandon { .. })));
@@ -153,7 +153,7 @@ fn cancel_during_greeting_is_cancelled_not_abandoned() {
 
 #[test]
 fn seat_no_answer_requeues_and_late_timer_is_ignored() {
-    let (mut call, _) = start(queue_plan(), CallPolicy::default());
+    let (mut call, _) = start(queue_plan(), early_media());
     call.handle(Input::PromptFinished { leg: CALLER }, 1_000);
     call.handle(
         Input::SeatAssigned {
@@ -198,7 +198,7 @@ fn seat_no_answer_requeues_and_late_timer_is_ignored() {
 
 #[test]
 fn seat_busy_requeues() {
-    let (mut call, _) = start(queue_plan(), CallPolicy::default());
+    let (mut call, _) = start(queue_plan(), early_media());
     call.handle(Input::PromptFinished { leg: CALLER }, 1_000);
     call.handle(
         Input::SeatAssigned {
@@ -230,7 +230,7 @@ fn reject_plan_finishes_at_once() {
             status: 404,
             reason: "Not Found".into(),
         },
-        CallPolicy::default(),
+        early_media(),
     );
     assert!(call.is_finished());
     assert_eq!(
@@ -249,7 +249,7 @@ fn prompt_then_hangup_in_early_media_ends_with_480() {
         Plan::PromptThenHangup {
             prompt: "merged.wav".into(),
         },
-        CallPolicy::default(),
+        early_media(),
     );
     assert_eq!(out[0], Output::EarlyMedia);
     let out = call.handle(Input::PromptFinished { leg: CALLER }, 13_000);
@@ -261,7 +261,7 @@ fn prompt_then_hangup_in_early_media_ends_with_480() {
 fn answer_first_policy_answers_then_byes_after_prompt() {
     let policy = CallPolicy {
         answer_before_queue: true,
-        ..CallPolicy::default()
+        ..early_media()
     };
     let (mut call, out) = start(
         Plan::PromptThenHangup {
@@ -311,7 +311,7 @@ fn connect_plan() -> Plan {
 
 #[test]
 fn connect_rings_the_target_without_the_acd_and_bridges() {
-    let (mut call, out) = start(connect_plan(), CallPolicy::default());
+    let (mut call, out) = start(connect_plan(), early_media());
     assert_eq!(out[0], Output::EarlyMedia);
     assert_eq!(
         out[1],
@@ -349,7 +349,7 @@ fn connect_rings_the_target_without_the_acd_and_bridges() {
 
 #[test]
 fn connect_target_failure_is_passed_to_the_caller() {
-    let (mut call, _) = start(connect_plan(), CallPolicy::default());
+    let (mut call, _) = start(connect_plan(), early_media());
     let out = call.handle(
         Input::LegFailed {
             leg: LegId(1),
@@ -362,7 +362,7 @@ fn connect_target_failure_is_passed_to_the_caller() {
         reason: "Target Unavailable".into()
     }));
     assert_eq!(record(&out).end_reason, EndReason::Failed);
-    let (mut call, _) = start(connect_plan(), CallPolicy::default());
+    let (mut call, _) = start(connect_plan(), early_media());
     let out = call.handle(Input::Timer(TimerKind::SeatRing { attempt: 1 }), 60_000);
     assert_eq!(out[0], Output::Cancel { leg: LegId(1) });
     assert!(out.contains(&Output::Reject {
@@ -373,7 +373,7 @@ fn connect_target_failure_is_passed_to_the_caller() {
 
 #[test]
 fn connect_cancel_while_ringing_cancels_the_target() {
-    let (mut call, _) = start(connect_plan(), CallPolicy::default());
+    let (mut call, _) = start(connect_plan(), early_media());
     let out = call.handle(Input::CallerCancel, 1_000);
     assert!(out.contains(&Output::Cancel { leg: LegId(1) }));
     assert!(!out.iter().any(|o| matches!(o, Output::Abandon { .. })));
@@ -398,12 +398,7 @@ fn menu_call() -> (Call, Vec<Output>) {
         ),
         ("7", menu.clone()),
     ]);
-    Call::with_plan(
-        setup_with(menu, router, 0),
-        CallPolicy::default(),
-        menu_plan(),
-        0,
-    )
+    Call::with_plan(setup_with(menu, router, 0), early_media(), menu_plan(), 0)
 }
 
 #[test]
@@ -446,7 +441,7 @@ fn menu_key_barges_in_and_the_plan_decides_again() {
 
 #[test]
 fn menu_without_a_key_falls_back_to_its_queue_and_stale_timers_are_ignored() {
-    let (mut call, _) = start(menu_plan(), CallPolicy::default());
+    let (mut call, _) = start(menu_plan(), early_media());
     let out = call.handle(Input::PromptFinished { leg: CALLER }, 4_000);
     assert_eq!(
         out,
@@ -484,7 +479,7 @@ fn unknown_menu_key_plays_the_menu_again() {
 
 #[test]
 fn silence_during_early_media_is_not_a_media_timeout() {
-    let (mut call, _) = start(queue_plan(), CallPolicy::default());
+    let (mut call, _) = start(queue_plan(), early_media());
     call.handle(Input::PromptFinished { leg: CALLER }, 6_000);
     assert!(call
         .handle(Input::MediaTimeout { leg: CALLER }, 70_000)

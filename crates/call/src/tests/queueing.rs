@@ -35,7 +35,7 @@ fn queued(queue: &str, policy: CallPolicy) -> Call {
 
 #[test]
 fn ring_all_dials_every_seat_and_the_first_answer_cancels_the_others() {
-    let mut call = queued("ybj", CallPolicy::default());
+    let mut call = queued("ybj", early_media());
     let out = call.handle(
         Input::SeatsAssigned {
             seats: vec!["2001".into(), "2002".into(), "2003".into()],
@@ -102,7 +102,7 @@ fn ring_all_dials_every_seat_and_the_first_answer_cancels_the_others() {
 
 #[test]
 fn a_ring_all_seat_that_refuses_leaves_the_others_ringing_until_no_answer() {
-    let mut call = queued("ybj", CallPolicy::default());
+    let mut call = queued("ybj", early_media());
     call.handle(
         Input::SeatsAssigned {
             seats: vec!["2001".into(), "2002".into(), "2003".into()],
@@ -145,7 +145,7 @@ fn a_ring_all_seat_that_refuses_leaves_the_others_ringing_until_no_answer() {
 
 #[test]
 fn seats_for_a_call_that_left_the_queue_are_returned() {
-    let mut call = queued("general", CallPolicy::default());
+    let mut call = queued("general", early_media());
     call.handle(
         Input::SeatAssigned {
             seat: "1001".into(),
@@ -169,7 +169,7 @@ fn seats_for_a_call_that_left_the_queue_are_returned() {
 
 #[test]
 fn past_the_maximum_wait_the_caller_waits_in_the_overflow_queue_and_is_answered_there() {
-    let mut call = queued("general", CallPolicy::default());
+    let mut call = queued("general", early_media());
     assert!(call
         .handle(
             Input::Overflowed {
@@ -210,7 +210,7 @@ fn past_the_maximum_wait_the_caller_waits_in_the_overflow_queue_and_is_answered_
 fn to_the_call_back_list_the_caller_hears_the_promise_and_the_record_says_callback() {
     let policy = CallPolicy {
         callback_prompt: Some("callback.wav".into()),
-        ..CallPolicy::default()
+        ..early_media()
     };
     let mut call = queued("general", policy);
     let out = call.handle(Input::Overflowed { to: None }, 600_000);
@@ -251,12 +251,12 @@ fn to_the_call_back_list_the_caller_hears_the_promise_and_the_record_says_callba
     assert_eq!(r.queue_visits[0].left_at_ms, 600_000);
 
     // Hanging up during the promise is still a call-back; without a prompt the call ends at once.
-    let mut call = queued("general", CallPolicy::default());
+    let mut call = queued("general", early_media());
     let out = call.handle(Input::Overflowed { to: None }, 10_000);
     assert_eq!(record(&out).end_reason, EndReason::Callback);
     let policy = CallPolicy {
         callback_prompt: Some("callback.wav".into()),
-        ..CallPolicy::default()
+        ..early_media()
     };
     let mut call = queued("general", policy);
     call.handle(Input::Overflowed { to: None }, 10_000);
@@ -266,7 +266,7 @@ fn to_the_call_back_list_the_caller_hears_the_promise_and_the_record_says_callba
 
 #[test]
 fn a_caller_who_hangs_up_while_a_seat_rings_abandoned_the_queue() {
-    let mut call = queued("general", CallPolicy::default());
+    let mut call = queued("general", early_media());
     call.handle(
         Input::SeatAssigned {
             seat: "1001".into(),
@@ -288,7 +288,7 @@ fn a_feature_code_call_is_answered_hears_its_confirmation_and_is_hung_up() {
         Plan::Announce {
             prompt: Some("logged_in.wav".into()),
         },
-        CallPolicy::default(),
+        early_media(),
     );
     assert_eq!(
         out,
@@ -307,7 +307,7 @@ fn a_feature_code_call_is_answered_hears_its_confirmation_and_is_hung_up() {
     assert_eq!(r.end_reason, EndReason::PromptThenHangup);
     assert_eq!(r.route_mode.as_deref(), Some("feature"));
     assert!(r.queue_visits.is_empty() && r.seat.is_none());
-    let (_, out) = start(Plan::Announce { prompt: None }, CallPolicy::default());
+    let (_, out) = start(Plan::Announce { prompt: None }, early_media());
     assert_eq!(out[..2], [Output::Answer, Output::Hangup { leg: CALLER }]);
 }
 
@@ -337,7 +337,7 @@ fn numbers_are_said_as_mandarin_digits() {
 fn a_waiting_caller_hears_its_position_and_expected_wait_every_n_seconds() {
     let policy = CallPolicy {
         announce: Some(announcements()),
-        ..CallPolicy::default()
+        ..early_media()
     };
     let (mut call, out) = start(queue_plan("general"), policy);
     assert!(out.contains(&Output::StartTimer {
@@ -416,7 +416,7 @@ fn a_waiting_caller_hears_its_position_and_expected_wait_every_n_seconds() {
         queue_plan("backup"),
         CallPolicy {
             announce: Some(announcements()),
-            ..CallPolicy::default()
+            ..early_media()
         },
     );
     assert!(!out.iter().any(|o| matches!(o, Output::StartTimer { .. })));

@@ -54,6 +54,11 @@ pub struct Options {
     pub extra: String,
     /// The database to use (a restart test starts a second daemon on the first one's).
     pub db: Option<PathBuf>,
+    /// `calls.answer_before_queue`. The example answers first; the SIPp caller scenarios (`caller*.xml`)
+    /// model early-media carriers that take the 200 as the seat's answer, so tests choose it.
+    pub answer_first: bool,
+    /// `calls.early_media_max_s` (with `answer_first = false`); 0 = never.
+    pub early_media_max_s: u64,
 }
 
 /// A self-signed certificate for 127.0.0.1 / localhost (rcgen), written as PEM files.
@@ -134,6 +139,8 @@ impl Default for Options {
             login_required: false,
             extra: String::new(),
             db: None,
+            answer_first: false,
+            early_media_max_s: 0,
         }
     }
 }
@@ -196,6 +203,8 @@ pub fn write_config(opts: &Options, dir: &Path) -> (PathBuf, u16, u16) {
                 repo().join("dialplans/prompts/please_wait.wav").display()
             ),
             "login_required" => format!("login_required = {}", opts.login_required),
+            "answer_before_queue" => format!("answer_before_queue = {}", opts.answer_first),
+            "early_media_max_s" => format!("early_media_max_s = {}", opts.early_media_max_s),
             "announce_dir" => format!(
                 "announce_dir = \"{}\"",
                 repo().join("dialplans/prompts/announce").display()
