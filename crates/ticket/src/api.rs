@@ -147,15 +147,23 @@ async fn refuse(s: &Shared, p: &Principal, ticket_id: &str, what: &str) -> ApiEr
 /// Which step of the matrix an action is: the department's own work, or the center's.
 fn action_permission(a: &Action) -> Permission {
     match a {
-        Action::Sign {} | Action::Handle {} | Action::Reply { .. } | Action::Return { .. } => {
-            Permission::ActAsDepartment
-        }
+        Action::Sign {}
+        | Action::Handle {}
+        | Action::Reply { .. }
+        | Action::Return { .. }
+        | Action::RequestExtension { .. } => Permission::ActAsDepartment,
         Action::Dispatch { .. }
         | Action::Close {}
         | Action::Supervise { .. }
         | Action::Reassign { .. }
         | Action::CallBack { .. }
-        | Action::Evaluate { .. } => Permission::ActAsCenter,
+        | Action::Evaluate { .. }
+        | Action::NotAccept { .. }
+        | Action::AcceptReturn { .. }
+        | Action::RefuseReturn { .. }
+        | Action::ApproveExtension {}
+        | Action::RefuseExtension { .. }
+        | Action::Rehandle { .. } => Permission::ActAsCenter,
     }
 }
 
@@ -235,6 +243,8 @@ fn view(s: &Shared, mut t: Ticket, now: DateTime<Utc>, reveal_caller: bool) -> T
             dispatched_at_ms: t.dispatched_at_ms,
             signed_at_ms: t.signed_at_ms,
             closed_at_ms: t.closed_at_ms,
+            extension_days: t.lifecycle.extension_days,
+            restarted_at_ms: t.lifecycle.reopened_at_ms,
         },
         now,
     );

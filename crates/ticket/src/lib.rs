@@ -7,12 +7,17 @@
 
 pub mod api;
 pub mod auto;
+pub mod callback;
 pub mod config;
 pub mod deadline;
+pub mod kpi;
+pub mod lifecycle;
 mod live;
 pub mod mask;
 pub mod model;
+pub mod notify;
 pub mod record;
+pub mod repeat;
 mod spool;
 pub mod stats;
 pub mod store;
@@ -29,6 +34,7 @@ pub use ::record::{
 pub use auto::{tickets_for, AutoReason, NewTicket};
 pub use config::TicketConfig;
 pub use deadline::{DeadlineRules, Light, WorkingClock};
+pub use lifecycle::{Evaluation, EvaluationSource, Lifecycle, NotAcceptedReason};
 pub use model::{Action, Category, Refused, Satisfaction, Status};
 pub use store::{AccessEntry, AccessFilter, Store, Ticket, TicketFilter, TicketInput};
 

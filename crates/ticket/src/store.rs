@@ -12,12 +12,22 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, AssertSqlSafe, Executor, Row};
 
 use crate::auto::{tickets_for, NewTicket};
+use crate::lifecycle::Lifecycle;
 use crate::model::{apply, Action, Category, Satisfaction, Status, TicketState};
 use crate::record::{
     CallRecord, EndReason, TransferAttempt, TransferEndedBy, TransferKind, TransferOutcome,
 };
 use crate::stats::{TimeRange, TransferAggregator, TransferReport};
 use crate::TicketError;
+
+// The later life of tickets, in files of their own (issue 11).
+mod callbacks;
+mod kpi;
+mod life;
+mod outbox;
+pub use callbacks::{CallbackAttempt, CallbackRow, NewCallback};
+pub use life::{AcceptedRequest, EvaluationRow, RepeatFlag, RequestInput, RequestRow};
+pub use outbox::OutboxEntry;
 
 /// Columns of `call_records`, in insert order.
 const CALL_COLUMNS: &str = "call_id, caller, called, original_called, route_mode, department, started_at_ms, \
@@ -32,7 +42,8 @@ const TRANSFER_COLUMNS: &str =
 const TRANSFER_COLUMN_COUNT: usize = 12;
 
 const TICKET_COLUMNS: &str = "id, category, department, status, source, caller, text, accepted_at_ms, \
-     dispatched_at_ms, signed_at_ms, closed_at_ms, supervised, satisfaction, created_at_ms, updated_at_ms, version";
+     dispatched_at_ms, signed_at_ms, closed_at_ms, supervised, satisfaction, created_at_ms, updated_at_ms, version, \
+     returned_from, extension_days, extension_pending, reopened, reopened_at_ms, not_accepted_reason";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -62,6 +73,9 @@ pub struct Ticket {
     /// Bumped by every action; concurrent actions on the same ticket are refused rather than lost.
     pub version: i64,
     pub call_ids: Vec<String>,
+    /// Returns, extensions, re-handling, not accepted (`lifecycle`).
+    #[serde(flatten)]
+    pub lifecycle: Lifecycle,
 }
 
 impl Ticket {
@@ -74,6 +88,7 @@ impl Ticket {
             closed_at_ms: self.closed_at_ms,
             supervised: self.supervised,
             satisfaction: self.satisfaction,
+            lifecycle: self.lifecycle.clone(),
         }
     }
 }
@@ -481,7 +496,9 @@ impl Store {
         let next = apply(&t.state(), action, now_ms)?;
         let res = sqlx::query(
             "UPDATE tickets SET status = $1, department = $2, dispatched_at_ms = $3, signed_at_ms = $4, \
-             closed_at_ms = $5, supervised = $6, satisfaction = $7, updated_at_ms = $8, version = version + 1 \
+             closed_at_ms = $5, supervised = $6, satisfaction = $7, updated_at_ms = $8, version = version + 1, \
+             returned_from = $11, extension_days = $12, extension_pending = $13, reopened = $14, \
+             reopened_at_ms = $15, not_accepted_reason = $16 \
              WHERE id = $9 AND version = $10",
         )
         .bind(next.status.as_str())
@@ -494,6 +511,12 @@ impl Store {
         .bind(now_ms)
         .bind(id)
         .bind(t.version)
+        .bind(next.lifecycle.returned_from.map(Status::as_str))
+        .bind(i64::from(next.lifecycle.extension_days))
+        .bind(next.lifecycle.extension_pending.map(i64::from))
+        .bind(i64::from(next.lifecycle.reopened))
+        .bind(next.lifecycle.reopened_at_ms)
+        .bind(next.lifecycle.not_accepted.map(|r| r.as_str()))
         .execute(&mut *tx)
         .await?;
         if res.rows_affected() != 1 {
@@ -853,6 +876,7 @@ fn ticket_from_row(r: &AnyRow, call_ids: Vec<String>) -> Result<Ticket, TicketEr
         updated_at_ms: r.try_get("updated_at_ms")?,
         version: r.try_get("version")?,
         call_ids,
+        lifecycle: life::lifecycle_from_row(r)?,
     })
 }
 
@@ -966,6 +990,7 @@ async fn insert_ticket(
         updated_at_ms: now_ms,
         version: 0,
         call_ids: input.call_id.iter().cloned().collect(),
+        lifecycle: Lifecycle::default(),
     })
 }
 
