@@ -3,10 +3,10 @@
 //!
 //! Rules:
 //! - an entry is due from its `next_attempt_at`; it is placed at the first allowed instant at or after that
-//!   ([`CallingHours`]: a working day by the calendar, inside the daily window, and inside working hours when
+//!   and `now` ([`CallingHours`]: a working day by the calendar, inside the daily window, and inside working hours when
 //!   `working_hours_only`);
-//! - of the pending entries the one with the earliest placement goes first (ties: the earlier deadline, then the
-//!   id);
+//! - of the pending entries the one with the earliest placement goes first (ties: the one waiting longest, then
+//!   the earlier deadline, then the id);
 //! - answered, evaluated or refused end the entry (`done`, the caller was reached); no answer / busy schedules
 //!   the next try after `retry_after_minutes[attempt]` (the last figure repeats), and after `max_attempts` tries
 //!   the entry is `given_up`.
@@ -299,19 +299,19 @@ pub fn next_callback(
     let best = pending
         .iter()
         .filter_map(|p| {
-            hours
-                .next_allowed(ms_to_utc(p.next_attempt_at_ms))
-                .map(|at| (at, p))
+            let from = ms_to_utc(p.next_attempt_at_ms).max(now);
+            hours.next_allowed(from).map(|at| (at, p))
         })
         .min_by(|(a, p), (b, q)| {
             a.cmp(b)
+                .then(p.next_attempt_at_ms.cmp(&q.next_attempt_at_ms))
                 .then(p.due_at_ms.cmp(&q.due_at_ms))
                 .then_with(|| p.id.cmp(&q.id))
         });
     match best {
         None => NextCallback::Idle,
         Some((at, p)) if at <= now => NextCallback::Call { id: p.id.clone() },
-        // Placement can only be later than `now` when every due entry waits for allowed hours.
+        // Later than `now`: nothing is due yet, or what is due waits for allowed hours.
         Some((at, p)) => NextCallback::WaitUntil {
             at,
             id: p.id.clone(),
