@@ -308,7 +308,7 @@ async fn repeats_are_merged_for_the_same_caller_and_matter_within_the_window(db:
         (first.id.as_str(), 2, false)
     );
     assert_eq!(ticket.call_ids, ["r1", "r2"]);
-    assert_eq!(s.tickets_of_call("r2").await.unwrap(), [first.id.clone()]);
+    assert_eq!(s.tickets_of_call("r2").await.unwrap(), [first.id.as_str()]);
     let reqs = s.ticket_requests(&first.id).await.unwrap();
     assert_eq!(
         reqs.iter().map(|r| r.merged).collect::<Vec<_>>(),
