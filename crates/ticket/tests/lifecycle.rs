@@ -788,14 +788,47 @@ async fn reminders_come_once_per_dispatch_supervision_and_deadline(db: TestDb) {
             .unwrap(),
         0
     );
-    // The generic producer (provincial push of an evaluation, say) writes once per key.
+    // A survey answer is pushed to the province, once.
+    s.record_evaluation(
+        &t.id,
+        Some("x1"),
+        EvaluationSource::AfterCall,
+        Evaluation::Basic,
+        near,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.enqueue_reminders(&cfg, &rules, &sched, near + 1)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        s.enqueue_reminders(&cfg, &rules, &sched, near + 2)
+            .await
+            .unwrap(),
+        0
+    );
+    let pushed = s.outbox(true).await.unwrap();
+    let last = pushed.last().unwrap();
+    assert_eq!(
+        (last.channel.as_str(), last.key.as_str()),
+        (PROVINCE, "province:evaluation:1")
+    );
+    assert!(
+        last.payload.contains("\"evaluation\":\"basic\""),
+        "{}",
+        last.payload
+    );
+    // The generic producer writes once per key.
     let v = serde_json::json!({"kind": "evaluation", "ticket_id": t.id});
     assert!(s
-        .enqueue_notice("province:evaluation:1", PROVINCE, &v, near)
+        .enqueue_notice("province:other:1", PROVINCE, &v, near)
         .await
         .unwrap());
     assert!(!s
-        .enqueue_notice("province:evaluation:1", PROVINCE, &v, near)
+        .enqueue_notice("province:other:1", PROVINCE, &v, near)
         .await
         .unwrap());
 }

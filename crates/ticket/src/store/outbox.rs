@@ -166,7 +166,7 @@ impl Store {
 
     /// The reminder producer (the daemon calls it every few seconds): notices for dispatches, re-dispatches and
     /// supervisions since the last round (from the history, after a cursor, in one transaction), the provincial
-    /// push of every ticket change (`push_province`), and a near-due reminder once per closing deadline of an
+    /// push of every ticket change and survey answer (`push_province`, after cursors of their own), and a near-due reminder once per closing deadline of an
     /// open ticket whose light is no longer green. Returns the notices written. No caller data in any of them.
     pub async fn enqueue_reminders(
         &self,
@@ -233,6 +233,50 @@ impl Store {
                 );
             }
             last = last.max(id);
+        }
+        // Survey answers (after the call or on a call-back) go to the province too (R-24).
+        let ev_cursor: i64 =
+            sqlx::query("SELECT last_id FROM outbox_cursor WHERE name = 'evaluations'")
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| r.try_get(0))
+                .transpose()?
+                .unwrap_or(0);
+        let mut ev_last = ev_cursor;
+        if cfg.push_province {
+            let rows = sqlx::query(
+                "SELECT e.id, e.ticket_id, e.source, e.evaluation, e.at_ms, t.department, t.category \
+                 FROM evaluations e JOIN tickets t ON t.id = e.ticket_id WHERE e.id > $1 ORDER BY e.id LIMIT 1000",
+            )
+            .bind(ev_cursor)
+            .fetch_all(&mut *tx)
+            .await?;
+            for r in &rows {
+                let id: i64 = r.try_get("id")?;
+                let payload = serde_json::json!({
+                    "kind": "evaluation",
+                    "ticket_id": r.try_get::<String, _>("ticket_id")?,
+                    "department": r.try_get::<String, _>("department")?,
+                    "category": r.try_get::<String, _>("category")?,
+                    "source": r.try_get::<String, _>("source")?,
+                    "evaluation": r.try_get::<String, _>("evaluation")?,
+                    "at_ms": r.try_get::<i64, _>("at_ms")?,
+                });
+                let key = format!("province:evaluation:{id}");
+                written += usize::from(
+                    insert_notice(&mut tx, &key, PROVINCE, &payload.to_string(), now_ms).await?,
+                );
+                ev_last = ev_last.max(id);
+            }
+        }
+        if ev_last > ev_cursor {
+            sqlx::query(
+                "INSERT INTO outbox_cursor (name, last_id) VALUES ('evaluations', $1) \
+                 ON CONFLICT (name) DO UPDATE SET last_id = excluded.last_id",
+            )
+            .bind(ev_last)
+            .execute(&mut *tx)
+            .await?;
         }
         if last > cursor {
             sqlx::query(
