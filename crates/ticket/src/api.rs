@@ -12,6 +12,7 @@
 //! | GET | /access-log?actor=&ticket=&denied=&from=&to=&limit= | the whole access log (auditors) |
 //! | GET | /tickets/events | server-sent events: `created` / `changed` tickets (no personal data) |
 //! | GET | /stats/transfers?from=&to= | transfer service level over attempts started in `[from, to)`; epoch ms or RFC 3339 |
+//! | GET | /stats/kpi?from=&to=&format= | KPIs (R-25, [`crate::kpi`]) over `[from, to)`; `format=csv` for the export |
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -50,6 +51,7 @@ pub(crate) fn router(shared: Arc<Shared>, gate: access::Gate) -> Router {
         .route("/tickets/{id}/access-log", get(access_log))
         .route("/access-log", get(access_log_all))
         .route("/stats/transfers", get(transfer_stats))
+        .route("/stats/kpi", get(kpi_stats))
         .layer(middleware::from_fn_with_state(gate, access::authenticate))
         .with_state(shared)
 }
@@ -358,6 +360,49 @@ async fn transfer_stats(
         }
     }
     Ok(Json(s.store.transfer_stats(range).await?))
+}
+
+/// KPIs for the report page and its CSV export. The same readers as the transfer statistics (aggregates, no
+/// personal data).
+async fn kpi_stats(
+    State(s): State<AppState>,
+    p: Principal,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    authorize(&s, &p, Permission::ReadTransferStats, None, "", "read KPIs").await?;
+    let mut range = TimeRange::default();
+    let mut csv = false;
+    for (k, v) in &q {
+        match k.as_str() {
+            "from" => range.from_ms = Some(parse_ms_or_time("from", v)?),
+            "to" => range.to_ms = Some(parse_ms_or_time("to", v)?),
+            "format" => match v.as_str() {
+                "json" => csv = false,
+                "csv" => csv = true,
+                _ => return Err(ApiError::bad("format", "format: json or csv")),
+            },
+            other => return Err(ApiError::bad(other, format!("{other}: unknown parameter"))),
+        }
+    }
+    if let (Some(f), Some(t)) = (range.from_ms, range.to_ms) {
+        if f > t {
+            return Err(ApiError::bad("to", "to: before from"));
+        }
+    }
+    let now = Utc::now().timestamp_millis();
+    let report = s
+        .store
+        .kpi(range, &s.cfg.deadlines, s.clock.as_ref(), now)
+        .await?;
+    Ok(if csv {
+        (
+            [(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+            report.to_csv(),
+        )
+            .into_response()
+    } else {
+        Json(report).into_response()
+    })
 }
 
 async fn list(
