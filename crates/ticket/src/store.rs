@@ -25,9 +25,11 @@ mod callbacks;
 mod kpi;
 mod life;
 mod outbox;
+mod self_query;
 pub use callbacks::{CallbackAttempt, CallbackRow, NewCallback};
 pub use life::{AcceptedRequest, EvaluationRow, RepeatFlag, RequestInput, RequestRow};
 pub use outbox::OutboxEntry;
+pub use self_query::{Progress, SelfQuery, TicketNumber};
 
 /// Columns of `call_records`, in insert order.
 const CALL_COLUMNS: &str = "call_id, caller, called, original_called, route_mode, department, started_at_ms, \

@@ -1062,3 +1062,86 @@ async fn kpis_match_hand_counts_over_a_date_range(db: TestDb) {
     );
 }
 both_backends!(kpis, kpis_match_hand_counts_over_a_date_range);
+
+async fn self_query_answers_the_caller_or_the_code_and_reveals_nothing_otherwise(db: TestDb) {
+    let s = store(&db).await;
+    let sched = common::schedule();
+    let rules = DeadlineRules::default();
+    let t0 = bj("2022-01-26 10:00").timestamp_millis();
+    let t = s
+        .create_ticket(&input("13812341234", "water", t0, "q1"), "op", t0)
+        .await
+        .unwrap();
+    let other = s
+        .create_ticket(&input("13999999999", "water", t0, "q2"), "op", t0)
+        .await
+        .unwrap();
+    let n = s.ticket_number(&t.id).await.unwrap();
+    assert_eq!(s.ticket_number(&t.id).await.unwrap(), n, "assigned once");
+    let n2 = s.ticket_number(&other.id).await.unwrap();
+    assert_ne!(n.number, n2.number);
+    assert_eq!(n.query_code.len(), 6);
+    // The caller who filed it.
+    let a = s
+        .self_query(n.number, "13812341234", None, &rules, &sched, t0)
+        .await
+        .unwrap();
+    let ticket::store::SelfQuery::Progress(p) = a else {
+        panic!("{a:?}")
+    };
+    assert_eq!(
+        (p.status, p.close_due),
+        (Status::Accepted, bj("2022-02-09 10:00"))
+    );
+    // Another number: nothing; with the printed code: the answer.
+    let wrong = s
+        .self_query(n.number, "13999999999", None, &rules, &sched, t0)
+        .await
+        .unwrap();
+    assert_eq!(wrong, ticket::store::SelfQuery::NothingToSay);
+    let bad_code = s
+        .self_query(n.number, "13999999999", Some("000000x"), &rules, &sched, t0)
+        .await
+        .unwrap();
+    assert_eq!(bad_code, ticket::store::SelfQuery::NothingToSay);
+    let coded = s
+        .self_query(
+            n.number,
+            "13999999999",
+            Some(&n.query_code),
+            &rules,
+            &sched,
+            t0,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(coded, ticket::store::SelfQuery::Progress(_)));
+    // A number that does not exist answers like a wrong caller.
+    let none = s
+        .self_query(999_999, "13812341234", None, &rules, &sched, t0)
+        .await
+        .unwrap();
+    assert_eq!(none, ticket::store::SelfQuery::NothingToSay);
+    // Every query is logged, refused ones as denied, under the masked caller.
+    let log = s
+        .access_log_query(&ticket::AccessFilter {
+            limit: Some(100),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let q: Vec<(String, bool)> = log
+        .iter()
+        .filter(|e| e.actor.starts_with("self-query:"))
+        .map(|e| (e.actor.clone(), e.denied))
+        .collect();
+    assert_eq!(q.len(), 5);
+    assert_eq!(q.iter().filter(|(_, d)| *d).count(), 3);
+    assert!(q
+        .iter()
+        .all(|(a, _)| !a.contains("13812341234") && !a.contains("13999999999")));
+}
+both_backends!(
+    self_query,
+    self_query_answers_the_caller_or_the_code_and_reveals_nothing_otherwise
+);
