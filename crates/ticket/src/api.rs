@@ -4,7 +4,7 @@
 //!
 //! | method | path | |
 //! |---|---|---|
-//! | POST | /tickets | open a ticket: `{accepted_at, category, department, text, caller?, call_id?}` → 201 |
+//! | POST | /tickets | open a ticket: `{accepted_at, category, department, text, caller?, call_id?, matter?}` → 201; a repeat (with `matter`) merged into an open ticket → 200 with `repeat` |
 //! | GET | /tickets?status=&department=&light=&from=&to=&limit= | list (caller masked); logged in the access log |
 //! | GET | /tickets/{id} | one ticket with history, `sign_due`, `close_due`, `light`; logged in the access log |
 //! | POST | /tickets/{id}/actions | `{"action": "dispatch", "department": "…"}` etc.; 409 when not allowed now |
@@ -216,6 +216,21 @@ struct CreateBody {
     caller: Option<String>,
     #[serde(default)]
     call_id: Option<String>,
+    /// Address and/or keywords of the matter: with a caller, a repeat of an open request is merged into its
+    /// ticket (R-27, `[tickets.repeats]`) and answered 200 with `repeat`, not 201.
+    #[serde(default)]
+    matter: Option<String>,
+}
+
+/// How a request with a `matter` was taken.
+#[derive(Debug, Serialize)]
+struct RepeatView {
+    /// Merged into this (existing) ticket.
+    merged: bool,
+    /// Requests the ticket stands for, this one included (1 for a new ticket).
+    requests: u64,
+    /// On the supervision list for unreasonable repeats.
+    flagged: bool,
 }
 
 /// A ticket as the API shows it: the stored fields plus computed deadlines and light.
@@ -228,6 +243,8 @@ struct TicketView {
     light: Light,
     #[serde(skip_serializing_if = "Option::is_none")]
     history: Option<Vec<HistoryEntry>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    repeat: Option<RepeatView>,
 }
 
 fn rfc3339(t: DateTime<Utc>) -> String {
@@ -259,6 +276,7 @@ fn view(s: &Shared, mut t: Ticket, now: DateTime<Utc>, reveal_caller: bool) -> T
         close_due: rfc3339(d.close_due),
         light: d.light,
         history: None,
+        repeat: None,
     }
 }
 
@@ -295,6 +313,39 @@ async fn create(
         accepted_at_ms: b.accepted_at.timestamp_millis(),
         source: "api".into(),
     };
+    if let Some(matter) = b.matter.filter(|m| !m.trim().is_empty()) {
+        use crate::store::{AcceptedRequest, RequestInput};
+        let req = RequestInput {
+            ticket: input,
+            matter,
+        };
+        let got = s
+            .store
+            .accept_request(&req, &s.cfg.repeats, &actor, now.timestamp_millis())
+            .await?;
+        let (status, merged, requests) = match &got {
+            AcceptedRequest::New { ticket, .. } => {
+                let _ = s.events.send(TicketEvent::created(ticket));
+                (StatusCode::CREATED, false, 1)
+            }
+            AcceptedRequest::Merged {
+                ticket, requests, ..
+            } => {
+                let _ = s.events.send(TicketEvent::changed(ticket, "merge_repeat"));
+                (StatusCode::OK, true, *requests)
+            }
+        };
+        let flagged = got.flagged();
+        let t = got.ticket().clone();
+        tracing::info!(ticket = %t.id, actor = %actor, merged, flagged, "request taken");
+        let mut v = view(&s, t, now, false);
+        v.repeat = Some(RepeatView {
+            merged,
+            requests,
+            flagged,
+        });
+        return Ok((status, Json(v)));
+    }
     let t = s
         .store
         .create_ticket(&input, &actor, now.timestamp_millis())

@@ -102,6 +102,25 @@ async fn kpi_endpoint_and_lifecycle_actions_by_role(db: TestDb) {
     let (st, _) = post(op, json!({"action": "not_accept", "reason": "weather"})).await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
 
+    // A request with a matter: the second from the same caller is merged (200), visible on the ticket.
+    let req = |call: &str| {
+        json!({"accepted_at": "2022-01-26T03:00:00Z", "category": "help", "department": "power",
+               "text": "停电", "caller": "13700001111", "call_id": call, "matter": "幸福小区 3栋"})
+    };
+    let (st, body) = call(&app, "POST", "/tickets", op, Some(req("m1"))).await;
+    assert_eq!(st, StatusCode::CREATED, "{body}");
+    let first: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(first["repeat"]["merged"], false);
+    let (st, body) = call(&app, "POST", "/tickets", op, Some(req("m2"))).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let second: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(second["id"], first["id"]);
+    assert_eq!(
+        second["repeat"],
+        json!({"merged": true, "requests": 2, "flagged": false})
+    );
+    assert_eq!(second["call_ids"], json!(["m1", "m2"]));
+
     // The KPIs: the supervisor reads them, a department account does not.
     let (st, body) = call(
         &app,
@@ -113,7 +132,7 @@ async fn kpi_endpoint_and_lifecycle_actions_by_role(db: TestDb) {
     .await;
     assert_eq!(st, StatusCode::OK, "{body}");
     let k: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(k["tickets"], 1);
+    assert_eq!(k["tickets"], 2, "the merged repeat is no ticket of its own");
     assert_eq!(k["on_time"]["closed"], 0);
     assert_eq!(k["on_time"]["rate"], Value::Null);
     assert_eq!(k["not_accepted"]["total"], 0);
