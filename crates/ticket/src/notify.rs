@@ -332,6 +332,63 @@ pub async fn run_outbox(
     }
 }
 
+/// The producers' loop: every `every`, write the due reminders and pushes ([`Store::enqueue_reminders`]) and
+/// fill the call-back list from the tickets ([`Store::sync_callbacks`]). Errors are logged and retried.
+pub async fn run_producers(
+    store: Store,
+    cfg: crate::TicketConfig,
+    clock: Arc<dyn crate::WorkingClock>,
+    every: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let now = now_ms_wall();
+        if let Err(e) = store
+            .enqueue_reminders(&cfg.notify, &cfg.deadlines, clock.as_ref(), now)
+            .await
+        {
+            tracing::warn!(error = %e, "reminder round failed");
+        }
+        if let Err(e) = store
+            .sync_callbacks(&cfg.callbacks, clock.as_ref(), now)
+            .await
+        {
+            tracing::warn!(error = %e, "call-back list round failed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// Start both background loops the daemon needs for item 6 and the call-back list: the producers (every
+/// `notify.poll_ms`) and the delivery through the configured webhooks. Stop them by sending `true` on the
+/// watch channel `shutdown` belongs to, then await the handles.
+pub fn spawn_background(
+    store: Store,
+    cfg: &crate::TicketConfig,
+    clock: Arc<dyn crate::WorkingClock>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<Vec<tokio::task::JoinHandle<()>>, String> {
+    cfg.notify.validate()?;
+    let notifiers = Notifiers::from_config(&cfg.notify)?;
+    let every = Duration::from_millis(cfg.notify.poll_ms);
+    Ok(vec![
+        tokio::spawn(run_producers(
+            store.clone(),
+            cfg.clone(),
+            clock,
+            every,
+            shutdown.clone(),
+        )),
+        tokio::spawn(run_outbox(store, notifiers, cfg.notify.clone(), shutdown)),
+    ])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -277,3 +277,72 @@ fn sigkill_outbox_postgres() {
         common::Backend::Postgres,
     );
 }
+
+/// The daemon's wiring: a dispatch, through the producers and the delivery loop, reaches the configured
+/// webhook without anyone calling the store by hand.
+#[test]
+fn background_loops_deliver_a_dispatch_reminder() {
+    if std::env::var(CHILD_URL).is_ok() {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let db = common::fresh(common::Backend::Sqlite).await.unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = Arc::new(Mutex::new(Received::default()));
+        tokio::spawn(receiver(listener, seen.clone(), 0));
+        let mut cfg = db.config();
+        cfg.notify = notify_config(port);
+        cfg.notify.push_province = false;
+        let store = Store::connect(&db.url, 2).await.unwrap();
+        let now = chrono::Utc::now().timestamp_millis();
+        let t = store
+            .create_ticket(
+                &ticket::TicketInput {
+                    category: ticket::Category::Help,
+                    department: "water".into(),
+                    text: "x".into(),
+                    caller: None,
+                    call_id: None,
+                    accepted_at_ms: now,
+                    source: "api".into(),
+                },
+                "op",
+                now,
+            )
+            .await
+            .unwrap();
+        store
+            .act(
+                &t.id,
+                &ticket::Action::Dispatch {
+                    department: "water".into(),
+                },
+                "op",
+                now,
+            )
+            .await
+            .unwrap();
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let clock: Arc<dyn ticket::WorkingClock> = Arc::new(common::schedule());
+        let handles = ticket::notify::spawn_background(store.clone(), &cfg, clock, rx).unwrap();
+        let t0 = Instant::now();
+        while seen.lock().unwrap().keys.is_empty() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "no reminder arrived"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        stop.send(true).unwrap();
+        for h in handles {
+            h.await.unwrap();
+        }
+        assert_eq!(seen.lock().unwrap().keys[0], "reminder:history:2");
+    });
+}
