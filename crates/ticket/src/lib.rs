@@ -3,7 +3,10 @@
 //!
 //! Layout: `model` (state machine, pure), `deadline` (working-day deadlines and traffic light, pure),
 //! `auto` (which tickets a call opens, pure), `store` (sqlx Any: SQLite or PostgreSQL), `spool` (journal on disk),
-//! `writer` (the task that batches records into the store), `api` (axum HTTP + SSE).
+//! `writer` (the task that batches records into the store), `api` (axum HTTP + SSE). The later life of tickets
+//! (docs/lifecycle.md): `lifecycle` (not accepted, returns, extensions, re-handling, evaluations; pure),
+//! `repeat` (repeated requests, pure), `callback` (the call-back scheduler, sans IO), `notify` (outbox
+//! delivery), `kpi` (figures, pure).
 
 pub mod api;
 pub mod auto;
