@@ -23,3 +23,18 @@ gen menu_jingjiang "咨询投诉请按一，企业办事请按二，政务服务
 sox -n -r 8000 -c 1 -e signed -b 16 ringback.wav synth 1 sine 450 vol 0.25 pad 0 4
 sox -n -r 8000 -c 1 -e signed -b 16 transfer_failed.wav synth 0.4 sine 950 vol 0.25 pad 0 0.1
 
+# Operators' feature codes (*21 … *24, docs/acd.md): short confirmations, then the daemon hangs up.
+gen logged_in "已登录，开始接听来电。" u-law 8
+gen not_ready "已示忙，暂停接听来电。" u-law 8
+gen logged_out "已退出登录。" u-law 8
+gen wrap_up_ended "整理结束，开始接听来电。" u-law 8
+gen refused "操作未完成，请检查后重试。" u-law 8
+# A caller past the queue's maximum wait: the call-back promise (R-23), then the call ends.
+gen callback "目前话务繁忙，您的来电号码已记录，我们将尽快给您回电，再见。" a-law 8
+# Position and expected-wait announcements, assembled from pieces: «您前面还有» N «位在等候，预计等待» M «分钟».
+mkdir -p announce
+i=0; for d in 零 一 二 三 四 五 六 七 八 九 十; do gen "announce/$i" "$d" u-law 8; i=$((i+1)); done
+gen announce/ahead "您前面还有" u-law 8
+gen announce/callers "位在等候。" u-law 8
+gen announce/expected "预计等待" u-law 8
+gen announce/minutes "分钟。" u-law 8

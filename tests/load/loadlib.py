@@ -86,7 +86,7 @@ def sample(pid, path, every):
 
 def seats_available(admin):
     st = status(admin)
-    return sum(1 for s in st.get("seats", []) if (s.get("state") or {}).get("state") == "available")
+    return sum(1 for s in st.get("seats", []) if (s.get("state") or {}).get("state") == "ready")
 
 
 def wait_seats(admin, want, within):

@@ -35,7 +35,7 @@ for ((i = 0; i < 120; i++)); do
     up=$($LIB status "$ADMIN" 2>/dev/null | "$PY" -c '
 import json, sys
 s = json.load(sys.stdin)
-print(sum(1 for x in s.get("seats", []) if (x.get("state") or {}).get("state") == "busy"))' 2>/dev/null || echo 0)
+print(sum(1 for x in s.get("seats", []) if (x.get("state") or {}).get("state") == "talking"))' 2>/dev/null || echo 0)
     ((up >= CALLS)) && break
     sleep 0.5
 done

@@ -51,7 +51,7 @@ $LIB status "$ADMIN" >"$WORK/status.json"
 read -r available bindings locked < <("$PY" -c '
 import json, sys
 s = json.load(open(sys.argv[1]))
-avail = sum(1 for x in s.get("seats", []) if (x.get("state") or {}).get("state") == "available")
+avail = sum(1 for x in s.get("seats", []) if (x.get("state") or {}).get("state") == "ready")
 print(avail, s["registrar"]["bindings"], s["registrar"]["locked_out"])' "$WORK/status.json")
 echo "RESULT {\"seats\": $SEATS, \"rate\": $RATE, \"wall_s\": $wall, \"registered\": $ok, \"failed\": $failed, \"retransmissions\": $retrans, \"available\": $available, \"bindings\": $bindings, \"locked_out\": $locked, \"bad\": $BAD}"
 rc=0

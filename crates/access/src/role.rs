@@ -60,10 +60,13 @@ pub enum Permission {
     ViewStatus,
     /// `POST /admin/reload`.
     ReloadDialplan,
+    /// `POST /api/seats/{id}/actions`: log an operator in or out, ready, not ready, end a wrap-up on their behalf
+    /// (operators themselves use the feature codes on their softphone).
+    ManageSeats,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 9] = [
+    pub const ALL: [Permission; 10] = [
         Permission::CreateTicket,
         Permission::ReadTickets,
         Permission::ActAsDepartment,
@@ -73,6 +76,7 @@ impl Permission {
         Permission::ReadAccessLog,
         Permission::ViewStatus,
         Permission::ReloadDialplan,
+        Permission::ManageSeats,
     ];
 }
 
@@ -165,6 +169,7 @@ mod tests {
         let op = who(Role::Operator, None);
         assert!(op.may(P::CreateTicket, "water") && op.may(P::ReadTickets, "power"));
         assert!(!op.may_some(P::ReloadDialplan) && !op.may_some(P::ViewStatus));
+        assert!(sup.may_some(P::ManageSeats) && !op.may_some(P::ManageSeats));
         let dept = who(Role::Department, Some("water"));
         assert!(dept.may(P::ReadTickets, "water") && dept.may(P::ActAsDepartment, "water"));
         assert!(!dept.may(P::ReadTickets, "power") && !dept.may(P::ActAsDepartment, "power"));

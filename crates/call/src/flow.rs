@@ -1,7 +1,10 @@
 //! What the call does with each input: the plan, the queue, the seat offers and the legs' events.
 
 use crate::legs::LegState;
-use crate::{Call, EndReason, Input, LegId, Output, Phase, Plan, Target, TimerKind};
+use crate::{
+    Call, EndReason, Input, LegId, OfferFailure, Output, Phase, Plan, Target, TimerKind, Visit,
+    VisitOutcome,
+};
 
 impl Call {
     pub fn handle(&mut self, input: Input, now_ms: i64) -> Vec<Output> {
@@ -18,6 +21,7 @@ impl Call {
         if self.consult_input(&input, now_ms, &mut out)
             || self.attended_input(&input, now_ms, &mut out)
             || self.transfer_input(&input, now_ms, &mut out)
+            || self.announce_input(&input, &mut out)
         {
             return out;
         }
@@ -52,21 +56,19 @@ impl Call {
                     self.end_caller(480, "Temporarily Unavailable", &mut out);
                     self.finish(EndReason::PromptThenHangup, now_ms, &mut out);
                 }
+                (Phase::Prompt, Plan::Announce { .. }) => {
+                    out.push(Output::Hangup { leg: LegId::CALLER });
+                    self.finish(EndReason::PromptThenHangup, now_ms, &mut out);
+                }
+                (Phase::Callback, _) => {
+                    self.end_caller(480, "Temporarily Unavailable", &mut out);
+                    self.finish(EndReason::Callback, now_ms, &mut out);
+                }
                 _ => {}
             },
-            Input::SeatAssigned { seat } => {
-                if self.phase == Phase::Queued {
-                    let ring = self.policy.seat_ring_timeout_ms;
-                    self.offer(Target::Seat { seat }, ring, true, &mut out);
-                } else {
-                    // The call left the queue meanwhile: give the seat straight back.
-                    out.push(Output::SeatOfferFailed {
-                        seat,
-                        queue: self.queue_name(),
-                        waiting_since_ms: self.queued_at_ms.unwrap_or(now_ms),
-                    });
-                }
-            }
+            Input::SeatAssigned { seat } => self.seats_assigned(vec![seat], now_ms, &mut out),
+            Input::SeatsAssigned { seats } => self.seats_assigned(seats, now_ms, &mut out),
+            Input::Overflowed { to } => self.overflowed(to, now_ms, &mut out),
             Input::LegRinging { leg } => {
                 if leg != LegId::CALLER && self.legs.state(leg) == Some(LegState::Dialling) {
                     self.legs.set_state(leg, LegState::Ringing);
@@ -78,9 +80,21 @@ impl Call {
                     return out;
                 }
                 match self.phase.clone() {
-                    Phase::Offering { leg: l, .. } if l == leg => {
+                    Phase::Offering { leg: l, attempt }
+                        if l == leg || self.ring_too.contains(&leg) =>
+                    {
                         self.legs.set_state(leg, LegState::Gone);
-                        self.offer_failed(leg, status, now_ms, &mut out);
+                        if self.ring_too.is_empty() {
+                            self.offer_failed(leg, status, OfferFailure::Refused, now_ms, &mut out);
+                        } else {
+                            // One seat of a ring-all refused: the others still ring.
+                            self.ring_too.retain(|x| *x != leg);
+                            if l == leg {
+                                let next = self.ring_too.remove(0);
+                                self.phase = Phase::Offering { leg: next, attempt };
+                            }
+                            self.seat_missed(leg, OfferFailure::Refused, now_ms, &mut out);
+                        }
                     }
                     // A further leg that never answered: gone, the call goes on.
                     _ if self.legs.state(leg) != Some(LegState::Answered) => {
@@ -92,8 +106,13 @@ impl Call {
             Input::Timer(TimerKind::SeatRing { attempt }) => {
                 if let Phase::Offering { leg, attempt: a } = self.phase {
                     if a == attempt {
+                        // Ring-no-answer: every seat still ringing missed it; the last one requeues the call.
+                        for other in std::mem::take(&mut self.ring_too) {
+                            self.end_leg(other, &mut out);
+                            self.seat_missed(other, OfferFailure::NoAnswer, now_ms, &mut out);
+                        }
                         self.end_leg(leg, &mut out);
-                        self.offer_failed(leg, 408, now_ms, &mut out);
+                        self.offer_failed(leg, 408, OfferFailure::NoAnswer, now_ms, &mut out);
                     }
                 }
             }
@@ -112,7 +131,7 @@ impl Call {
                     self.end_leg(leg, &mut out);
                 }
             }
-            // Only for a transfer attempt (consumed there); a stale answer is dropped.
+            // Only for a transfer attempt or an announcement (consumed there).
             Input::GroupSeats { .. }
             | Input::TransferRequest { .. }
             | Input::AttendedTransfer { .. }
@@ -122,7 +141,10 @@ impl Call {
             | Input::JoinRequest { .. }
             | Input::HandOverDone { .. }
             | Input::LegHold { .. }
-            | Input::Timer(TimerKind::Transfer { .. } | TimerKind::Keys { .. }) => {}
+            | Input::QueuePosition { .. }
+            | Input::Timer(
+                TimerKind::Transfer { .. } | TimerKind::Keys { .. } | TimerKind::Announce { .. },
+            ) => {}
             Input::AckTimeout | Input::MediaTimeout { .. } => {
                 self.end_partner(&mut out);
                 self.end_caller(500, "Media Failure", &mut out);
@@ -142,11 +164,18 @@ impl Call {
                 self.finish(EndReason::Rejected, now_ms, out);
             }
             Plan::Consult { .. } => self.start_consult(out),
-            Plan::PromptThenHangup { prompt } => out.push(Output::Play {
+            Plan::PromptThenHangup { prompt }
+            | Plan::Announce {
+                prompt: Some(prompt),
+            } => out.push(Output::Play {
                 leg: caller,
                 prompt,
                 looped: false,
             }),
+            Plan::Announce { prompt: None } => {
+                out.push(Output::Hangup { leg: caller });
+                self.finish(EndReason::PromptThenHangup, now_ms, out);
+            }
             Plan::Connect { prompt, target } => {
                 if let Some(prompt) = prompt {
                     out.push(Output::Play {
@@ -202,17 +231,30 @@ impl Call {
         if leg == LegId::CALLER || !self.legs.is_live(leg) {
             return;
         }
-        let Phase::Offering { leg: offered, .. } = self.phase else {
+        let Phase::Offering {
+            leg: offered,
+            attempt,
+        } = self.phase
+        else {
             // A further leg: whoever dialled it decides what it hears.
             if self.legs.state(leg) != Some(LegState::Answered) {
                 self.legs.set_state(leg, LegState::Answered);
             }
             return;
         };
-        if offered != leg {
+        if offered != leg && !self.ring_too.contains(&leg) {
             self.legs.set_state(leg, LegState::Answered);
             return;
         }
+        // A ring-all: the first seat to answer takes the call, the others stop ringing (the ACD frees them).
+        let others: Vec<LegId> = std::iter::once(offered)
+            .chain(std::mem::take(&mut self.ring_too))
+            .filter(|l| *l != leg)
+            .collect();
+        for other in others {
+            self.end_leg(other, out);
+        }
+        self.phase = Phase::Offering { leg, attempt };
         self.legs.set_state(leg, LegState::Answered);
         let waited_ms = now_ms - self.queued_at_ms.unwrap_or(now_ms);
         out.push(Output::StopPlaying { leg: LegId::CALLER });
@@ -230,6 +272,8 @@ impl Call {
                 waited_ms,
             });
             self.served_by = Some(seat);
+            self.leave_queue(VisitOutcome::Answered, now_ms);
+            self.stop_announcing();
         }
         self.answered_at_ms = Some(now_ms);
         self.phase = Phase::Connected { leg };
@@ -283,7 +327,11 @@ impl Call {
                 reason: "Request Terminated".into(),
             });
         }
+        if matches!(self.phase, Phase::Queued | Phase::Offering { .. }) && self.queued() {
+            self.leave_queue(VisitOutcome::Abandoned, now_ms);
+        }
         let reason = match self.phase {
+            Phase::Callback => EndReason::Callback,
             Phase::Connected { .. } => EndReason::CallerHangup,
             Phase::Offering { .. } if !self.queued() => EndReason::Cancelled,
             Phase::Offering { .. } | Phase::Queued => EndReason::AbandonedInQueue,
@@ -307,6 +355,9 @@ impl Call {
             }
             Phase::Offering { leg, .. } => {
                 self.end_leg(leg, out);
+                for other in std::mem::take(&mut self.ring_too) {
+                    self.end_leg(other, out);
+                }
                 if self.queued() {
                     out.push(Output::Abandon {
                         queue: self.queue_name(),
@@ -371,16 +422,107 @@ impl Call {
         };
     }
 
+    /// The ACD picked seats for the waiting call: ring them (several at once for a ring-all queue).
+    fn seats_assigned(&mut self, seats: Vec<String>, now_ms: i64, out: &mut Vec<Output>) {
+        if self.phase != Phase::Queued {
+            // The call left the queue meanwhile: give the seats straight back.
+            for seat in seats {
+                out.push(Output::SeatOfferFailed {
+                    seat,
+                    queue: self.queue_name(),
+                    waiting_since_ms: self.queued_at_ms.unwrap_or(now_ms),
+                    why: OfferFailure::Returned,
+                });
+            }
+            return;
+        }
+        let mut seats = seats.into_iter();
+        let Some(first) = seats.next() else { return };
+        let ring = self.policy.seat_ring_timeout_ms;
+        self.offer(Target::Seat { seat: first }, ring, true, out);
+        for seat in seats {
+            let target = Target::Seat { seat };
+            let leg = self.legs.add(target.clone(), true);
+            out.push(Output::Dial { leg, target });
+            self.ring_too.push(leg);
+        }
+    }
+
+    /// Tell the ACD a seat of this call's offer did not take it.
+    fn seat_missed(&mut self, leg: LegId, why: OfferFailure, now_ms: i64, out: &mut Vec<Output>) {
+        out.push(Output::SeatOfferFailed {
+            seat: self.seat_of(leg).unwrap_or_default(),
+            queue: self.queue_name(),
+            waiting_since_ms: self.queued_at_ms.unwrap_or(now_ms),
+            why,
+        });
+    }
+
+    /// The queue's maximum wait moved the call on (the ACD has done so on its side already).
+    fn overflowed(&mut self, to: Option<String>, now_ms: i64, out: &mut Vec<Output>) {
+        if !self.queued() || !matches!(self.phase, Phase::Queued | Phase::Offering { .. }) {
+            return;
+        }
+        match to {
+            Some(queue) => {
+                self.leave_queue(VisitOutcome::Overflowed, now_ms);
+                if let Plan::Queue { queue: q, .. } = &mut self.plan {
+                    *q = queue.clone();
+                }
+                self.visits.push(Visit {
+                    queue,
+                    entered_ms: now_ms,
+                    left: None,
+                });
+                self.schedule_announcement(out);
+            }
+            None => {
+                self.stop_announcing();
+                // "Leave your number": the promise, then the end of the call and a call-back ticket.
+                if let Phase::Offering { leg, .. } = self.phase {
+                    for l in std::iter::once(leg).chain(std::mem::take(&mut self.ring_too)) {
+                        self.end_leg(l, out);
+                        self.seat_missed(l, OfferFailure::Returned, now_ms, out);
+                    }
+                }
+                self.leave_queue(VisitOutcome::Callback, now_ms);
+                self.phase = Phase::Callback;
+                out.push(Output::StopPlaying { leg: LegId::CALLER });
+                match self.policy.callback_prompt.clone() {
+                    Some(prompt) => out.push(Output::Play {
+                        leg: LegId::CALLER,
+                        prompt,
+                        looped: false,
+                    }),
+                    None => {
+                        self.end_caller(480, "Temporarily Unavailable", out);
+                        self.finish(EndReason::Callback, now_ms, out);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Close the stay in the current queue, if one is open.
+    pub(crate) fn leave_queue(&mut self, outcome: VisitOutcome, now_ms: i64) {
+        if let Some(v) = self.visits.last_mut().filter(|v| v.left.is_none()) {
+            v.left = Some((now_ms, outcome));
+        }
+    }
+
     /// The offered leg did not take the call (already ended): a seat goes back to the ACD, a direct target
     /// fails the call.
-    fn offer_failed(&mut self, leg: LegId, status: u16, now_ms: i64, out: &mut Vec<Output>) {
+    fn offer_failed(
+        &mut self,
+        leg: LegId,
+        status: u16,
+        why: OfferFailure,
+        now_ms: i64,
+        out: &mut Vec<Output>,
+    ) {
         if self.queued() {
             self.phase = Phase::Queued;
-            out.push(Output::SeatOfferFailed {
-                seat: self.seat_of(leg).unwrap_or_default(),
-                queue: self.queue_name(),
-                waiting_since_ms: self.queued_at_ms.unwrap_or(now_ms),
-            });
+            self.seat_missed(leg, why, now_ms, out);
         } else {
             // Tell the caller why (its status, or 408 on no answer).
             out.push(Output::StopPlaying { leg: LegId::CALLER });
@@ -423,8 +565,14 @@ impl Call {
             out.push(Output::Enqueue {
                 queue: queue.clone(),
             });
+            self.visits.push(Visit {
+                queue: queue.clone(),
+                entered_ms: now_ms,
+                left: None,
+            });
             self.queued_at_ms = Some(now_ms);
             self.phase = Phase::Queued;
+            self.schedule_announcement(out);
         }
     }
 }

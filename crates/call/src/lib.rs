@@ -12,6 +12,7 @@
 //! wall-clock epoch milliseconds, `CallSetup::wall_start_ms + (t − now_ms at Call::new)`; durations come from
 //! the monotonic times.
 
+mod announce;
 mod attended;
 mod consult;
 mod flow;
@@ -19,11 +20,13 @@ mod legs;
 mod plan;
 mod transfer;
 
+pub use announce::{chinese_number, Announcements};
 pub use consult::Handover;
 pub use legs::{LegId, LegState, Target, Topology};
 pub use plan::{plan_for, unavailable, Plan, Router};
 pub use record::{
-    CallRecord, EndReason, TransferAttempt, TransferEndedBy, TransferKind, TransferOutcome,
+    CallRecord, EndReason, QueueVisit, TransferAttempt, TransferEndedBy, TransferKind,
+    TransferOutcome, VisitOutcome,
 };
 pub use transfer::{TransferDest, TransferPolicy};
 
@@ -82,6 +85,11 @@ pub struct CallPolicy {
     pub hold: Option<PromptRef>,
     /// The one-key transfer's codes and prompts.
     pub transfer: TransferPolicy,
+    /// What a caller hears when its queue's maximum wait ends the call with a call-back promise («您的来电
+    /// 号码已记录，我们将尽快给您回电»).
+    pub callback_prompt: Option<PromptRef>,
+    /// Position and expected-wait announcements while waiting (per queue).
+    pub announce: Option<Arc<Announcements>>,
 }
 
 impl Default for CallPolicy {
@@ -94,6 +102,8 @@ impl Default for CallPolicy {
             menu_timeout_ms: 5_000,
             hold: None,
             transfer: TransferPolicy::default(),
+            callback_prompt: None,
+            announce: None,
         }
     }
 }
@@ -109,6 +119,8 @@ pub enum TimerKind {
     Transfer { attempt: u32 },
     /// The operator keyed nothing more towards a feature code.
     Keys { generation: u32 },
+    /// Time to tell the waiting caller its position (`round`: the queue stay it belongs to).
+    Announce { round: u32 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,6 +132,19 @@ pub enum Input {
     /// The ACD picked `seat` for this call.
     SeatAssigned {
         seat: String,
+    },
+    /// The ACD picked several seats to ring at once (a ring-all queue): the first to answer takes the call.
+    SeatsAssigned {
+        seats: Vec<String>,
+    },
+    /// The queue's maximum wait moved the waiting call on: to another queue, or (None) to the call-back list.
+    Overflowed {
+        to: Option<String>,
+    },
+    /// The ACD's answer to [`Output::AskPosition`]: 1 = next; the expected wait when it can tell.
+    QueuePosition {
+        position: usize,
+        expected_wait_ms: Option<i64>,
     },
     /// The leg got a provisional (180/183).
     LegRinging {
@@ -265,12 +290,14 @@ pub enum Output {
         queue: String,
         waited_ms: i64,
     },
-    /// Tell the ACD the seat did not answer; requeue the call at the head, keeping its wait start
-    /// (`waiting_since_ms` is in the monotonic ms of `now_ms`, the clock the ACD runs on too).
+    /// Tell the ACD the seat did not take the call; once no seat rings for it any more, the ACD requeues it at
+    /// the head, keeping its wait start (`waiting_since_ms` is in the monotonic ms of `now_ms`, the clock the
+    /// ACD runs on too).
     SeatOfferFailed {
         seat: String,
         queue: String,
         waiting_since_ms: i64,
+        why: OfferFailure,
     },
     /// Tell the ACD the seat's call ended.
     SeatReleased {
@@ -330,8 +357,21 @@ pub enum Output {
     ConsultEnded {
         attempt: Option<Box<TransferAttempt>>,
     },
+    /// Ask the ACD where the call waits (answered by [`Input::QueuePosition`]).
+    AskPosition,
     /// The call is over: hand this record to the ticket crate. Always the last output, exactly once.
     Finished(Box<CallRecord>),
+}
+
+/// Why a seat did not take the call it was offered (the ACD decides what that means for the seat).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OfferFailure {
+    /// It rang until the seat ring timeout (ring-no-answer).
+    NoAnswer,
+    /// Busy, declined or unreachable.
+    Refused,
+    /// The call did not want it any more (it had left the queue).
+    Returned,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -355,7 +395,17 @@ enum Phase {
     },
     /// A consult call: its department rings.
     Consulting,
+    /// The maximum wait ran out: the call-back promise plays, then the call ends.
+    Callback,
     Ended,
+}
+
+/// A stay in a queue, in monotonic ms until the record turns it into wall time.
+#[derive(Debug, Clone)]
+struct Visit {
+    queue: String,
+    entered_ms: i64,
+    left: Option<(i64, VisitOutcome)>,
 }
 
 #[derive(Debug)]
@@ -385,6 +435,13 @@ pub struct Call {
     join: Option<attended::Join>,
     /// Set for a consult call ([`Plan::Consult`]) while it runs.
     consult: Option<consult::Consult>,
+    /// The other legs of a ring-all offer (the phase's leg is the first).
+    ring_too: Vec<LegId>,
+    visits: Vec<Visit>,
+    /// The announcement's pieces still to play, whether one plays, and the round of its timer.
+    announcing: std::collections::VecDeque<PromptRef>,
+    announce_playing: bool,
+    announce_round: u32,
 }
 
 impl Call {
@@ -424,10 +481,22 @@ impl Call {
             transfer_seq: 0,
             join: None,
             consult,
+            ring_too: Vec::new(),
+            visits: Vec::new(),
+            announcing: std::collections::VecDeque::new(),
+            announce_playing: false,
+            announce_round: 0,
         };
         let mut out = Vec::new();
-        if !matches!(call.plan, Plan::Reject { .. }) {
-            call.open_media(&mut out);
+        match call.plan {
+            Plan::Reject { .. } => {}
+            // A feature code's confirmation is a short answered call.
+            Plan::Announce { .. } => {
+                out.push(Output::Answer);
+                call.caller_answered = true;
+                call.legs.set_state(LegId::CALLER, LegState::Answered);
+            }
+            _ => call.open_media(&mut out),
         }
         call.start_plan(now_ms, &mut out);
         (call, out)
@@ -585,6 +654,7 @@ impl Call {
         self.legs.set_state(LegId::CALLER, LegState::Gone);
         self.legs.clear_topology();
         self.phase = Phase::Ended;
+        self.leave_queue(VisitOutcome::Ended, now_ms);
         let transfers = std::mem::take(&mut self.transfers);
         let record = self.record(reason, now_ms, transfers);
         out.push(Output::Finished(Box::new(record)));
@@ -597,6 +667,19 @@ impl Call {
         now_ms: i64,
         transfers: Vec<TransferAttempt>,
     ) -> CallRecord {
+        let queue_visits = self
+            .visits
+            .iter()
+            .map(|v| {
+                let (left, outcome) = v.left.unwrap_or((now_ms, VisitOutcome::Ended));
+                QueueVisit {
+                    queue: v.queue.clone(),
+                    entered_at_ms: self.wall(v.entered_ms),
+                    left_at_ms: self.wall(left),
+                    outcome,
+                }
+            })
+            .collect();
         let wait_end = self.answered_at_ms.unwrap_or(now_ms);
         let d = &self.setup.decision;
         CallRecord {
@@ -604,7 +687,11 @@ impl Call {
             caller: self.setup.caller.clone(),
             called: self.setup.called.clone(),
             original_called: self.setup.original_called.clone(),
-            route_mode: Some(d.mode.as_str().to_string()),
+            // An operator's feature code is no hotline call: its record says so.
+            route_mode: Some(match self.plan {
+                Plan::Announce { .. } => "feature".to_string(),
+                _ => d.mode.as_str().to_string(),
+            }),
             department: self.department.clone(),
             started_at_ms: self.setup.wall_start_ms,
             answered_at_ms: self.answered_at_ms.map(|t| self.wall(t)),
@@ -638,6 +725,7 @@ impl Call {
             ]
             .contains(&Some("110"))
             .then(|| "110".to_string()),
+            queue_visits,
         }
     }
 

@@ -29,6 +29,8 @@ pub enum Plan {
         seat: String,
         dest: crate::TransferDest,
     },
+    /// Answer, play `prompt` once and hang up: an operator's feature code (`*21`…) is confirmed so.
+    Announce { prompt: Option<PromptRef> },
     /// A voice menu: play `prompt`, and on a key ask the [`Router`] again with the key (inside
     /// [`crate::Call::handle`]); a caller who presses nothing waits in `fallback_queue`.
     Menu {

@@ -1,10 +1,10 @@
-//! Admin HTTP: Prometheus metrics, a JSON status, the live wallboard, dial plan reload, and the ticket
-//! API (nested under /api). Bind it to a management address only.
+//! Admin HTTP: Prometheus metrics, a JSON status, the live wallboard (`wallboard.rs`), dial plan reload,
+//! and the API (tickets, seats; nested under /api). Bind it to a management address only.
 //!
 //! Every route needs an account (R-30; `access` crate), except `/metrics` and `/healthz` on a loopback
-//! listener. What a role may do is `access::scope`; [`require`] applies it to these routes, the ticket API to
-//! its own. HTTPS when `admin.tls_cert`/`tls_key` are set (`admin_tls`), which config validation demands off
-//! loopback.
+//! listener. What a role may do is `access::scope`; [`require`] applies it to these routes and to the seats
+//! API, the ticket API to its own. HTTPS when `admin.tls_cert`/`tls_key` are set (`admin_tls`), which config
+//! validation demands off loopback.
 
 use crate::env::CallEnv;
 use access::{Gate, Permission, Principal};
@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
 use axum::{Json, Router};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -30,6 +30,7 @@ struct AdminState {
 pub async fn spawn(
     env: Arc<CallEnv>,
     tickets: Router,
+    seats: Router,
     gate: Gate,
     audit: ticket::Store,
 ) -> Result<SocketAddr> {
@@ -54,6 +55,7 @@ pub async fn spawn(
         route.route_layer(middleware::from_fn_with_state(
             Guard {
                 perm,
+                write: None,
                 audit: audit.clone(),
             },
             require,
@@ -64,7 +66,6 @@ pub async fn spawn(
         .route("/healthz", get(|| async { "ok\n" }));
     let guarded = Router::new()
         .route("/status", guard(Permission::ViewStatus, get(status)))
-        .route("/wallboard", guard(Permission::ViewStatus, get(wallboard)))
         .route(
             "/admin/reload",
             guard(Permission::ReloadDialplan, post(reload)),
@@ -80,8 +81,30 @@ pub async fn spawn(
             );
         (Router::new(), guarded.merge(probes))
     };
-    let guarded = guarded.route_layer(middleware::from_fn_with_state(gate, access::authenticate));
-    let app = open.merge(guarded).with_state(state).nest("/api", tickets);
+    let guard_all = |perm, write, router: Router| {
+        router.route_layer(middleware::from_fn_with_state(
+            Guard {
+                perm,
+                write,
+                audit: audit.clone(),
+            },
+            require,
+        ))
+    };
+    let wallboard = guard_all(
+        Permission::ViewStatus,
+        None,
+        crate::wallboard::router(env.clone()),
+    );
+    // Reads of seats and queues are the wallboard's; changing a seat's state is a supervisor's act.
+    let seats = guard_all(Permission::ViewStatus, Some(Permission::ManageSeats), seats);
+    let authenticate = middleware::from_fn_with_state(gate, access::authenticate);
+    let guarded = guarded
+        .with_state(state.clone())
+        .merge(wallboard)
+        .route_layer(authenticate.clone());
+    let api = tickets.merge(seats.route_layer(authenticate));
+    let app = open.with_state(state).merge(guarded).nest("/api", api);
     let listener = tokio::net::TcpListener::bind(admin.listen)
         .await
         .with_context(|| format!("binding admin HTTP on {}", admin.listen))?;
@@ -105,13 +128,24 @@ pub async fn spawn(
 #[derive(Clone)]
 struct Guard {
     perm: Permission,
+    /// What a request other than GET/HEAD needs instead, when it differs.
+    write: Option<Permission>,
     audit: ticket::Store,
 }
 
 /// 403 unless the authenticated account's role has the route's permission; the refusal goes into the access log
 /// under that account (like the ticket API's), `ticket_id` empty.
 async fn require(State(g): State<Guard>, p: Principal, req: Request, next: Next) -> Response {
-    if p.may_some(g.perm) {
+    let read = matches!(
+        *req.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    );
+    let perm = if read {
+        g.perm
+    } else {
+        g.write.unwrap_or(g.perm)
+    };
+    if p.may_some(perm) {
         return next.run(req).await;
     }
     let what = format!("{} {}", req.method(), req.uri().path());
@@ -143,7 +177,7 @@ async fn status(State(st): State<AdminState>) -> impl IntoResponse {
     let sip = s.endpoint.stats();
     let media = s.media.stats();
     let plan = s.plans.live.current();
-    let (queues, seats) = s.acd.snapshot().await.unwrap_or_default();
+    let (board, seats) = crate::wallboard::board_and_seats(s).await;
     let (bindings, locked_out) = s.seats.registrar_figures();
     Json(serde_json::json!({
         "uptime_s": s.stats.started_at.elapsed().as_secs(),
@@ -186,9 +220,10 @@ async fn status(State(st): State<AdminState>) -> impl IntoResponse {
             "reloads": s.plans.reloads.load(Ordering::Relaxed),
             "refused_reloads": s.plans.reload_errors.load(Ordering::Relaxed),
         },
-        "queues": queues,
+        "queues": board.queues,
+        "center": board.center,
         "seats": seats,
-        "transfers": s.stats.transfers.lock().map(|t| t.clone()).unwrap_or_default(),
+        "transfers": board.transfers,
     }))
 }
 
@@ -200,81 +235,6 @@ async fn reload(State(st): State<AdminState>) -> impl IntoResponse {
             format!("plan refused, the old one keeps serving:\n{msg}\n"),
         ),
     }
-}
-
-/// A page for the supervisors' big screen: queues, seats and the service level, refreshed every 2 s.
-async fn wallboard(State(st): State<AdminState>) -> impl IntoResponse {
-    let (queues, seats) = st.env.acd.snapshot().await.unwrap_or_default();
-    let mut rows = String::new();
-    for q in &queues {
-        let sl = q
-            .service_level
-            .map(|v| format!("{:.1}%", v * 100.0))
-            .unwrap_or_else(|| "–".into());
-        rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            html_escape(&q.name),
-            q.waiting,
-            q.longest_wait_ms / 1000,
-            q.seats_available,
-            q.seats_busy,
-            q.stats.answered,
-            q.stats.abandoned,
-            sl
-        ));
-    }
-    let mut transfer_rows = String::new();
-    let board = st
-        .env
-        .stats
-        .transfers
-        .lock()
-        .map(|t| t.clone())
-        .unwrap_or_default();
-    for (department, t) in &board {
-        let sl = t
-            .service_level()
-            .map(|v| format!("{:.1}%", v * 100.0))
-            .unwrap_or_else(|| "–".into());
-        transfer_rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{sl}</td></tr>",
-            html_escape(department),
-            t.attempts,
-            t.answered_within_target,
-            t.failed,
-        ));
-    }
-    let mut seat_rows = String::new();
-    for s in &seats {
-        let state = serde_json::to_value(s.state)
-            .ok()
-            .and_then(|v| v.get("state").and_then(|x| x.as_str()).map(str::to_string))
-            .unwrap_or_default();
-        seat_rows.push_str(&format!(
-            "<tr class=\"{state}\"><td>{}</td><td>{state}</td><td>{}</td></tr>",
-            html_escape(&s.id),
-            html_escape(&s.queues.join(", "))
-        ));
-    }
-    Html(format!(
-        r#"<!doctype html><html lang="zh"><head><meta charset="utf-8"><meta http-equiv="refresh" content="2">
-<title>12345 wallboard</title><style>
-body{{font-family:sans-serif;background:#111;color:#eee;margin:2em}} table{{border-collapse:collapse;margin-bottom:2em}}
-td,th{{border:1px solid #444;padding:.4em 1em;text-align:right}} th{{background:#222}}
-tr.available td{{color:#6f6}} tr.busy td,tr.offered td{{color:#fc6}} tr.offline td{{color:#888}}
-</style></head><body><h1>12345 — 实时监控 (active calls: {active})</h1>
-<table><tr><th>queue</th><th>waiting</th><th>longest wait (s)</th><th>seats free</th><th>seats busy</th><th>answered</th><th>abandoned</th><th>service level</th></tr>{rows}</table>
-<table><tr><th>seat</th><th>state</th><th>queues</th></tr>{seat_rows}</table>
-<h2>一键转接 transfers (since start; 95% within target)</h2>
-<table class="transfers"><tr><th>department</th><th>attempts</th><th>answered in target</th><th>fell back</th><th>service level</th></tr>{transfer_rows}</table></body></html>"#,
-        active = st.env.calls.active(),
-    ))
-}
-
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 /// `hotlined reload`: POST /admin/reload with a plain blocking HTTP/1.0 request (no client crate

@@ -279,6 +279,7 @@ impl CallTask {
             | Output::ReserveSeats { .. }
             | Output::SeatTaken { .. }
             | Output::ReleaseReserved
+            | Output::AskPosition
             | Output::Requeue { .. } => {}
             Output::ReferReply { leg, status } => {
                 let out = self.leg(leg).map(|io| io.reply_refer(status));
@@ -301,7 +302,7 @@ impl CallTask {
                 info!(reason = record.end_reason.as_str(), seat = ?record.seat, wait_ms = record.wait_ms, "call ended");
                 metrics::counter!(m::CALLS_ENDED, "reason" => record.end_reason.as_str())
                     .increment(1);
-                self.env.stats.count_transfers(&record);
+                self.env.stats.count(&record);
                 self.env.records.submit(*record);
             }
         }

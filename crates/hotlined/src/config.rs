@@ -21,6 +21,13 @@ pub struct Config {
     pub admin: AdminConfig,
     #[serde(default)]
     pub seats: Vec<SeatConfig>,
+    /// Operators' log-in, feature codes, waits (docs/acd.md).
+    #[serde(default)]
+    pub acd: crate::acd_config::AcdSection,
+    #[serde(default)]
+    pub queues: Vec<crate::acd_config::QueueConfig>,
+    #[serde(default)]
+    pub operators: Vec<crate::acd_config::OperatorConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -306,9 +313,17 @@ impl AdminConfig {
 pub struct SeatConfig {
     pub id: String,
     pub password: String,
-    /// Queues this seat serves; default: every queue of the dial plan.
+    /// The seat's skills: the queues it serves (a queue asks for the skill of its name unless `[[queues]]`
+    /// says otherwise); default: every queue of the dial plan. An operator with skills brings their own.
     #[serde(default)]
     pub queues: Option<Vec<String>>,
+    /// Labels shown with the seat, e.g. `["remote"]` for a county's remote seat.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// The operator `*21` logs in here when it names none (and the one a registering seat logs in with when
+    /// `acd.login_required` is false).
+    #[serde(default)]
+    pub operator: Option<String>,
 }
 
 impl Config {
@@ -348,11 +363,19 @@ impl Config {
         cfg.dialplan.dir = rebase(base, &cfg.dialplan.dir);
         cfg.tickets.spool_dir = rebase(base, &cfg.tickets.spool_dir);
         let t = &mut cfg.calls.transfer;
+        let [a, b, c, d, e, f, g] = cfg.acd.prompts.all_mut();
         for p in [
             &mut cfg.calls.hold_prompt,
             &mut t.caller_prompt,
             &mut t.ringback_prompt,
             &mut t.fallback_prompt,
+            a,
+            b,
+            c,
+            d,
+            e,
+            f,
+            g,
         ] {
             if let Some(h) = p.as_ref() {
                 *p = Some(rebase(base, h));
@@ -403,7 +426,13 @@ impl Config {
             if s.password.len() < 8 {
                 bail!("seat {}: password shorter than 8 characters", s.id);
             }
+            if let Some(op) = &s.operator {
+                if !self.operators.iter().any(|o| &o.id == op) {
+                    bail!("seat {}: operator {op} is not in [[operators]]", s.id);
+                }
+            }
         }
+        self.acd.validate(&self.queues, &self.operators)?;
         Ok(())
     }
 

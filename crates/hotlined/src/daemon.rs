@@ -6,19 +6,21 @@
 //! call (`call_task`), one ACD task (`acd_task`), the media engine's pacing shards, the ticket writer,
 //! and the admin HTTP server.
 
-use crate::acd_task::{self, AcdSettings};
+use crate::acd_task::{self, AcdSetup, SeatSpec};
 use crate::admission::Admission;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::consult;
 use crate::env::CallEnv;
+use crate::features;
 use crate::intake;
 use crate::mailbox::{AcdHandle, CallMsg};
 use crate::metrics_names as m;
-use crate::plans::Plans;
+use crate::plans::{AcdPrompts, Plans};
 use crate::registry::CallRegistry;
 use crate::respond::reply;
 use crate::seats::Seats;
+use crate::service_level::ServiceLevels;
 use crate::stats::CallStats;
 use anyhow::{Context, Result};
 use dialplan::LiveDialplan;
@@ -102,16 +104,52 @@ pub async fn run(cfg: Config) -> Result<()> {
         .map(|s| (s.id.clone(), s.password.clone()))
         .collect();
     let all_queues: Vec<String> = plan.queues().map(str::to_string).collect();
-    let seats: Vec<(String, Vec<String>)> = cfg
+    let seats: Vec<SeatSpec> = cfg
         .seats
         .iter()
-        .map(|s| {
-            (
-                s.id.clone(),
-                s.queues.clone().unwrap_or_else(|| all_queues.clone()),
-            )
+        .map(|s| SeatSpec {
+            id: s.id.clone(),
+            skills: s.queues.clone().unwrap_or_else(|| all_queues.clone()),
+            tags: s.tags.clone(),
+            operator: s.operator.clone(),
         })
         .collect();
+    // Every queue a call can reach: the plan's, and the seats' groups (a department's seats).
+    let mut known: Vec<String> = all_queues.clone();
+    for s in &seats {
+        for q in &s.skills {
+            if !known.contains(q) {
+                known.push(q.clone());
+            }
+        }
+    }
+    let queue_specs = cfg.acd.queue_specs(&cfg.queues, known)?;
+    let restored = match tickets.store().load_presence().await {
+        Ok(rows) => rows,
+        Err(e) => {
+            warn!(error = %e, "seat presence not restored: every seat starts logged out");
+            Vec::new()
+        }
+    };
+    let thresholds = cfg
+        .queues
+        .iter()
+        .filter_map(|q| Some((q.name.clone(), q.service_level_s? as i64 * 1000)))
+        .collect();
+    let levels = ServiceLevels::new(
+        ticket::queue_stats::Rules {
+            threshold_ms: cfg.calls.service_level_s as i64 * 1000,
+            short_abandon_ms: cfg.acd.short_abandon_s as i64 * 1000,
+        },
+        thresholds,
+    );
+    match levels.seed(tickets.store()).await {
+        Ok(n) => info!(
+            calls = n,
+            "service level of the last 24 hours read from the records"
+        ),
+        Err(e) => warn!(error = %e, "service level starts empty: the records could not be read"),
+    }
 
     let cfg_rate = cfg.calls.max_calls_per_second;
     // Every admitted call must be able to get both its legs: refusing at the door (503 + Retry-After) is
@@ -145,24 +183,52 @@ pub async fn run(cfg: Config) -> Result<()> {
         ringback: prompt(&t.ringback_prompt),
         fallback_prompt: prompt(&t.fallback_prompt),
     };
-    let plans = Arc::new(Plans::new(
-        live.clone(),
-        cfg.dialplan.dir.clone(),
-        prompt(&cfg.calls.hold_prompt),
-        transfer,
-    ));
+    let a = &cfg.acd.prompts;
+    let plans = Arc::new(
+        Plans::new(
+            live.clone(),
+            cfg.dialplan.dir.clone(),
+            prompt(&cfg.calls.hold_prompt),
+            transfer,
+        )
+        .with_acd_prompts(
+            AcdPrompts {
+                logged_in: prompt(&a.logged_in),
+                not_ready: prompt(&a.not_ready),
+                logged_out: prompt(&a.logged_out),
+                wrap_up_ended: prompt(&a.wrap_up_ended),
+                refused: prompt(&a.refused),
+                callback: prompt(&a.callback),
+            },
+            cfg.acd.announcements(&cfg.queues),
+        ),
+    );
     plans.preload_prompts();
     let calls = Arc::new(CallRegistry::new());
     let cfg = Arc::new(cfg);
+    let (presence_tx, presence_rx) = tokio::sync::mpsc::unbounded_channel();
+    acd_task::spawn_presence_writer(tickets.store().clone(), presence_rx);
     acd_task::spawn(
-        AcdSettings {
-            wrap_up_ms: cfg.calls.wrap_up_s as i64 * 1000,
-            service_level_ms: cfg.calls.service_level_s as i64 * 1000,
-            seat_retry_after_ms: cfg.calls.seat_retry_after_s as i64 * 1000,
+        AcdSetup {
+            cfg: acd::AcdConfig {
+                wrap_up_ms: cfg.calls.wrap_up_s as i64 * 1000,
+                rest_ms: cfg.calls.seat_retry_after_s as i64 * 1000,
+                auto_login: !cfg.acd.login_required,
+            },
+            queues: queue_specs,
+            operators: cfg
+                .operators
+                .iter()
+                .map(|o| (o.id.clone(), o.name.clone(), o.skills.clone()))
+                .collect(),
+            seats,
+            restored,
+            grace_ms: cfg.acd.restore_grace_s as i64 * 1000,
         },
-        seats,
+        acd.clone(),
         calls.clone(),
         clock,
+        presence_tx,
         acd_rx,
     );
     let env = Arc::new(CallEnv {
@@ -176,13 +242,16 @@ pub async fn run(cfg: Config) -> Result<()> {
         records: tickets.sink(),
         calls,
         clock,
-        stats: Arc::new(CallStats::new()),
+        stats: Arc::new(CallStats::new(levels)),
         contact_host,
+        features: cfg.acd.codes.codes(),
     });
     let gate = access_gate(&cfg)?;
+    let seats_api = crate::operators_api::router(env.clone(), tickets.store().clone());
     let admin = crate::admin::spawn(
         env.clone(),
         tickets.router(gate.clone()),
+        seats_api,
         gate,
         tickets.store().clone(),
     )
@@ -277,6 +346,7 @@ fn housekeeping(env: &CallEnv) {
     env.seats.expire();
     env.seats.save_if_changed(&bindings_file(&env.cfg));
     env.records.heartbeat(Clock::wall_ms());
+    env.stats.levels.export();
     let st = env.endpoint.stats();
     metrics::counter!(m::SIP_RECEIVED).absolute(st.received);
     metrics::counter!(m::SIP_PARSE_ERRORS).absolute(st.parse_errors);
@@ -322,6 +392,10 @@ fn dispatch(env: &Arc<CallEnv>, inc: Incoming) {
                     tx.respond(resp);
                 }
             }
+        }
+        // An operator's feature code (`*21`…) comes from a seat, not a trunk.
+        Method::Invite if inc.msg.to().tag().is_none() && features::wants(env, &inc) => {
+            features::start(env, inc)
         }
         // A seat's softphone calling out itself (an attended transfer's consult call) is an internal call.
         Method::Invite

@@ -27,6 +27,8 @@ pub struct CallEnv {
     pub admission: Admission,
     /// host:port we put in Contact headers.
     pub contact_host: String,
+    /// The operators' feature codes (`[acd.codes]`).
+    pub features: acd::FeatureCodes,
 }
 
 impl CallEnv {

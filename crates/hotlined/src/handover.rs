@@ -20,10 +20,9 @@ impl CallTask {
     pub(crate) fn on_msg(&mut self, msg: CallMsg, now: i64) {
         match msg {
             CallMsg::Sip(inc) => self.on_sip(*inc, now),
-            CallMsg::SeatAssigned { seat } => self.pending.push_back(Input::SeatAssigned { seat }),
-            CallMsg::GroupSeats { attempt, seats } => {
-                info!(attempt, seats = ?seats, "transfer: the group's free seats");
-                self.pending.push_back(Input::GroupSeats { attempt, seats })
+            CallMsg::Acd(input) => {
+                info!(from = "acd", ?input);
+                self.pending.push_back(input)
             }
             CallMsg::AckTimeout => {
                 let out = self.legs[0].session.on_ack_timeout(now);

@@ -10,12 +10,13 @@ use crate::mailbox::CallMsg;
 use crate::metrics_names as m;
 use crate::respond::reply;
 use call::{Call, CallPolicy, CallSetup, Plan};
-use dialplan::CallQuery;
+use dialplan::{CallQuery, Decision};
 use media::sdp::{self, Codec, SdpSession};
 use media::{MediaLeg, Negotiated};
-use sip::endpoint::Incoming;
+use sip::endpoint::{Incoming, ServerTx, TransportKind};
 use sip::session::reason_phrase;
 use sip::{Replaces, SipMessage, Uri};
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tracing::{info, info_span, warn, Instrument};
@@ -46,14 +47,65 @@ pub fn start(env: &Arc<CallEnv>, inc: Incoming) {
         at: chrono::DateTime::from_timestamp_millis(wall_start_ms).unwrap_or_default(),
         digits: "",
     });
-    let mut plan = call::plan_for(&decision, env.plans.hold.clone());
+    let plan = call::plan_for(&decision, env.plans.hold.clone());
+    spawn_call(
+        env,
+        CallStart {
+            msg,
+            source,
+            transport,
+            invite_tx,
+            plan,
+            decision,
+            caller,
+            called,
+            diversion,
+            wall_start_ms,
+        },
+    );
+}
+
+/// An admitted INVITE and what was decided for it.
+pub struct CallStart {
+    pub msg: SipMessage,
+    pub source: SocketAddr,
+    pub transport: TransportKind,
+    pub invite_tx: ServerTx,
+    pub plan: Plan,
+    pub decision: Decision,
+    pub caller: String,
+    pub called: String,
+    pub diversion: Option<String>,
+    pub wall_start_ms: i64,
+}
+
+/// The call's own task: the caller's media and SDP (an offer we cannot serve gets 488), then the call.
+pub fn spawn_call(env: &Arc<CallEnv>, start: CallStart) {
+    let CallStart {
+        msg,
+        source,
+        transport,
+        invite_tx,
+        mut plan,
+        decision,
+        caller,
+        called,
+        diversion,
+        wall_start_ms,
+    } = start;
     let call_id = msg.call_id().to_string();
     let (key, rx) = env.calls.open(&call_id);
     let span = info_span!("call", call_id = %call_id, key);
-    info!(parent: &span, caller = %mask(&caller), called = %called, original = ?diversion,
-        mode = ?decision.mode, action = ?decision.action, reason = %decision.reason, "new call");
+    let mode = if matches!(plan, Plan::Announce { .. }) {
+        info!(parent: &span, seat = %caller, dialled = %called, "feature code");
+        "feature"
+    } else {
+        info!(parent: &span, caller = %mask(&caller), called = %called, original = ?diversion,
+            mode = ?decision.mode, action = ?decision.action, reason = %decision.reason, "new call");
+        decision.mode.as_str()
+    };
     env.stats.calls_started.fetch_add(1, Ordering::Relaxed);
-    metrics::counter!(m::CALLS_STARTED, "mode" => decision.mode.as_str()).increment(1);
+    metrics::counter!(m::CALLS_STARTED, "mode" => mode).increment(1);
     let env = env.clone();
     tokio::spawn(
         async move {
@@ -217,6 +269,8 @@ pub fn policy(env: &CallEnv) -> CallPolicy {
         menu_timeout_ms: calls.menu_timeout_s as i64 * 1000,
         hold: env.plans.hold.clone(),
         transfer: env.plans.transfer.clone(),
+        callback_prompt: env.plans.acd.callback.clone(),
+        announce: env.plans.announce.clone(),
     }
 }
 

@@ -2,4 +2,5 @@
 //! configuration parser, so the fuzz targets (`crates/fuzz-targets`) reach the same code that reads
 //! `hotlined.toml`. Everything else stays private to the binary (`main.rs`).
 
+pub mod acd_config;
 pub mod config;

@@ -1,8 +1,8 @@
 //! The messages the daemon's tasks exchange. Plain types: this module imports nothing of the daemon,
 //! so the tasks that send and receive them do not import each other.
 
-use acd::{CallKey, QueueSnapshot, Seat};
-use call::{Handover, LegId, Output, TransferAttempt};
+use acd::{ActionError, AgentAction, CallKey, QueueSnapshot, Seat, SeatEvent};
+use call::{Handover, Input, LegId, OfferFailure, Output, TransferAttempt};
 use media::sdp::SdpSession;
 use media::{MediaLeg, Negotiated};
 use sip::endpoint::{ClientTx, Incoming, ServerTx, TransportKind};
@@ -11,19 +11,18 @@ use sip::Replaces;
 use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 /// What reaches a call task.
 #[derive(Debug)]
 pub enum CallMsg {
     /// A request for one of this call's Call-IDs (any of its legs).
     Sip(Box<Incoming>),
-    /// The ACD picked a seat.
-    SeatAssigned { seat: String },
+    /// From the ACD, as the call's input: the seat(s) it picked, the seats of a department group reserved for
+    /// a transfer, or the queue's maximum wait moving the call on.
+    Acd(Input),
     /// Our 2xx to the caller was never ACKed.
     AckTimeout,
-    /// The seats of a department group the ACD reserved for transfer `attempt`.
-    GroupSeats { attempt: u32, seats: Vec<String> },
     /// Call `from` claims the department leg of the consult call whose dialog `replaces` names (its
     /// operator `seat` REFERred with Replaces, RFC 3891); the leg is to become `from`'s `leg`.
     Join {
@@ -91,21 +90,17 @@ pub enum AcdMsg {
         call: CallKey,
         queue: String,
     },
-    Abandon {
-        call: CallKey,
-        queue: String,
-    },
     Answered {
         call: CallKey,
         seat: String,
         queue: String,
-        waited_ms: i64,
     },
     OfferFailed {
         call: CallKey,
         seat: String,
         queue: String,
         waiting_since_ms: i64,
+        why: acd::OfferFailure,
     },
     Released {
         seat: String,
@@ -134,18 +129,55 @@ pub enum AcdMsg {
     Snapshot {
         reply: oneshot::Sender<(Vec<QueueSnapshot>, Vec<Seat>)>,
     },
+    /// Where `call` waits: answered to the call as `Input::QueuePosition` (nothing when it waits nowhere).
+    Position {
+        call: CallKey,
+    },
+    /// An operator's request for a seat (a feature code or the admin API); the reply is the seat after it.
+    Act {
+        seat: String,
+        action: AgentAction,
+        reply: oneshot::Sender<Result<Seat, ActionError>>,
+    },
 }
 
-/// The ACD task's mailbox.
+/// The ACD task's mailbox, and the seats' state changes it publishes (the SSE stream).
 #[derive(Debug, Clone)]
 pub struct AcdHandle {
     tx: mpsc::UnboundedSender<AcdMsg>,
+    events: broadcast::Sender<SeatEvent>,
 }
 
 impl AcdHandle {
     pub fn new() -> (AcdHandle, mpsc::UnboundedReceiver<AcdMsg>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        (AcdHandle { tx }, rx)
+        let (events, _) = broadcast::channel(1024);
+        (AcdHandle { tx, events }, rx)
+    }
+
+    /// Seat state changes from now on (a slow subscriber misses some and is told so).
+    pub fn subscribe(&self) -> broadcast::Receiver<SeatEvent> {
+        self.events.subscribe()
+    }
+
+    /// Publish a change (nobody listening is fine).
+    pub fn publish(&self, e: SeatEvent) {
+        if self.events.receiver_count() > 0 {
+            let _ = self.events.send(e);
+        }
+    }
+
+    /// Carry out an operator's request; None when the ACD task is gone.
+    pub async fn act(&self, seat: &str, action: AgentAction) -> Option<Result<Seat, ActionError>> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(AcdMsg::Act {
+                seat: seat.to_string(),
+                action,
+                reply,
+            })
+            .ok()?;
+        rx.await.ok()
     }
 
     /// Fire and forget: the ACD task outlives every call.
@@ -165,26 +197,24 @@ impl AcdHandle {
 pub fn acd_message(call: CallKey, out: Output) -> Result<AcdMsg, Output> {
     Ok(match out {
         Output::Enqueue { queue } => AcdMsg::Enqueue { call, queue },
-        Output::Abandon { queue } => AcdMsg::Abandon { call, queue },
-        Output::SeatAnswered {
-            seat,
-            queue,
-            waited_ms,
-        } => AcdMsg::Answered {
-            call,
-            seat,
-            queue,
-            waited_ms,
-        },
+        // Hung up waiting or ringing: the ACD forgets the call and frees its seat.
+        Output::Abandon { .. } => AcdMsg::Withdraw { call },
+        Output::SeatAnswered { seat, queue, .. } => AcdMsg::Answered { call, seat, queue },
         Output::SeatOfferFailed {
             seat,
             queue,
             waiting_since_ms,
+            why,
         } => AcdMsg::OfferFailed {
             call,
             seat,
             queue,
             waiting_since_ms,
+            why: match why {
+                OfferFailure::NoAnswer => acd::OfferFailure::NoAnswer,
+                OfferFailure::Refused => acd::OfferFailure::Refused,
+                OfferFailure::Returned => acd::OfferFailure::Returned,
+            },
         },
         Output::SeatReleased { seat } => AcdMsg::Released { seat },
         Output::ReserveSeats { attempt, group } => AcdMsg::Reserve {
@@ -193,6 +223,7 @@ pub fn acd_message(call: CallKey, out: Output) -> Result<AcdMsg, Output> {
             queue: group,
         },
         Output::SeatTaken { seat } => AcdMsg::Taken { call, seat },
+        Output::AskPosition => AcdMsg::Position { call },
         Output::ReleaseReserved => AcdMsg::Withdraw { call },
         Output::Requeue {
             queue,

@@ -7,6 +7,7 @@
 //! hotlined reload --admin 127.0.0.1:8080 --user admin   (same as SIGHUP; password in HOTLINED_ADMIN_PASSWORD)
 //! hotlined hash-password < password.txt                  (the PHC string for [[admin.accounts]] password_hash)
 //! hotlined new-token                                     (an API token and its token_sha256)
+//! hotlined staffing --queue general --from 2025-03-03T00:00:00+08:00 --to 2025-03-04T00:00:00+08:00
 //! ```
 
 mod acd_task;
@@ -18,18 +19,23 @@ mod clock;
 mod consult;
 mod daemon;
 mod env;
+mod features;
 mod handover;
 mod intake;
 mod leg_events;
 mod legs;
 mod mailbox;
 mod metrics_names;
+mod operators_api;
 mod plans;
 mod registry;
 mod respond;
 mod seats;
+mod service_level;
+mod staffing;
 mod stats;
 mod timers;
+mod wallboard;
 
 // The configuration is the library target's, so the fuzz targets parse it exactly as the daemon does.
 use hotlined::config;
@@ -101,6 +107,24 @@ enum Cmd {
     HashPassword,
     /// Print a new random API token and the `token_sha256` that goes in the config (keep the token, not the file).
     NewToken,
+    /// Operators needed per interval for a queue, from the measured calls (Erlang C for the service level,
+    /// Erlang A for the answer rate), next to how many were logged in.
+    Staffing {
+        #[arg(long, default_value = "deploy/hotlined.toml")]
+        config: PathBuf,
+        /// The database to read; defaults to the one in --config.
+        #[arg(long)]
+        database_url: Option<String>,
+        #[arg(long, default_value = "general")]
+        queue: String,
+        /// Start (RFC 3339, e.g. 2025-03-03T00:00:00+08:00); intervals are shown in its offset.
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        #[arg(long, default_value_t = 30)]
+        interval_min: u32,
+    },
 }
 
 fn main() -> ExitCode {
@@ -183,6 +207,14 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
+        Cmd::Staffing {
+            config,
+            database_url,
+            queue,
+            from,
+            to,
+            interval_min,
+        } => staffing_command(config, database_url, &queue, &from, &to, interval_min),
         Cmd::HashPassword => {
             let mut line = String::new();
             if let Err(e) = std::io::stdin().read_line(&mut line) {
@@ -239,6 +271,58 @@ fn reload_auth(user: Option<String>) -> Option<String> {
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pw}"))
     ))
+}
+
+fn staffing_command(
+    config: PathBuf,
+    database_url: Option<String>,
+    queue: &str,
+    from: &str,
+    to: &str,
+    interval_min: u32,
+) -> ExitCode {
+    let run = || -> anyhow::Result<String> {
+        let cfg = config::Config::load(&config)?;
+        let parse = |name: &str, v: &str| {
+            chrono::DateTime::parse_from_rfc3339(v)
+                .map_err(|e| anyhow::anyhow!("--{name} {v:?}: not an RFC 3339 time ({e})"))
+        };
+        let (from, to) = (parse("from", from)?, parse("to", to)?);
+        let threshold_s = cfg
+            .queues
+            .iter()
+            .find(|q| q.name == queue)
+            .and_then(|q| q.service_level_s)
+            .unwrap_or(cfg.calls.service_level_s) as f64;
+        let targets = staffing::Targets {
+            threshold_s,
+            service_level: cfg.acd.service_level_target,
+            answer_rate: cfg.acd.answer_rate_target,
+            wrap_up_s: cfg.calls.wrap_up_s as f64,
+        };
+        let url = database_url.unwrap_or(cfg.tickets.database_url);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        rt.block_on(staffing::command(
+            &url,
+            queue,
+            from,
+            to,
+            interval_min,
+            targets,
+        ))
+    };
+    match run() {
+        Ok(text) => {
+            let _ = write!(std::io::stdout(), "{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("hotlined: {e:#}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 fn init_logs(json: bool) {

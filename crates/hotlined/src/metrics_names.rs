@@ -30,3 +30,26 @@ pub const DIALPLAN_RELOADS: &str = "hotline_dialplan_reloads_total";
 pub const TRANSFERS: &str = "hotline_transfers_total";
 /// How long transfer targets rang (until answer or give-up), by department.
 pub const TRANSFER_RING_SECONDS: &str = "hotline_transfer_ring_seconds";
+/// Callers waiting, per queue (gauge, `queue`).
+pub const QUEUE_WAITING_BY_QUEUE: &str = "hotline_queue_waiting_calls";
+/// The longest wait of a caller still waiting, per queue.
+pub const QUEUE_LONGEST_WAIT_SECONDS: &str = "hotline_queue_longest_wait_seconds";
+/// Seats serving a queue by state (`queue`, `state`: logged_in, ready, ringing, talking, wrap_up, resting,
+/// not_ready, unregistered).
+pub const QUEUE_SEATS: &str = "hotline_queue_seats";
+/// The last 24 hours per queue, from the call records (gauges: they roll): `queue`, and `queue="*"` for the
+/// center counting each call once. Rules in docs/acd.md.
+pub const QUEUE_OFFERED: &str = "hotline_queue_offered_24h";
+pub const QUEUE_ANSWERED: &str = "hotline_queue_answered_24h";
+pub const QUEUE_ANSWERED_IN_THRESHOLD: &str = "hotline_queue_answered_in_threshold_24h";
+pub const QUEUE_ABANDONED: &str = "hotline_queue_abandoned_24h";
+pub const QUEUE_SHORT_ABANDONED: &str = "hotline_queue_short_abandoned_24h";
+pub const QUEUE_OVERFLOWED: &str = "hotline_queue_overflowed_24h";
+pub const QUEUE_CALLBACKS: &str = "hotline_queue_callbacks_24h";
+pub const QUEUE_SERVICE_LEVEL: &str = "hotline_queue_service_level_24h";
+/// R-13 asks for at least 0.95 at the center (`queue="*"`). Alert below it.
+pub const QUEUE_ANSWER_RATE: &str = "hotline_queue_answer_rate_24h";
+pub const QUEUE_ASA_SECONDS: &str = "hotline_queue_asa_seconds_24h";
+pub const QUEUE_AHT_SECONDS: &str = "hotline_queue_aht_seconds_24h";
+/// Operators' requests (feature codes and the API) by action and outcome (ok, refused).
+pub const OPERATOR_ACTIONS: &str = "hotline_operator_actions_total";

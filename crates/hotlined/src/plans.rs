@@ -9,6 +9,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tracing::{info, warn};
 
+/// What an operator hears after a feature code, and a caller at a call-back promise.
+#[derive(Debug, Clone, Default)]
+pub struct AcdPrompts {
+    pub logged_in: Option<Arc<str>>,
+    pub not_ready: Option<Arc<str>>,
+    pub logged_out: Option<Arc<str>>,
+    pub wrap_up_ended: Option<Arc<str>>,
+    pub refused: Option<Arc<str>>,
+    pub callback: Option<Arc<str>>,
+}
+
 pub struct Plans {
     pub live: Arc<LiveDialplan>,
     dir: PathBuf,
@@ -17,6 +28,10 @@ pub struct Plans {
     pub hold: Option<Arc<str>>,
     /// `[calls.transfer]`: the operator's codes and the transfer's prompts.
     pub transfer: call::TransferPolicy,
+    /// `[acd.prompts]`: feature-code confirmations and the call-back promise.
+    pub acd: AcdPrompts,
+    /// Position announcements of waiting callers, if any queue has them.
+    pub announce: Option<Arc<call::Announcements>>,
     pub reloads: AtomicU64,
     pub reload_errors: AtomicU64,
 }
@@ -34,9 +49,21 @@ impl Plans {
             prompts: DashMap::new(),
             hold,
             transfer,
+            acd: AcdPrompts::default(),
+            announce: None,
             reloads: AtomicU64::new(0),
             reload_errors: AtomicU64::new(0),
         }
+    }
+
+    pub fn with_acd_prompts(
+        mut self,
+        acd: AcdPrompts,
+        announce: Option<call::Announcements>,
+    ) -> Plans {
+        self.acd = acd;
+        self.announce = announce.map(Arc::new);
+        self
     }
 
     /// The decoded prompt for a dialplan path, loading and caching it on first use.
@@ -65,16 +92,26 @@ impl Plans {
             self.prompts.remove(&key);
             self.prompt(&key);
         }
-        let t = &self.transfer;
+        let (t, a) = (&self.transfer, &self.acd);
         for p in [
             &self.hold,
             &t.caller_prompt,
             &t.ringback,
             &t.fallback_prompt,
+            &a.logged_in,
+            &a.not_ready,
+            &a.logged_out,
+            &a.wrap_up_ended,
+            &a.refused,
+            &a.callback,
         ]
         .into_iter()
         .flatten()
-        {
+        .chain(self.announce.iter().flat_map(|a| {
+            a.digits
+                .iter()
+                .chain([&a.ahead, &a.callers, &a.expected, &a.minutes])
+        })) {
             self.prompts.remove(p);
             self.prompt(p);
         }

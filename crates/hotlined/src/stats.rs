@@ -1,6 +1,7 @@
 //! Counters of the call side for /status (Prometheus has its own through `metrics`).
 
 use crate::metrics_names as m;
+use crate::service_level::ServiceLevels;
 use record::{CallRecord, TransferOutcome};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -17,6 +18,8 @@ pub struct CallStats {
     /// Transfer attempts by department since the daemon started, for the wallboard (the stored figures of
     /// any range are at `/api/stats/transfers`).
     pub transfers: Mutex<BTreeMap<String, DepartmentTransfers>>,
+    /// The queues' service level over the last 24 hours, from the records.
+    pub levels: ServiceLevels,
 }
 
 /// One department's transfers on the wallboard.
@@ -36,7 +39,7 @@ impl DepartmentTransfers {
 }
 
 impl CallStats {
-    pub fn new() -> CallStats {
+    pub fn new(levels: ServiceLevels) -> CallStats {
         CallStats {
             started_at: Instant::now(),
             calls_started: AtomicU64::new(0),
@@ -44,11 +47,14 @@ impl CallStats {
             refused_overload: AtomicU64::new(0),
             refused_acl: AtomicU64::new(0),
             transfers: Mutex::new(BTreeMap::new()),
+            levels,
         }
     }
 
-    /// Count a finished call's transfer attempts: the wallboard's table and Prometheus.
-    pub fn count_transfers(&self, record: &CallRecord) {
+    /// Count a finished call: its queue visits (the service level) and its transfer attempts (the wallboard's
+    /// table and Prometheus, R-05).
+    pub fn count(&self, record: &CallRecord) {
+        self.levels.count(record);
         if record.transfers.is_empty() {
             return;
         }

@@ -43,7 +43,9 @@ fn seat_with_wrong_password_is_challenged_then_refused() {
         .iter()
         .find(|s| s["id"] == "1002")
         .cloned();
-    assert_eq!(s1002.unwrap()["state"]["state"], "offline");
+    let s1002 = s1002.unwrap();
+    assert_eq!(s1002["state"]["state"], "logged_out");
+    assert_eq!(s1002["registered"], false);
 }
 
 #[test]

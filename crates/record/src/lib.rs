@@ -29,6 +29,9 @@ pub enum EndReason {
     /// The daemon stopped (crash, `kill -9`, power) while the call was up: recovered from the live-call
     /// journal at the next start, ended at the daemon's last heartbeat.
     Interrupted,
+    /// The caller waited past the queue's maximum wait and was told the center will call back ("leave your
+    /// number"): a call-back ticket (R-23).
+    Callback,
 }
 
 impl EndReason {
@@ -43,6 +46,7 @@ impl EndReason {
             EndReason::Failed => "failed",
             EndReason::Overload => "overload",
             EndReason::Interrupted => "interrupted",
+            EndReason::Callback => "callback",
         }
     }
 
@@ -57,6 +61,7 @@ impl EndReason {
             "failed" => EndReason::Failed,
             "overload" => EndReason::Overload,
             "interrupted" => EndReason::Interrupted,
+            "callback" => EndReason::Callback,
             _ => return None,
         })
     }
@@ -101,6 +106,67 @@ pub struct CallRecord {
     /// first dialled, is 110).
     #[serde(default)]
     pub handed_over_by: Option<String>,
+    /// Every queue the call waited in, in order (a maximum wait moves a caller on to the next): what the
+    /// service level is counted from.
+    #[serde(default)]
+    pub queue_visits: Vec<QueueVisit>,
+}
+
+/// A call's stay in one queue. Times are Unix epoch milliseconds (UTC), like [`CallRecord`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueVisit {
+    pub queue: String,
+    pub entered_at_ms: i64,
+    /// When a seat answered, the caller left, or the call was moved on.
+    pub left_at_ms: i64,
+    pub outcome: VisitOutcome,
+}
+
+impl QueueVisit {
+    /// How long the caller waited in this queue.
+    pub fn wait_ms(&self) -> i64 {
+        self.left_at_ms - self.entered_at_ms
+    }
+}
+
+/// How a stay in a queue ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VisitOutcome {
+    /// A seat of the queue answered.
+    Answered,
+    /// The caller hung up waiting (or while a seat rang).
+    Abandoned,
+    /// The maximum wait moved the caller on to another queue.
+    Overflowed,
+    /// The maximum wait ended the call with a call-back promise.
+    Callback,
+    /// The call ended otherwise while waiting (a media or signalling failure).
+    Ended,
+}
+
+impl VisitOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VisitOutcome::Answered => "answered",
+            VisitOutcome::Abandoned => "abandoned",
+            VisitOutcome::Overflowed => "overflowed",
+            VisitOutcome::Callback => "callback",
+            VisitOutcome::Ended => "ended",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<VisitOutcome> {
+        Some(match s {
+            "answered" => VisitOutcome::Answered,
+            "abandoned" => VisitOutcome::Abandoned,
+            "overflowed" => VisitOutcome::Overflowed,
+            "callback" => VisitOutcome::Callback,
+            "ended" => VisitOutcome::Ended,
+            _ => return None,
+        })
+    }
 }
 
 /// How one transfer attempt ended.
@@ -299,6 +365,7 @@ mod tests {
             EndReason::PromptThenHangup,
             EndReason::Failed,
             EndReason::Overload,
+            EndReason::Callback,
         ] {
             assert_eq!(EndReason::parse(r.as_str()), Some(r));
             assert_eq!(
@@ -306,6 +373,36 @@ mod tests {
                 format!("\"{}\"", r.as_str())
             );
         }
+    }
+
+    #[test]
+    fn visit_outcomes_round_trip_and_old_records_have_no_visits() {
+        for o in [
+            VisitOutcome::Answered,
+            VisitOutcome::Abandoned,
+            VisitOutcome::Overflowed,
+            VisitOutcome::Callback,
+            VisitOutcome::Ended,
+        ] {
+            assert_eq!(VisitOutcome::parse(o.as_str()), Some(o));
+            assert_eq!(
+                serde_json::to_string(&o).unwrap(),
+                format!("\"{}\"", o.as_str())
+            );
+        }
+        // A spool written before queue visits existed still reads.
+        let old = r#"{"call_id":"c","caller":"1","called":"12345","original_called":null,"route_mode":null,
+            "department":null,"started_at_ms":0,"answered_at_ms":null,"ended_at_ms":5,"wait_ms":5,"seat":null,
+            "end_reason":"cancelled","digits":"","off_hours":false,"transfer_unanswered":null}"#;
+        let r: CallRecord = serde_json::from_str(old).unwrap();
+        assert!(r.queue_visits.is_empty());
+        let v = QueueVisit {
+            queue: "general".into(),
+            entered_at_ms: 1_000,
+            left_at_ms: 21_000,
+            outcome: VisitOutcome::Answered,
+        };
+        assert_eq!(v.wait_ms(), 20_000);
     }
 
     #[test]

@@ -42,6 +42,7 @@ fn rec() -> CallRecord {
         transfer_unanswered: None,
         transfers: Vec::new(),
         handed_over_by: None,
+        queue_visits: Vec::new(),
     }
 }
 

@@ -13,6 +13,8 @@ pub enum AutoReason {
     TransferUnanswered,
     /// The caller hung up while waiting: the center must call back (2025 national guidance, R-23).
     Abandoned,
+    /// The queue's maximum wait ended the call with a promise to call back ("leave your number", R-23).
+    Callback,
 }
 
 impl AutoReason {
@@ -21,6 +23,7 @@ impl AutoReason {
             AutoReason::OffHours => "auto_off_hours",
             AutoReason::TransferUnanswered => "auto_transfer_unanswered",
             AutoReason::Abandoned => "auto_abandoned",
+            AutoReason::Callback => "auto_callback",
         }
     }
 }
@@ -103,6 +106,21 @@ pub fn tickets_for(rec: &CallRecord) -> Vec<NewTicket> {
             ),
         );
     }
+    if never_answered && rec.end_reason == EndReason::Callback {
+        let queue = rec
+            .queue_visits
+            .last()
+            .map(|v| format!(" in queue {}", v.queue))
+            .unwrap_or_default();
+        push(
+            AutoReason::Callback,
+            None,
+            format!(
+                "caller waited {} s{queue} past the maximum wait and was promised a call back",
+                rec.wait_ms / 1000
+            ),
+        );
+    }
     out
 }
 
@@ -159,6 +177,7 @@ mod tests {
             transfer_unanswered: None,
             transfers: Vec::new(),
             handed_over_by: None,
+            queue_visits: Vec::new(),
         }
     }
 
@@ -196,6 +215,7 @@ mod tests {
             transfer_unanswered: Some("power".into()),
             transfers: Vec::new(),
             handed_over_by: None,
+            queue_visits: Vec::new(),
             department: Some("water".into()),
             ..rec()
         };
@@ -336,6 +356,35 @@ mod tests {
     }
 
     #[test]
+    fn a_call_back_promise_lands_on_the_call_back_list() {
+        let r = CallRecord {
+            answered_at_ms: None,
+            seat: None,
+            end_reason: EndReason::Callback,
+            wait_ms: 605_000,
+            queue_visits: vec![crate::record::QueueVisit {
+                queue: "general".into(),
+                entered_at_ms: 5_000,
+                left_at_ms: 605_000,
+                outcome: crate::record::VisitOutcome::Callback,
+            }],
+            ..rec()
+        };
+        let t = tickets_for(&r);
+        assert_eq!(t.len(), 1);
+        assert_eq!(
+            (t[0].reason, t[0].department.clone()),
+            (AutoReason::Callback, None)
+        );
+        assert_eq!(t[0].reason.source(), "auto_callback");
+        assert!(
+            t[0].text.contains("605 s in queue general"),
+            "{}",
+            t[0].text
+        );
+    }
+
+    #[test]
     fn several_reasons_open_several_tickets_in_a_stable_order() {
         let r = CallRecord {
             off_hours: true,
@@ -343,6 +392,7 @@ mod tests {
             transfer_unanswered: Some("water".into()),
             transfers: Vec::new(),
             handed_over_by: None,
+            queue_visits: Vec::new(),
             answered_at_ms: None,
             end_reason: EndReason::AbandonedInQueue,
             ..rec()

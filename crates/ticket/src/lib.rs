@@ -19,6 +19,8 @@ mod live;
 pub mod mask;
 pub mod model;
 pub mod notify;
+pub mod queue_stats;
+pub mod queues;
 pub mod record;
 pub mod repeat;
 mod spool;
@@ -32,7 +34,8 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
 pub use ::record::{
-    CallRecord, EndReason, TransferAttempt, TransferEndedBy, TransferKind, TransferOutcome,
+    CallRecord, EndReason, QueueVisit, TransferAttempt, TransferEndedBy, TransferKind,
+    TransferOutcome, VisitOutcome,
 };
 pub use auto::{tickets_for, AutoReason, NewTicket};
 pub use config::TicketConfig;

@@ -298,6 +298,7 @@ mod tests {
             transfer_unanswered: None,
             transfers: Vec::new(),
             handed_over_by: None,
+            queue_visits: Vec::new(),
         }
     }
 

@@ -15,7 +15,8 @@ use crate::auto::{tickets_for, NewTicket};
 use crate::lifecycle::Lifecycle;
 use crate::model::{apply, Action, Category, Satisfaction, Status, TicketState};
 use crate::record::{
-    CallRecord, EndReason, TransferAttempt, TransferEndedBy, TransferKind, TransferOutcome,
+    CallRecord, EndReason, QueueVisit, TransferAttempt, TransferEndedBy, TransferKind,
+    TransferOutcome, VisitOutcome,
 };
 use crate::stats::{TimeRange, TransferAggregator, TransferReport};
 use crate::TicketError;
@@ -42,6 +43,10 @@ const TRANSFER_COLUMNS: &str =
     "call_id, seq, target, department, started_at_ms, answered_at_ms, ended_at_ms, \
      outcome, status, answer_target_ms, ended_by, kind";
 const TRANSFER_COLUMN_COUNT: usize = 12;
+
+/// Columns of `queue_visits`, in insert order.
+pub(crate) const VISIT_COLUMNS: &str = "call_id, seq, queue, entered_at_ms, left_at_ms, outcome";
+const VISIT_COLUMN_COUNT: usize = 6;
 
 const TICKET_COLUMNS: &str = "id, category, department, status, source, caller, text, accepted_at_ms, \
      dispatched_at_ms, signed_at_ms, closed_at_ms, supervised, satisfaction, created_at_ms, updated_at_ms, version, \
@@ -301,6 +306,37 @@ impl Store {
                 }
                 q.execute(&mut *tx).await?;
             }
+            let visits: Vec<(&str, i64, &QueueVisit)> = fresh
+                .iter()
+                .flat_map(|r| {
+                    r.queue_visits
+                        .iter()
+                        .enumerate()
+                        .map(|(i, v)| (r.call_id.as_str(), i as i64, v))
+                })
+                .collect();
+            // 500 rows × 6 parameters.
+            for chunk in visits.chunks(500) {
+                let mut sql = insert_values_sql(
+                    "queue_visits",
+                    VISIT_COLUMNS,
+                    VISIT_COLUMN_COUNT,
+                    chunk.len(),
+                    self.backend,
+                );
+                sql.push_str(" ON CONFLICT (call_id, seq) DO NOTHING");
+                let mut q = sqlx::query(AssertSqlSafe(sql));
+                for (call_id, seq, v) in chunk {
+                    q = q
+                        .bind(*call_id)
+                        .bind(*seq)
+                        .bind(v.queue.as_str())
+                        .bind(v.entered_at_ms)
+                        .bind(v.left_at_ms)
+                        .bind(v.outcome.as_str());
+                }
+                q.execute(&mut *tx).await?;
+            }
             for r in fresh {
                 for nt in tickets_for(r) {
                     opened
@@ -331,6 +367,13 @@ impl Store {
             .iter()
             .map(transfer_from_row)
             .collect::<Result<_, _>>()?;
+        let sql =
+            format!("SELECT {VISIT_COLUMNS} FROM queue_visits WHERE call_id = $1 ORDER BY seq");
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(call_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rec.queue_visits = rows.iter().map(visit_from_row).collect::<Result<_, _>>()?;
         Ok(Some(rec))
     }
 
@@ -825,6 +868,17 @@ fn transfer_from_row(r: &AnyRow) -> Result<TransferAttempt, TicketError> {
     })
 }
 
+pub(crate) fn visit_from_row(r: &AnyRow) -> Result<QueueVisit, TicketError> {
+    let outcome: String = r.try_get("outcome")?;
+    Ok(QueueVisit {
+        queue: r.try_get("queue")?,
+        entered_at_ms: r.try_get("entered_at_ms")?,
+        left_at_ms: r.try_get("left_at_ms")?,
+        outcome: VisitOutcome::parse(&outcome)
+            .ok_or_else(|| TicketError::Corrupt(format!("queue visit outcome {outcome:?}")))?,
+    })
+}
+
 fn call_from_row(r: &AnyRow) -> Result<CallRecord, TicketError> {
     let reason: String = r.try_get("end_reason")?;
     Ok(CallRecord {
@@ -846,6 +900,7 @@ fn call_from_row(r: &AnyRow) -> Result<CallRecord, TicketError> {
         transfer_unanswered: r.try_get("transfer_unanswered")?,
         transfers: Vec::new(),
         handed_over_by: r.try_get("handed_over_by")?,
+        queue_visits: Vec::new(),
     })
 }
 

@@ -48,6 +48,7 @@ async fn call_records_are_stored_once_and_read_back(db: TestDb) {
         // a caller the 110 platform handed over.
         caller: "110".into(),
         handed_over_by: Some("110".into()),
+        queue_visits: Vec::new(),
         ..rec("c-2")
     };
     // The same record twice in one batch and again in a later batch: stored once.
@@ -78,6 +79,7 @@ async fn automatic_tickets_open_once_per_new_call(db: TestDb) {
         transfer_unanswered: Some("power".into()),
         transfers: Vec::new(),
         handed_over_by: None,
+        queue_visits: Vec::new(),
         ..rec("c-xfer")
     };
     let opened = s

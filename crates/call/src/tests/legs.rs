@@ -124,7 +124,8 @@ fn two_leg_call_start_to_end_with_wall_times_from_the_invite() {
             seat: "2001".into(),
             queue: "market".into(),
             // the ACD's clock is the call's: monotonic, not wall
-            waiting_since_ms: MONO + 3_000
+            waiting_since_ms: MONO + 3_000,
+            why: OfferFailure::Refused,
         }]
     );
     let out = call.handle(
@@ -212,6 +213,13 @@ fn two_leg_call_start_to_end_with_wall_times_from_the_invite() {
             transfer_unanswered: None,
             transfers: Vec::new(),
             handed_over_by: None,
+            // Queued at 3 s (after the prompt), answered at 12 s, in wall time.
+            queue_visits: vec![QueueVisit {
+                queue: "market".into(),
+                entered_at_ms: WALL + 3_000,
+                left_at_ms: WALL + 12_000,
+                outcome: VisitOutcome::Answered,
+            }],
         }
     );
     assert!(call.is_finished());

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 mod attended;
 mod legs;
 mod ported;
+mod queueing;
 mod transfer;
 
 /// A decision as the dial plan would return it (main mode, working hours).

@@ -169,7 +169,8 @@ fn seat_no_answer_requeues_and_late_timer_is_ignored() {
             Output::SeatOfferFailed {
                 seat: "1001".into(),
                 queue: "main".into(),
-                waiting_since_ms: 1_000
+                waiting_since_ms: 1_000,
+                why: OfferFailure::NoAnswer,
             }
         ]
     );
@@ -212,7 +213,13 @@ fn seat_busy_requeues() {
         },
         3_000,
     );
-    assert!(matches!(out[0], Output::SeatOfferFailed { .. }));
+    assert!(matches!(
+        out[0],
+        Output::SeatOfferFailed {
+            why: OfferFailure::Refused,
+            ..
+        }
+    ));
     assert_eq!(call.seat(), None);
 }
 

@@ -48,6 +48,12 @@ pub struct Options {
     pub extra_accounts: String,
     /// Replaces the example's `[tickets]` line `channel_capacity = …` with this text (e.g. to add `api_token`).
     pub tickets_extra: String,
+    /// `acd.login_required`: seats wait for their operator's `*21`.
+    pub login_required: bool,
+    /// TOML appended to the config (`[[queues]]`, `[[seats]]`, `[[operators]]` entries).
+    pub extra: String,
+    /// The database to use (a restart test starts a second daemon on the first one's).
+    pub db: Option<PathBuf>,
 }
 
 /// A self-signed certificate for 127.0.0.1 / localhost (rcgen), written as PEM files.
@@ -125,6 +131,9 @@ impl Default for Options {
             tls: None,
             extra_accounts: String::new(),
             tickets_extra: String::new(),
+            login_required: false,
+            extra: String::new(),
+            db: None,
         }
     }
 }
@@ -147,7 +156,8 @@ pub fn write_config(opts: &Options, dir: &Path) -> (PathBuf, u16, u16) {
     let admin_port = free_port();
     // A media range of our own, so tests running at the same time never share ports.
     let media_base = 20_000 + (std::process::id() % 300) as u16 * 100;
-    let db_url = format!("sqlite://{}", dir.join("hotline.db").display());
+    let db = opts.db.clone().unwrap_or_else(|| dir.join("hotline.db"));
+    let db_url = format!("sqlite://{}", db.display());
     let example = std::fs::read_to_string(repo().join("deploy/hotlined.toml")).unwrap();
     let mut cfg = String::new();
     for line in example.lines() {
@@ -185,7 +195,16 @@ pub fn write_config(opts: &Options, dir: &Path) -> (PathBuf, u16, u16) {
                 "hold_prompt = \"{}\"",
                 repo().join("dialplans/prompts/please_wait.wav").display()
             ),
-            "caller_prompt" | "ringback_prompt" | "fallback_prompt" => {
+            "login_required" => format!("login_required = {}", opts.login_required),
+            "announce_dir" => format!(
+                "announce_dir = \"{}\"",
+                repo().join("dialplans/prompts/announce").display()
+            ),
+            // Prompt paths (`not_ready` is also a feature code: only .wav values are paths).
+            "caller_prompt" | "ringback_prompt" | "fallback_prompt" | "logged_in" | "not_ready"
+            | "logged_out" | "wrap_up_ended" | "refused" | "callback"
+                if line.contains(".wav\"") =>
+            {
                 // Relative to the example's directory: make it absolute for our temp config.
                 let rel = line.split('"').nth(1).unwrap_or("");
                 format!("{key} = \"{}\"", repo().join("deploy").join(rel).display())
@@ -217,6 +236,7 @@ pub fn write_config(opts: &Options, dir: &Path) -> (PathBuf, u16, u16) {
     }
     // The example ends with its [[admin.accounts]]: more entries of the same array go right after.
     cfg.push_str(&opts.extra_accounts);
+    cfg.push_str(&opts.extra);
     let cfg_path = dir.join("hotlined.toml");
     std::fs::write(&cfg_path, cfg).unwrap();
     (cfg_path, sip_port, admin_port)
@@ -226,7 +246,13 @@ impl Daemon {
     pub fn start(opts: Options) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let (cfg_path, sip_port, admin_port) = write_config(&opts, dir.path());
-        let db_url = format!("sqlite://{}", dir.path().join("hotline.db").display());
+        let db_url = format!(
+            "sqlite://{}",
+            opts.db
+                .clone()
+                .unwrap_or_else(|| dir.path().join("hotline.db"))
+                .display()
+        );
         let mut child = Command::new(env!("CARGO_BIN_EXE_hotlined"))
             .args(["run", "--config"])
             .arg(&cfg_path)
@@ -329,22 +355,37 @@ impl Daemon {
         serde_json::from_str(&self.http_get("/status").expect("status")).expect("status json")
     }
 
-    /// Wait until `seat` is available in the ACD (it registered).
+    /// Wait until `seat` is ready in the ACD (it registered and, without a login requirement, logged in).
     pub fn wait_seat_available(&self, seat: &str) {
-        let deadline = Instant::now() + Duration::from_secs(15);
+        self.wait_seat_state(seat, "ready", Duration::from_secs(15));
+    }
+
+    /// `seat` as `/status` shows it.
+    pub fn seat_status(&self, seat: &str) -> serde_json::Value {
+        self.status()["seats"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|s| s["id"] == seat)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Wait until `seat`'s state in `/status` is `state` (ready, not_ready, logged_out, talking, …).
+    pub fn wait_seat_state(&self, seat: &str, state: &str, within: Duration) -> serde_json::Value {
+        let deadline = Instant::now() + within;
         while Instant::now() < deadline {
-            let st = self.status();
-            let ok = st["seats"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|s| s["id"] == seat && s["state"]["state"] == "available");
-            if ok {
-                return;
+            let s = self.seat_status(seat);
+            if s["state"]["state"] == state {
+                return s;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!("seat {seat} never became available:\n{}", self.log());
+        panic!(
+            "seat {seat} never became {state}: {}\n{}",
+            self.seat_status(seat),
+            self.log()
+        );
     }
 
     /// Wait until no call is active (every call ended and was recorded).
@@ -709,4 +750,171 @@ pub fn wait_for(within: Duration, what: &str, mut f: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(20));
     }
     panic!("timed out waiting for {what}");
+}
+
+impl Daemon {
+    /// POST a JSON body as the example's center administrator; returns (status code, body).
+    pub fn api_post(&self, path: &str, body: &str) -> Option<(u16, String)> {
+        let mut s = TcpStream::connect_timeout(&self.admin, Duration::from_millis(500)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+        write!(
+            s,
+            "POST {path} HTTP/1.0\r\nHost: x\r\nAuthorization: {}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            admin_auth(),
+            body.len()
+        )
+        .ok()?;
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).ok()?;
+        let code = resp.get(9..12)?.parse().ok()?;
+        Some((code, resp.split_once("\r\n\r\n")?.1.to_string()))
+    }
+
+    /// The wallboard's data endpoint, and one seat of it.
+    pub fn wallboard_seat(&self, seat: &str) -> serde_json::Value {
+        let board: serde_json::Value =
+            serde_json::from_str(&self.http_get("/wallboard/data").expect("wallboard data"))
+                .expect("wallboard json");
+        board["seats"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|s| s["id"] == seat)
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// A headless baresip softphone registered as `seat` (password `hotline-<seat>`, auto-answer), driven through
+/// its ctrl_tcp module: commands in, every event recorded.
+pub struct Baresip {
+    pub child: Child,
+    pub dir: tempfile::TempDir,
+    ctrl: TcpStream,
+    pub events: Arc<Mutex<Vec<serde_json::Value>>>,
+}
+
+impl Baresip {
+    pub fn start(d: &Daemon, seat: &str) -> Baresip {
+        let dir = tempfile::tempdir().unwrap();
+        let (sip, ctrl) = (free_port(), free_port());
+        // A long tone as the microphone: baresip hangs up when its audio file ends.
+        let tone = dir.path().join("tone.wav");
+        let ok = Command::new("sox")
+            .args(["-n", "-r", "8000", "-c", "1", "-b", "16", "-e", "signed"])
+            .arg(&tone)
+            .args(["synth", "600", "sine", "440", "vol", "0.1"])
+            .status()
+            .expect("sox");
+        assert!(ok.success());
+        std::fs::write(
+            dir.path().join("config"),
+            format!(
+                "poll_method epoll\nsip_listen 127.0.0.1:{sip}\nnet_interface 127.0.0.1\n\
+                 audio_player aubridge,nil\naudio_alert aubridge,nil\naudio_source aufile,{}\n\
+                 module_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\nmodule aubridge.so\n\
+                 module_app account.so\nmodule_app menu.so\nmodule_app ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:{ctrl}\n",
+                tone.display()
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("accounts"),
+            format!(
+                "<sip:{seat}@127.0.0.1:{}>;auth_pass=hotline-{seat};answermode=auto;regint=60\n",
+                d.sip.port()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("baresip")
+            .arg("-f")
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start baresip (apt-get install baresip-core)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let stream = loop {
+            match TcpStream::connect(("127.0.0.1", ctrl)) {
+                Ok(s) => break s,
+                Err(_) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(100))
+                }
+                Err(e) => panic!("baresip ctrl_tcp: {e}"),
+            }
+        };
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let (mut rd, ev) = (stream.try_clone().unwrap(), events.clone());
+        std::thread::spawn(move || {
+            // Netstrings: <len>:<json>,
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = rd.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                while let Some(colon) = buf.iter().position(|&b| b == b':') {
+                    let Some(len) = std::str::from_utf8(&buf[..colon])
+                        .ok()
+                        .and_then(|s| s.parse::<usize>().ok())
+                    else {
+                        buf.clear();
+                        break;
+                    };
+                    if buf.len() < colon + 1 + len + 1 {
+                        break;
+                    }
+                    if let Ok(v) = serde_json::from_slice(&buf[colon + 1..colon + 1 + len]) {
+                        ev.lock().unwrap().push(v);
+                    }
+                    buf.drain(..colon + 1 + len + 1);
+                }
+            }
+        });
+        Baresip {
+            child,
+            dir,
+            ctrl: stream,
+            events,
+        }
+    }
+
+    pub fn command(&mut self, command: &str, params: &str) {
+        let body =
+            serde_json::json!({"command": command, "params": params, "token": "t"}).to_string();
+        write!(self.ctrl, "{}:{body},", body.len()).unwrap();
+    }
+
+    /// Events of `kind` (CALL_INCOMING, CALL_ESTABLISHED, CALL_CLOSED, REGISTER_OK…) so far.
+    pub fn count(&self, kind: &str, direction: &str) -> usize {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e["type"] == kind && (direction.is_empty() || e["direction"] == direction))
+            .count()
+    }
+
+    /// Wait until there are `n` events of `kind` in `direction` ("" for any).
+    pub fn wait(&self, kind: &str, direction: &str, n: usize, within: Duration) {
+        let deadline = Instant::now() + within;
+        while self.count(kind, direction) < n {
+            assert!(
+                Instant::now() < deadline,
+                "baresip: no {n}×{kind} {direction}: {:?}",
+                self.events.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Baresip {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

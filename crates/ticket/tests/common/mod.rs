@@ -175,6 +175,7 @@ pub fn rec(id: &str) -> CallRecord {
         transfer_unanswered: None,
         transfers: Vec::new(),
         handed_over_by: None,
+        queue_visits: Vec::new(),
     }
 }
 
