@@ -28,14 +28,15 @@ pub const PROVINCE: &str = "province";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NotifyConfig {
-    /// Receivers by channel (`reminders`, `province`). A channel without one keeps its notices until one is
-    /// configured.
+    /// Receivers by channel (`reminders`, `province`). Notices are only written for channels that have one.
     pub webhooks: BTreeMap<String, WebhookConfig>,
     /// First retry after this many ms; doubled per failed try up to `max_backoff_ms`.
     pub backoff_ms: u64,
     pub max_backoff_ms: u64,
-    /// How often the loop looks for due notices when idle.
+    /// How often the delivery loop looks for due notices when idle.
     pub poll_ms: u64,
+    /// How often the producers write reminders and pushes and fill the call-back list.
+    pub producers_ms: u64,
     /// Notices taken per round.
     pub batch: u32,
     /// Reminders: near due when less than this share of the closing deadline's working time is left.
@@ -51,6 +52,7 @@ impl Default for NotifyConfig {
             backoff_ms: 1_000,
             max_backoff_ms: 300_000,
             poll_ms: 1_000,
+            producers_ms: 10_000,
             batch: 100,
             near_due_share: 0.2,
             push_province: true,
@@ -87,8 +89,10 @@ impl NotifyConfig {
         if self.backoff_ms == 0 || self.max_backoff_ms < self.backoff_ms {
             return Err("notify.backoff_ms: must be at least 1 and at most max_backoff_ms".into());
         }
-        if self.poll_ms == 0 || self.batch == 0 {
-            return Err("notify.poll_ms, notify.batch: must be at least 1".into());
+        if self.poll_ms == 0 || self.producers_ms == 0 || self.batch == 0 {
+            return Err(
+                "notify.poll_ms, notify.producers_ms, notify.batch: must be at least 1".into(),
+            );
         }
         if !(0.0..1.0).contains(&self.near_due_share) {
             return Err("notify.near_due_share: must be in [0, 1)".into());
@@ -366,7 +370,7 @@ pub async fn run_producers(
 }
 
 /// Start both background loops the daemon needs for item 6 and the call-back list: the producers (every
-/// `notify.poll_ms`) and the delivery through the configured webhooks. Stop them by sending `true` on the
+/// `notify.producers_ms`) and the delivery through the configured webhooks. Stop them by sending `true` on the
 /// watch channel `shutdown` belongs to, then await the handles.
 pub fn spawn_background(
     store: Store,
@@ -376,7 +380,7 @@ pub fn spawn_background(
 ) -> Result<Vec<tokio::task::JoinHandle<()>>, String> {
     cfg.notify.validate()?;
     let notifiers = Notifiers::from_config(&cfg.notify)?;
-    let every = Duration::from_millis(cfg.notify.poll_ms);
+    let every = Duration::from_millis(cfg.notify.producers_ms);
     Ok(vec![
         tokio::spawn(run_producers(
             store.clone(),

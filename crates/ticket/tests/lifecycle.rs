@@ -715,7 +715,17 @@ fn calling_hours_follow_the_calendar_and_the_daily_window() {
 async fn reminders_come_once_per_dispatch_supervision_and_deadline(db: TestDb) {
     let s = store(&db).await;
     let sched = common::schedule();
-    let cfg = NotifyConfig::default();
+    let mut cfg = NotifyConfig::default();
+    for channel in [REMINDERS, PROVINCE] {
+        cfg.webhooks.insert(
+            channel.into(),
+            ticket::notify::WebhookConfig {
+                url: "http://127.0.0.1:9/never".into(),
+                timeout_ms: 100,
+                bearer_token: None,
+            },
+        );
+    }
     let rules = DeadlineRules::default();
     let t0 = bj("2022-01-26 10:00").timestamp_millis();
     let t = s
@@ -740,6 +750,19 @@ async fn reminders_come_once_per_dispatch_supervision_and_deadline(db: TestDb) {
         t0 + 1,
     )
     .await;
+    // Without a receiver a channel gets nothing (and the outbox does not grow).
+    let none = NotifyConfig::default();
+    assert_eq!(
+        s.enqueue_reminders(&none, &rules, &sched, t0 + 2)
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(s.outbox(false).await.unwrap().is_empty());
+    sqlx::query("DELETE FROM outbox_cursor")
+        .execute(s.pool())
+        .await
+        .unwrap();
     let n = s
         .enqueue_reminders(&cfg, &rules, &sched, t0 + 2)
         .await

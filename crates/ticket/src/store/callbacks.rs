@@ -145,7 +145,7 @@ impl Store {
 
     /// Fill the list from the tickets: every closed ticket (once per closing: a re-handled ticket closed again
     /// is called back again) and every open call-back ticket of an abandoned call. Returns how many were added.
-    /// The daemon calls it periodically; it is idempotent.
+    /// The daemon calls it periodically; it is idempotent, and reads only tickets not on the list yet.
     pub async fn sync_callbacks(
         &self,
         policy: &CallbackPolicy,
@@ -154,7 +154,9 @@ impl Store {
     ) -> Result<usize, TicketError> {
         let rows = sqlx::query(
             "SELECT t.id, t.caller, t.status, t.source, t.reopened FROM tickets t \
-             WHERE t.caller IS NOT NULL AND (t.status = $1 OR (t.source = 'auto_abandoned' AND t.status = $2))",
+             WHERE t.caller IS NOT NULL AND (t.status = $1 OR (t.source = 'auto_abandoned' AND t.status = $2)) \
+             AND NOT EXISTS (SELECT 1 FROM callbacks c WHERE c.ticket_id = t.id AND c.source_key IN \
+             ('closed_ticket:' || t.id || ':' || CAST(t.reopened AS TEXT), 'abandoned:ticket:' || t.id))",
         )
         .bind(Status::Closed.as_str())
         .bind(Status::Accepted.as_str())

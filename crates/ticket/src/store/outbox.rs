@@ -167,7 +167,8 @@ impl Store {
     /// The reminder producer (the daemon calls it every few seconds): notices for dispatches, re-dispatches and
     /// supervisions since the last round (from the history, after a cursor, in one transaction), the provincial
     /// push of every ticket change and survey answer (`push_province`, after cursors of their own), and a near-due reminder once per closing deadline of an
-    /// open ticket whose light is no longer green. Returns the notices written. No caller data in any of them.
+    /// open ticket whose light is no longer green. Returns the notices written. No caller data in any of them. A
+    /// channel without a configured webhook gets nothing (the history cursor still moves on).
     pub async fn enqueue_reminders(
         &self,
         cfg: &NotifyConfig,
@@ -176,6 +177,10 @@ impl Store {
         now_ms: i64,
     ) -> Result<usize, TicketError> {
         let mut written = 0;
+        // Only channels with a receiver: an install without a provincial platform must not grow an outbox
+        // nobody drains.
+        let remind = cfg.webhooks.contains_key(REMINDERS);
+        let push = cfg.push_province && cfg.webhooks.contains_key(PROVINCE);
         let mut tx = self.begin_write().await?;
         let cursor: i64 = sqlx::query("SELECT last_id FROM outbox_cursor WHERE name = 'history'")
             .fetch_optional(&mut *tx)
@@ -199,7 +204,7 @@ impl Store {
             let category: String = r.try_get("category")?;
             let to_status: String = r.try_get("to_status")?;
             let at_ms: i64 = r.try_get("at_ms")?;
-            if REMINDED.contains(&action.as_str()) {
+            if remind && REMINDED.contains(&action.as_str()) {
                 let mut payload = serde_json::json!({
                     "kind": action,
                     "ticket_id": ticket_id,
@@ -217,7 +222,7 @@ impl Store {
                     insert_notice(&mut tx, &key, REMINDERS, &payload.to_string(), now_ms).await?,
                 );
             }
-            if cfg.push_province {
+            if push {
                 let payload = serde_json::json!({
                     "kind": "ticket_changed",
                     "action": action,
@@ -243,7 +248,7 @@ impl Store {
                 .transpose()?
                 .unwrap_or(0);
         let mut ev_last = ev_cursor;
-        if cfg.push_province {
+        if push {
             let rows = sqlx::query(
                 "SELECT e.id, e.ticket_id, e.source, e.evaluation, e.at_ms, t.department, t.category \
                  FROM evaluations e JOIN tickets t ON t.id = e.ticket_id WHERE e.id > $1 ORDER BY e.id LIMIT 1000",
@@ -288,7 +293,12 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
-        for t in self.open_tickets().await? {
+        let open = if remind {
+            self.open_tickets().await?
+        } else {
+            Vec::new()
+        };
+        for t in open {
             let d = deadlines(
                 clock,
                 rules,
