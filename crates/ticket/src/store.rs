@@ -538,49 +538,7 @@ impl Store {
         if !allowed(&t) {
             return Err(TicketError::Forbidden(id.to_string()));
         }
-        let next = apply(&t.state(), action, now_ms)?;
-        let res = sqlx::query(
-            "UPDATE tickets SET status = $1, department = $2, dispatched_at_ms = $3, signed_at_ms = $4, \
-             closed_at_ms = $5, supervised = $6, satisfaction = $7, updated_at_ms = $8, version = version + 1, \
-             returned_from = $11, extension_days = $12, extension_pending = $13, reopened = $14, \
-             reopened_at_ms = $15, not_accepted_reason = $16 \
-             WHERE id = $9 AND version = $10",
-        )
-        .bind(next.status.as_str())
-        .bind(next.department.as_str())
-        .bind(next.dispatched_at_ms)
-        .bind(next.signed_at_ms)
-        .bind(next.closed_at_ms)
-        .bind(next.supervised)
-        .bind(next.satisfaction.map(Satisfaction::as_str))
-        .bind(now_ms)
-        .bind(id)
-        .bind(t.version)
-        .bind(next.lifecycle.returned_from.map(Status::as_str))
-        .bind(i64::from(next.lifecycle.extension_days))
-        .bind(next.lifecycle.extension_pending.map(i64::from))
-        .bind(i64::from(next.lifecycle.reopened))
-        .bind(next.lifecycle.reopened_at_ms)
-        .bind(next.lifecycle.not_accepted.map(|r| r.as_str()))
-        .execute(&mut *tx)
-        .await?;
-        if res.rows_affected() != 1 {
-            return Err(TicketError::Conflict(id.to_string()));
-        }
-        insert_history(
-            &mut tx,
-            id,
-            now_ms,
-            actor,
-            action.name(),
-            Some(t.status.as_str()),
-            next.status.as_str(),
-            &action.note(),
-        )
-        .await?;
-        let updated = fetch_ticket(&mut tx, id)
-            .await?
-            .ok_or_else(|| TicketError::NotFound(id.to_string()))?;
+        let updated = write_action(&mut tx, &t, action, actor, now_ms).await?;
         tx.commit().await?;
         Ok(updated)
     }
@@ -719,6 +677,61 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// The state machine's step on `t` as read in the caller's transaction: the row (refused with `Conflict` when
+/// its version moved) and a history entry. The new ticket, read back.
+async fn write_action(
+    conn: &mut sqlx::AnyConnection,
+    t: &Ticket,
+    action: &Action,
+    actor: &str,
+    now_ms: i64,
+) -> Result<Ticket, TicketError> {
+    let id = t.id.as_str();
+    let next = apply(&t.state(), action, now_ms)?;
+    let res = sqlx::query(
+        "UPDATE tickets SET status = $1, department = $2, dispatched_at_ms = $3, signed_at_ms = $4, \
+         closed_at_ms = $5, supervised = $6, satisfaction = $7, updated_at_ms = $8, version = version + 1, \
+         returned_from = $11, extension_days = $12, extension_pending = $13, reopened = $14, \
+         reopened_at_ms = $15, not_accepted_reason = $16 \
+         WHERE id = $9 AND version = $10",
+    )
+    .bind(next.status.as_str())
+    .bind(next.department.as_str())
+    .bind(next.dispatched_at_ms)
+    .bind(next.signed_at_ms)
+    .bind(next.closed_at_ms)
+    .bind(next.supervised)
+    .bind(next.satisfaction.map(Satisfaction::as_str))
+    .bind(now_ms)
+    .bind(id)
+    .bind(t.version)
+    .bind(next.lifecycle.returned_from.map(Status::as_str))
+    .bind(i64::from(next.lifecycle.extension_days))
+    .bind(next.lifecycle.extension_pending.map(i64::from))
+    .bind(i64::from(next.lifecycle.reopened))
+    .bind(next.lifecycle.reopened_at_ms)
+    .bind(next.lifecycle.not_accepted.map(|r| r.as_str()))
+    .execute(&mut *conn)
+    .await?;
+    if res.rows_affected() != 1 {
+        return Err(TicketError::Conflict(id.to_string()));
+    }
+    insert_history(
+        conn,
+        id,
+        now_ms,
+        actor,
+        action.name(),
+        Some(t.status.as_str()),
+        next.status.as_str(),
+        &action.note(),
+    )
+    .await?;
+    fetch_ticket(conn, id)
+        .await?
+        .ok_or_else(|| TicketError::NotFound(id.to_string()))
 }
 
 /// `sqlite://var/hotline.db` → create the directory and add `mode=rwc` so a fresh install starts.

@@ -5,7 +5,8 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::Store;
+use super::life::record_evaluation_in;
+use super::{fetch_ticket, write_action, Store};
 use crate::callback::{
     after_attempt, next_callback, CallbackKind, CallbackOutcome, CallbackPolicy, CallbackState,
     CallingHours, NextCallback, PendingCallback,
@@ -276,40 +277,33 @@ impl Store {
         .bind(evaluation.map(Evaluation::as_str))
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
+        // In the same transaction: a kill after the attempt cannot lose the survey key or leave the ticket closed.
         if let (Some(ticket_id), CallbackKind::ClosedTicket) = (&cb.ticket_id, cb.kind) {
             match (outcome, next.state) {
                 (CallbackOutcome::Evaluated(e), _) => {
-                    self.record_evaluation(ticket_id, None, EvaluationSource::CallBack, e, now_ms)
-                        .await?;
+                    record_evaluation_in(
+                        &mut tx,
+                        ticket_id,
+                        None,
+                        EvaluationSource::CallBack,
+                        e,
+                        now_ms,
+                    )
+                    .await?;
                 }
-                (_, CallbackState::Done) => self.mark_called_back(ticket_id, true, now_ms).await?,
+                (_, CallbackState::Done) => {
+                    mark_called_back(&mut tx, ticket_id, true, now_ms).await?
+                }
                 (_, CallbackState::GivenUp) => {
-                    self.mark_called_back(ticket_id, false, now_ms).await?
+                    mark_called_back(&mut tx, ticket_id, false, now_ms).await?
                 }
                 (_, CallbackState::Pending) => {}
             }
         }
+        tx.commit().await?;
         self.callback(id)
             .await?
             .ok_or_else(|| TicketError::NotFound(id.to_string()))
-    }
-
-    async fn mark_called_back(
-        &self,
-        ticket_id: &str,
-        reached: bool,
-        now_ms: i64,
-    ) -> Result<(), TicketError> {
-        let closed = self
-            .ticket(ticket_id)
-            .await?
-            .is_some_and(|t| t.status == Status::Closed);
-        if closed {
-            self.act(ticket_id, &Action::CallBack { reached }, "callback", now_ms)
-                .await?;
-        }
-        Ok(())
     }
 
     pub async fn callback_attempts(&self, id: &str) -> Result<Vec<CallbackAttempt>, TicketError> {
@@ -335,4 +329,19 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// A closed ticket whose caller was reached (or given up on) is `called_back`.
+async fn mark_called_back(
+    conn: &mut sqlx::AnyConnection,
+    ticket_id: &str,
+    reached: bool,
+    now_ms: i64,
+) -> Result<(), TicketError> {
+    if let Some(t) = fetch_ticket(conn, ticket_id).await? {
+        if t.status == Status::Closed {
+            write_action(conn, &t, &Action::CallBack { reached }, "callback", now_ms).await?;
+        }
+    }
+    Ok(())
 }

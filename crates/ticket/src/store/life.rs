@@ -5,7 +5,9 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{fetch_ticket, insert_history, insert_ticket, Store, Ticket, TicketInput};
+use super::{
+    fetch_ticket, insert_history, insert_ticket, write_action, Store, Ticket, TicketInput,
+};
 use crate::deadline::DeadlineInput;
 use crate::lifecycle::{Evaluation, EvaluationSource, Lifecycle, NotAcceptedReason};
 use crate::model::{Action, Status};
@@ -352,8 +354,8 @@ impl Store {
 
     /// Store a survey answer for a ticket (the daemon: the key after the operator hung up, or on a call-back;
     /// [`Evaluation::from_key`] maps the key). A call-back answer also moves the ticket through the state machine
-    /// when it can: `closed` → `called_back` (reached), then `evaluated` with the rating when one was given.
-    /// The answer is stored first and kept whatever the state machine says.
+    /// when it can: `closed` → `called_back` (reached), then `evaluated` with the rating when one was given. One
+    /// transaction.
     pub async fn record_evaluation(
         &self,
         ticket_id: &str,
@@ -362,47 +364,10 @@ impl Store {
         evaluation: Evaluation,
         now_ms: i64,
     ) -> Result<Ticket, TicketError> {
-        let res = sqlx::query(
-            "INSERT INTO evaluations (ticket_id, call_id, source, evaluation, at_ms) \
-             SELECT id, $2, $3, $4, $5 FROM tickets WHERE id = $1",
-        )
-        .bind(ticket_id)
-        .bind(call_id)
-        .bind(source.as_str())
-        .bind(evaluation.as_str())
-        .bind(now_ms)
-        .execute(&self.pool)
-        .await?;
-        if res.rows_affected() != 1 {
-            return Err(TicketError::NotFound(ticket_id.to_string()));
-        }
-        let mut t = self
-            .ticket(ticket_id)
-            .await?
-            .ok_or_else(|| TicketError::NotFound(ticket_id.to_string()))?;
-        if source == EvaluationSource::CallBack {
-            if t.status == Status::Closed {
-                t = self
-                    .act(
-                        ticket_id,
-                        &Action::CallBack { reached: true },
-                        "survey",
-                        now_ms,
-                    )
-                    .await?;
-            }
-            if let (Status::CalledBack, Some(satisfaction)) = (t.status, evaluation.satisfaction())
-            {
-                t = self
-                    .act(
-                        ticket_id,
-                        &Action::Evaluate { satisfaction },
-                        "survey",
-                        now_ms,
-                    )
-                    .await?;
-            }
-        }
+        let mut tx = self.begin_write().await?;
+        let t =
+            record_evaluation_in(&mut tx, ticket_id, call_id, source, evaluation, now_ms).await?;
+        tx.commit().await?;
         Ok(t)
     }
 
@@ -418,7 +383,54 @@ impl Store {
     }
 }
 
-pub(super) fn evaluation_from_row(r: &AnyRow) -> Result<EvaluationRow, TicketError> {
+/// [`Store::record_evaluation`] inside the caller's transaction.
+pub(super) async fn record_evaluation_in(
+    conn: &mut sqlx::AnyConnection,
+    ticket_id: &str,
+    call_id: Option<&str>,
+    source: EvaluationSource,
+    evaluation: Evaluation,
+    now_ms: i64,
+) -> Result<Ticket, TicketError> {
+    let Some(mut t) = fetch_ticket(conn, ticket_id).await? else {
+        return Err(TicketError::NotFound(ticket_id.to_string()));
+    };
+    sqlx::query(
+        "INSERT INTO evaluations (ticket_id, call_id, source, evaluation, at_ms) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(ticket_id)
+    .bind(call_id)
+    .bind(source.as_str())
+    .bind(evaluation.as_str())
+    .bind(now_ms)
+    .execute(&mut *conn)
+    .await?;
+    if source == EvaluationSource::CallBack {
+        if t.status == Status::Closed {
+            t = write_action(
+                conn,
+                &t,
+                &Action::CallBack { reached: true },
+                "survey",
+                now_ms,
+            )
+            .await?;
+        }
+        if let (Status::CalledBack, Some(satisfaction)) = (t.status, evaluation.satisfaction()) {
+            t = write_action(
+                conn,
+                &t,
+                &Action::Evaluate { satisfaction },
+                "survey",
+                now_ms,
+            )
+            .await?;
+        }
+    }
+    Ok(t)
+}
+
+fn evaluation_from_row(r: &AnyRow) -> Result<EvaluationRow, TicketError> {
     let source: String = r.try_get("source")?;
     let evaluation: String = r.try_get("evaluation")?;
     Ok(EvaluationRow {
