@@ -1168,3 +1168,48 @@ both_backends!(
     self_query,
     self_query_answers_the_caller_or_the_code_and_reveals_nothing_otherwise
 );
+
+#[test]
+fn a_retry_that_falls_after_the_window_waits_for_the_next_working_morning_across_the_spring_festival(
+) {
+    use ticket::callback::{after_attempt, next_callback, PendingCallback};
+    let sched = common::schedule();
+    let policy = CallbackPolicy {
+        retry_after_minutes: vec![60],
+        max_attempts: 3,
+        ..CallbackPolicy::default()
+    };
+    let hours = CallbackHours::new(sched, &policy).unwrap();
+    // Sun Jan 30 2022 is worked; no answer at 19:30, retry due 20:30 — outside the 09:00-20:00 window, and the
+    // next days are the holiday: the retry is placed on Mon Feb 7 at 09:00.
+    let at = bj("2022-01-30 19:30");
+    let entry = PendingCallback {
+        id: "cb".into(),
+        next_attempt_at_ms: at.timestamp_millis(),
+        due_at_ms: at.timestamp_millis(),
+        attempts: 0,
+    };
+    assert_eq!(
+        next_callback(std::slice::from_ref(&entry), &hours, at),
+        NextCallback::Call { id: "cb".into() }
+    );
+    let a = after_attempt(&entry, CallbackOutcome::NoAnswer, &policy, at);
+    assert_eq!(a.state, CallbackState::Pending);
+    let retried = PendingCallback {
+        next_attempt_at_ms: a.next_attempt_at_ms,
+        attempts: a.attempts,
+        ..entry
+    };
+    let later = bj("2022-01-31 12:00");
+    assert_eq!(
+        next_callback(std::slice::from_ref(&retried), &hours, later),
+        NextCallback::WaitUntil {
+            at: bj("2022-02-07 09:00"),
+            id: "cb".into()
+        }
+    );
+    assert_eq!(
+        next_callback(&[retried], &hours, bj("2022-02-07 09:00")),
+        NextCallback::Call { id: "cb".into() }
+    );
+}
