@@ -4,7 +4,7 @@
 //!
 //! | method | path | |
 //! |---|---|---|
-//! | POST | /tickets | open a ticket: `{accepted_at, category, department, text, caller?, call_id?}` → 201 |
+//! | POST | /tickets | open a ticket: `{accepted_at, category, department, text, caller?, call_id?, matter?}` → 201; a repeat (with `matter`) merged into an open ticket → 200 with `repeat` |
 //! | GET | /tickets?status=&department=&light=&from=&to=&limit= | list (caller masked); logged in the access log |
 //! | GET | /tickets/{id} | one ticket with history, `sign_due`, `close_due`, `light`; logged in the access log |
 //! | POST | /tickets/{id}/actions | `{"action": "dispatch", "department": "…"}` etc.; 409 when not allowed now |
@@ -12,6 +12,7 @@
 //! | GET | /access-log?actor=&ticket=&denied=&from=&to=&limit= | the whole access log (auditors) |
 //! | GET | /tickets/events | server-sent events: `created` / `changed` tickets (no personal data) |
 //! | GET | /stats/transfers?from=&to= | transfer service level over attempts started in `[from, to)`; epoch ms or RFC 3339 |
+//! | GET | /stats/kpi?from=&to=&format= | KPIs (R-25, [`crate::kpi`]) over `[from, to)`; `format=csv` for the export |
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -50,6 +51,7 @@ pub(crate) fn router(shared: Arc<Shared>, gate: access::Gate) -> Router {
         .route("/tickets/{id}/access-log", get(access_log))
         .route("/access-log", get(access_log_all))
         .route("/stats/transfers", get(transfer_stats))
+        .route("/stats/kpi", get(kpi_stats))
         .layer(middleware::from_fn_with_state(gate, access::authenticate))
         .with_state(shared)
 }
@@ -147,15 +149,23 @@ async fn refuse(s: &Shared, p: &Principal, ticket_id: &str, what: &str) -> ApiEr
 /// Which step of the matrix an action is: the department's own work, or the center's.
 fn action_permission(a: &Action) -> Permission {
     match a {
-        Action::Sign {} | Action::Handle {} | Action::Reply { .. } | Action::Return { .. } => {
-            Permission::ActAsDepartment
-        }
+        Action::Sign {}
+        | Action::Handle {}
+        | Action::Reply { .. }
+        | Action::Return { .. }
+        | Action::RequestExtension { .. } => Permission::ActAsDepartment,
         Action::Dispatch { .. }
         | Action::Close {}
         | Action::Supervise { .. }
         | Action::Reassign { .. }
         | Action::CallBack { .. }
-        | Action::Evaluate { .. } => Permission::ActAsCenter,
+        | Action::Evaluate { .. }
+        | Action::NotAccept { .. }
+        | Action::AcceptReturn { .. }
+        | Action::RefuseReturn { .. }
+        | Action::ApproveExtension {}
+        | Action::RefuseExtension { .. }
+        | Action::Rehandle { .. } => Permission::ActAsCenter,
     }
 }
 
@@ -206,6 +216,21 @@ struct CreateBody {
     caller: Option<String>,
     #[serde(default)]
     call_id: Option<String>,
+    /// Address and/or keywords of the matter: with a caller, a repeat of an open request is merged into its
+    /// ticket (R-27, `[tickets.repeats]`) and answered 200 with `repeat`, not 201.
+    #[serde(default)]
+    matter: Option<String>,
+}
+
+/// How a request with a `matter` was taken.
+#[derive(Debug, Serialize)]
+struct RepeatView {
+    /// Merged into this (existing) ticket.
+    merged: bool,
+    /// Requests the ticket stands for, this one included (1 for a new ticket).
+    requests: u64,
+    /// On the supervision list for unreasonable repeats.
+    flagged: bool,
 }
 
 /// A ticket as the API shows it: the stored fields plus computed deadlines and light.
@@ -218,6 +243,8 @@ struct TicketView {
     light: Light,
     #[serde(skip_serializing_if = "Option::is_none")]
     history: Option<Vec<HistoryEntry>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    repeat: Option<RepeatView>,
 }
 
 fn rfc3339(t: DateTime<Utc>) -> String {
@@ -235,6 +262,8 @@ fn view(s: &Shared, mut t: Ticket, now: DateTime<Utc>, reveal_caller: bool) -> T
             dispatched_at_ms: t.dispatched_at_ms,
             signed_at_ms: t.signed_at_ms,
             closed_at_ms: t.closed_at_ms,
+            extension_days: t.lifecycle.extension_days,
+            restarted_at_ms: t.lifecycle.reopened_at_ms,
         },
         now,
     );
@@ -247,6 +276,7 @@ fn view(s: &Shared, mut t: Ticket, now: DateTime<Utc>, reveal_caller: bool) -> T
         close_due: rfc3339(d.close_due),
         light: d.light,
         history: None,
+        repeat: None,
     }
 }
 
@@ -283,6 +313,39 @@ async fn create(
         accepted_at_ms: b.accepted_at.timestamp_millis(),
         source: "api".into(),
     };
+    if let Some(matter) = b.matter.filter(|m| !m.trim().is_empty()) {
+        use crate::store::{AcceptedRequest, RequestInput};
+        let req = RequestInput {
+            ticket: input,
+            matter,
+        };
+        let got = s
+            .store
+            .accept_request(&req, &s.cfg.repeats, &actor, now.timestamp_millis())
+            .await?;
+        let (status, merged, requests) = match &got {
+            AcceptedRequest::New { ticket, .. } => {
+                let _ = s.events.send(TicketEvent::created(ticket));
+                (StatusCode::CREATED, false, 1)
+            }
+            AcceptedRequest::Merged {
+                ticket, requests, ..
+            } => {
+                let _ = s.events.send(TicketEvent::changed(ticket, "merge_repeat"));
+                (StatusCode::OK, true, *requests)
+            }
+        };
+        let flagged = got.flagged();
+        let t = got.ticket().clone();
+        tracing::info!(ticket = %t.id, actor = %actor, merged, flagged, "request taken");
+        let mut v = view(&s, t, now, false);
+        v.repeat = Some(RepeatView {
+            merged,
+            requests,
+            flagged,
+        });
+        return Ok((status, Json(v)));
+    }
     let t = s
         .store
         .create_ticket(&input, &actor, now.timestamp_millis())
@@ -348,6 +411,49 @@ async fn transfer_stats(
         }
     }
     Ok(Json(s.store.transfer_stats(range).await?))
+}
+
+/// KPIs for the report page and its CSV export. The same readers as the transfer statistics (aggregates, no
+/// personal data).
+async fn kpi_stats(
+    State(s): State<AppState>,
+    p: Principal,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    authorize(&s, &p, Permission::ReadTransferStats, None, "", "read KPIs").await?;
+    let mut range = TimeRange::default();
+    let mut csv = false;
+    for (k, v) in &q {
+        match k.as_str() {
+            "from" => range.from_ms = Some(parse_ms_or_time("from", v)?),
+            "to" => range.to_ms = Some(parse_ms_or_time("to", v)?),
+            "format" => match v.as_str() {
+                "json" => csv = false,
+                "csv" => csv = true,
+                _ => return Err(ApiError::bad("format", "format: json or csv")),
+            },
+            other => return Err(ApiError::bad(other, format!("{other}: unknown parameter"))),
+        }
+    }
+    if let (Some(f), Some(t)) = (range.from_ms, range.to_ms) {
+        if f > t {
+            return Err(ApiError::bad("to", "to: before from"));
+        }
+    }
+    let now = Utc::now().timestamp_millis();
+    let report = s
+        .store
+        .kpi(range, &s.cfg.deadlines, s.clock.as_ref(), now)
+        .await?;
+    Ok(if csv {
+        (
+            [(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+            report.to_csv(),
+        )
+            .into_response()
+    } else {
+        Json(report).into_response()
+    })
 }
 
 async fn list(

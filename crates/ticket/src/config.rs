@@ -4,7 +4,10 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::callback::CallbackPolicy;
 use crate::deadline::DeadlineRules;
+use crate::notify::NotifyConfig;
+use crate::repeat::RepeatRules;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -27,6 +30,12 @@ pub struct TicketConfig {
     pub batch_size: usize,
     /// Connections in the pool (SQLite has one writer anyway).
     pub max_connections: u32,
+    /// `[tickets.repeats]`: repeated requests merged, unreasonable repeats flagged (R-27).
+    pub repeats: RepeatRules,
+    /// `[tickets.callbacks]`: when and how often call-backs are placed (R-23).
+    pub callbacks: CallbackPolicy,
+    /// `[tickets.notify]`: reminder and provincial-push receivers of the outbox (R-22, R-24).
+    pub notify: NotifyConfig,
 }
 
 impl Default for TicketConfig {
@@ -41,6 +50,9 @@ impl Default for TicketConfig {
             callback_department: "callback".into(),
             batch_size: 256,
             max_connections: 4,
+            repeats: RepeatRules::default(),
+            callbacks: CallbackPolicy::default(),
+            notify: NotifyConfig::default(),
         }
     }
 }
@@ -66,6 +78,9 @@ impl TicketConfig {
         if self.max_connections == 0 {
             return Err("max_connections: must be at least 1".into());
         }
+        self.repeats.validate()?;
+        self.callbacks.validate()?;
+        self.notify.validate()?;
         Ok(())
     }
 }
@@ -90,5 +105,34 @@ mod tests {
             ..TicketConfig::default()
         };
         assert!(bad.validate().unwrap_err().starts_with("yellow_share"));
+    }
+
+    #[test]
+    fn lifecycle_sections_parse_and_are_checked() {
+        let cfg: TicketConfig = toml::from_str(
+            "[repeats]\nwindow_days = 15\n[repeats.unreasonable]\nrequests = 4\nwithin_days = 30\n\
+             [callbacks]\nwindow_start = \"08:30\"\nmax_attempts = 2\n\
+             [notify.webhooks.reminders]\nurl = \"http://127.0.0.1:9000/sms\"\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.repeats.window_days, 15);
+        assert_eq!(cfg.repeats.unreasonable.requests, 4);
+        assert_eq!(cfg.callbacks.max_attempts, 2);
+        assert_eq!(cfg.callbacks.window_end, "20:00");
+        assert_eq!(cfg.notify.webhooks["reminders"].timeout_ms, 5_000);
+        assert!(cfg.validate().is_ok());
+        for bad in [
+            "[repeats]\nwindow_dayz = 1\n",
+            "[callbacks]\nretry = 1\n",
+            "[notify]\nbackof_ms = 1\n",
+        ] {
+            assert!(toml::from_str::<TicketConfig>(bad).is_err(), "{bad}");
+        }
+        let mut c = TicketConfig::default();
+        c.callbacks.window_start = "25:00".into();
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .starts_with("callbacks.window_start"));
     }
 }

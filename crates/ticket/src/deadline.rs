@@ -108,13 +108,17 @@ pub struct DeadlineInput {
     pub dispatched_at_ms: Option<i64>,
     pub signed_at_ms: Option<i64>,
     pub closed_at_ms: Option<i64>,
+    /// Working days granted by approved extensions (延期): the closing deadline moves by as many.
+    pub extension_days: u32,
+    /// A re-handled ticket's closing deadline counts from its re-handling (重办), not its acceptance.
+    pub restarted_at_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Deadlines {
     /// Sign within `sign_days` of the (last) dispatch; None until dispatched.
     pub sign_due: Option<DateTime<Utc>>,
-    /// Close within the category's days of acceptance.
+    /// Close within the category's days of acceptance (or of the last re-handling), plus approved extensions.
     pub close_due: DateTime<Utc>,
     /// The worst light of the deadlines still running (or, once closed, whether it closed in time).
     pub light: Light,
@@ -134,8 +138,11 @@ pub fn deadlines(
     t: DeadlineInput,
     now: DateTime<Utc>,
 ) -> Deadlines {
-    let accepted = ms_to_utc(t.accepted_at_ms);
-    let close_due = clock.add_working_days(accepted, rules.close_days(t.category));
+    let accepted = ms_to_utc(t.restarted_at_ms.unwrap_or(t.accepted_at_ms));
+    let mut close_due = clock.add_working_days(accepted, rules.close_days(t.category));
+    if t.extension_days > 0 {
+        close_due = clock.add_working_days(close_due, t.extension_days);
+    }
     let sign_due = t
         .dispatched_at_ms
         .map(|d| clock.add_working_days(ms_to_utc(d), rules.sign_days));
@@ -207,6 +214,8 @@ pub(crate) mod tests {
             dispatched_at_ms: Some(accepted),
             signed_at_ms: None,
             closed_at_ms: None,
+            extension_days: 0,
+            restarted_at_ms: None,
         };
         let d = deadlines(&AllDays, &rules, 0.2, input, t("2026-03-03T02:00:00Z"));
         assert_eq!(d.sign_due, Some(t("2026-03-03T01:00:00Z")));
@@ -231,6 +240,8 @@ pub(crate) mod tests {
             dispatched_at_ms: None,
             signed_at_ms: None,
             closed_at_ms: Some((accepted + Duration::days(1)).timestamp_millis()),
+            extension_days: 0,
+            restarted_at_ms: None,
         };
         let much_later = t("2027-01-01T00:00:00Z");
         assert_eq!(

@@ -3,18 +3,26 @@
 //!
 //! Layout: `model` (state machine, pure), `deadline` (working-day deadlines and traffic light, pure),
 //! `auto` (which tickets a call opens, pure), `store` (sqlx Any: SQLite or PostgreSQL), `spool` (journal on disk),
-//! `writer` (the task that batches records into the store), `api` (axum HTTP + SSE).
+//! `writer` (the task that batches records into the store), `api` (axum HTTP + SSE). The later life of tickets
+//! (docs/lifecycle.md): `lifecycle` (not accepted, returns, extensions, re-handling, evaluations; pure),
+//! `repeat` (repeated requests, pure), `callback` (the call-back scheduler, sans IO), `notify` (outbox
+//! delivery), `kpi` (figures, pure).
 
 pub mod api;
 pub mod auto;
+pub mod callback;
 pub mod config;
 pub mod deadline;
+pub mod kpi;
+pub mod lifecycle;
 mod live;
 pub mod mask;
 pub mod model;
+pub mod notify;
 pub mod queue_stats;
 pub mod queues;
 pub mod record;
+pub mod repeat;
 mod spool;
 pub mod stats;
 pub mod store;
@@ -32,6 +40,7 @@ pub use ::record::{
 pub use auto::{tickets_for, AutoReason, NewTicket};
 pub use config::TicketConfig;
 pub use deadline::{DeadlineRules, Light, WorkingClock};
+pub use lifecycle::{Evaluation, EvaluationSource, Lifecycle, NotAcceptedReason};
 pub use model::{Action, Category, Refused, Satisfaction, Status};
 pub use store::{AccessEntry, AccessFilter, Store, Ticket, TicketFilter, TicketInput};
 

@@ -12,6 +12,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, AssertSqlSafe, Executor, Row};
 
 use crate::auto::{tickets_for, NewTicket};
+use crate::lifecycle::Lifecycle;
 use crate::model::{apply, Action, Category, Satisfaction, Status, TicketState};
 use crate::record::{
     CallRecord, EndReason, QueueVisit, TransferAttempt, TransferEndedBy, TransferKind,
@@ -19,6 +20,17 @@ use crate::record::{
 };
 use crate::stats::{TimeRange, TransferAggregator, TransferReport};
 use crate::TicketError;
+
+// The later life of tickets, in files of their own (issue 11).
+mod callbacks;
+mod kpi;
+mod life;
+mod outbox;
+mod self_query;
+pub use callbacks::{CallbackAttempt, CallbackRow, NewCallback};
+pub use life::{AcceptedRequest, EvaluationRow, RepeatFlag, RequestInput, RequestRow};
+pub use outbox::OutboxEntry;
+pub use self_query::{Progress, SelfQuery, TicketNumber};
 
 /// Columns of `call_records`, in insert order.
 const CALL_COLUMNS: &str = "call_id, caller, called, original_called, route_mode, department, started_at_ms, \
@@ -37,7 +49,8 @@ pub(crate) const VISIT_COLUMNS: &str = "call_id, seq, queue, entered_at_ms, left
 const VISIT_COLUMN_COUNT: usize = 6;
 
 const TICKET_COLUMNS: &str = "id, category, department, status, source, caller, text, accepted_at_ms, \
-     dispatched_at_ms, signed_at_ms, closed_at_ms, supervised, satisfaction, created_at_ms, updated_at_ms, version";
+     dispatched_at_ms, signed_at_ms, closed_at_ms, supervised, satisfaction, created_at_ms, updated_at_ms, version, \
+     returned_from, extension_days, extension_pending, reopened, reopened_at_ms, not_accepted_reason";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -67,6 +80,9 @@ pub struct Ticket {
     /// Bumped by every action; concurrent actions on the same ticket are refused rather than lost.
     pub version: i64,
     pub call_ids: Vec<String>,
+    /// Returns, extensions, re-handling, not accepted (`lifecycle`).
+    #[serde(flatten)]
+    pub lifecycle: Lifecycle,
 }
 
 impl Ticket {
@@ -79,6 +95,7 @@ impl Ticket {
             closed_at_ms: self.closed_at_ms,
             supervised: self.supervised,
             satisfaction: self.satisfaction,
+            lifecycle: self.lifecycle.clone(),
         }
     }
 }
@@ -522,41 +539,7 @@ impl Store {
         if !allowed(&t) {
             return Err(TicketError::Forbidden(id.to_string()));
         }
-        let next = apply(&t.state(), action, now_ms)?;
-        let res = sqlx::query(
-            "UPDATE tickets SET status = $1, department = $2, dispatched_at_ms = $3, signed_at_ms = $4, \
-             closed_at_ms = $5, supervised = $6, satisfaction = $7, updated_at_ms = $8, version = version + 1 \
-             WHERE id = $9 AND version = $10",
-        )
-        .bind(next.status.as_str())
-        .bind(next.department.as_str())
-        .bind(next.dispatched_at_ms)
-        .bind(next.signed_at_ms)
-        .bind(next.closed_at_ms)
-        .bind(next.supervised)
-        .bind(next.satisfaction.map(Satisfaction::as_str))
-        .bind(now_ms)
-        .bind(id)
-        .bind(t.version)
-        .execute(&mut *tx)
-        .await?;
-        if res.rows_affected() != 1 {
-            return Err(TicketError::Conflict(id.to_string()));
-        }
-        insert_history(
-            &mut tx,
-            id,
-            now_ms,
-            actor,
-            action.name(),
-            Some(t.status.as_str()),
-            next.status.as_str(),
-            &action.note(),
-        )
-        .await?;
-        let updated = fetch_ticket(&mut tx, id)
-            .await?
-            .ok_or_else(|| TicketError::NotFound(id.to_string()))?;
+        let updated = write_action(&mut tx, &t, action, actor, now_ms).await?;
         tx.commit().await?;
         Ok(updated)
     }
@@ -695,6 +678,61 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// The state machine's step on `t` as read in the caller's transaction: the row (refused with `Conflict` when
+/// its version moved) and a history entry. The new ticket, read back.
+async fn write_action(
+    conn: &mut sqlx::AnyConnection,
+    t: &Ticket,
+    action: &Action,
+    actor: &str,
+    now_ms: i64,
+) -> Result<Ticket, TicketError> {
+    let id = t.id.as_str();
+    let next = apply(&t.state(), action, now_ms)?;
+    let res = sqlx::query(
+        "UPDATE tickets SET status = $1, department = $2, dispatched_at_ms = $3, signed_at_ms = $4, \
+         closed_at_ms = $5, supervised = $6, satisfaction = $7, updated_at_ms = $8, version = version + 1, \
+         returned_from = $11, extension_days = $12, extension_pending = $13, reopened = $14, \
+         reopened_at_ms = $15, not_accepted_reason = $16 \
+         WHERE id = $9 AND version = $10",
+    )
+    .bind(next.status.as_str())
+    .bind(next.department.as_str())
+    .bind(next.dispatched_at_ms)
+    .bind(next.signed_at_ms)
+    .bind(next.closed_at_ms)
+    .bind(next.supervised)
+    .bind(next.satisfaction.map(Satisfaction::as_str))
+    .bind(now_ms)
+    .bind(id)
+    .bind(t.version)
+    .bind(next.lifecycle.returned_from.map(Status::as_str))
+    .bind(i64::from(next.lifecycle.extension_days))
+    .bind(next.lifecycle.extension_pending.map(i64::from))
+    .bind(i64::from(next.lifecycle.reopened))
+    .bind(next.lifecycle.reopened_at_ms)
+    .bind(next.lifecycle.not_accepted.map(|r| r.as_str()))
+    .execute(&mut *conn)
+    .await?;
+    if res.rows_affected() != 1 {
+        return Err(TicketError::Conflict(id.to_string()));
+    }
+    insert_history(
+        conn,
+        id,
+        now_ms,
+        actor,
+        action.name(),
+        Some(t.status.as_str()),
+        next.status.as_str(),
+        &action.note(),
+    )
+    .await?;
+    fetch_ticket(conn, id)
+        .await?
+        .ok_or_else(|| TicketError::NotFound(id.to_string()))
 }
 
 /// `sqlite://var/hotline.db` → create the directory and add `mode=rwc` so a fresh install starts.
@@ -910,6 +948,7 @@ fn ticket_from_row(r: &AnyRow, call_ids: Vec<String>) -> Result<Ticket, TicketEr
         updated_at_ms: r.try_get("updated_at_ms")?,
         version: r.try_get("version")?,
         call_ids,
+        lifecycle: life::lifecycle_from_row(r)?,
     })
 }
 
@@ -1023,6 +1062,7 @@ async fn insert_ticket(
         updated_at_ms: now_ms,
         version: 0,
         call_ids: input.call_id.iter().cloned().collect(),
+        lifecycle: Lifecycle::default(),
     })
 }
 

@@ -23,6 +23,8 @@ fn input(category: Category, accepted: &str) -> DeadlineInput {
         dispatched_at_ms: Some(ms),
         signed_at_ms: None,
         closed_at_ms: None,
+        extension_days: 0,
+        restarted_at_ms: None,
     }
 }
 
