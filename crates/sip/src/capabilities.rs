@@ -83,7 +83,10 @@ mod tests {
     use super::*;
 
     fn joined(list: &[Method]) -> String {
-        list.iter().map(Method::as_str).collect::<Vec<_>>().join(", ")
+        list.iter()
+            .map(Method::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     #[test]

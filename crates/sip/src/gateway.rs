@@ -98,7 +98,10 @@ impl fmt::Display for GatewayError {
             GatewayError::DuplicateName(n) => write!(f, "gateway {n:?} is configured twice"),
             GatewayError::NoTargets(n) => write!(f, "gateway {n:?} serves no target"),
             GatewayError::ZeroThreshold(n) => {
-                write!(f, "gateway {n:?}: thresholds and probe_timeout_ms must be ≥ 1")
+                write!(
+                    f,
+                    "gateway {n:?}: thresholds and probe_timeout_ms must be ≥ 1"
+                )
             }
         }
     }
@@ -245,7 +248,9 @@ impl Gateways {
             if cfg.targets.is_empty() {
                 return Err(GatewayError::NoTargets(cfg.name));
             }
-            if cfg.failure_threshold == 0 || cfg.recovery_threshold == 0 || cfg.probe_timeout_ms == 0
+            if cfg.failure_threshold == 0
+                || cfg.recovery_threshold == 0
+                || cfg.probe_timeout_ms == 0
             {
                 return Err(GatewayError::ZeroThreshold(cfg.name));
             }
@@ -275,7 +280,10 @@ impl Gateways {
     // ------------------------------------------------------------------ getters
 
     pub fn id(&self, name: &str) -> Option<GatewayId> {
-        self.gws.iter().position(|g| g.cfg.name == name).map(GatewayId)
+        self.gws
+            .iter()
+            .position(|g| g.cfg.name == name)
+            .map(GatewayId)
     }
 
     pub fn name(&self, id: GatewayId) -> Option<&str> {
@@ -535,7 +543,12 @@ address = "10.0.0.1:5060"
 targets = ["emergency-trunk"]"#;
         let c: GatewayConfig = toml::from_str(toml).unwrap();
         assert_eq!(
-            (c.priority, c.probe_interval_s, c.failure_threshold, c.recovery_threshold),
+            (
+                c.priority,
+                c.probe_interval_s,
+                c.failure_threshold,
+                c.recovery_threshold
+            ),
             (10, 30, 3, 2)
         );
         assert!(toml::from_str::<GatewayConfig>(&format!("{toml}\nqualify = 1")).is_err());
@@ -552,7 +565,11 @@ targets = ["emergency-trunk"]"#;
         g.handle_timeout(0);
         let p = probes(&mut g);
         assert_eq!(p.len(), 1);
-        let req = p[0].request("SIP/2.0/UDP 10.0.0.9:5060", "sip:hotline@h.example", "h.example");
+        let req = p[0].request(
+            "SIP/2.0/UDP 10.0.0.9:5060",
+            "sip:hotline@h.example",
+            "h.example",
+        );
         let req = req.unwrap();
         assert_eq!(req.method(), Some(&Method::Options));
         assert_eq!(req.cseq().method, Method::Options);
@@ -565,7 +582,11 @@ targets = ["emergency-trunk"]"#;
             vec![("a".into(), GatewayState::Probing, GatewayState::Up)]
         );
         assert_eq!(g.status()[0].last_rtt_ms, Some(35));
-        assert_eq!(g.poll_timeout(), Some(30_000), "the next probe, one interval on");
+        assert_eq!(
+            g.poll_timeout(),
+            Some(30_000),
+            "the next probe, one interval on"
+        );
         g.handle_timeout(29_999);
         assert!(probes(&mut g).is_empty());
         g.handle_timeout(30_000);
@@ -622,15 +643,18 @@ targets = ["emergency-trunk"]"#;
 
     #[test]
     fn seize_follows_priority_and_fails_over_past_down_and_tried_gateways() {
-        let mut g =
-            Gateways::new(vec![gw("b", 2, 20), gw("a", 1, 10), gw("c", 3, 20)], 0).unwrap();
+        let mut g = Gateways::new(vec![gw("b", 2, 20), gw("a", 1, 10), gw("c", 3, 20)], 0).unwrap();
         let (a, b, c) = (g.id("a").unwrap(), g.id("b").unwrap(), g.id("c").unwrap());
         round(&mut g, 0, |_| Some(200));
         let first = g.seize("emergency-trunk", &[]).unwrap();
         assert_eq!(first.gateway, a, "lowest priority value first");
         assert!(g.call_failed(a, 408, 1_000), "a timeout fails over");
         g.release(a);
-        assert_eq!(g.state(a), Some(GatewayState::Probing), "suspect after a timeout");
+        assert_eq!(
+            g.state(a),
+            Some(GatewayState::Probing),
+            "suspect after a timeout"
+        );
         assert_eq!(probes(&mut g).len(), 1, "and probed at once");
         let second = g.seize("emergency-trunk", &[a]).unwrap();
         assert_eq!(second.gateway, b, "equal priorities keep config order");
@@ -678,7 +702,11 @@ targets = ["emergency-trunk"]"#;
         round(&mut g, 0, |_| Some(200));
         assert_eq!(g.seize("emergency-trunk", &[]).unwrap().gateway, a);
         assert_eq!(g.seize("emergency-trunk", &[]).unwrap().gateway, a);
-        assert_eq!(g.seize("emergency-trunk", &[]).unwrap().gateway, b, "a is full");
+        assert_eq!(
+            g.seize("emergency-trunk", &[]).unwrap().gateway,
+            b,
+            "a is full"
+        );
         assert_eq!(g.status()[0].channels_in_use, 2);
         g.release(a);
         assert_eq!(g.seize("emergency-trunk", &[]).unwrap().gateway, a);

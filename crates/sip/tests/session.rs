@@ -273,7 +273,10 @@ fn uac_invite_carries_contact_allow_offer_and_session_timer_offer() {
     assert_eq!(invite.from().tag(), Some(s.local_tag()));
     assert!(invite.to().tag().is_none());
     assert_eq!(invite.header("Contact"), Some("<sip:12345@10.0.0.1:5060>"));
-    assert_eq!(invite.header("Allow"), Some(sip::registrar::ALLOW));
+    assert_eq!(
+        invite.header("Allow"),
+        Some(sip::capabilities::DIALOG_ALLOW)
+    );
     assert_eq!(invite.header("X-Call-Key"), Some("7"));
     assert_eq!(invite.session_expires(), Some(1800));
     assert!(invite.supported().contains(&"timer"));
@@ -522,7 +525,7 @@ fn uas_provisional_and_answer_carry_tag_contact_allow_and_sdp() {
     assert_eq!(ok.status(), Some(200));
     assert_eq!(ok.to().tag(), Some(s.local_tag()));
     assert_eq!(ok.header("Contact"), Some("<sip:12345@10.0.0.1:5060>"));
-    assert_eq!(ok.header("Allow"), Some(sip::registrar::ALLOW));
+    assert_eq!(ok.header("Allow"), Some(sip::capabilities::DIALOG_ALLOW));
     assert!(
         ok.header("Session-Expires").is_none(),
         "the peer did not ask"
