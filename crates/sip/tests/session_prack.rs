@@ -618,3 +618,71 @@ fn not_listed_get_501(s: &mut InviteSession, cseq: &mut u32) {
     assert_eq!(ok.header("Allow"), Some(DIALOG_ALLOW));
     assert_eq!(ok.header("Supported"), Some(capabilities::SUPPORTED));
 }
+
+#[test]
+fn uac_serves_an_update_offer_on_the_early_dialog_of_a_reliable_183() {
+    let (mut s, key, invite) = uac();
+    let gw_update = |s: &InviteSession, cseq: u32, sdp: Option<&str>| {
+        let mut b = RequestBuilder::new(
+            Method::Update,
+            &Uri::parse("sip:12345@10.0.0.1:5060").unwrap(),
+        )
+        .header(
+            "Via",
+            &format!("SIP/2.0/UDP 10.0.0.9:5070;branch=z9hG4bKup{cseq}"),
+        )
+        .header("Max-Forwards", "70")
+        .header("From", "<sip:110@hotline.example>;tag=gw-tag")
+        .header(
+            "To",
+            &format!("<sip:13800000000@hotline.example>;tag={}", s.local_tag()),
+        )
+        .header("Call-ID", s.call_id())
+        .header("CSeq", &format!("{cseq} UPDATE"))
+        .header("Contact", "<sip:110@10.0.0.9:5070>");
+        if let Some(sdp) = sdp {
+            b = b.body("application/sdp", sdp.as_bytes());
+        }
+        b.build_message()
+    };
+    // Before any reliable provisional there is no early dialog to serve it on.
+    let out = s.on_request(1, &gw_update(&s, 1, Some(REOFFER)), 1);
+    assert_eq!(statuses(&out), vec![(1, 481)]);
+    // A reliable 183 without SDP: the INVITE's offer is still unanswered (RFC 3311 §5.2).
+    let r = gw_resp(&invite, 183, Some(1), None);
+    s.on_tx_event(key, TxEvent::Provisional(r), 2);
+    let out = s.on_request(2, &gw_update(&s, 2, Some(REOFFER)), 3);
+    let (_, refused) = responses(&out).remove(0);
+    assert_eq!(refused.status(), Some(500));
+    assert!(refused.header("Retry-After").is_some());
+    // The next one answers it; now the UPDATE's offer goes to the TU and its answer back.
+    let r = gw_resp(&invite, 183, Some(2), Some(ANSWER));
+    s.on_tx_event(key, TxEvent::Provisional(r), 4);
+    let out = s.on_request(3, &gw_update(&s, 3, Some(REOFFER)), 5);
+    assert_eq!(
+        events(&out),
+        vec![SessionEvent::Offer {
+            key: 3,
+            sdp: REOFFER.into()
+        }]
+    );
+    let (k, ok) = responses(&s.accept_offer(3, OFFER, 6)).remove(0);
+    assert_eq!((k, ok.status(), body(&ok)), (3, Some(200), OFFER));
+    // An offerless UPDATE is a plain 200; an old CSeq gets 500.
+    assert_eq!(
+        statuses(&s.on_request(4, &gw_update(&s, 4, None), 7)),
+        vec![(4, 200)]
+    );
+    assert_eq!(
+        statuses(&s.on_request(5, &gw_update(&s, 3, None), 8)),
+        vec![(5, 500)]
+    );
+    // The 2xx without SDP: the description in force is the UPDATE's.
+    let out = s.on_tx_event(key, TxEvent::Final(gw_resp(&invite, 200, None, None)), 9);
+    assert_eq!(
+        events(&out),
+        vec![SessionEvent::Answered {
+            sdp: Some(REOFFER.into())
+        }]
+    );
+}

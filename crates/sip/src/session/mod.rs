@@ -659,6 +659,12 @@ impl InviteSession {
             _ => {}
         }
         if self.terminated || !self.in_dialog(req) {
+            if !self.terminated
+                && method == Method::Update
+                && self.on_early_update(key, req, &mut out)
+            {
+                return out; // RFC 3311 on an early dialog of our INVITE (reliable provisionals)
+            }
             self.respond_status(&mut out, key, req, 481);
             return out;
         }

@@ -321,6 +321,56 @@ impl InviteSession {
         true
     }
 
+    /// UAC: an UPDATE on an early dialog of our INVITE that sent reliable provisionals (RFC 3311
+    /// §5.2); false when it names none (the caller answers 481). An offer is served once that
+    /// dialog's provisional answered our INVITE's offer (else 500 + Retry-After); it becomes the
+    /// description `Answered` reports, since the 2xx will carry none.
+    pub(super) fn on_early_update(
+        &mut self,
+        key: ReqKey,
+        req: &SipMessage,
+        out: &mut Vec<SessionOutput>,
+    ) -> bool {
+        if self.role != Role::Uac || self.dialog.is_some() || self.invite_done {
+            return false;
+        }
+        let from_tag = req.from().tag().unwrap_or("");
+        let Some(i) = self.rel.early.iter().position(|e| {
+            req.call_id() == e.dialog.call_id
+                && req.to().tag() == Some(e.dialog.local_tag.as_str())
+                && from_tag == e.dialog.remote_tag
+        }) else {
+            return false;
+        };
+        if !self.rel.early[i].dialog.accepts_remote_cseq(req) {
+            self.respond_status(out, key, req, 500); // RFC 3261 §12.2.2: out of order
+            return true;
+        }
+        let _ = self.rel.early[i].dialog.refresh_target(req); // a target refresh (§5.2)
+        let Some(sdp) = sdp_of(req) else {
+            // No offer, no answer: a plain 2xx.
+            let b = req
+                .response(200, "OK")
+                .header("Contact", &self.cfg.contact)
+                .header("Allow", &self.cfg.allow);
+            self.respond(out, key, b);
+            return true;
+        };
+        if self.rel.early[i].answer.is_none() || !self.pending_in.is_empty() {
+            // §5.2: an offer/answer is still incomplete (our INVITE's, or an earlier UPDATE's).
+            let retry = (self.random() % 10).to_string();
+            let b = req
+                .response(500, reason_phrase(500))
+                .header("Retry-After", &retry);
+            self.respond(out, key, b);
+            return true;
+        }
+        self.rel.early[i].answer = Some(sdp.clone());
+        self.pending_in.insert(key, req.clone());
+        self.emit(out, SessionEvent::Offer { key, sdp });
+        true
+    }
+
     /// UAC: the early dialog of the 2xx's To tag, if it sent reliable provisionals: its answer, and
     /// the CSeq it used (the confirmed dialog goes on from there, §12.1.2).
     pub(super) fn rel_early_of(&self, resp: &SipMessage) -> Option<(Option<String>, Option<u32>)> {
