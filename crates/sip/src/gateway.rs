@@ -109,6 +109,7 @@ impl fmt::Display for GatewayError {
 
 impl std::error::Error for GatewayError {}
 
+/// Names one gateway for as long as it is configured (a reload keeps the id of a gateway it keeps).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct GatewayId(pub usize);
 
@@ -200,6 +201,7 @@ pub fn fails_over(status: u16) -> bool {
 
 #[derive(Debug)]
 struct Gw {
+    id: GatewayId,
     cfg: GatewayConfig,
     state: GatewayState,
     /// Consecutive failed probes (Up/Probing) or good probes (Down).
@@ -232,6 +234,7 @@ impl Gw {
 #[derive(Debug, Default)]
 pub struct Gateways {
     gws: Vec<Gw>,
+    next_id: usize,
     next_probe_id: u64,
     probes: VecDeque<Probe>,
     events: VecDeque<GatewayEvent>,
@@ -256,6 +259,7 @@ impl Gateways {
             }
             let probed = cfg.probe_interval_s > 0;
             gws.push(Gw {
+                id: GatewayId(gws.len()),
                 cfg,
                 state: if probed {
                     GatewayState::Probing
@@ -272,26 +276,70 @@ impl Gateways {
             });
         }
         Ok(Gateways {
+            next_id: gws.len(),
             gws,
             ..Gateways::default()
         })
     }
 
+    /// A new gateway list (config reload). A gateway kept under the same name and address keeps its
+    /// id, state, channels in use and probing; a new one starts Probing; a removed one is gone (a
+    /// `release` of its id is ignored). On error nothing changes.
+    pub fn reconfigure(
+        &mut self,
+        cfgs: Vec<GatewayConfig>,
+        now_ms: i64,
+    ) -> Result<(), GatewayError> {
+        let mut fresh = Gateways::new(cfgs, now_ms)?;
+        for g in &mut fresh.gws {
+            let old = self
+                .gws
+                .iter_mut()
+                .find(|o| o.cfg.name == g.cfg.name && o.cfg.address == g.cfg.address);
+            match old {
+                Some(o) if g.probed() == o.probed() => {
+                    g.id = o.id;
+                    g.state = o.state;
+                    g.streak = o.streak;
+                    g.inflight = o.inflight.take();
+                    g.next_probe_at = o.next_probe_at;
+                    (g.probes_sent, g.probes_failed, g.last_rtt_ms) =
+                        (o.probes_sent, o.probes_failed, o.last_rtt_ms);
+                    g.in_use = o.in_use;
+                }
+                Some(o) => {
+                    g.id = o.id;
+                    g.in_use = o.in_use;
+                }
+                None => {
+                    g.id = GatewayId(self.next_id);
+                    self.next_id += 1;
+                }
+            }
+        }
+        self.gws = fresh.gws;
+        Ok(())
+    }
+
+    fn idx(&self, id: GatewayId) -> Option<usize> {
+        self.gws.iter().position(|g| g.id == id)
+    }
+
     // ------------------------------------------------------------------ getters
 
     pub fn id(&self, name: &str) -> Option<GatewayId> {
-        self.gws
-            .iter()
-            .position(|g| g.cfg.name == name)
-            .map(GatewayId)
+        self.gws.iter().find(|g| g.cfg.name == name).map(|g| g.id)
     }
 
     pub fn name(&self, id: GatewayId) -> Option<&str> {
-        self.gws.get(id.0).map(|g| g.cfg.name.as_str())
+        self.gws
+            .iter()
+            .find(|g| g.id == id)
+            .map(|g| g.cfg.name.as_str())
     }
 
     pub fn state(&self, id: GatewayId) -> Option<GatewayState> {
-        self.gws.get(id.0).map(|g| g.state)
+        self.gws.iter().find(|g| g.id == id).map(|g| g.state)
     }
 
     /// Does any gateway carry `target`?
@@ -332,9 +380,9 @@ impl Gateways {
             .gws
             .iter()
             .enumerate()
-            .filter(|(i, g)| {
+            .filter(|(_, g)| {
                 g.state != GatewayState::Down
-                    && !tried.contains(&GatewayId(*i))
+                    && !tried.contains(&g.id)
                     && g.cfg.targets.iter().any(|t| t.eq_ignore_ascii_case(target))
                     && g.cfg.max_channels.is_none_or(|m| g.in_use < m)
             })
@@ -343,26 +391,27 @@ impl Gateways {
         let g = &mut self.gws[best];
         g.in_use += 1;
         Some(Seized {
-            gateway: GatewayId(best),
+            gateway: g.id,
             address: g.cfg.address,
         })
     }
 
     /// The call is done with the channel it seized.
     pub fn release(&mut self, id: GatewayId) {
-        if let Some(g) = self.gws.get_mut(id.0) {
-            g.in_use = g.in_use.saturating_sub(1);
+        if let Some(i) = self.idx(id) {
+            self.gws[i].in_use = self.gws[i].in_use.saturating_sub(1);
         }
     }
 
     /// A leg through `id` failed with `status` (call `release` as well). A timeout (408) or 503
     /// makes an Up gateway suspect: Probing, probed at once. Returns [`fails_over`]`(status)`.
     pub fn call_failed(&mut self, id: GatewayId, status: u16, now_ms: i64) -> bool {
-        if let Some(g) = self.gws.get_mut(id.0) {
+        if let Some(i) = self.idx(id) {
+            let g = &mut self.gws[i];
             if matches!(status, 408 | 503) && g.probed() && g.state == GatewayState::Up {
                 g.streak = 0;
-                self.set_state(id, GatewayState::Probing);
-                let g = &mut self.gws[id.0];
+                self.set_state(i, GatewayState::Probing);
+                let g = &mut self.gws[i];
                 if g.inflight.is_none() {
                     g.next_probe_at = Some(now_ms);
                 }
@@ -380,7 +429,7 @@ impl Gateways {
             if let Some((_, sent_at, deadline)) = self.gws[i].inflight {
                 if deadline <= now_ms {
                     self.gws[i].inflight = None;
-                    self.probe_result(GatewayId(i), false, sent_at, None);
+                    self.probe_result(i, false, sent_at, None);
                 }
             }
             let g = &mut self.gws[i];
@@ -391,7 +440,7 @@ impl Gateways {
                 g.next_probe_at = None; // set by the outcome, from the state it leads to
                 g.probes_sent += 1;
                 self.probes.push_back(Probe {
-                    gateway: GatewayId(i),
+                    gateway: g.id,
                     id,
                     address: g.cfg.address,
                 });
@@ -412,12 +461,12 @@ impl Gateways {
         let sent_at = self.gws[i].inflight.take().map_or(now_ms, |(_, at, _)| at);
         let alive = status.is_some_and(|s| s != 408 && s < 500);
         let rtt = alive.then_some(now_ms - sent_at);
-        self.probe_result(GatewayId(i), alive, sent_at, rtt);
+        self.probe_result(i, alive, sent_at, rtt);
     }
 
     /// Count a probe's outcome; the next probe is due one interval (of the new state) after it went.
-    fn probe_result(&mut self, id: GatewayId, alive: bool, sent_at: i64, rtt: Option<i64>) {
-        let g = &mut self.gws[id.0];
+    fn probe_result(&mut self, i: usize, alive: bool, sent_at: i64, rtt: Option<i64>) {
+        let g = &mut self.gws[i];
         let (fail_at, ok_at) = (g.cfg.failure_threshold, g.cfg.recovery_threshold);
         if !alive {
             g.probes_failed += 1;
@@ -453,20 +502,20 @@ impl Gateways {
                 GatewayState::Down
             }
         };
-        self.set_state(id, next);
-        let g = &mut self.gws[id.0];
+        self.set_state(i, next);
+        let g = &mut self.gws[i];
         let at = sent_at + g.interval_ms();
         g.next_probe_at = Some(g.next_probe_at.map_or(at, |n| n.min(at)));
     }
 
-    fn set_state(&mut self, id: GatewayId, to: GatewayState) {
-        let g = &mut self.gws[id.0];
+    fn set_state(&mut self, i: usize, to: GatewayState) {
+        let g = &mut self.gws[i];
         if g.state == to {
             return;
         }
         let from = std::mem::replace(&mut g.state, to);
         self.events.push_back(GatewayEvent {
-            gateway: id,
+            gateway: g.id,
             name: g.cfg.name.clone(),
             from,
             to,
@@ -713,6 +762,42 @@ targets = ["emergency-trunk"]"#;
         // A 486 is the callee's answer: no failover, no suspicion.
         assert!(!g.call_failed(a, 486, 10));
         assert_eq!(g.state(a), Some(GatewayState::Up));
+    }
+
+    #[test]
+    fn a_reload_keeps_the_state_and_channels_of_gateways_it_keeps() {
+        let mut g = Gateways::new(vec![gw("a", 1, 1), gw("b", 2, 2)], 0).unwrap();
+        let (a, b) = (g.id("a").unwrap(), g.id("b").unwrap());
+        round(&mut g, 0, |id| (id == a).then_some(200));
+        assert_eq!(g.seize("emergency-trunk", &[]).unwrap().gateway, a);
+        // b dropped, c added, a kept (its priority changed).
+        let mut a2 = gw("a", 1, 30);
+        a2.max_channels = Some(1);
+        g.reconfigure(vec![gw("c", 3, 5), a2], 10_000).unwrap();
+        assert_eq!(g.id("a"), Some(a), "same id");
+        assert_eq!(g.state(a), Some(GatewayState::Up));
+        assert_eq!(g.state(b), None);
+        let c = g.id("c").unwrap();
+        assert!(c != a && c != b, "a new gateway never reuses an id");
+        assert_eq!(g.state(c), Some(GatewayState::Probing));
+        assert_eq!(
+            g.status()
+                .iter()
+                .find(|s| s.name == "a")
+                .unwrap()
+                .channels_in_use,
+            1
+        );
+        // a is full (1 of 1): the Probing newcomer takes the call.
+        assert_eq!(g.seize("emergency-trunk", &[]).unwrap().gateway, c);
+        g.release(b); // a call that still held b: ignored
+        g.release(a);
+        assert_eq!(g.seize("emergency-trunk", &[]).unwrap().gateway, a);
+        // A bad list changes nothing.
+        assert!(g
+            .reconfigure(vec![gw("x", 1, 1), gw("x", 2, 1)], 20_000)
+            .is_err());
+        assert_eq!(g.id("a"), Some(a));
     }
 
     #[test]
