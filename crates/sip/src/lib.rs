@@ -25,6 +25,7 @@ pub mod dialog;
 pub mod endpoint;
 pub mod flood;
 pub mod gateway;
+pub mod gateway_probe;
 pub mod registrar;
 pub mod session;
 pub mod stateless;
