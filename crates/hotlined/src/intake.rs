@@ -193,7 +193,7 @@ pub fn valid(msg: &SipMessage, tx: &Option<sip::endpoint::ServerTx>) -> bool {
         reply(tx, msg, e.status, &e.reason, &[]);
         return false;
     }
-    let unsupported = msg.unsupported_requires(&["timer", "replaces"]);
+    let unsupported = sip::capabilities::unsupported_requires(msg);
     if !unsupported.is_empty() {
         let list = unsupported.join(", ");
         reply(tx, msg, 420, "Bad Extension", &[("Unsupported", &list)]);

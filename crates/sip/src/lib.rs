@@ -20,9 +20,12 @@ pub mod net;
 pub mod uri;
 
 pub mod auth;
+pub mod capabilities;
 pub mod dialog;
 pub mod endpoint;
 pub mod flood;
+pub mod gateway;
+pub mod gateway_probe;
 pub mod registrar;
 pub mod session;
 pub mod stateless;

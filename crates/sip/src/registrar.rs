@@ -207,11 +207,9 @@ struct Failures {
     locked_until: Option<Instant>,
 }
 
-/// Methods the daemon answers, for Allow in OPTIONS and 405 responses.
-pub const ALLOW: &str =
-    "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, PRACK, REFER, NOTIFY";
-/// Extensions we support, for Supported in OPTIONS.
-pub const SUPPORTED: &str = "replaces, timer";
+/// Methods the daemon answers (Allow in OPTIONS and 405s) and extensions it honours (Supported): kept in
+/// [`crate::capabilities`], re-exported here where they were first used.
+pub use crate::capabilities::{ALLOW, SUPPORTED};
 
 /// Seat registrar for one realm/domain.
 pub struct Registrar {

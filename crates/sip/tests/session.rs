@@ -273,7 +273,10 @@ fn uac_invite_carries_contact_allow_offer_and_session_timer_offer() {
     assert_eq!(invite.from().tag(), Some(s.local_tag()));
     assert!(invite.to().tag().is_none());
     assert_eq!(invite.header("Contact"), Some("<sip:12345@10.0.0.1:5060>"));
-    assert_eq!(invite.header("Allow"), Some(sip::registrar::ALLOW));
+    assert_eq!(
+        invite.header("Allow"),
+        Some(sip::capabilities::DIALOG_ALLOW)
+    );
     assert_eq!(invite.header("X-Call-Key"), Some("7"));
     assert_eq!(invite.session_expires(), Some(1800));
     assert!(invite.supported().contains(&"timer"));
@@ -522,7 +525,7 @@ fn uas_provisional_and_answer_carry_tag_contact_allow_and_sdp() {
     assert_eq!(ok.status(), Some(200));
     assert_eq!(ok.to().tag(), Some(s.local_tag()));
     assert_eq!(ok.header("Contact"), Some("<sip:12345@10.0.0.1:5060>"));
-    assert_eq!(ok.header("Allow"), Some(sip::registrar::ALLOW));
+    assert_eq!(ok.header("Allow"), Some(sip::capabilities::DIALOG_ALLOW));
     assert!(
         ok.header("Session-Expires").is_none(),
         "the peer did not ask"
@@ -1213,7 +1216,7 @@ fn step() -> impl Strategy<Value = Step> {
         (0u8..4, 100u16..700).prop_map(|(which, status)| Step::Tx { which, status }),
         (0u8..4).prop_map(|which| Step::Timeout { which }),
         (0u8..4).prop_map(|which| Step::TransportError { which }),
-        (0u8..9, any::<bool>(), 0u32..40, any::<bool>()).prop_map(|(method, ours, cseq, sdp)| {
+        (0u8..10, any::<bool>(), 0u32..40, any::<bool>()).prop_map(|(method, ours, cseq, sdp)| {
             Step::Req {
                 method,
                 ours,
@@ -1221,7 +1224,7 @@ fn step() -> impl Strategy<Value = Step> {
                 sdp,
             }
         }),
-        (0u8..3, 0u32..6).prop_map(|(kind, generation)| Step::Timer { kind, generation }),
+        (0u8..4, 0u32..6).prop_map(|(kind, generation)| Step::Timer { kind, generation }),
         Just(Step::Answer),
         (300u16..700).prop_map(Step::Reject),
         (100u16..200).prop_map(Step::Provisional),
@@ -1233,20 +1236,25 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
-const METHODS: [&str; 9] = [
-    "ACK", "BYE", "CANCEL", "INVITE", "UPDATE", "INFO", "OPTIONS", "MESSAGE", "REFER",
+const METHODS: [&str; 10] = [
+    "ACK", "BYE", "CANCEL", "INVITE", "UPDATE", "INFO", "OPTIONS", "MESSAGE", "REFER", "PRACK",
 ];
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
     #[test]
-    fn random_event_sequences_never_panic_and_end_in_481(uac_role in any::<bool>(), steps in prop::collection::vec(step(), 0..40)) {
+    fn random_event_sequences_never_panic_and_end_in_481(uac_role in any::<bool>(), rel in any::<bool>(), steps in prop::collection::vec(step(), 0..40)) {
         let (mut s, mut sent): (InviteSession, Vec<(ReqKey, SipMessage)>) = if uac_role {
             let (s, out) = InviteSession::uac(cfg(), uac_req(), 0);
             (s, requests(&out))
         } else {
-            (InviteSession::uas(cfg(), peer_invite(&[("Supported", "timer"), ("Session-Expires", "120")], Some(OFFER)), INVITE_KEY, 0), Vec::new())
+            // RFC 3262 half the time: reliable provisionals, PRACKs and their timers in the mix.
+            let require = if rel { "100rel" } else { "x-none" };
+            let extra = [("Supported", "timer, x-none"), ("Session-Expires", "120"), ("Require", require)];
+            (InviteSession::uas(cfg(), peer_invite(&extra, Some(OFFER)), INVITE_KEY, 0), Vec::new())
         };
+        // The RSeq of the last reliable provisional we sent (UAS), to PRACK it or a neighbour.
+        let mut last_rseq: u32 = 1;
         let (peer_call, peer_tag) = if uac_role { (s.call_id().to_owned(), "seat-tag") } else { (PEER_CALL_ID.to_owned(), PEER_TAG) };
         let mut key = 100;
         for (now, st) in steps.into_iter().enumerate() {
@@ -1256,6 +1264,9 @@ proptest! {
                     Some((k, req)) => {
                         let mut b = req.response(status, "X").to_tag(peer_tag);
                         if status < 300 { b = b.header("Contact", "<sip:seat@10.0.0.9>").header("Session-Expires", "120"); }
+                        if rel && (101..200).contains(&status) {
+                            b = b.header("Require", "100rel").header("RSeq", &(status % 4).to_string());
+                        }
                         let resp = b.build_message();
                         let ev = if status < 200 { TxEvent::Provisional(resp) } else { TxEvent::Final(resp) };
                         s.on_tx_event(k, ev, now)
@@ -1268,16 +1279,18 @@ proptest! {
                     key += 1;
                     let to_tag = if ours { s.local_tag().to_owned() } else { "zzz".to_owned() };
                     let body = sdp.then_some(("application/sdp", OFFER));
-                    let req = in_dialog(METHODS[method as usize], &peer_call, peer_tag, &to_tag, cseq, &[], body);
+                    let rack = format!("{} 10 INVITE", last_rseq.wrapping_add(cseq % 2));
+                    let extra: &[(&str, &str)] = if METHODS[method as usize] == "PRACK" { &[("RAck", &rack)] } else { &[] };
+                    let req = in_dialog(METHODS[method as usize], &peer_call, peer_tag, &to_tag, cseq, extra, body);
                     s.on_request(key, &req, now)
                 }
                 Step::Timer { kind, generation } => {
-                    let t = match kind { 0 => SessionTimer::GlareRetry { generation }, 1 => SessionTimer::Refresh { generation }, _ => SessionTimer::Expiry { generation } };
+                    let t = match kind { 0 => SessionTimer::GlareRetry { generation }, 1 => SessionTimer::Refresh { generation }, 2 => SessionTimer::Expiry { generation }, _ => SessionTimer::Reliable { rseq: last_rseq.wrapping_add(generation % 2) } };
                     s.on_timer(t, now)
                 }
                 Step::Answer => s.answer(ANSWER, now),
                 Step::Reject(st) => s.reject(st, "", &[]),
-                Step::Provisional(st) => s.provisional(st, "P", None),
+                Step::Provisional(st) => s.provisional(st, "P", (st % 2 == 0).then_some(ANSWER)),
                 Step::Hangup => s.hangup(now),
                 Step::Reinvite => s.reinvite(OFFER, now),
                 Step::AcceptOffer(k) => s.accept_offer(k, ANSWER, now),
@@ -1291,6 +1304,10 @@ proptest! {
             for (k, r) in responses(&out) {
                 prop_assert!(k >= 100 || k == INVITE_KEY, "respond key {k}");
                 prop_assert!(r.status().is_some());
+                if let Some(n) = r.header("RSeq").and_then(|v| v.parse::<u32>().ok()) {
+                    prop_assert!(rel, "RFC 3262 §3: reliable only when the INVITE asked for it");
+                    last_rseq = n;
+                }
             }
         }
         // Whatever happened, a terminated session answers 481 to any in-dialog request.
@@ -1298,7 +1315,7 @@ proptest! {
         s.reject(487, "", &[]);
         prop_assert!(s.is_terminated());
         {
-            for m in ["BYE", "INFO", "INVITE", "UPDATE", "OPTIONS"] {
+            for m in ["BYE", "INFO", "INVITE", "UPDATE", "OPTIONS", "PRACK"] {
                 let req = in_dialog(m, &peer_call, peer_tag, s.local_tag(), 1000, &[], None);
                 let out = s.on_request(9999, &req, 1_000_001);
                 prop_assert_eq!(statuses(&out), vec![(9999, 481)]);

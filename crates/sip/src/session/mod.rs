@@ -25,6 +25,7 @@
 //! true at once, but the shell keeps feeding the INVITE's transaction events until that
 //! transaction ends so that a 2xx racing our CANCEL still gets its ACK and BYE.
 
+mod prack;
 mod refer;
 mod reinvite;
 mod uac;
@@ -52,8 +53,17 @@ pub struct SessionConfig {
     pub contact: String,
     /// Our Via without branch, e.g. `SIP/2.0/UDP 10.0.0.1:5060`; `;branch=…;rport` is appended.
     pub via: String,
-    /// Allow header value for our 200s (see [`crate::registrar::ALLOW`]).
+    /// Allow header value for our 200s, INVITEs and OPTIONS answers
+    /// ([`crate::capabilities::DIALOG_ALLOW`]).
     pub allow: String,
+    /// Supported header value of in-dialog OPTIONS answers ([`crate::capabilities::SUPPORTED`]).
+    pub supported: String,
+    /// RFC 3262 "used when it helps": offer `100rel` in INVITEs that carry an offer, and send a
+    /// provisional with SDP reliably to a peer that supports it. Off: only a peer's
+    /// `Require: 100rel` makes provisionals reliable (that is always honoured).
+    pub use_100rel: bool,
+    /// RFC 3261 §17.1.1.1 T1: reliable provisionals are resent at T1, 2·T1, … (RFC 3262 §3).
+    pub t1_ms: i64,
     /// UAC: offer RFC 4028 session timers with this interval in our INVITE; None = don't.
     pub session_expires_s: Option<u32>,
     /// RFC 4028 Min-SE (90 s default, §4).
@@ -67,7 +77,10 @@ impl Default for SessionConfig {
         SessionConfig {
             contact: String::new(),
             via: String::new(),
-            allow: crate::registrar::ALLOW.to_owned(),
+            allow: crate::capabilities::DIALOG_ALLOW.to_owned(),
+            supported: crate::capabilities::SUPPORTED.to_owned(),
+            use_100rel: true,
+            t1_ms: 500,
             session_expires_s: None,
             min_se_s: 90,
             rng_seed: None,
@@ -122,6 +135,8 @@ pub enum SessionTimer {
     Refresh { generation: u32 },
     /// RFC 4028 §10: the peer refreshes; no refresh came, so end the session.
     Expiry { generation: u32 },
+    /// RFC 3262 §3: resend the reliable provisional `rseq` (stale once it is PRACKed), or give up.
+    Reliable { rseq: u32 },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,13 +151,18 @@ pub enum TerminationReason {
     RefreshFailed { status: u16 },
     /// The TU's re-INVITE got 408/481 or timed out (408): we sent BYE (RFC 3261 §14.1).
     ReinviteFailed { status: u16 },
+    /// RFC 3262 §3: a reliable provisional was never PRACKed in 64·T1; the INVITE got 500.
+    PrackTimeout,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionEvent {
-    /// UAC: 180/183/other provisional (not 100).
+    /// UAC: 180/183/other provisional (not 100); a reliable one (RFC 3262) is reported once, and
+    /// already PRACKed.
     Ringing { status: u16, sdp: Option<String> },
-    /// UAC: the first 2xx of the dialog we keep (already ACKed by an `Ack` output).
+    /// UAC: the first 2xx of the dialog we keep (already ACKed by an `Ack` output). `sdp`: the
+    /// answer — from a reliable provisional of that dialog if one carried it (RFC 3262 §5,
+    /// RFC 3261 §13.2.1: the first answer counts), else from the 2xx.
     Answered { sdp: Option<String> },
     /// UAC: final non-2xx, Timeout → 408, TransportError → 503, unusable 2xx → 502.
     Failed { status: u16 },
@@ -150,9 +170,11 @@ pub enum SessionEvent {
     Confirmed,
     /// UAS: CANCEL before our final response (already answered 200); the TU calls reject(487).
     Cancelled,
-    /// A re-INVITE or UPDATE with an SDP offer: call accept_offer or reject_offer with `key`.
+    /// A re-INVITE, UPDATE (RFC 3311, early or confirmed dialog) or PRACK (RFC 3262 §5) with an
+    /// SDP offer: call accept_offer or reject_offer with `key`.
     Offer { key: ReqKey, sdp: String },
-    /// The peer answered the TU's `reinvite` (2xx, already ACKed); its SDP answer.
+    /// The peer answered an offer of ours: the TU's `reinvite` (2xx, already ACKed), or our offer
+    /// in a reliable provisional to an offerless INVITE (the answer came in the PRACK).
     OfferAnswered { sdp: Option<String> },
     /// The TU's `reinvite` was refused (non-2xx other than 491/408/481); the old SDP stays.
     OfferRejected { status: u16 },
@@ -229,6 +251,8 @@ pub struct InviteSession {
     cancel_received: bool,
     /// §15: the callee may not BYE before the ACK (or its timeout); hangup() waits for it.
     bye_after_ack: bool,
+    /// RFC 3262, both roles.
+    rel: prack::Rel,
     // re-INVITE / UPDATE
     /// Our outstanding re-INVITE (an offer we made).
     pending_out: Option<ReqKey>,
@@ -389,6 +413,7 @@ impl InviteSession {
             acked: false,
             cancel_received: false,
             bye_after_ack: false,
+            rel: prack::Rel::default(),
             pending_out: None,
             pending_in: HashMap::new(),
             queued: None,
@@ -526,6 +551,9 @@ impl InviteSession {
             return;
         }
         self.terminated = true;
+        if self.role == Role::Uas {
+            self.rel_stop_uas();
+        }
         // §15.1.2: requests still pending in the dialog get 487.
         let pending: Vec<(ReqKey, SipMessage)> = self.pending_in.drain().collect();
         for (key, req) in pending {
@@ -591,6 +619,11 @@ impl InviteSession {
             Role::Uac => self.uac_hangup(&mut out),
             Role::Uas => {
                 if !self.answered {
+                    if self.rel_take_deferred().is_some() {
+                        // The 2xx never left (it waited for a PRACK, RFC 3262 §3): refuse instead.
+                        out = self.reject(480, "", &[]);
+                        self.local_hangup = true;
+                    }
                     return out;
                 }
                 if self.acked {
@@ -626,6 +659,12 @@ impl InviteSession {
             _ => {}
         }
         if self.terminated || !self.in_dialog(req) {
+            if !self.terminated
+                && method == Method::Update
+                && self.on_early_update(key, req, &mut out)
+            {
+                return out; // RFC 3311 on an early dialog of our INVITE (reliable provisionals)
+            }
             self.respond_status(&mut out, key, req, 481);
             return out;
         }
@@ -672,13 +711,17 @@ impl InviteSession {
                 }
             }
             Method::Options => {
-                let b = req.response(200, "OK").header("Allow", &self.cfg.allow);
+                let b = req
+                    .response(200, "OK")
+                    .header("Allow", &self.cfg.allow)
+                    .header("Accept", "application/sdp")
+                    .header("Supported", &self.cfg.supported);
                 self.respond(&mut out, key, b);
             }
             Method::Refer => self.on_refer(key, req, &mut out),
+            Method::Prack => self.on_prack(key, req, &mut out, now_ms),
             _ => self.respond_status(&mut out, key, req, 501),
         }
-        let _ = now_ms;
         out
     }
 

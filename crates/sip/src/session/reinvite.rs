@@ -256,6 +256,7 @@ impl InviteSession {
             SessionTimer::Expiry { generation } if generation == self.timer_gen => {
                 self.end_with_bye(&mut out, TerminationReason::SessionExpired);
             }
+            SessionTimer::Reliable { rseq } => self.on_reliable_timer(rseq, &mut out),
             _ => {}
         }
         let _ = now_ms;
@@ -342,9 +343,21 @@ impl InviteSession {
     ) {
         let invite = *method == Method::Invite;
         let offer = sdp_of(req);
-        if (invite || offer.is_some()) && self.pending_out.is_some() {
-            // Glare: our own offer is pending.
+        let our_offer_early = self.rel.our_offer_pending && !self.final_sent;
+        if (invite || offer.is_some()) && (self.pending_out.is_some() || our_offer_early) {
+            // Glare: our own offer is pending (RFC 3311 §5.2: also one in a reliable provisional).
             self.respond_status(out, key, req, 491);
+            return;
+        }
+        if offer.is_some() && self.role == Role::Uas && !self.final_sent && !self.rel.early_oa_done
+        {
+            // RFC 3311 §5.2: in the early dialog the INVITE's offer/answer must be done first (an
+            // answer in a reliable provisional); until then its offer counts as unanswered.
+            let retry = (self.random() % 10).to_string();
+            let b = req
+                .response(500, "Server Internal Error")
+                .header("Retry-After", &retry);
+            self.respond(out, key, b);
             return;
         }
         let in_invite = self

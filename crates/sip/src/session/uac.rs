@@ -28,12 +28,23 @@ impl InviteSession {
             .header("CSeq", "1 INVITE")
             .header("Contact", &cfg.contact)
             .header("Allow", &cfg.allow);
+        // RFC 3262 §4: 100rel only with an offer (an offer in a reliable provisional would need
+        // an answer in the PRACK that the TU has no way to give).
+        let mut supported = Vec::new();
+        if cfg.use_100rel && req.sdp_offer.is_some() {
+            supported.push("100rel");
+        }
+        if cfg.session_expires_s.is_some() {
+            supported.push("timer");
+        }
+        if !supported.is_empty() {
+            b = b.header("Supported", &supported.join(", "));
+        }
         if let Some(n) = cfg.session_expires_s {
             // RFC 4028 §7.1: Session-Expires must not be below Min-SE; no refresher parameter
             // lets the UAS choose.
             let n = n.max(cfg.min_se_s);
             b = b
-                .header("Supported", "timer")
                 .header("Session-Expires", &n.to_string())
                 .header("Min-SE", &cfg.min_se_s.to_string());
         }
@@ -111,6 +122,12 @@ impl InviteSession {
                 if self.cancel_pending {
                     self.send_cancel(out);
                 }
+                let reliable = status != 100
+                    && !self.terminated
+                    && crate::capabilities::requires(&resp, "100rel");
+                if reliable && !self.on_reliable_provisional(&resp, out) {
+                    return;
+                }
                 if status != 100 && !self.terminated {
                     self.emit(
                         out,
@@ -168,7 +185,7 @@ impl InviteSession {
             // A 2xx after we failed the leg (e.g. after a 408): still ACK + BYE it.
             return self.on_forked_2xx(resp, out);
         }
-        let dialog = match Dialog::uac(&self.invite, resp) {
+        let dialog = match self.dialog_of_2xx(resp) {
             Ok(d) => d,
             Err(_) => {
                 // No Contact or To tag: we cannot even ACK it; the leg is unusable.
@@ -189,7 +206,19 @@ impl InviteSession {
         let asked = self.cfg.session_expires_s.is_some();
         self.timers_from_2xx(resp, asked);
         self.arm_session_timer(out);
-        self.emit(out, SessionEvent::Answered { sdp: sdp_of(resp) });
+        // RFC 3262 §5 / RFC 3261 §13.2.1: an answer in a reliable provisional is the answer.
+        let early = self.rel_early_of(resp).and_then(|(answer, _)| answer);
+        let sdp = early.or_else(|| sdp_of(resp));
+        self.emit(out, SessionEvent::Answered { sdp });
+    }
+
+    /// The dialog of a 2xx; an early dialog of its tag that PRACKed goes on in the same CSeq space.
+    fn dialog_of_2xx(&self, resp: &SipMessage) -> Result<Dialog, crate::dialog::DialogError> {
+        let mut d = Dialog::uac(&self.invite, resp)?;
+        if let Some((_, Some(cseq))) = self.rel_early_of(resp) {
+            d.local_cseq = Some(d.local_cseq.map_or(cseq, |c| c.max(cseq)));
+        }
+        Ok(d)
     }
 
     /// A 2xx from another fork (or after we gave up): ACK and BYE on its own dialog, once.
@@ -201,7 +230,7 @@ impl InviteSession {
             self.forks.push(d);
             return;
         }
-        let Ok(mut d) = Dialog::uac(&self.invite, resp) else {
+        let Ok(mut d) = self.dialog_of_2xx(resp) else {
             return self.drop_input("forked 2xx without a usable dialog");
         };
         self.ack(out, &d, resp);

@@ -31,6 +31,7 @@ impl InviteSession {
             contact_uri(&cfg.contact).and_then(|c| Dialog::uas(&invite, &local_tag, &c).ok());
         let mut s = InviteSession::new(cfg, Role::Uas, invite, local_tag);
         s.invite_key = invite_key;
+        s.rel_init_uas();
         if dialog.is_none() {
             // No Contact from the peer (or ours unparsable): we can still answer, but neither
             // in-dialog requests nor our BYE will work.
@@ -44,7 +45,8 @@ impl InviteSession {
         self.invite.response(status, reason).to_tag(&self.local_tag)
     }
 
-    /// A provisional response (e.g. 180, 183 with early-media SDP) to the INVITE.
+    /// A provisional response (e.g. 180, 183 with early-media SDP) to the INVITE; reliable
+    /// (RFC 3262) when the peer requires 100rel, or supports it and `sdp` is given (see `prack`).
     pub fn provisional(
         &mut self,
         status: u16,
@@ -55,9 +57,15 @@ impl InviteSession {
         if self.role != Role::Uas || self.final_sent || !(101..=199).contains(&status) {
             return out;
         }
+        if self.rel_wanted(sdp) {
+            self.reliable_provisional(status, reason, sdp, &mut out);
+            return out;
+        }
         let mut b = self
             .invite_response(status, reason)
             .header("Contact", &self.cfg.contact);
+        // After an early offer/answer (RFC 3262) no description again (RFC 3261 §13.2.1).
+        let sdp = sdp.filter(|_| !self.rel.early_oa_done && !self.rel.our_offer_pending);
         if let Some(sdp) = sdp {
             b = b.body("application/sdp", sdp.as_bytes());
             self.local_sdp = Some(sdp.to_owned());
@@ -69,13 +77,19 @@ impl InviteSession {
     }
 
     /// Answer the INVITE: 200 with Contact, Allow, RFC 4028 headers when the peer asked, SDP.
-    /// Sent once: the transaction layer retransmits it until the ACK (RFC 6026).
+    /// Sent once: the transaction layer retransmits it until the ACK (RFC 6026). RFC 3262 §3: while
+    /// a reliable provisional with SDP is not PRACKed, the 2xx waits (it goes out with the PRACK's
+    /// 200); after an early offer/answer it carries no SDP (RFC 3261 §13.2.1).
     pub fn answer(&mut self, sdp: &str, now_ms: i64) -> Vec<SessionOutput> {
         let _ = now_ms;
         let mut out = Vec::new();
         if self.role != Role::Uas || self.final_sent || self.cancel_received {
             return out;
         }
+        if !self.rel_may_answer(sdp) {
+            return out;
+        }
+        let early_oa = self.rel.early_oa_done;
         let invite = self.invite.clone();
         let mut b = self
             .invite_response(200, "OK")
@@ -84,12 +98,14 @@ impl InviteSession {
         for (n, v) in self.session_timer_headers(&invite) {
             b = b.header(n, &v);
         }
-        b = b.body("application/sdp", sdp.as_bytes());
+        if !early_oa {
+            b = b.body("application/sdp", sdp.as_bytes());
+            self.local_sdp = Some(sdp.to_owned());
+        }
         let key = self.invite_key;
         self.respond(&mut out, key, b);
         self.final_sent = true;
         self.answered = true;
-        self.local_sdp = Some(sdp.to_owned());
         self.arm_session_timer(&mut out);
         out
     }
@@ -117,6 +133,7 @@ impl InviteSession {
         let key = self.invite_key;
         self.respond(&mut out, key, b);
         self.final_sent = true;
+        self.rel_stop_uas();
         self.terminate(&mut out, None);
         out
     }
@@ -170,6 +187,17 @@ impl InviteSession {
             return; // too late (or a second CANCEL): the 200 is all it gets
         }
         self.cancel_received = true;
+        if self.rel_take_deferred().is_some() {
+            // The TU answered but the 2xx waited for a PRACK (RFC 3262 §3): for the TU the call
+            // was answered and is now hung up; the INVITE gets its 487 here.
+            let b = self.invite_response(487, "Request Terminated");
+            let invite_key = self.invite_key;
+            self.respond(out, invite_key, b);
+            self.final_sent = true;
+            self.rel_stop_uas();
+            self.terminate(out, Some(super::TerminationReason::RemoteHangup));
+            return;
+        }
         self.emit(out, SessionEvent::Cancelled);
     }
 }
