@@ -48,13 +48,16 @@ pub fn error_reply(raw: &[u8], err: &ParseError) -> Option<StatelessError> {
         match HeaderKind::of(name) {
             HeaderKind::Via if vias_usable => {
                 // Echo Via lines in order up to the first unreadable one; the top one must be readable.
-                let ok = list_iter(&value)
-                    .map(|mut parts| parts.all(|p| Via::parse(p).is_ok()))
-                    .unwrap_or(false);
-                if ok && !value.is_empty() {
-                    vias.push(value);
-                } else {
-                    vias_usable = false;
+                // Empty list elements (`Via: , SIP/2.0/UDP …`) are read past but not echoed: the
+                // answer keeps to the grammar (RFC 3261 §25.1, `Via = … via-parm *(COMMA via-parm)`).
+                let parts: Option<Vec<&str>> = list_iter(&value).ok().map(Iterator::collect);
+                match parts {
+                    Some(parts)
+                        if !parts.is_empty() && parts.iter().all(|p| Via::parse(p).is_ok()) =>
+                    {
+                        vias.push(parts.join(", "))
+                    }
+                    _ => vias_usable = false,
                 }
             }
             // With two of a single-valued header, the first is echoed: it is the one a peer's

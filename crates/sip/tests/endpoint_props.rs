@@ -224,3 +224,20 @@ fn a_continuation_line_folds_into_the_call_id_and_it_is_not_echoed() {
     assert!(!text.contains("\r\nCall-ID:"), "{text}");
     assert!(text.contains("\r\nCSeq: 0 INVITE\r\n"), "{text}");
 }
+
+/// Found by the property above: an empty element before the top Via (`Via: ,SIP/2.0/UDP …`) was echoed as
+/// it came, which is outside the grammar; the answer now carries the elements only.
+#[test]
+fn an_empty_via_element_is_not_echoed() {
+    let raw = REQUEST
+        .replace("Via: SIP/2.0/UDP", "Via: ,SIP/2.0/UDP")
+        .replace("Max-Forwards: 70\r\n", "Max-Forwards 70\r\n");
+    let err = SipMessage::parse(Bytes::from(raw.clone())).unwrap_err();
+    let resp = error_response(raw.as_bytes(), &err).unwrap();
+    check_answer(&resp).unwrap();
+    let text = String::from_utf8_lossy(&resp);
+    assert!(
+        text.contains("\r\nVia: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKprop;rport\r\n"),
+        "{text}"
+    );
+}
