@@ -60,13 +60,15 @@ pub enum Permission {
     ViewStatus,
     /// `POST /admin/reload`.
     ReloadDialplan,
+    /// `POST /admin/drain`: stop taking calls, let those up finish, then exit (an upgrade's restart).
+    Drain,
     /// `POST /api/seats/{id}/actions`: log an operator in or out, ready, not ready, end a wrap-up on their behalf
     /// (operators themselves use the feature codes on their softphone).
     ManageSeats,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 10] = [
+    pub const ALL: [Permission; 11] = [
         Permission::CreateTicket,
         Permission::ReadTickets,
         Permission::ActAsDepartment,
@@ -77,6 +79,7 @@ impl Permission {
         Permission::ViewStatus,
         Permission::ReloadDialplan,
         Permission::ManageSeats,
+        Permission::Drain,
     ];
 }
 
@@ -96,7 +99,7 @@ pub fn scope(role: Role, p: Permission) -> Scope {
     use Role as R;
     match (role, p) {
         (R::CenterAdmin, _) => Scope::All,
-        (R::Supervisor, P::ReadAccessLog | P::ReloadDialplan) => Scope::None,
+        (R::Supervisor, P::ReadAccessLog | P::ReloadDialplan | P::Drain) => Scope::None,
         (R::Supervisor, _) => Scope::All,
         (
             R::Operator,
@@ -166,6 +169,7 @@ mod tests {
         let sup = who(Role::Supervisor, None);
         assert!(sup.may(P::ViewStatus, "") && sup.may(P::ActAsCenter, "water"));
         assert!(!sup.may_some(P::ReloadDialplan) && !sup.may_some(P::ReadAccessLog));
+        assert!(admin.may_some(P::Drain) && !sup.may_some(P::Drain));
         let op = who(Role::Operator, None);
         assert!(op.may(P::CreateTicket, "water") && op.may(P::ReadTickets, "power"));
         assert!(!op.may_some(P::ReloadDialplan) && !op.may_some(P::ViewStatus));

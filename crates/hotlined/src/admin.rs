@@ -69,7 +69,8 @@ pub async fn spawn(
         .route(
             "/admin/reload",
             guard(Permission::ReloadDialplan, post(reload)),
-        );
+        )
+        .route("/admin/drain", guard(Permission::Drain, post(drain)));
     let (open, guarded) = if admin.is_loopback() {
         (probes, guarded)
     } else {
@@ -214,6 +215,7 @@ async fn status(State(st): State<AdminState>) -> impl IntoResponse {
             "lost": s.records.lost(),
             "spool_errors": s.records.spool_errors(),
         },
+        "draining": s.admission.draining(),
         "dialplan": {
             "name": plan.name(),
             "numbers": plan.len(),
@@ -237,9 +239,30 @@ async fn reload(State(st): State<AdminState>) -> impl IntoResponse {
     }
 }
 
+/// Stop taking calls; the main loop exits once the last call has ended (`daemon::run`).
+async fn drain(State(st): State<AdminState>) -> impl IntoResponse {
+    let first = st.env.admission.start_draining();
+    let active = st.env.calls.active();
+    if first {
+        tracing::warn!(
+            active,
+            "draining (admin API): new calls get 503; exiting when the last ends"
+        );
+    }
+    (
+        StatusCode::OK,
+        format!("draining: {active} calls still up; the daemon exits when they have ended\n"),
+    )
+}
+
 /// `hotlined reload`: POST /admin/reload with a plain blocking HTTP/1.0 request (no client crate
 /// needed for one request; plain HTTP, so a loopback admin address). `authorization` is the header's value.
 pub fn post_reload(admin: &str, authorization: Option<&str>) -> Result<String> {
+    post_admin(admin, "/admin/reload", authorization)
+}
+
+/// POST `path` on the admin port (plain HTTP/1.0, a loopback address); the body of a 200, else an error.
+pub fn post_admin(admin: &str, path: &str, authorization: Option<&str>) -> Result<String> {
     let mut stream = std::net::TcpStream::connect(admin)
         .with_context(|| format!("connecting to the admin API at {admin}"))?;
     let auth = authorization
@@ -247,7 +270,7 @@ pub fn post_reload(admin: &str, authorization: Option<&str>) -> Result<String> {
         .unwrap_or_default();
     write!(
         stream,
-        "POST /admin/reload HTTP/1.0\r\nHost: {admin}\r\n{auth}Content-Length: 0\r\n\r\n"
+        "POST {path} HTTP/1.0\r\nHost: {admin}\r\n{auth}Content-Length: 0\r\n\r\n"
     )?;
     let mut resp = String::new();
     stream.read_to_string(&mut resp)?;

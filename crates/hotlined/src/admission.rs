@@ -3,6 +3,7 @@
 
 use crate::config::acl_allows;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -11,6 +12,8 @@ pub struct Admission {
     /// `calls.max_active`, clamped to what the RTP port range can carry.
     pub max_active: usize,
     bucket: Mutex<TokenBucket>,
+    /// Set by `hotlined drain` (SIGUSR1, `POST /admin/drain`): no new call, the ones up finish.
+    draining: AtomicBool,
 }
 
 /// Why a new call is refused.
@@ -22,6 +25,8 @@ pub enum Refusal {
     MaxActive,
     /// Over `calls.max_calls_per_second`: 503.
     Rate,
+    /// Draining for a restart: 503, so the carrier or the balancer in front tries another instance.
+    Draining,
 }
 
 impl Refusal {
@@ -30,6 +35,7 @@ impl Refusal {
             Refusal::Acl => "acl",
             Refusal::MaxActive => "max_active",
             Refusal::Rate => "rate",
+            Refusal::Draining => "draining",
         }
     }
 }
@@ -40,13 +46,27 @@ impl Admission {
             acl,
             max_active,
             bucket: Mutex::new(TokenBucket::new(rate)),
+            draining: AtomicBool::new(false),
         }
+    }
+
+    /// Stop admitting calls for good (this process); true the first time.
+    pub fn start_draining(&self) -> bool {
+        !self.draining.swap(true, Ordering::SeqCst)
+    }
+
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
     }
 
     /// May a call from `source` start at `now` while `active` calls run?
     pub fn admit(&self, source: IpAddr, active: usize, now: Instant) -> Result<(), Refusal> {
         if !acl_allows(&self.acl, source) {
             return Err(Refusal::Acl);
+        }
+        // A seat's consult call while draining still serves a call that is up: only trunks' calls stop.
+        if self.draining() {
+            return Err(Refusal::Draining);
         }
         self.admit_seat(active, now)
     }
@@ -97,8 +117,23 @@ impl TokenBucket {
 
 #[cfg(test)]
 mod tests {
-    use super::TokenBucket;
+    use super::{Admission, Refusal, TokenBucket};
     use std::time::{Duration, Instant};
+
+    #[test]
+    fn draining_refuses_trunk_calls_but_not_a_seats_consult_call() {
+        let a = Admission::new(vec![("127.0.0.1".parse().unwrap(), 32)], 10, 100.0);
+        let (ip, now) = ("127.0.0.1".parse().unwrap(), Instant::now());
+        assert_eq!(a.admit(ip, 0, now), Ok(()));
+        assert!(a.start_draining() && !a.start_draining(), "once");
+        assert_eq!(a.admit(ip, 0, now), Err(Refusal::Draining));
+        assert_eq!(a.admit_seat(1, now), Ok(()));
+        assert_eq!(
+            a.admit("10.9.9.9".parse().unwrap(), 0, now),
+            Err(Refusal::Acl),
+            "the ACL still answers first"
+        );
+    }
 
     #[test]
     fn token_bucket_admits_the_rate_and_a_one_second_burst() {

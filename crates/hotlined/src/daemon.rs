@@ -290,6 +290,8 @@ pub async fn run(cfg: Config) -> Result<()> {
         .context("installing the SIGHUP handler")?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("installing the SIGTERM handler")?;
+    let mut usr1 = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
+        .context("installing the SIGUSR1 handler")?;
     let mut sweep = tokio::time::interval(Duration::from_secs(1));
 
     loop {
@@ -308,7 +310,18 @@ pub async fn run(cfg: Config) -> Result<()> {
                     let _ = env.calls.send(call, CallMsg::AckTimeout);
                 }
             }
-            _ = sweep.tick() => housekeeping(&env),
+            _ = sweep.tick() => {
+                housekeeping(&env);
+                if env.admission.draining() && env.calls.active() == 0 {
+                    info!("drained: the last call has ended, exiting");
+                    break;
+                }
+            }
+            _ = usr1.recv() => {
+                if env.admission.start_draining() {
+                    warn!(active = env.calls.active(), "SIGUSR1: draining; new calls get 503, exiting when the last ends");
+                }
+            }
             _ = hup.recv() => { let _ = plans.reload(); }
             _ = term.recv() => { info!("SIGTERM: stopping"); break; }
             _ = tokio::signal::ctrl_c() => { info!("interrupted: stopping"); break; }
@@ -386,6 +399,17 @@ fn dispatch(env: &Arc<CallEnv>, inc: Incoming) {
     };
     match method {
         Method::Register => env.seats.register(inc),
+        // A balancer's probe (Kamailio dispatcher) must take a draining instance out of rotation.
+        Method::Options if env.admission.draining() => {
+            let retry = env.cfg.calls.retry_after_s.to_string();
+            reply(
+                &inc.tx,
+                &inc.msg,
+                503,
+                "Service Unavailable",
+                &[("Retry-After", &retry)],
+            );
+        }
         Method::Options => {
             if let Some(tx) = &inc.tx {
                 if let Ok(resp) = SipMessage::parse(options_response(&inc.msg)) {

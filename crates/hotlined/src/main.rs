@@ -5,6 +5,7 @@
 //! hotlined check --dialplan dialplans/jiujiang          (like `nginx -t`: exit 1 on error)
 //! hotlined route --dialplan dialplans/jiujiang --to 12345 --diversion 12315 --at 2021-10-09T10:00:00+08:00
 //! hotlined reload --admin 127.0.0.1:8080 --user admin   (same as SIGHUP; password in HOTLINED_ADMIN_PASSWORD)
+//! hotlined drain --admin 127.0.0.1:8080 --user admin    (same as SIGUSR1: finish the calls up, then exit 0)
 //! hotlined hash-password < password.txt                  (the PHC string for [[admin.accounts]] password_hash)
 //! hotlined new-token                                     (an API token and its token_sha256)
 //! hotlined staffing --queue general --from 2025-03-03T00:00:00+08:00 --to 2025-03-04T00:00:00+08:00
@@ -100,6 +101,14 @@ enum Cmd {
         #[arg(long, default_value = "127.0.0.1:8080")]
         admin: String,
         /// Center-administrator account for HTTP Basic.
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Drain a running daemon for a restart (same as SIGUSR1): new calls and the balancer's OPTIONS get 503,
+    /// the calls up finish, then it exits 0. Credentials as for `reload`.
+    Drain {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        admin: String,
         #[arg(long)]
         user: Option<String>,
     },
@@ -242,6 +251,18 @@ fn main() -> ExitCode {
             println!("token        = {token}");
             println!("token_sha256 = \"{}\"", access::token_sha256(&token));
             ExitCode::SUCCESS
+        }
+        Cmd::Drain { admin, user } => {
+            match admin::post_admin(&admin, "/admin/drain", reload_auth(user).as_deref()) {
+                Ok(text) => {
+                    println!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("hotlined: {e:#}");
+                    ExitCode::from(1)
+                }
+            }
         }
         Cmd::Reload { admin, user } => {
             match admin::post_reload(&admin, reload_auth(user).as_deref()) {
