@@ -119,8 +119,11 @@ pub fn start(env: &Arc<CallEnv>, inc: Incoming) {
             let (call, outputs) = Call::with_plan(setup, policy(&env), plan, now);
             let from_user = from_user(&msg);
             let invite_tx_id = invite_tx.id();
-            let codec = media.neg.codec;
-            let leg_media = Some((media.leg, media.session, Some(media.neg)));
+            let codec = media
+                .neg
+                .as_ref()
+                .map_or(crate::intake::DELAYED_OFFER_CODECS[0], |n| n.codec);
+            let leg_media = Some((media.leg, media.session, media.neg));
             let caller = LegIo::caller(&env, msg, invite_tx, source, transport, leg_media, now);
             let parts = CallParts {
                 key,

@@ -11,7 +11,7 @@ use crate::metrics_names as m;
 use crate::respond::reply;
 use call::{Call, CallPolicy, CallSetup, Plan};
 use dialplan::{CallQuery, Decision};
-use media::sdp::{self, Codec, SdpSession};
+use media::sdp::{self, Codec, Direction, SdpSession};
 use media::{MediaLeg, Negotiated};
 use sip::endpoint::{Incoming, ServerTx, TransportKind};
 use sip::session::reason_phrase;
@@ -113,12 +113,14 @@ pub fn spawn_call(env: &Arc<CallEnv>, start: CallStart) {
             let mut media = None;
             let mut caller_answer = None;
             let mut caller_codec = Codec::Pcmu;
+            let mut delayed = false;
             if !matches!(plan, Plan::Reject { .. }) {
                 match caller_media(&env, &msg).await {
                     Ok(m) => {
-                        caller_codec = m.neg.codec;
+                        delayed = m.delayed();
+                        caller_codec = m.neg.as_ref().map_or(DELAYED_OFFER_CODECS[0], |n| n.codec);
                         caller_answer = Some(m.answer);
-                        media = Some((m.leg, m.session, Some(m.neg)));
+                        media = Some((m.leg, m.session, m.neg));
                     }
                     Err((status, reason)) => {
                         plan = Plan::Reject {
@@ -128,7 +130,12 @@ pub fn spawn_call(env: &Arc<CallEnv>, start: CallStart) {
                     }
                 }
             }
-            let policy = policy(&env);
+            let mut policy = policy(&env);
+            if delayed {
+                // Early media needs the caller's SDP, which only its ACK will bring.
+                policy.answer_before_queue = true;
+                info!("delayed offer: our offer in the 200, the answer due in the ACK");
+            }
             let setup = CallSetup {
                 call_id,
                 caller,
@@ -206,12 +213,23 @@ pub fn valid(msg: &SipMessage, tx: &Option<sip::endpoint::ServerTx>) -> bool {
 pub struct CallerMedia {
     pub leg: MediaLeg,
     pub session: SdpSession,
-    pub neg: Negotiated,
+    /// None for a delayed offer: `answer` is then our offer, answered in the ACK.
+    pub neg: Option<Negotiated>,
     pub answer: String,
 }
 
-/// Open the RTP port for an INVITE and answer its offer; `Err` is the status to refuse with: 488 for an
-/// offer we cannot serve (or none), 400 for a broken one, 503 when no port is free.
+impl CallerMedia {
+    /// The INVITE had no offer (RFC 3261 §13.2.1): ours goes in the 200, the caller's answer in the ACK.
+    pub fn delayed(&self) -> bool {
+        self.neg.is_none()
+    }
+}
+
+/// What we offer a caller whose INVITE had none, in our order of preference (also how its ACK's answer is read).
+pub const DELAYED_OFFER_CODECS: [Codec; 2] = [Codec::Pcma, Codec::Pcmu];
+
+/// Open the RTP port for an INVITE and answer its offer (or make ours, for a delayed offer); `Err` is the
+/// status to refuse with: 488 for an offer we cannot serve, 400 for a broken one, 503 when no port is free.
 pub async fn caller_media(
     env: &CallEnv,
     msg: &SipMessage,
@@ -227,23 +245,30 @@ pub async fn caller_media(
     };
     let offer = std::str::from_utf8(msg.body()).unwrap_or("");
     let mut session = SdpSession::new(rand::random::<u32>() as u64);
-    // A delayed offer (no SDP) is legal, but early media needs our answer in the 183 and without 100rel we
-    // could not get the caller's: refuse it as not acceptable.
-    let result = if offer.trim().is_empty() {
-        Err(sdp::SdpError {
-            status: 488,
-            reason: "INVITE without SDP offer is not supported".into(),
-        })
-    } else {
-        sdp::answer(offer, leg.local_addr(), &mut session)
-    };
-    match result {
+    // A delayed offer (Cisco/Avaya PBXs, some SBCs): our offer, G.711 both laws and RFC 4733, goes in the 200
+    // and the caller's answer comes in the ACK (RFC 3264 §5); the call is answered first (`policy`).
+    if offer.trim().is_empty() {
+        let ours = sdp::offer(
+            leg.local_addr(),
+            &mut session,
+            &DELAYED_OFFER_CODECS,
+            101,
+            Direction::SendRecv,
+        );
+        return Ok(CallerMedia {
+            leg,
+            session,
+            neg: None,
+            answer: ours,
+        });
+    }
+    match sdp::answer(offer, leg.local_addr(), &mut session) {
         Ok((neg, answer)) => {
             leg.set_remote(&neg);
             Ok(CallerMedia {
                 leg,
                 session,
-                neg,
+                neg: Some(neg),
                 answer,
             })
         }

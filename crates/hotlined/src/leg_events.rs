@@ -26,7 +26,16 @@ impl CallTask {
                 self.give_up(leg);
                 Input::LegFailed { leg, status }
             }
-            SessionEvent::Confirmed => Input::CallerAck,
+            // A caller leg without negotiated media sent no offer: its ACK must answer ours (RFC 3264 §5);
+            // without a usable answer the call has no audio and ends like one whose media died.
+            SessionEvent::Confirmed { sdp } if io.media.is_some() && io.negotiated.is_none() => {
+                if io.accept_ack_answer(sdp.as_deref()) {
+                    Input::CallerAck
+                } else {
+                    Input::MediaTimeout { leg }
+                }
+            }
+            SessionEvent::Confirmed { .. } => Input::CallerAck,
             SessionEvent::Cancelled => Input::CallerCancel,
             SessionEvent::Offer { key, sdp } => {
                 let out = io.answer_offer(key, &sdp, now);

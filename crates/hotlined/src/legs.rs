@@ -297,6 +297,25 @@ impl LegIo {
         }
     }
 
+    /// The caller's answer in its ACK to our offer (a delayed offer). False when there is none or none we can
+    /// use: the call cannot carry audio and ends.
+    pub fn accept_ack_answer(&mut self, answer: Option<&str>) -> bool {
+        let Some(media) = &self.media else {
+            return false;
+        };
+        match sdp::accept_answer(answer.unwrap_or(""), &crate::intake::DELAYED_OFFER_CODECS) {
+            Ok(neg) => {
+                media.set_remote(&neg);
+                self.negotiated = Some(neg);
+                true
+            }
+            Err(e) => {
+                warn!(leg = self.id.0, error = %e, "delayed offer: the ACK brought no usable answer");
+                false
+            }
+        }
+    }
+
     /// The answer in a 2xx to our INVITE.
     pub fn accept_answer(&mut self, answer: Option<&str>) {
         let Some(media) = &self.media else { return };

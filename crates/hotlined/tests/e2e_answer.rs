@@ -263,3 +263,127 @@ fn in_early_media_mode_a_call_nobody_picks_up_is_answered_after_early_media_max_
     assert_eq!(r.answered_at_ms, None, "no person answered");
     assert!(caller_rtp.packets().len() > 100, "the greeting played");
 }
+
+#[test]
+fn a_delayed_offer_invite_gets_our_offer_in_the_200_its_answer_in_the_ack_and_audio_both_ways() {
+    let d = Daemon::start(Options::default());
+    let (caller_rtp, seat_rtp) = (RtpPeer::new(), RtpPeer::new());
+    let _seat = register_seat(&d, "1001", "seat_answer.xml", seat_rtp.port());
+    let (port, media, sipp_media) = (
+        free_port().to_string(),
+        caller_rtp.port().to_string(),
+        free_port().to_string(),
+    );
+    // No SDP in the INVITE; the 200 must carry an offer; the ACK answers it (PCMA on our socket).
+    let mut caller = Sipp::spawn(
+        d.sip,
+        &sipp_dir().join("caller_delayed_offer.xml"),
+        &[
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-s",
+            "12345",
+            "-key",
+            "caller_rtp_port",
+            &media,
+            "-d",
+            "14000",
+            "-mp",
+            &sipp_media,
+        ],
+    );
+    let talking = talk_back(&caller_rtp, 0x3c, 1_000, Duration::from_secs(10));
+    let seat_talking = talk_back(&seat_rtp, 0x2a, 300, Duration::from_secs(20));
+    let st = caller.wait(Duration::from_secs(40));
+    assert!(
+        st.success(),
+        "caller failed:\n{}\n{}",
+        caller.messages(),
+        d.log()
+    );
+    let _ = (talking.join(), seat_talking.join());
+    d.wait_idle(Duration::from_secs(10));
+    let r = d.call_records(1).pop().expect("record");
+    assert_eq!(r.seat.as_deref(), Some("1001"), "{r:?}");
+    let packets = caller_rtp.packets();
+    let (_, greeting) = heard(&packets, &frames_of("greeting.wav"));
+    assert!(
+        greeting > 50,
+        "the greeting reached the answer's address: {greeting} frames"
+    );
+    assert!(
+        packets.iter().all(|p| p.pt == 8),
+        "PCMA, as answered in the ACK"
+    );
+    let to_seat = seat_rtp.packets().iter().filter(|p| is_talk(p)).count();
+    let from_seat = packets.iter().filter(|p| is_talk(p)).count();
+    assert!(
+        to_seat > 50 && from_seat > 50,
+        "audio both ways: {to_seat} to the seat, {from_seat} back"
+    );
+}
+
+#[test]
+fn a_delayed_offer_whose_ack_brings_no_answer_is_ended_with_bye_and_recorded() {
+    let d = Daemon::start(Options::default());
+    let dir = tempfile::tempdir().unwrap();
+    // The same caller, but its ACK carries no SDP: then it expects our BYE.
+    let text = std::fs::read_to_string(sipp_dir().join("caller_delayed_offer.xml")).unwrap();
+    let a = text.find("<send ack_txn=\"invite\">").unwrap();
+    let e = a + text[a..].find("</send>").unwrap() + "</send>".len();
+    let ack = &text[a..e];
+    let bare = ack[..ack.find("      Content-Type").unwrap()].to_string()
+        + "      Content-Length: 0\n\n    ]]>\n  </send>";
+    let rest = r#"
+  <recv request="BYE" timeout="10000"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+</scenario>
+"#;
+    let scenario = text[..a].to_string() + &bare + rest;
+    let path = dir.path().join("caller_delayed_offer_no_answer.xml");
+    std::fs::write(&path, scenario).unwrap();
+    let (port, sipp_media) = (free_port().to_string(), free_port().to_string());
+    let mut caller = Sipp::spawn(
+        d.sip,
+        &path,
+        &[
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-s",
+            "12345",
+            "-key",
+            "caller_rtp_port",
+            "40000",
+            "-mp",
+            &sipp_media,
+        ],
+    );
+    let st = caller.wait(Duration::from_secs(30));
+    assert!(
+        st.success(),
+        "no BYE for the answerless ACK:\n{}\n{}",
+        caller.messages(),
+        d.log()
+    );
+    d.wait_idle(Duration::from_secs(10));
+    let r = d.call_records(1).pop().expect("a record");
+    assert!(
+        r.system_answered_at_ms.is_some() && r.answered_at_ms.is_none(),
+        "{r:?}"
+    );
+}

@@ -254,7 +254,7 @@ fn confirmed_uas(extra: &[(&str, &str)]) -> InviteSession {
     let ack = ack_from_caller(&s);
     assert_eq!(
         events(&s.on_request(0, &ack, 10)),
-        vec![SessionEvent::Confirmed]
+        vec![SessionEvent::Confirmed { sdp: None }]
     );
     s
 }
@@ -545,7 +545,7 @@ fn uas_ack_confirms() {
     let ack = ack_from_caller(&s);
     assert_eq!(
         events(&s.on_request(0, &ack, 5)),
-        vec![SessionEvent::Confirmed]
+        vec![SessionEvent::Confirmed { sdp: None }]
     );
     assert!(
         s.on_request(0, &ack, 6).is_empty(),
@@ -864,7 +864,7 @@ fn uas_reinvite_before_the_ack_waits_for_it() {
     );
     let ack = ack_from_caller(&s);
     let out = s.on_request(0, &ack, 2);
-    assert_eq!(events(&out), vec![SessionEvent::Confirmed]);
+    assert_eq!(events(&out), vec![SessionEvent::Confirmed { sdp: None }]);
     assert_eq!(methods(&out), vec![Method::Invite]);
 }
 
@@ -1404,4 +1404,31 @@ fn refers_the_tu_refuses_or_cannot_serve() {
         None,
     );
     assert_eq!(statuses(&s.on_request(72, &attended, 3)), vec![(72, 400)]);
+}
+
+/// RFC 3261 §13.2.1 / RFC 3264 §5: an INVITE without an offer gets ours in the 2xx; the answer comes in the
+/// ACK and is handed to the TU with the confirmation.
+#[test]
+fn a_delayed_offer_is_answered_in_the_ack_and_reported_with_the_confirmation() {
+    let mut s = InviteSession::uas(cfg(), peer_invite(&[], None), INVITE_KEY, 0);
+    let out = s.answer(OFFER, 0);
+    let ok = out
+        .iter()
+        .find_map(|o| match o {
+            SessionOutput::Respond { response, .. } => Some(response.clone()),
+            _ => None,
+        })
+        .expect("the 200");
+    assert!(
+        String::from_utf8_lossy(ok.body()).contains("m=audio"),
+        "our offer in the 200"
+    );
+    let ack = from_caller(&s, "ACK", 10, &[], Some(("application/sdp", ANSWER)));
+    let ack = SipMessage::parse(ack.wire()).unwrap();
+    assert_eq!(
+        events(&s.on_request(0, &ack, 10)),
+        vec![SessionEvent::Confirmed {
+            sdp: Some(ANSWER.trim().to_string())
+        }]
+    );
 }

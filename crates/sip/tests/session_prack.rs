@@ -353,7 +353,7 @@ fn update_with_an_offer_in_the_early_dialog_is_answered_once_the_183_answered_re
     let ack = from_caller(&s, "ACK", 10, &[], None);
     assert_eq!(
         events(&s.on_request(0, &ack, 50)),
-        vec![SessionEvent::Confirmed]
+        vec![SessionEvent::Confirmed { sdp: None }]
     );
     // And in the confirmed dialog an UPDATE offer is answered the same way.
     let out = s.on_request(3, &from_caller(&s, "UPDATE", 13, &[], Some(OFFER)), 60);

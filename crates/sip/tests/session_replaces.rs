@@ -99,7 +99,7 @@ fn talking() -> Talking {
     let ack = request(Method::Ack, call_id, Some(s.local_tag()), 1).build_message();
     assert_eq!(
         events(&s.on_request(2, &ack, 10)),
-        vec![SessionEvent::Confirmed]
+        vec![SessionEvent::Confirmed { sdp: None }]
     );
     Talking { s, call_id }
 }

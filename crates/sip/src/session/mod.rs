@@ -166,8 +166,9 @@ pub enum SessionEvent {
     Answered { sdp: Option<String> },
     /// UAC: final non-2xx, Timeout → 408, TransportError → 503, unusable 2xx → 502.
     Failed { status: u16 },
-    /// UAS: the ACK for our 2xx arrived.
-    Confirmed,
+    /// UAS: the ACK for our 2xx arrived; `sdp`: its body, the answer when the INVITE had no offer and our
+    /// 2xx carried one (RFC 3261 §13.2.1, RFC 3264 — a delayed offer).
+    Confirmed { sdp: Option<String> },
     /// UAS: CANCEL before our final response (already answered 200); the TU calls reject(487).
     Cancelled,
     /// A re-INVITE, UPDATE (RFC 3311, early or confirmed dialog) or PRACK (RFC 3262 §5) with an

@@ -163,7 +163,9 @@ impl InviteSession {
         if self.terminated {
             return; // e.g. a BYE overtook the ACK: nothing to confirm
         }
-        self.emit(out, SessionEvent::Confirmed);
+        let body = std::str::from_utf8(req.body()).unwrap_or("").trim();
+        let sdp = (!body.is_empty()).then(|| body.to_owned());
+        self.emit(out, SessionEvent::Confirmed { sdp });
         self.flush_queued(out, 0);
     }
 
