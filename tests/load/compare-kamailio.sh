@@ -11,7 +11,8 @@
 #    (utime+stime of every process of the server, /proc), peak memory (PSS and RSS summed over the
 #    server's processes, sampled each second, and the largest process's VmHWM), and hotlined / Kamailio.
 #
-# Env: as run.sh (HOTLINED_BIN, LOAD_PORT_BASE, LOAD_KEEP, LOAD_MAX_CPS, RUST_LOG, LOAD_IDLE_WAIT), plus
+# Env: as run.sh (HOTLINED_BIN, LOAD_PORT_BASE, LOAD_KEEP, RUST_LOG, LOAD_IDLE_WAIT; LOAD_MAX_CPS defaults
+#      to max(1000, 2 × RATE) here: Kamailio has no admission limit), plus
 #      KAM_SHM_MB (kamailio -m, default 1024), KAM_PKG_MB (-M, default 32), KAM_CHILDREN (UDP workers,
 #      default 8), KAMAILIO_BIN (default kamailio on PATH). LOAD_MEDIA_MIN/MAX default to
 #      LOAD_PORT_BASE+1000 .. +16998 (4000..19998 with the default base, as run.sh).
@@ -29,6 +30,9 @@ SECONDS_=${2:?usage: compare-kamailio.sh RATE SECONDS [TALK_MS]}
 TALK=${3:-1000}
 SEATS=$(((RATE * (TALK + 1000) / 1000) * 3 / 2 + 10))
 MAX_ACTIVE=${LOAD_MAX_ACTIVE:-20000}
+# Kamailio has no admission limit: hotlined's (calls.max_calls_per_second, default 1,000) is lifted to twice
+# the rate unless LOAD_MAX_CPS says otherwise, so both servers carry every offered call.
+export LOAD_MAX_CPS=${LOAD_MAX_CPS:-$((RATE * 2 > 1000 ? RATE * 2 : 1000))}
 
 KAM=${KAMAILIO_BIN:-$(command -v kamailio || true)}
 [[ -n "$KAM" && -x "$KAM" ]] || die "kamailio not found: apt-get install -y kamailio"
@@ -150,7 +154,7 @@ drive_kamailio() {
     cat "$KAM_RUN/summary.txt"
 }
 
-log "compare: $RATE calls/s for $SECONDS_ s, talk $TALK ms, $SEATS seats; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+log "compare: $RATE calls/s for $SECONDS_ s, talk $TALK ms, $SEATS seats, hotlined max_calls_per_second $LOAD_MAX_CPS; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 build_daemon
 write_config "$SEATS" "$MAX_ACTIVE"
 
@@ -174,6 +178,6 @@ log "hotlined run done; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # --- the table ----------------------------------------------------------------------------------------
 $LIB compare kam="$KAM_RUN/summary.txt" hot="$WORK/hot_summary.txt" hot_samples="$WORK/hot_tree_samples.csv" \
-    hot_uas_stat="$WORK/seat_uas_stat.csv" ||
+    hot_uas_stat="$WORK/seat_uas_stat.csv" hot_status="$WORK/status_after.json" ||
     die "no comparison (a summary is missing)"
 exit 0

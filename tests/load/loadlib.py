@@ -630,7 +630,13 @@ def proxy_summary(args):
     }
     for k, v in a.items():
         if k.startswith("kam_"):
-            res[k] = int(v) if v.lstrip("-").isdigit() else v
+            try:
+                res[k] = int(v)
+            except ValueError:
+                try:
+                    res[k] = float(v)
+                except ValueError:
+                    res[k] = v
     for k, v in stat.items():
         if k.startswith("Failed") and k.endswith("(C)") and k != "FailedCall(C)" and v not in ("0", ""):
             res["sipp_" + k[:-3]] = int(v)
@@ -679,6 +685,7 @@ def compare(args):
         ("peak RSS MB (sum over processes)", k["server_peak_rss_sum_mb"], h_rss_sum, "{:.1f}"),
         ("peak PSS MB (sum over processes)", k["server_peak_pss_sum_mb"], h_pss, "{:.1f}"),
         ("peak RSS MB (VmHWM, largest process)", k.get("kam_max_hwm_mb", -1), h["daemon_peak_rss_mb"], "{:.1f}"),
+        ("Kamailio shm max used MB (of -m)", round(k.get("kam_shm_max_used_kb", -1) / 1024, 1), None, "{:.1f}"),
     ]
     print(f"\nKamailio vs hotlined: {h['rate']:.0f} calls/s for {h['seconds']:.0f} s, talk {h['talk_ms']} ms, {h['seats']} seats")
     print(f"| {'figure':<40} | {'Kamailio':>12} | {'hotlined':>12} | {'hotlined/Kamailio':>17} |")
@@ -691,9 +698,17 @@ def compare(args):
         elif kv == 0 and hv == 0:
             ratio = "-"
         ks = fmt.format(kv) if kv is not None else "?"
-        hs = fmt.format(hv) if hv is not None else "?"
+        hs = fmt.format(hv) if hv is not None else "n/a"
         print(f"| {name:<40} | {ks:>12} | {hs:>12} | {ratio:>17} |")
         out[name] = {"kamailio": kv, "hotlined": hv, "ratio": ratio}
+    try:
+        with open(a["hot_status"]) as f:
+            m = json.load(f).get("media", {})
+        print(f"hotlined media over the run: {m.get('packets_out')} RTP packets sent (hold prompt), {m.get('packets_in')} received"
+              " (the load SIPp scenarios send no RTP, so the relay forwards none); Kamailio does not touch media")
+        out["hotlined_rtp_packets_out"], out["hotlined_rtp_packets_in"] = m.get("packets_out"), m.get("packets_in")
+    except (OSError, KeyError, ValueError):
+        pass
     print("COMPARE " + json.dumps(out, ensure_ascii=False))
     return 0
 
