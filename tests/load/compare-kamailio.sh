@@ -21,6 +21,9 @@
 set -euo pipefail
 
 _base=${LOAD_PORT_BASE:-3000}
+# The RTP range: base+1000 .. base+16998 by default (4000..19998 with the default base, as run.sh). With a
+# high base keep it below the kernel's ephemeral range (ip_local_port_range, 32768.. here), or other
+# processes' sockets take ports from it ("Address already in use"), e.g. LOAD_MEDIA_MIN=20000 LOAD_MEDIA_MAX=32766.
 export LOAD_MEDIA_MIN=${LOAD_MEDIA_MIN:-$((_base + 1000))}
 export LOAD_MEDIA_MAX=${LOAD_MEDIA_MAX:-$((_base + 16998))}
 source "$(dirname "$0")/common.sh"
