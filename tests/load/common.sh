@@ -231,7 +231,7 @@ drive() {
         pid="$DPID" warn_lines="$warn" sip_ports="$SIP_PORT,$CALLER_PORT,$UAS_PORT" mode="${DRIVE_MODE:-fixed}" || SUMMARY_RC=$?
     if ((warn > 0)); then
         log "daemon WARN/ERROR lines (first 5 distinct):"
-        grep -E ' (WARN|ERROR) ' "$WORK/daemon.log" | sed -E 's/^[^ ]+ //' | sort | uniq -c | sort -rn | head -5 >&2
+        grep -E ' (WARN|ERROR) ' "$WORK/daemon.log" | sed -E 's/^[^ ]+ //' | sort | uniq -c | sort -rn | head -5 >&2 || true   # head closes the pipe early: SIGPIPE must not end the script (pipefail)
     fi
     if [[ -n "${LOAD_KEEP:-}" ]]; then log "logs in $WORK"; fi
 }

@@ -504,6 +504,215 @@ def threeway_summary(args):
     return 1 if problems else 2 if invalid else 0
 
 
+# --- Process trees (a multi-process server such as Kamailio: main + forked workers) -------------------
+
+
+def tree_pids(root):
+    """`root` and every descendant of it now (from /proc/*/stat parent pids)."""
+    parent = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                parent[int(d)] = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    out, todo = [], [root]
+    while todo:
+        p = todo.pop()
+        if p in parent or p == root:
+            out.append(p)
+            todo.extend(c for c, pp in parent.items() if pp == p)
+    return out
+
+
+def tree_ticks(root):
+    total = 0
+    for p in tree_pids(root):
+        try:
+            total += proc_cpu_ticks(p)
+        except OSError:
+            pass
+    return total
+
+
+def tree_mem_kb(root):
+    """(sum of VmRSS, sum of Pss, process count) over the tree. Pss splits shared pages (Kamailio's -m
+    shared memory, libraries) between the processes mapping them, so its sum counts them once."""
+    rss = pss = n = 0
+    for p in tree_pids(root):
+        try:
+            rss += proc_rss_kb(p)
+            with open(f"/proc/{p}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        pss += int(line.split()[1])
+                        break
+            n += 1
+        except OSError:
+            pass
+    return rss, pss, n
+
+
+def tree_snapshot(root):
+    print(json.dumps({"ticks": tree_ticks(root), "rcvbuf": rcvbuf_errors()}))
+
+
+def tree_sample(root, path, every):
+    """Once per `every` s until `root` exits or we are killed: time, CPU ticks, RSS sum, PSS sum, processes."""
+    with open(path, "w") as out:
+        out.write("t;cpu_ticks;rss_kb_sum;pss_kb_sum;procs\n")
+        while os.path.exists(f"/proc/{root}"):
+            rss, pss, n = tree_mem_kb(root)
+            out.write(f"{time.time():.1f};{tree_ticks(root)};{rss};{pss};{n}\n")
+            out.flush()
+            time.sleep(every)
+
+
+def tree_peaks(path):
+    """Peak RSS sum and peak PSS sum (MB) from a tree-sample file; (-1, -1) if it has no rows."""
+    try:
+        with open(path) as f:
+            rows = [l.strip().split(";") for l in f][1:]
+    except OSError:
+        rows = []
+    rows = [r for r in rows if len(r) == 5]
+    if not rows:
+        return -1.0, -1.0
+    return round(max(int(r[2]) for r in rows) / 1024, 1), round(max(int(r[3]) for r in rows) / 1024, 1)
+
+
+def proxy_summary(args):
+    """The summary of a run through a proxy (Kamailio): the same SIPp figures as `summary`, the CPU of the
+    whole process tree, its peak memory (sampled), the proxy's own counters; no /status, no records."""
+    a = dict(kv.split("=", 1) for kv in args)
+    stat = last_row(glob.glob(a["stat"])[0])
+    cfiles = glob.glob(a["counts"])
+    c = counts(cfiles[0]) if cfiles else {}
+    before, after = json.loads(a["before"]), json.loads(a["after"])
+    ticks = int(a["clk_tck"])
+    attempted = int(stat.get("TotalCallCreated", stat.get("OutgoingCall(C)", 0)))
+    failed = int(stat["FailedCall(C)"])
+    answered = count_of(c, "200_Recv", 1)
+    refused_503 = count_of(c, "503_Recv", 1)
+    completed = count_of(c, "200_Recv", 2)
+    seconds = float(a["seconds"])
+    cpu_s = (after["ticks"] - before["ticks"]) / ticks
+    idle = (json.loads(a["idle1"])["ticks"] - json.loads(a["idle0"])["ticks"]) / ticks / 3.0
+    busy_s = float(a["measured_s"])
+    rss_peak, pss_peak = tree_peaks(a["samples"])
+    res = {
+        "server": a["server"],
+        "rate": float(a["rate"]),
+        "seconds": seconds,
+        "talk_ms": int(a["talk_ms"]),
+        "seats": int(a["seats"]),
+        "attempted": attempted,
+        "completed": completed,
+        "answered": answered,
+        "refused_503": refused_503,
+        "failed": failed,
+        "sipp_successful": int(stat["SuccessfulCall(C)"]),
+        "completed_cps": round(completed / seconds, 1),
+        "sipp_wall_s": round(float(a["wall"]), 1),
+        "retransmissions": int(stat.get("Retransmissions(C)", 0)),
+        "seat_uas_retransmissions": int(a.get("uas_retrans", -1)),
+        "server_processes": int(a["procs"]),
+        "server_cpu_s": round(cpu_s, 2),
+        "server_cpu_s_per_1000_calls": round(cpu_s / completed * 1000, 3) if completed else float("nan"),
+        "server_idle_cpu_s_per_s": round(idle, 4),
+        "server_cpu_s_per_1000_calls_minus_idle": round((cpu_s - idle * busy_s) / completed * 1000, 3) if completed else float("nan"),
+        "server_peak_rss_sum_mb": rss_peak,
+        "server_peak_pss_sum_mb": pss_peak,
+        "rcvbuf_errors_delta_boxwide": after["rcvbuf"] - before["rcvbuf"],
+        "sip_socket_drops": socket_drops({int(p) for p in a["sip_ports"].split(",")}),
+    }
+    for k, v in a.items():
+        if k.startswith("kam_"):
+            try:
+                res[k] = int(v)
+            except ValueError:
+                try:
+                    res[k] = float(v)
+                except ValueError:
+                    res[k] = v
+    for k, v in stat.items():
+        if k.startswith("Failed") and k.endswith("(C)") and k != "FailedCall(C)" and v not in ("0", ""):
+            res["sipp_" + k[:-3]] = int(v)
+    res["clean"] = failed == 0 and refused_503 == 0 and completed == attempted
+    width = max(len(k) for k in res)
+    for k, v in res.items():
+        print(f"  {k:<{width}}  {v}")
+    print("RESULT " + json.dumps(res, ensure_ascii=False))
+    return 0
+
+
+def compare(args):
+    """One table from a proxy-summary RESULT (Kamailio) and a summary RESULT (hotlined), with ratios
+    hotlined / Kamailio. Args: kam=FILE hot=FILE hot_samples=FILE (tree-sample of hotlined)."""
+    a = dict(kv.split("=", 1) for kv in args)
+
+    def result(path):
+        with open(path) as f:
+            lines = [l for l in f if l.startswith("RESULT ")]
+        return json.loads(lines[-1][7:]) if lines else None
+
+    k, h = result(a["kam"]), result(a["hot"])
+    if k is None or h is None:
+        print("compare: a RESULT line is missing (kamailio: %s, hotlined: %s)" % (k is not None, h is not None))
+        return 2
+    h_rss_sum, h_pss = tree_peaks(a["hot_samples"])
+
+    def uas_retrans(path):
+        try:
+            return int(last_row(path).get("Retransmissions(C)", -1))
+        except (OSError, TypeError, ValueError, IndexError):
+            return -1
+
+    rows = [
+        ("calls attempted", k["attempted"], h["attempted"], "{:,}"),
+        ("calls completed", k["completed"], h["completed"], "{:,}"),
+        ("completed calls/s", k["completed_cps"], h["completed_cps"], "{:.1f}"),
+        ("clean (all completed, 0 failed, 0 503)", k["clean"], h["clean"], "{}"),
+        ("failed calls (SIPp)", k["failed"], h["failed"], "{:,}"),
+        ("503 refusals", k["refused_503"], h["refused_503"], "{:,}"),
+        ("caller SIPp retransmissions", k["retransmissions"], h["retransmissions"], "{:,}"),
+        ("seat SIPp retransmissions", k.get("seat_uas_retransmissions", -1), uas_retrans(a.get("hot_uas_stat")), "{:,}"),
+        ("server CPU s (run window)", k["server_cpu_s"], h["daemon_cpu_s"], "{:.2f}"),
+        ("CPU ms per call", k["server_cpu_s_per_1000_calls"], h["daemon_cpu_s_per_1000_calls"], "{:.3f}"),
+        ("CPU ms per call minus idle", k["server_cpu_s_per_1000_calls_minus_idle"], h["daemon_cpu_s_per_1000_calls_minus_idle"], "{:.3f}"),
+        ("peak RSS MB (sum over processes)", k["server_peak_rss_sum_mb"], h_rss_sum, "{:.1f}"),
+        ("peak PSS MB (sum over processes)", k["server_peak_pss_sum_mb"], h_pss, "{:.1f}"),
+        ("peak RSS MB (VmHWM, largest process)", k.get("kam_max_hwm_mb", -1), h["daemon_peak_rss_mb"], "{:.1f}"),
+        ("Kamailio shm max used MB (of -m)", round(k.get("kam_shm_max_used_kb", -1) / 1024, 1), None, "{:.1f}"),
+    ]
+    print(f"\nKamailio vs hotlined: {h['rate']:.0f} calls/s for {h['seconds']:.0f} s, talk {h['talk_ms']} ms, {h['seats']} seats")
+    print(f"| {'figure':<40} | {'Kamailio':>12} | {'hotlined':>12} | {'hotlined/Kamailio':>17} |")
+    print(f"|{'-' * 42}|{'-' * 14}|{'-' * 14}|{'-' * 19}|")
+    out = {}
+    for name, kv, hv, fmt in rows:
+        ratio = ""
+        if isinstance(kv, (int, float)) and not isinstance(kv, bool) and isinstance(hv, (int, float)) and kv not in (0, -1) and hv != -1:
+            ratio = f"{hv / kv:.2f}"
+        elif kv == 0 and hv == 0:
+            ratio = "-"
+        ks = fmt.format(kv) if kv is not None else "?"
+        hs = fmt.format(hv) if hv is not None else "n/a"
+        print(f"| {name:<40} | {ks:>12} | {hs:>12} | {ratio:>17} |")
+        out[name] = {"kamailio": kv, "hotlined": hv, "ratio": ratio}
+    try:
+        with open(a["hot_status"]) as f:
+            m = json.load(f).get("media", {})
+        print(f"hotlined media over the run: {m.get('packets_out')} RTP packets sent (hold prompt), {m.get('packets_in')} received"
+              " (the load SIPp scenarios send no RTP, so the relay forwards none); Kamailio does not touch media")
+        out["hotlined_rtp_packets_out"], out["hotlined_rtp_packets_in"] = m.get("packets_out"), m.get("packets_in")
+    except (OSError, KeyError, ValueError):
+        pass
+    print("COMPARE " + json.dumps(out, ensure_ascii=False))
+    return 0
+
+
 def main():
     cmd, rest = sys.argv[1], sys.argv[2:]
     if cmd == "snapshot":
@@ -541,6 +750,16 @@ def main():
         return threeway_summary(rest)
     elif cmd == "summary":
         return summary(rest)
+    elif cmd == "tree-snapshot":
+        tree_snapshot(int(rest[0]))
+    elif cmd == "tree-sample":
+        tree_sample(int(rest[0]), rest[1], float(rest[2]))
+    elif cmd == "tree-max-hwm-mb":
+        print(round(max((proc_hwm_kb(p) for p in tree_pids(int(rest[0]))), default=0) / 1024, 1))
+    elif cmd == "proxy-summary":
+        return proxy_summary(rest)
+    elif cmd == "compare":
+        return compare(rest)
     else:
         print(f"unknown command {cmd}", file=sys.stderr)
         return 2
