@@ -357,8 +357,10 @@ impl Running for std::process::Child {
     }
 }
 
+/// A delayed offer is no refusal any more (RFC 3261 §13.2.1): our offer comes in the 200 (e2e_answer covers the
+/// ACK's answer and the audio).
 #[test]
-fn invite_without_sdp_gets_488_not_400() {
+fn invite_without_sdp_gets_our_offer_in_a_200_not_a_refusal() {
     let d = Daemon::start(Options::default());
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     let me = sock.local_addr().unwrap();
@@ -369,7 +371,11 @@ fn invite_without_sdp_gets_488_not_400() {
         b = rand_branch()
     );
     let resp = exchange(&sock, d.sip, &invite).expect("an answer");
-    assert!(resp.starts_with("SIP/2.0 488"), "{resp}");
+    assert!(resp.starts_with("SIP/2.0 200"), "{resp}");
+    assert!(
+        resp.contains("m=audio ") && resp.contains("PCMA/8000"),
+        "{resp}"
+    );
 }
 
 /// `seat_consult_refused.xml` with `[expect_status]` filled in.
