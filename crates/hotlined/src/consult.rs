@@ -122,7 +122,7 @@ pub fn start(env: &Arc<CallEnv>, inc: Incoming) {
             let codec = media
                 .neg
                 .as_ref()
-                .map_or(crate::intake::DELAYED_OFFER_CODECS[0], |n| n.codec);
+                .map_or(crate::legs::DELAYED_OFFER_CODECS[0], |n| n.codec);
             let leg_media = Some((media.leg, media.session, media.neg));
             let caller = LegIo::caller(&env, msg, invite_tx, source, transport, leg_media, now);
             let parts = CallParts {

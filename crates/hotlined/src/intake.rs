@@ -118,7 +118,10 @@ pub fn spawn_call(env: &Arc<CallEnv>, start: CallStart) {
                 match caller_media(&env, &msg).await {
                     Ok(m) => {
                         delayed = m.delayed();
-                        caller_codec = m.neg.as_ref().map_or(DELAYED_OFFER_CODECS[0], |n| n.codec);
+                        caller_codec = m
+                            .neg
+                            .as_ref()
+                            .map_or(crate::legs::DELAYED_OFFER_CODECS[0], |n| n.codec);
                         caller_answer = Some(m.answer);
                         media = Some((m.leg, m.session, m.neg));
                     }
@@ -225,9 +228,6 @@ impl CallerMedia {
     }
 }
 
-/// What we offer a caller whose INVITE had none, in our order of preference (also how its ACK's answer is read).
-pub const DELAYED_OFFER_CODECS: [Codec; 2] = [Codec::Pcma, Codec::Pcmu];
-
 /// Open the RTP port for an INVITE and answer its offer (or make ours, for a delayed offer); `Err` is the
 /// status to refuse with: 488 for an offer we cannot serve, 400 for a broken one, 503 when no port is free.
 pub async fn caller_media(
@@ -251,7 +251,7 @@ pub async fn caller_media(
         let ours = sdp::offer(
             leg.local_addr(),
             &mut session,
-            &DELAYED_OFFER_CODECS,
+            &crate::legs::DELAYED_OFFER_CODECS,
             101,
             Direction::SendRecv,
         );

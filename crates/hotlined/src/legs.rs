@@ -19,6 +19,9 @@ use std::task::{Context, Poll};
 use tracing::{debug, info, warn};
 
 /// One leg of a call.
+/// What we offer a caller whose INVITE had none, in our order of preference (also how its ACK's answer is read).
+pub const DELAYED_OFFER_CODECS: [Codec; 2] = [Codec::Pcma, Codec::Pcmu];
+
 pub struct LegIo {
     pub id: LegId,
     pub session: InviteSession,
@@ -303,7 +306,7 @@ impl LegIo {
         let Some(media) = &self.media else {
             return false;
         };
-        match sdp::accept_answer(answer.unwrap_or(""), &crate::intake::DELAYED_OFFER_CODECS) {
+        match sdp::accept_answer(answer.unwrap_or(""), &DELAYED_OFFER_CODECS) {
             Ok(neg) => {
                 media.set_remote(&neg);
                 self.negotiated = Some(neg);
