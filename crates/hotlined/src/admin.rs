@@ -97,12 +97,20 @@ pub async fn spawn(
         None,
         crate::wallboard::router(env.clone()),
     );
+    // The KPI report reads the KPI API, so it needs the API's permission; the vendored chart script is no data.
+    let kpi = guard_all(
+        Permission::ReadTransferStats,
+        None,
+        crate::kpi_page::router(env.clone()),
+    )
+    .merge(crate::kpi_page::assets());
     // Reads of seats and queues are the wallboard's; changing a seat's state is a supervisor's act.
     let seats = guard_all(Permission::ViewStatus, Some(Permission::ManageSeats), seats);
     let authenticate = middleware::from_fn_with_state(gate, access::authenticate);
     let guarded = guarded
         .with_state(state.clone())
         .merge(wallboard)
+        .merge(kpi)
         .route_layer(authenticate.clone());
     let api = tickets.merge(seats.route_layer(authenticate));
     let app = open.with_state(state).merge(guarded).nest("/api", api);
