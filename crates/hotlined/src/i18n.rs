@@ -49,7 +49,7 @@ const LABELS: &[(&str, &str, &str)] = &[
     // The switch link shows the other language in its own words.
     ("switch", "English", "中文"),
     ("kpi.title", "12345 绩效报表", "12345 KPI report"),
-    ("kpi.range", "统计区间", "Date range"),
+    ("kpi.range", "统计区间：", "Date range:"),
     ("kpi.from", "起始日期", "From"),
     ("kpi.to", "截止日期", "To"),
     ("kpi.apply", "查询", "Show"),

@@ -104,7 +104,7 @@ td,th{{border:1px solid #ccc;padding:.25em .7em;text-align:right}} th{{backgroun
 </style></head>
 <body data-query="{query}" data-lang="{lang_param}">
 <div class="top"><h1>{title}</h1><a id="switch" href="{switch}">{switch_label}</a></div>
-<form method="get" action="/kpi">{range}：<label>{from_l} <input type="date" name="from" value="{from}"></label>
+<form method="get" action="/kpi">{range} <label>{from_l} <input type="date" name="from" value="{from}"></label>
 <label>{to_l} <input type="date" name="to" value="{to}"></label><input type="hidden" name="lang" value="{lang_param}">
 <button type="submit">{apply}</button> <a id="csv" href="/api/stats/kpi?format=csv&amp;{query_html}">{csv}</a></form>
 <p id="status" class="note">{loading}</p>
