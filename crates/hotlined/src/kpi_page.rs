@@ -48,6 +48,7 @@ async fn chart_js_license() -> impl IntoResponse {
     )
 }
 
+/// HTML text and attribute values of the admin pages (this one and the wallboard).
 pub fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")

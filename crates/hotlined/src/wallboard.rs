@@ -3,6 +3,7 @@
 //! the page `/wallboard` (refreshed every 2 s). `/status` shows the same queues and seats.
 
 use crate::env::CallEnv;
+use crate::kpi_page::esc;
 use crate::stats::DepartmentTransfers;
 use acd::{QueueSnapshot, SeatState};
 use axum::extract::State;
@@ -152,12 +153,6 @@ fn pct(v: Option<f64>) -> String {
 fn secs(ms: Option<f64>) -> String {
     ms.map(|ms| format!("{:.0}", ms / 1000.0))
         .unwrap_or_else(|| "–".into())
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 /// The page for the big screen, rendered from [`board`].
