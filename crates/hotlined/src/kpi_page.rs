@@ -107,7 +107,7 @@ td,th{{border:1px solid #ccc;padding:.25em .7em;text-align:right}} th{{backgroun
 <div class="top"><h1>{title}</h1><a id="switch" href="{switch}">{switch_label}</a></div>
 <form method="get" action="/kpi">{range} <label>{from_l} <input type="date" name="from" value="{from}"></label>
 <label>{to_l} <input type="date" name="to" value="{to}"></label><input type="hidden" name="lang" value="{lang_param}">
-<button type="submit">{apply}</button> <a id="csv" href="/api/stats/kpi?format=csv&amp;{query_html}">{csv}</a></form>
+<button type="submit">{apply}</button> <a id="csv" href="/api/stats/kpi?format=csv&amp;{query}">{csv}</a></form>
 <p id="status" class="note">{loading}</p>
 <div class="grid">
 <div class="box"><h2>{summary}</h2><table id="summary"></table></div>
@@ -131,7 +131,6 @@ td,th{{border:1px solid #ccc;padding:.25em .7em;text-align:right}} th{{backgroun
         to_l = l("kpi.to"),
         apply = l("kpi.apply"),
         csv = l("kpi.csv"),
-        query_html = esc(&query),
         query = esc(&query),
         loading = l("kpi.loading"),
         summary = l("kpi.summary"),
