@@ -28,6 +28,12 @@ pub struct Config {
     pub queues: Vec<crate::acd_config::QueueConfig>,
     #[serde(default)]
     pub operators: Vec<crate::acd_config::OperatorConfig>,
+    /// The satisfaction survey after the operator's part.
+    #[serde(default)]
+    pub survey: crate::survey_config::SurveySection,
+    /// Call-back calls placed from the call-back list.
+    #[serde(default)]
+    pub callback: crate::survey_config::CallbackSection,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -386,7 +392,14 @@ impl Config {
                 *p = Some(rebase(base, h));
             }
         }
-        for p in [&mut cfg.admin.tls_cert, &mut cfg.admin.tls_key] {
+        let [s, t] = cfg.survey.paths_mut();
+        for p in [
+            &mut cfg.admin.tls_cert,
+            &mut cfg.admin.tls_key,
+            s,
+            t,
+            &mut cfg.callback.summary_prompt,
+        ] {
             if let Some(h) = p.as_ref() {
                 *p = Some(rebase(base, h));
             }
@@ -438,6 +451,8 @@ impl Config {
             }
         }
         self.acd.validate(&self.queues, &self.operators)?;
+        self.survey.validate(&self.callback)?;
+        self.callback.validate()?;
         Ok(())
     }
 

@@ -179,6 +179,7 @@ mod tests {
             handed_over_by: None,
             system_answered_at_ms: None,
             queue_visits: Vec::new(),
+            survey: None,
         }
     }
 
@@ -218,6 +219,7 @@ mod tests {
             handed_over_by: None,
             system_answered_at_ms: None,
             queue_visits: Vec::new(),
+            survey: None,
             department: Some("water".into()),
             ..rec()
         };
@@ -396,6 +398,7 @@ mod tests {
             handed_over_by: None,
             system_answered_at_ms: None,
             queue_visits: Vec::new(),
+            survey: None,
             answered_at_ms: None,
             end_reason: EndReason::AbandonedInQueue,
             ..rec()
