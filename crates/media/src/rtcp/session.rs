@@ -110,7 +110,7 @@ impl RtcpSession {
     pub fn start(&mut self, now_us: u64, rand01: f64) {
         if self.next_due_us.is_none() {
             let t = rtcp_interval(two_party(self.avg_rtcp_size, false, true), rand01);
-            self.next_due_us = Some(now_us + (t * 1e6) as u64);
+            self.next_due_us = Some(now_us.saturating_add((t * 1e6) as u64));
         }
     }
 
@@ -210,7 +210,7 @@ impl RtcpSession {
         self.avg_rtcp_size += (wire.len() as f64 + UDP_IP_OCTETS - self.avg_rtcp_size) / 16.0;
         let we_sent = self.sent_at[1] > self.sent_at[0];
         let t = rtcp_interval(two_party(self.avg_rtcp_size, we_sent, false), rand01);
-        self.next_due_us = Some(now_us + (t * 1e6) as u64);
+        self.next_due_us = Some(now_us.saturating_add((t * 1e6) as u64));
         Some(wire)
     }
 
@@ -218,7 +218,7 @@ impl RtcpSession {
     pub fn postpone(&mut self, now_us: u64, rand01: f64) {
         if self.next_due_us.is_some() {
             let t = rtcp_interval(two_party(self.avg_rtcp_size, false, false), rand01);
-            self.next_due_us = Some(now_us + (t * 1e6) as u64);
+            self.next_due_us = Some(now_us.saturating_add((t * 1e6) as u64));
         }
     }
 

@@ -28,8 +28,8 @@ struct Source {
     received_prior: u32,
     /// Relative transit time of the previous audio packet (A.8), `None` before the first.
     transit: Option<u32>,
-    /// Jitter × 16, as A.8's integer form keeps it.
-    jitter16: u32,
+    /// Jitter × 16, as A.8's integer form keeps it (u64: 16 × a 2³¹ transit step still fits).
+    jitter16: u64,
 }
 
 impl Source {
@@ -92,6 +92,10 @@ impl Source {
         true
     }
 
+    fn jitter_ts(&self) -> u32 {
+        (self.jitter16 >> 4).min(u64::from(u32::MAX)) as u32
+    }
+
     fn extended_max(&self) -> u32 {
         self.cycles.wrapping_add(u32::from(self.max_seq))
     }
@@ -145,11 +149,8 @@ impl ReceiverStats {
         // A.8: J += (|D| − J)/16 on the relative transit times, in integer form (J × 16).
         let transit = arrival.wrapping_sub(ts);
         if let Some(prev) = s.transit {
-            let d = (transit.wrapping_sub(prev) as i32).unsigned_abs();
-            s.jitter16 = s
-                .jitter16
-                .wrapping_add(d)
-                .wrapping_sub((s.jitter16 + 8) >> 4);
+            let d = u64::from((transit.wrapping_sub(prev) as i32).unsigned_abs());
+            s.jitter16 = s.jitter16 + d - ((s.jitter16 + 8) >> 4);
         }
         s.transit = Some(transit);
     }
@@ -181,7 +182,7 @@ impl ReceiverStats {
 
     /// Interarrival jitter of the current source in timestamp units.
     pub fn jitter(&self) -> u32 {
-        self.src.map_or(0, |s| s.jitter16 >> 4)
+        self.src.map_or(0, |s| s.jitter_ts())
     }
 
     /// The report block about the current source (A.3), and the interval counters moved on.
@@ -205,7 +206,7 @@ impl ReceiverStats {
             fraction_lost,
             cumulative_lost: lost.clamp(-0x80_0000, 0x7F_FFFF) as i32,
             highest_seq: s.extended_max(),
-            jitter: s.jitter16 >> 4,
+            jitter: s.jitter_ts(),
             lsr,
             dlsr,
         })
