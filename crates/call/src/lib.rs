@@ -735,6 +735,7 @@ impl Call {
             .contains(&Some("110"))
             .then(|| "110".to_string()),
             queue_visits,
+            quality: Vec::new(),
         }
     }
 
