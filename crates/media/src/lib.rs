@@ -36,6 +36,7 @@ pub mod mixer;
 pub mod prompt;
 pub mod rtp;
 pub mod sdp;
+pub mod srtp;
 #[cfg(target_os = "linux")]
 pub mod udp;
 
