@@ -752,6 +752,7 @@ impl Call {
             .then(|| "110".to_string()),
             queue_visits,
             survey: self.survey_answer(now_ms),
+            quality: Vec::new(),
         }
     }
 

@@ -90,6 +90,7 @@ fn day_records() -> (Vec<CallRecord>, Vec<(usize, u32, f64)>) {
                     },
                 }],
                 survey: None,
+                quality: Vec::new(),
             });
         }
         talk_by_interval.push((

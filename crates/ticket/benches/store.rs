@@ -45,6 +45,7 @@ fn rec() -> CallRecord {
         system_answered_at_ms: None,
         queue_visits: Vec::new(),
         survey: None,
+        quality: Vec::new(),
     }
 }
 

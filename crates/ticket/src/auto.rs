@@ -180,6 +180,7 @@ mod tests {
             system_answered_at_ms: None,
             queue_visits: Vec::new(),
             survey: None,
+            quality: Vec::new(),
         }
     }
 

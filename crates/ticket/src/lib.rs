@@ -19,6 +19,7 @@ mod live;
 pub mod mask;
 pub mod model;
 pub mod notify;
+pub mod queue_history;
 pub mod queue_stats;
 pub mod queues;
 pub mod record;

@@ -301,6 +301,7 @@ mod tests {
             system_answered_at_ms: None,
             queue_visits: Vec::new(),
             survey: None,
+            quality: Vec::new(),
         }
     }
 

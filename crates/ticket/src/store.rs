@@ -26,6 +26,7 @@ mod callbacks;
 mod kpi;
 mod life;
 mod outbox;
+mod quality;
 mod self_query;
 pub use callbacks::{CallbackAttempt, CallbackRow, NewCallback};
 pub use life::{AcceptedRequest, EvaluationRow, RepeatFlag, RequestInput, RequestRow};
@@ -340,6 +341,7 @@ impl Store {
                 }
                 q.execute(&mut *tx).await?;
             }
+            quality::insert(&mut tx, &fresh, self.backend).await?;
             for r in fresh {
                 for nt in tickets_for(r) {
                     opened
@@ -382,6 +384,7 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         rec.queue_visits = rows.iter().map(visit_from_row).collect::<Result<_, _>>()?;
+        rec.quality = self.leg_quality(call_id).await?;
         Ok(Some(rec))
     }
 
@@ -924,6 +927,7 @@ fn call_from_row(r: &AnyRow) -> Result<CallRecord, TicketError> {
         system_answered_at_ms: r.try_get("system_answered_at_ms")?,
         queue_visits: Vec::new(),
         survey: life::survey_from_row(r)?,
+        quality: Vec::new(),
     })
 }
 

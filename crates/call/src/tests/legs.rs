@@ -222,6 +222,7 @@ fn two_leg_call_start_to_end_with_wall_times_from_the_invite() {
                 outcome: VisitOutcome::Answered,
             }],
             survey: None,
+            quality: Vec::new(),
         }
     );
     assert!(call.is_finished());

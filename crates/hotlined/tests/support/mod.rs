@@ -3,6 +3,8 @@
 //! what audio really arrived. Everything stays on 127.0.0.1 and every wait is bounded.
 #![allow(dead_code)]
 
+pub mod browser;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};

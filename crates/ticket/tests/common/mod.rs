@@ -178,6 +178,7 @@ pub fn rec(id: &str) -> CallRecord {
         system_answered_at_ms: None,
         queue_visits: Vec::new(),
         survey: None,
+        quality: Vec::new(),
     }
 }
 
