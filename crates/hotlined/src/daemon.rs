@@ -60,7 +60,7 @@ pub async fn run(cfg: Config) -> Result<()> {
                 .with_context(|| format!("creating {}", parent.display()))?;
         }
     }
-    let tickets = ticket::start(cfg.tickets.clone(), schedule)
+    let tickets = ticket::start(cfg.tickets.clone(), schedule.clone())
         .await
         .context("starting the ticket store")?;
 
@@ -247,6 +247,9 @@ pub async fn run(cfg: Config) -> Result<()> {
         features: cfg.acd.codes.codes(),
     });
     spawn_waiting_sampler(env.clone());
+    if cfg.callback.enabled {
+        crate::callback_task::spawn(env.clone(), tickets.store().clone(), schedule);
+    }
     let gate = access_gate(&cfg)?;
     let seats_api = crate::operators_api::router(env.clone(), tickets.store().clone());
     let admin = crate::admin::spawn(

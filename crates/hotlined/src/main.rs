@@ -16,6 +16,7 @@ mod admin;
 mod admin_tls;
 mod admission;
 mod call_task;
+mod callback_task;
 mod clock;
 mod consult;
 mod daemon;
