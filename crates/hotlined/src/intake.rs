@@ -298,6 +298,7 @@ pub fn policy(env: &CallEnv) -> CallPolicy {
         transfer: env.plans.transfer.clone(),
         callback_prompt: env.plans.acd.callback.clone(),
         announce: env.plans.announce.clone(),
+        self_query: env.plans.self_query.clone(),
     }
 }
 

@@ -34,6 +34,7 @@ mod plans;
 mod registry;
 mod respond;
 mod seats;
+mod selfquery;
 mod service_level;
 mod staffing;
 mod stats;

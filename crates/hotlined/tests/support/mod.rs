@@ -59,6 +59,8 @@ pub struct Options {
     pub answer_first: bool,
     /// `calls.early_media_max_s` (with `answer_first = false`); 0 = never.
     pub early_media_max_s: u64,
+    /// `tickets.database_url` instead of the test's SQLite file (e.g. [`fresh_pg_url`]).
+    pub database_url: Option<String>,
 }
 
 /// A self-signed certificate for 127.0.0.1 / localhost (rcgen), written as PEM files.
@@ -141,6 +143,7 @@ impl Default for Options {
             db: None,
             answer_first: false,
             early_media_max_s: 0,
+            database_url: None,
         }
     }
 }
@@ -164,7 +167,10 @@ pub fn write_config(opts: &Options, dir: &Path) -> (PathBuf, u16, u16) {
     // A media range of our own, so tests running at the same time never share ports.
     let media_base = 20_000 + (std::process::id() % 300) as u16 * 100;
     let db = opts.db.clone().unwrap_or_else(|| dir.join("hotline.db"));
-    let db_url = format!("sqlite://{}", db.display());
+    let db_url = opts
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", db.display()));
     let example = std::fs::read_to_string(repo().join("deploy/hotlined.toml")).unwrap();
     let mut cfg = String::new();
     for line in example.lines() {
@@ -205,6 +211,10 @@ pub fn write_config(opts: &Options, dir: &Path) -> (PathBuf, u16, u16) {
             "login_required" => format!("login_required = {}", opts.login_required),
             "answer_before_queue" => format!("answer_before_queue = {}", opts.answer_first),
             "early_media_max_s" => format!("early_media_max_s = {}", opts.early_media_max_s),
+            "prompts_dir" => format!(
+                "prompts_dir = \"{}\"",
+                repo().join("dialplans/prompts/selfquery").display()
+            ),
             "announce_dir" => format!(
                 "announce_dir = \"{}\"",
                 repo().join("dialplans/prompts/announce").display()
@@ -255,13 +265,15 @@ impl Daemon {
     pub fn start(opts: Options) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let (cfg_path, sip_port, admin_port) = write_config(&opts, dir.path());
-        let db_url = format!(
-            "sqlite://{}",
-            opts.db
-                .clone()
-                .unwrap_or_else(|| dir.path().join("hotline.db"))
-                .display()
-        );
+        let db_url = opts.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}",
+                opts.db
+                    .clone()
+                    .unwrap_or_else(|| dir.path().join("hotline.db"))
+                    .display()
+            )
+        });
         let mut child = Command::new(env!("CARGO_BIN_EXE_hotlined"))
             .args(["run", "--config"])
             .arg(&cfg_path)
@@ -926,4 +938,49 @@ impl Drop for Baresip {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A fresh, empty PostgreSQL database on the server named by `TICKET_TEST_PG_URL` (`scripts/pg-test.sh
+/// start`), as the ticket crate's tests make them; None, with a loud message, when the variable is not set.
+pub fn fresh_pg_url() -> Option<String> {
+    let Ok(base) = std::env::var("TICKET_TEST_PG_URL") else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n!!!!!!!! PostgreSQL e2e variant SKIPPED: TICKET_TEST_PG_URL is not set \
+             (eval \"$(scripts/pg-test.sh start)\") !!!!!!!!\n"
+        );
+        return None;
+    };
+    let name = format!(
+        "e2e_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&base).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    });
+    let (head, query) = match base.split_once('?') {
+        Some((h, q)) => (h.to_string(), format!("?{q}")),
+        None => (base.clone(), String::new()),
+    };
+    let after_scheme = head.find("://").map_or(0, |i| i + 3);
+    let root = match head[after_scheme..].find('/') {
+        Some(i) => head[..after_scheme + i].to_string(),
+        None => head,
+    };
+    Some(format!("{root}/{name}{query}"))
 }
