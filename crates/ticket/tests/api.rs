@@ -767,7 +767,10 @@ async fn phone_number_and_self_query_desk(db: TestDb) {
     assert_eq!(code.len(), 6);
     let id = v["id"].as_str().unwrap();
     let (_, read) = call(&app, "GET", &format!("/tickets/{id}"), Some(TOKEN), None).await;
-    assert_eq!(read["phone"], v["phone"], "the same number and code on a read");
+    assert_eq!(
+        read["phone"], v["phone"],
+        "the same number and code on a read"
+    );
 
     let desk = svc.self_query_desk(chrono_tz::Asia::Shanghai);
     let now = chrono::Utc::now().timestamp_millis();
