@@ -291,6 +291,11 @@ impl CallTask {
                     .map(|io| io.session.notify_refer(status, reason_phrase(status)));
                 self.session_outputs(leg, out.unwrap_or_default(), now);
             }
+            Output::LookupTicket {
+                number,
+                code,
+                caller,
+            } => crate::selfquery::lookup(&self.env, self.key, number, code, caller),
             Output::ClaimLeg { from, leg, seat } => self.claim(from, leg, seat),
             Output::HandOver { leg, handover } => self.hand_over(leg, *handover),
             Output::JoinRefused { status } => self.refuse_join(status),

@@ -165,6 +165,8 @@ pub struct CallsConfig {
     pub menu_timeout_s: u64,
     /// The one-key transfer (docs/transfer.md).
     pub transfer: TransferConfig,
+    /// The progress self-query by phone (docs/tickets.md).
+    pub self_query: crate::selfquery_config::SelfQueryConfig,
 }
 
 /// `[calls.transfer]`: the operator's feature codes and what each side hears.
@@ -220,6 +222,7 @@ impl Default for CallsConfig {
             connect_ring_timeout_s: 60,
             menu_timeout_s: 5,
             transfer: TransferConfig::default(),
+            self_query: Default::default(),
         }
     }
 }
@@ -399,6 +402,7 @@ impl Config {
             s,
             t,
             &mut cfg.callback.summary_prompt,
+            &mut cfg.calls.self_query.prompts_dir,
         ] {
             if let Some(h) = p.as_ref() {
                 *p = Some(rebase(base, h));

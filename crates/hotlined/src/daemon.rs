@@ -201,9 +201,13 @@ pub async fn run(cfg: Config) -> Result<()> {
                 callback: prompt(&a.callback),
             },
             cfg.acd.announcements(&cfg.queues),
-        ),
+        )
+        .with_self_query(cfg.calls.self_query.policy()),
     );
     plans.preload_prompts();
+    if let Some(q) = &plans.self_query {
+        crate::selfquery::load_prompts(&plans, q)?;
+    }
     let calls = Arc::new(CallRegistry::new());
     let cfg = Arc::new(cfg);
     let (presence_tx, presence_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -245,6 +249,7 @@ pub async fn run(cfg: Config) -> Result<()> {
         stats: Arc::new(CallStats::new(levels)),
         contact_host,
         features: cfg.acd.codes.codes(),
+        desk: tickets.self_query_desk(plan.time_zone()),
     });
     spawn_waiting_sampler(env.clone());
     if cfg.callback.enabled {

@@ -35,6 +35,7 @@ mod plans;
 mod registry;
 mod respond;
 mod seats;
+mod selfquery;
 mod service_level;
 mod staffing;
 mod stats;

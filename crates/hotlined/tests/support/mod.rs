@@ -222,6 +222,10 @@ pub fn write_config(opts: &Options, dir: &Path) -> (PathBuf, u16, u16) {
             "login_required" => format!("login_required = {}", opts.login_required),
             "answer_before_queue" => format!("answer_before_queue = {}", opts.answer_first),
             "early_media_max_s" => format!("early_media_max_s = {}", opts.early_media_max_s),
+            "prompts_dir" => format!(
+                "prompts_dir = \"{}\"",
+                repo().join("dialplans/prompts/selfquery").display()
+            ),
             "announce_dir" => format!(
                 "announce_dir = \"{}\"",
                 repo().join("dialplans/prompts/announce").display()
@@ -946,4 +950,49 @@ impl Drop for Baresip {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A fresh, empty PostgreSQL database on the server named by `TICKET_TEST_PG_URL` (`scripts/pg-test.sh
+/// start`), as the ticket crate's tests make them; None, with a loud message, when the variable is not set.
+pub fn fresh_pg_url() -> Option<String> {
+    let Ok(base) = std::env::var("TICKET_TEST_PG_URL") else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n!!!!!!!! PostgreSQL e2e variant SKIPPED: TICKET_TEST_PG_URL is not set \
+             (eval \"$(scripts/pg-test.sh start)\") !!!!!!!!\n"
+        );
+        return None;
+    };
+    let name = format!(
+        "e2e_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&base).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    });
+    let (head, query) = match base.split_once('?') {
+        Some((h, q)) => (h.to_string(), format!("?{q}")),
+        None => (base.clone(), String::new()),
+    };
+    let after_scheme = head.find("://").map_or(0, |i| i + 3);
+    let root = match head[after_scheme..].find('/') {
+        Some(i) => head[..after_scheme + i].to_string(),
+        None => head,
+    };
+    Some(format!("{root}/{name}{query}"))
 }
