@@ -245,7 +245,9 @@ pub async fn run(cfg: Config) -> Result<()> {
         stats: Arc::new(CallStats::new(levels)),
         contact_host,
         features: cfg.acd.codes.codes(),
+        trunks: Arc::new(crate::trunks::Trunks::new(&cfg.trunks, clock.now_ms())?),
     });
+    let _trunk_probe = crate::trunk_probe::spawn(&env);
     let gate = access_gate(&cfg)?;
     let seats_api = crate::operators_api::router(env.clone(), tickets.store().clone());
     let admin = crate::admin::spawn(

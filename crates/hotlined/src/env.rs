@@ -29,6 +29,8 @@ pub struct CallEnv {
     pub contact_host: String,
     /// The operators' feature codes (`[acd.codes]`).
     pub features: acd::FeatureCodes,
+    /// Where calls out go: the gateway pool and the fixed map (`trunks.rs`).
+    pub trunks: Arc<crate::trunks::Trunks>,
 }
 
 impl CallEnv {

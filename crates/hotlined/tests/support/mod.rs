@@ -59,6 +59,9 @@ pub struct Options {
     pub answer_first: bool,
     /// `calls.early_media_max_s` (with `answer_first = false`); 0 = never.
     pub early_media_max_s: u64,
+    /// TOML put in `[trunks]` after `allow`/`gateways` (e.g. `asserted_identity`, `[[trunks.gateway]]`
+    /// entries: an array of tables there closes `[trunks]` and the example's next section follows).
+    pub trunks_extra: String,
 }
 
 /// A self-signed certificate for 127.0.0.1 / localhost (rcgen), written as PEM files.
@@ -141,6 +144,7 @@ impl Default for Options {
             db: None,
             answer_first: false,
             early_media_max_s: 0,
+            trunks_extra: String::new(),
         }
     }
 }
@@ -182,9 +186,10 @@ pub fn write_config(opts: &Options, dir: &Path) -> (PathBuf, u16, u16) {
                     .map(|(h, a)| format!("\"{h}\" = \"{a}\""))
                     .collect();
                 format!(
-                    "allow = [\"{}\"]\ngateways = {{ {} }}",
+                    "allow = [\"{}\"]\ngateways = {{ {} }}\n{}",
                     opts.trunk_allow,
-                    gw.join(", ")
+                    gw.join(", "),
+                    opts.trunks_extra
                 )
             }
             "seat_ring_timeout_s" => {
