@@ -85,6 +85,7 @@ fn a_gateway_that_stops_answering_options_is_marked_down_and_110_goes_to_the_sec
     // The first SBC dies: after interval × threshold (+ the last probe's timeout) it is down.
     first.child.kill().unwrap();
     let took = wait_gateway(&d, "sbc-a", "down", Duration::from_secs(6));
+    eprintln!("sbc-a down {took:?} after its SIPp was stopped");
     assert!(took < Duration::from_millis(3_500), "down after {took:?}");
     let a = gateway_state(&d, "sbc-a");
     assert!(a["probes_failed"].as_u64() >= Some(2), "{a}");
