@@ -116,6 +116,15 @@ pub struct TrunkConfig {
     /// name lines, not addresses. A target whose host is an IP address needs no entry.
     #[serde(default)]
     pub gateways: std::collections::BTreeMap<String, SocketAddr>,
+    /// `[[trunks.gateway]]`: named gateways probed with OPTIONS, several per target host (each lists the
+    /// hosts it carries in `targets`), tried by priority with failover on timeout, 408, 5xx and 503, each
+    /// with a channel limit (`sip::gateway`). A target host served here must not be in `gateways` too.
+    #[serde(default)]
+    pub gateway: Vec<sip::gateway::GatewayConfig>,
+    /// Our identity on calls out through a trunk, sent as P-Asserted-Identity (RFC 3325 §9.1), e.g.
+    /// `sip:12345@center.example`; none sends no P-Asserted-Identity.
+    #[serde(default)]
+    pub asserted_identity: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -434,6 +443,7 @@ impl Config {
         for a in &self.trunks.allow {
             parse_cidr(a).with_context(|| format!("trunks.allow entry {a:?}"))?;
         }
+        self.trunks.validate()?;
         for a in &self.sip.flood.trusted {
             parse_cidr(a).with_context(|| format!("sip.flood.trusted entry {a:?}"))?;
         }

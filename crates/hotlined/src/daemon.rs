@@ -250,7 +250,9 @@ pub async fn run(cfg: Config) -> Result<()> {
         contact_host,
         features: cfg.acd.codes.codes(),
         desk: tickets.self_query_desk(plan.time_zone()),
+        trunks: Arc::new(crate::trunks::Trunks::new(&cfg.trunks, clock.now_ms())?),
     });
+    let _trunk_probe = crate::trunk_probe::spawn(&env);
     spawn_waiting_sampler(env.clone());
     if cfg.callback.enabled {
         crate::callback_task::spawn(env.clone(), tickets.store().clone(), schedule);

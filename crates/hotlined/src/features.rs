@@ -38,7 +38,7 @@ pub fn start(env: &Arc<CallEnv>, inc: Incoming) {
         ..
     } = inc;
     let Some(invite_tx) = tx else { return };
-    let dialled = intake::route_parts(&msg).0;
+    let dialled = intake::route_parts(&msg, false).0;
     let action = env.features.parse(&dialled);
     let env = env.clone();
     tokio::spawn(async move {

@@ -23,6 +23,10 @@ impl CallTask {
                 Input::LegAnswered { leg }
             }
             SessionEvent::Failed { status } => {
+                // Through a pool gateway the next one may take the same INVITE: the call sees nothing.
+                if self.fail_over(leg, status, now) {
+                    return None;
+                }
                 self.give_up(leg);
                 Input::LegFailed { leg, status }
             }
@@ -83,6 +87,7 @@ impl CallTask {
         }
         if let Some(io) = self.legs.iter_mut().find(|l| l.id == leg) {
             io.media = None;
+            io.trunk = None;
             self.env.calls.remove_call_id(io.session.call_id());
         }
     }

@@ -6,3 +6,4 @@ pub mod acd_config;
 pub mod config;
 pub mod survey_config;
 pub mod selfquery_config;
+pub mod trunk_config;

@@ -40,6 +40,9 @@ mod service_level;
 mod staffing;
 mod stats;
 mod timers;
+mod trunk_legs;
+mod trunk_probe;
+mod trunks;
 mod wallboard;
 
 // The configuration is the library target's, so the fuzz targets parse it exactly as the daemon does.

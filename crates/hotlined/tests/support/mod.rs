@@ -66,6 +66,9 @@ pub struct Options {
     pub survey: bool,
     /// `tickets.database_url` instead of a SQLite file in the test's directory (a PostgreSQL variant).
     pub database_url: Option<String>,
+    /// TOML put in `[trunks]` after `allow`/`gateways` (e.g. `asserted_identity`, `[[trunks.gateway]]`
+    /// entries: an array of tables there closes `[trunks]` and the example's next section follows).
+    pub trunks_extra: String,
 }
 
 /// A self-signed certificate for 127.0.0.1 / localhost (rcgen), written as PEM files.
@@ -150,6 +153,7 @@ impl Default for Options {
             early_media_max_s: 0,
             survey: false,
             database_url: None,
+            trunks_extra: String::new(),
         }
     }
 }
@@ -199,9 +203,10 @@ pub fn write_config(opts: &Options, dir: &Path) -> (PathBuf, u16, u16) {
                     .map(|(h, a)| format!("\"{h}\" = \"{a}\""))
                     .collect();
                 format!(
-                    "allow = [\"{}\"]\ngateways = {{ {} }}",
+                    "allow = [\"{}\"]\ngateways = {{ {} }}\n{}",
                     opts.trunk_allow,
-                    gw.join(", ")
+                    gw.join(", "),
+                    opts.trunks_extra
                 )
             }
             "seat_ring_timeout_s" => {
