@@ -2,6 +2,7 @@
 //! rate, every seat with its operator and state, transfers), served as JSON at `/wallboard/data` and rendered as
 //! the page `/wallboard` (refreshed every 2 s). `/status` shows the same queues and seats.
 
+use crate::call_quality::QualitySummary;
 use crate::env::CallEnv;
 use crate::kpi_page::esc;
 use crate::stats::DepartmentTransfers;
@@ -51,6 +52,8 @@ pub struct Board {
     pub center: Figures,
     pub seats: Vec<SeatRow>,
     pub transfers: BTreeMap<String, DepartmentTransfers>,
+    /// The callers' estimated MOS (RTCP, docs/quality.md): the day's average and the latest calls.
+    pub quality: QualitySummary,
 }
 
 /// Everything the wallboard shows, now.
@@ -128,6 +131,7 @@ pub async fn board_and_seats(env: &CallEnv) -> (Board, Vec<acd::Seat>) {
             .lock()
             .map(|t| t.clone())
             .unwrap_or_default(),
+        quality: env.stats.quality.summary(crate::clock::Clock::wall_ms()),
     };
     let mut raw = raw;
     raw.sort_by(|a, b| a.id.cmp(&b.id));
@@ -148,6 +152,10 @@ async fn data(State(env): State<Arc<CallEnv>>) -> Json<Board> {
 fn pct(v: Option<f64>) -> String {
     v.map(|v| format!("{:.1}%", v * 100.0))
         .unwrap_or_else(|| "–".into())
+}
+
+fn mos(v: Option<f64>) -> String {
+    v.map(|v| format!("{v:.2}")).unwrap_or_else(|| "–".into())
 }
 
 fn secs(ms: Option<f64>) -> String {
@@ -213,6 +221,15 @@ async fn page(State(env): State<Arc<CallEnv>>) -> Html<String> {
             pct(t.service_level()),
         ));
     }
+    let q = &b.quality;
+    let latest: Vec<String> = q.latest.iter().map(|c| mos(c.caller_mos)).collect();
+    let quality = format!(
+        "<p class=\"quality\">通话质量 call quality (MOS, E-model estimate): 24 h average {} over {} calls, {} below 3.6 · latest: {}</p>",
+        mos(q.mean_caller_mos),
+        q.calls,
+        q.poor_calls,
+        latest.join(" "),
+    );
     let c = &b.center;
     Html(format!(
         r#"<!doctype html><html lang="zh"><head><meta charset="utf-8"><meta http-equiv="refresh" content="2">
@@ -223,6 +240,7 @@ tr.ready td{{color:#6f6}} tr.talking td,tr.ringing td{{color:#fc6}} tr.not_ready
 tr.logged_out td{{color:#888}} .rate{{font-size:2em}}
 </style></head><body><h1>12345 — 实时监控 (active calls: {active})</h1>
 <p class="rate">24 小时接通率 answer rate: {rate} · service level: {sl} · offered {offered}, answered {answered}, abandoned {abandoned}, call-backs {callbacks}</p>
+{quality}
 <p>Data: <a href="/wallboard/data">/wallboard/data</a> (JSON). Figures: the last 24 hours, from the call records.</p>
 <table><tr><th>queue</th><th>waiting</th><th>longest wait (s)</th><th>ready</th><th>on calls</th><th>not ready</th><th>offered</th><th>answered</th><th>abandoned</th><th>service level</th><th>answer rate</th><th>ASA (s)</th><th>AHT (s)</th></tr>{rows}</table>
 <table><tr><th>seat</th><th>operator</th><th>state</th><th>reason</th><th>for (s)</th><th>queues</th><th>tags</th></tr>{seat_rows}</table>
