@@ -15,6 +15,7 @@ mod acd_task;
 mod admin;
 mod admin_tls;
 mod admission;
+mod call_quality;
 mod call_task;
 mod callback_task;
 mod clock;
