@@ -37,6 +37,14 @@ pub struct SipConfig {
     /// TCP listener (Content-Length framed); omit to serve UDP only.
     #[serde(default)]
     pub listen_tcp: Option<SocketAddr>,
+    /// SIP over TLS for remote seats (RFC 3261 §26), on its own port (5061 by convention), with the
+    /// certificate and key below; legs on it carry SRTP (SDES). Omit to serve no TLS (docs/tls.md).
+    #[serde(default)]
+    pub listen_tls: Option<SocketAddr>,
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
     /// Digest realm and the domain in the URIs we build.
     pub domain: String,
     /// Largest SIP message accepted, in bytes.
@@ -329,6 +337,9 @@ pub struct SeatConfig {
     /// `acd.login_required` is false).
     #[serde(default)]
     pub operator: Option<String>,
+    /// A remote seat: its REGISTER over UDP/TCP gets 403 TLS Required (needs `sip.listen_tls`).
+    #[serde(default)]
+    pub tls_only: bool,
 }
 
 impl Config {
@@ -374,6 +385,8 @@ impl Config {
             &mut t.caller_prompt,
             &mut t.ringback_prompt,
             &mut t.fallback_prompt,
+            &mut cfg.sip.tls_cert,
+            &mut cfg.sip.tls_key,
             a,
             b,
             c,
@@ -414,6 +427,9 @@ impl Config {
             );
         }
         self.admin.validate(&self.tickets.api_token)?;
+        let seats = self.seats.iter().map(|x| (x.id.as_str(), x.tls_only));
+        let s = &self.sip;
+        crate::tls_config::validate(s.listen_tls, &s.tls_cert, &s.tls_key, seats)?;
         for a in &self.trunks.allow {
             parse_cidr(a).with_context(|| format!("trunks.allow entry {a:?}"))?;
         }

@@ -4,3 +4,4 @@
 
 pub mod acd_config;
 pub mod config;
+mod tls_config;

@@ -38,6 +38,7 @@ mod service_level;
 mod staffing;
 mod stats;
 mod timers;
+mod tls;
 mod wallboard;
 
 // The configuration is the library target's, so the fuzz targets parse it exactly as the daemon does.
