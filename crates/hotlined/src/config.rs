@@ -7,6 +7,8 @@ use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+pub use crate::flood_config::FloodConfig;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -28,6 +30,12 @@ pub struct Config {
     pub queues: Vec<crate::acd_config::QueueConfig>,
     #[serde(default)]
     pub operators: Vec<crate::acd_config::OperatorConfig>,
+    /// The satisfaction survey after the operator's part.
+    #[serde(default)]
+    pub survey: crate::survey_config::SurveySection,
+    /// Call-back calls placed from the call-back list.
+    #[serde(default)]
+    pub callback: crate::survey_config::CallbackSection,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -57,51 +65,6 @@ pub struct SipConfig {
     /// Per-source flood limit (Kamailio pike + a ban): see [`FloodConfig`].
     #[serde(default)]
     pub flood: FloodConfig,
-}
-
-/// `[sip.flood]`: at most `max_per_window` messages per `window_s` from one address, then it is banned for
-/// `ban_s` (its messages dropped unanswered). Trunk addresses (`trunks.allow`) and `trusted` networks (a
-/// seat network behind one NAT address) have `trusted_max_per_window` instead (0 = unlimited).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FloodConfig {
-    /// 0 switches the limit off.
-    #[serde(default = "default_flood_max")]
-    pub max_per_window: u32,
-    #[serde(default = "default_flood_window")]
-    pub window_s: u64,
-    #[serde(default = "default_flood_ban")]
-    pub ban_s: u64,
-    #[serde(default)]
-    pub trusted: Vec<String>,
-    #[serde(default)]
-    pub trusted_max_per_window: u32,
-}
-
-impl Default for FloodConfig {
-    fn default() -> Self {
-        FloodConfig {
-            max_per_window: default_flood_max(),
-            window_s: default_flood_window(),
-            ban_s: default_flood_ban(),
-            trusted: Vec::new(),
-            trusted_max_per_window: 0,
-        }
-    }
-}
-
-/// One softphone sends a handful of messages per call and a REGISTER per interval; 100 per 2 s leaves a
-/// NAT of a dozen busy seats room while a scanner (thousands per second) is banned within its first burst.
-fn default_flood_max() -> u32 {
-    100
-}
-
-fn default_flood_window() -> u64 {
-    2
-}
-
-fn default_flood_ban() -> u64 {
-    120
 }
 
 fn default_max_message() -> usize {
@@ -399,7 +362,14 @@ impl Config {
                 *p = Some(rebase(base, h));
             }
         }
-        for p in [&mut cfg.admin.tls_cert, &mut cfg.admin.tls_key] {
+        let [s, t] = cfg.survey.paths_mut();
+        for p in [
+            &mut cfg.admin.tls_cert,
+            &mut cfg.admin.tls_key,
+            s,
+            t,
+            &mut cfg.callback.summary_prompt,
+        ] {
             if let Some(h) = p.as_ref() {
                 *p = Some(rebase(base, h));
             }
@@ -454,6 +424,8 @@ impl Config {
             }
         }
         self.acd.validate(&self.queues, &self.operators)?;
+        self.survey.validate(&self.callback)?;
+        self.callback.validate()?;
         Ok(())
     }
 

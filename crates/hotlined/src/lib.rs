@@ -4,4 +4,6 @@
 
 pub mod acd_config;
 pub mod config;
+mod flood_config;
+pub mod survey_config;
 mod tls_config;

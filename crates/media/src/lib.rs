@@ -34,6 +34,7 @@ mod engine;
 pub mod g711;
 pub mod mixer;
 pub mod prompt;
+pub mod rtcp;
 pub mod rtp;
 pub mod sdp;
 pub mod srtp;

@@ -106,6 +106,25 @@ pub struct Negotiated {
     pub ptime_ms: u32,
     /// Our direction.
     pub direction: Direction,
+    /// RTCP goes on the RTP port (RFC 5761): the offer had `a=rtcp-mux`, and so has our answer.
+    pub rtcp_mux: bool,
+    /// The peer's RTCP address from `a=rtcp:` (RFC 3605); `None`: the RTP port + 1.
+    pub rtcp: Option<SocketAddr>,
+}
+
+impl Negotiated {
+    /// Where the peer wants its RTCP: the RTP address when multiplexed, else `a=rtcp:` or the
+    /// RTP port + 1 (RFC 3550 §11). `None` while the peer's address is not known.
+    pub fn rtcp_addr(&self) -> Option<SocketAddr> {
+        if self.rtcp_mux {
+            return Some(self.remote);
+        }
+        if let Some(a) = self.rtcp {
+            return Some(a);
+        }
+        let port = self.remote.port().checked_add(1)?;
+        (self.remote.port() != 0).then(|| SocketAddr::new(self.remote.ip(), port))
+    }
 }
 
 /// Why an SDP could not be negotiated; `status` is the SIP response code to send.
@@ -212,6 +231,9 @@ struct Media {
     direction: Option<Direction>,
     /// `a=crypto:` values (RFC 4568), in the offerer's order.
     crypto: Vec<String>,
+    rtcp_mux: bool,
+    /// `a=rtcp:port [IN IP4 addr]` (RFC 3605 §2.1): the port, and the address when given.
+    rtcp: Option<(u16, Option<IpAddr>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -300,6 +322,8 @@ fn parse(sdp: &str) -> Result<Parsed, SdpError> {
                     ptime: None,
                     direction: None,
                     crypto: Vec::new(),
+                    rtcp_mux: false,
+                    rtcp: None,
                 });
             }
             b'a' => {
@@ -342,6 +366,8 @@ fn parse(sdp: &str) -> Result<Parsed, SdpError> {
                             .ok()
                             .filter(|p| (1..=1000).contains(p));
                     }
+                    ("rtcp-mux", None) => m.rtcp_mux = true,
+                    ("rtcp", Some(v)) => m.rtcp = parse_rtcp_attr(v),
                     _ => {}
                 }
             }
@@ -352,6 +378,26 @@ fn parse(sdp: &str) -> Result<Parsed, SdpError> {
         return Err(SdpError::bad("SDP without v= line"));
     }
     Ok(parsed)
+}
+
+/// `a=rtcp:` (RFC 3605 §2.1): `port [nettype addrtype connection-address]`; unparsable → ignored
+/// (RTCP then goes to the RTP port + 1, the RFC 3550 default).
+fn parse_rtcp_attr(v: &str) -> Option<(u16, Option<IpAddr>)> {
+    let mut it = v.split_ascii_whitespace();
+    let port: u16 = it.next()?.parse().ok().filter(|p| *p != 0)?;
+    let addr = match (it.next(), it.next(), it.next()) {
+        (Some("IN"), Some(_), Some(a)) => a.parse().ok(),
+        _ => None,
+    };
+    Some((port, addr))
+}
+
+/// The RTCP fields of [`Negotiated`] for a chosen stream.
+fn rtcp_of(m: &Media, rtp_ip: IpAddr) -> (bool, Option<SocketAddr>) {
+    let addr = m
+        .rtcp
+        .map(|(port, ip)| SocketAddr::new(ip.unwrap_or(rtp_ip), port));
+    (m.rtcp_mux, addr)
 }
 
 /// What a payload type means, from its rtpmap or the static table.
@@ -505,6 +551,7 @@ pub fn answer(
         } else {
             offered
         };
+        let (rtcp_mux, rtcp) = rtcp_of(m, ip);
         chosen = Some((
             i,
             Negotiated {
@@ -514,6 +561,8 @@ pub fn answer(
                 dtmf_pt,
                 ptime_ms: m.ptime.unwrap_or(PTIME_MS),
                 direction: offered.mirror(),
+                rtcp_mux,
+                rtcp,
             },
         ));
         break;
@@ -550,6 +599,10 @@ pub fn answer(
             );
             if let Some(c) = &answer_crypto {
                 let _ = write!(out, "a=crypto:{c}\r\n");
+            }
+            if negotiated.rtcp_mux {
+                // RFC 5761 §5.1.1: accept the offered multiplexing by echoing the attribute.
+                out.push_str("a=rtcp-mux\r\n");
             }
         } else {
             // RFC 3264 §6: a rejected stream keeps its m-line with port 0 and one of its formats.
@@ -635,6 +688,8 @@ pub fn accept_answer(answer: &str, our_offer_codecs: &[Codec]) -> Result<Negotia
         .direction
         .or(parsed.direction)
         .unwrap_or(Direction::SendRecv);
+    // We never offer rtcp-mux, so an answer's `a=rtcp-mux` is ignored (RFC 5761 §5.1.1).
+    let (_, rtcp) = rtcp_of(m, ip);
     Ok(Negotiated {
         remote: SocketAddr::new(ip, m.port),
         codec,
@@ -642,6 +697,8 @@ pub fn accept_answer(answer: &str, our_offer_codecs: &[Codec]) -> Result<Negotia
         dtmf_pt,
         ptime_ms: m.ptime.unwrap_or(PTIME_MS),
         direction: theirs.mirror(),
+        rtcp_mux: false,
+        rtcp,
     })
 }
 

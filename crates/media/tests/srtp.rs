@@ -21,6 +21,8 @@ fn neg(remote: SocketAddr) -> Negotiated {
         dtmf_pt: Some(101),
         ptime_ms: 20,
         direction: Direction::SendRecv,
+        rtcp_mux: false,
+        rtcp: None,
     }
 }
 

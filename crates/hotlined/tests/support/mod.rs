@@ -3,6 +3,8 @@
 //! what audio really arrived. Everything stays on 127.0.0.1 and every wait is bounded.
 #![allow(dead_code)]
 
+pub mod browser;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -61,6 +63,11 @@ pub struct Options {
     pub early_media_max_s: u64,
     /// `sip.listen_tls` on this port with `sip.tls_cert`/`tls_key` (SIP over TLS for remote seats).
     pub sip_tls: Option<(u16, TlsFiles)>,
+    /// `survey.enabled`: the example asks every caller after the operator's part; the suite's tests were
+    /// written for a caller hung up at once, so tests choose it.
+    pub survey: bool,
+    /// `tickets.database_url` instead of a SQLite file in the test's directory (a PostgreSQL variant).
+    pub database_url: Option<String>,
 }
 
 /// A self-signed certificate for 127.0.0.1 / localhost (rcgen), written as PEM files.
@@ -144,6 +151,8 @@ impl Default for Options {
             answer_first: false,
             early_media_max_s: 0,
             sip_tls: None,
+            survey: false,
+            database_url: None,
         }
     }
 }
@@ -167,12 +176,20 @@ pub fn write_config(opts: &Options, dir: &Path) -> (PathBuf, u16, u16) {
     // A media range of our own, so tests running at the same time never share ports.
     let media_base = 20_000 + (std::process::id() % 300) as u16 * 100;
     let db = opts.db.clone().unwrap_or_else(|| dir.join("hotline.db"));
-    let db_url = format!("sqlite://{}", db.display());
+    let db_url = opts
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", db.display()));
     let example = std::fs::read_to_string(repo().join("deploy/hotlined.toml")).unwrap();
     let mut cfg = String::new();
+    let mut section = "";
     for line in example.lines() {
+        if line.starts_with('[') {
+            section = line.split_whitespace().next().unwrap_or("");
+        }
         let key = line.split('=').next().unwrap_or("").trim();
         let v = match key {
+            "enabled" if section == "[survey]" => format!("enabled = {}", opts.survey),
             "listen_udp" => format!("listen_udp = \"127.0.0.1:{sip_port}\""),
             "listen_tcp" => {
                 let mut v = format!("listen_tcp = \"127.0.0.1:{sip_port}\"");
@@ -224,7 +241,8 @@ pub fn write_config(opts: &Options, dir: &Path) -> (PathBuf, u16, u16) {
             ),
             // Prompt paths (`not_ready` is also a feature code: only .wav values are paths).
             "caller_prompt" | "ringback_prompt" | "fallback_prompt" | "logged_in" | "not_ready"
-            | "logged_out" | "wrap_up_ended" | "refused" | "callback"
+            | "logged_out" | "wrap_up_ended" | "refused" | "callback" | "prompt"
+            | "thanks_prompt"
                 if line.contains(".wav\"") =>
             {
                 // Relative to the example's directory: make it absolute for our temp config.
@@ -268,13 +286,15 @@ impl Daemon {
     pub fn start(opts: Options) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let (cfg_path, sip_port, admin_port) = write_config(&opts, dir.path());
-        let db_url = format!(
-            "sqlite://{}",
-            opts.db
-                .clone()
-                .unwrap_or_else(|| dir.path().join("hotline.db"))
-                .display()
-        );
+        let db_url = opts.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}",
+                opts.db
+                    .clone()
+                    .unwrap_or_else(|| dir.path().join("hotline.db"))
+                    .display()
+            )
+        });
         let mut child = Command::new(env!("CARGO_BIN_EXE_hotlined"))
             .args(["run", "--config"])
             .arg(&cfg_path)
