@@ -1,7 +1,7 @@
 //! Remote seats over TLS with real peers: a baresip seat registers over SIP/TLS with `mediaenc=srtp-mand`, a
 //! SIPp trunk caller dials 12345, the seat auto-answers, and audio crosses the SRTP leg both ways — the seat's
 //! tone reaches the caller decrypted by the daemon, the caller's tone is recorded by baresip after it decrypted
-//! it. A TLS-only seat's REGISTER over UDP is refused with 403.
+//! it. A TLS-only seat's REGISTER and its own INVITE over UDP are refused with 403 TLS Required.
 
 mod support;
 
@@ -195,6 +195,33 @@ fn a_tls_only_seat_registering_over_udp_is_refused() {
         seat.messages()
     );
     assert_eq!(d.seat_status("3001")["registered"], false);
+    // Its own INVITE over UDP (a feature code, which a seat on TLS would get answered) is refused the same way.
+    let scenario = std::fs::read_to_string(sipp_dir().join("seat_consult_refused.xml"))
+        .unwrap()
+        .replace("[expect_status]", "403");
+    let path = certs.path().join("seat_invite_403.xml");
+    std::fs::write(&path, scenario).unwrap();
+    let port = free_port().to_string();
+    let args = [
+        "-i",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "-s",
+        "*21",
+        "-key",
+        "seat",
+        "3001",
+    ];
+    let auth = ["-au", "3001", "-ap", "hotline-3001"];
+    let mut invite = Sipp::spawn(d.sip, &path, &[&args[..], &auth[..]].concat());
+    let st = invite.wait(Duration::from_secs(20));
+    assert!(st.success(), "{}", invite.messages());
+    assert!(
+        invite.messages().contains("SIP/2.0 403 TLS Required"),
+        "{}",
+        invite.messages()
+    );
     // Another seat over UDP still registers.
     let rtp = RtpPeer::new();
     let _s = register_seat(&d, "1001", "seat_answer.xml", rtp.port());
