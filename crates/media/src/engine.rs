@@ -1111,6 +1111,12 @@ impl MediaLeg {
         }
     }
 
+    /// The leg's RTCP figures now (RFC 3550 receive statistics, the peer's last report about our
+    /// stream, round trip, estimated MOS): read them when the leg ends, for the call record.
+    pub fn quality(&self) -> crate::rtcp::LegQualityReport {
+        lock(&self.shared.state).rtcp.quality()
+    }
+
     /// Protect what this leg sends and unprotect what it receives with SDES keys (ours, the peer's: see
     /// [`crate::sdp::SdpSession::srtp_keys`]), or plain RTP again with None. Packets that do not authenticate
     /// are dropped and counted ([`MediaLeg::srtp_failures`]).
@@ -1124,12 +1130,6 @@ impl MediaLeg {
     /// SRTP packets dropped on this leg (failed authentication or replay).
     pub fn srtp_failures(&self) -> u64 {
         self.shared.srtp.failures.load(Ordering::Relaxed)
-    }
-
-    /// The leg's RTCP figures now (RFC 3550 receive statistics, the peer's last report about our
-    /// stream, round trip, estimated MOS): read them when the leg ends, for the call record.
-    pub fn quality(&self) -> crate::rtcp::LegQualityReport {
-        lock(&self.shared.state).rtcp.quality()
     }
 
     /// What the last [`MediaLeg::set_remote`] agreed (e.g. whether the peer takes

@@ -229,11 +229,11 @@ struct Media {
     rtpmaps: Vec<RtpMap>,
     ptime: Option<u32>,
     direction: Option<Direction>,
-    /// `a=crypto:` values (RFC 4568), in the offerer's order.
-    crypto: Vec<String>,
     rtcp_mux: bool,
     /// `a=rtcp:port [IN IP4 addr]` (RFC 3605 §2.1): the port, and the address when given.
     rtcp: Option<(u16, Option<IpAddr>)>,
+    /// `a=crypto:` values (RFC 4568), in the offerer's order.
+    crypto: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -321,9 +321,9 @@ fn parse(sdp: &str) -> Result<Parsed, SdpError> {
                     rtpmaps: Vec::new(),
                     ptime: None,
                     direction: None,
-                    crypto: Vec::new(),
                     rtcp_mux: false,
                     rtcp: None,
+                    crypto: Vec::new(),
                 });
             }
             b'a' => {
@@ -597,12 +597,12 @@ pub fn answer(
                 negotiated.dtmf_pt,
                 negotiated.direction,
             );
-            if let Some(c) = &answer_crypto {
-                let _ = write!(out, "a=crypto:{c}\r\n");
-            }
             if negotiated.rtcp_mux {
                 // RFC 5761 §5.1.1: accept the offered multiplexing by echoing the attribute.
                 out.push_str("a=rtcp-mux\r\n");
+            }
+            if let Some(c) = &answer_crypto {
+                let _ = write!(out, "a=crypto:{c}\r\n");
             }
         } else {
             // RFC 3264 §6: a rejected stream keeps its m-line with port 0 and one of its formats.
