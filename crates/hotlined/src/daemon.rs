@@ -73,9 +73,21 @@ pub async fn run(cfg: Config) -> Result<()> {
     .await
     .context("starting the media engine")?;
 
+    let sip_tls = match (cfg.sip.listen_tls, &cfg.sip.tls_cert, &cfg.sip.tls_key) {
+        (Some(addr), Some(c), Some(k)) => Some((
+            addr,
+            Arc::new(crate::tls::server_config(
+                c,
+                k,
+                ("sip.tls_cert", "sip.tls_key"),
+            )?),
+        )),
+        _ => None,
+    };
     let (endpoint, mut incoming) = Endpoint::bind(EndpointConfig {
         udp: cfg.sip.listen_udp,
         tcp: cfg.sip.listen_tcp,
+        tls: sip_tls,
         max_message_size: cfg.sip.max_message_size,
         incoming_queue: 8192,
         flood: cfg.flood_limits(),
@@ -85,7 +97,16 @@ pub async fn run(cfg: Config) -> Result<()> {
     .with_context(|| format!("binding SIP on {}", cfg.sip.listen_udp))?;
     let mut ack_timeouts = endpoint.take_ack_timeouts();
 
-    let registrar = Registrar::new(&cfg.sip.domain, &cfg.sip.domain, cfg.sip.registrar.clone());
+    let mut registrar = Registrar::new(&cfg.sip.domain, &cfg.sip.domain, cfg.sip.registrar.clone());
+    registrar.set_tls_only(
+        cfg.seats
+            .iter()
+            .filter(|s| s.tls_only)
+            .map(|s| s.id.clone()),
+    );
+    if let Some(addr) = endpoint.tls_addr() {
+        info!(%addr, "SIP over TLS");
+    }
     let local = endpoint.local_addr();
     let contact_ip = if local.ip().is_unspecified() {
         cfg.media.bind_ip

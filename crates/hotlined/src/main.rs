@@ -44,6 +44,7 @@ mod timers;
 mod trunk_legs;
 mod trunk_probe;
 mod trunks;
+mod tls;
 mod wallboard;
 
 // The configuration is the library target's, so the fuzz targets parse it exactly as the daemon does.

@@ -61,6 +61,8 @@ pub struct Options {
     pub answer_first: bool,
     /// `calls.early_media_max_s` (with `answer_first = false`); 0 = never.
     pub early_media_max_s: u64,
+    /// `sip.listen_tls` on this port with `sip.tls_cert`/`tls_key` (SIP over TLS for remote seats).
+    pub sip_tls: Option<(u16, TlsFiles)>,
     /// `survey.enabled`: the example asks every caller after the operator's part; the suite's tests were
     /// written for a caller hung up at once, so tests choose it.
     pub survey: bool,
@@ -151,6 +153,7 @@ impl Default for Options {
             db: None,
             answer_first: false,
             early_media_max_s: 0,
+            sip_tls: None,
             survey: false,
             database_url: None,
             trunks_extra: String::new(),
@@ -192,7 +195,17 @@ pub fn write_config(opts: &Options, dir: &Path) -> (PathBuf, u16, u16) {
         let v = match key {
             "enabled" if section == "[survey]" => format!("enabled = {}", opts.survey),
             "listen_udp" => format!("listen_udp = \"127.0.0.1:{sip_port}\""),
-            "listen_tcp" => format!("listen_tcp = \"127.0.0.1:{sip_port}\""),
+            "listen_tcp" => {
+                let mut v = format!("listen_tcp = \"127.0.0.1:{sip_port}\"");
+                if let Some((port, t)) = &opts.sip_tls {
+                    v += &format!(
+                        "\nlisten_tls = \"127.0.0.1:{port}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"",
+                        t.cert.display(),
+                        t.key.display()
+                    );
+                }
+                v
+            }
             "port_min" => format!("port_min = {media_base}"),
             "port_max" => format!("port_max = {}", media_base + 99),
             "max_active" => format!("max_active = {}", opts.max_active),
@@ -835,6 +848,15 @@ pub struct Baresip {
 
 impl Baresip {
     pub fn start(d: &Daemon, seat: &str) -> Baresip {
+        let account = format!(
+            "<sip:{seat}@127.0.0.1:{}>;auth_pass=hotline-{seat};answermode=auto;regint=60",
+            d.sip.port()
+        );
+        Baresip::start_with(&account, "")
+    }
+
+    /// A baresip with this account line and `extra` config lines (modules, `sip_cafile`, `snd_path` …).
+    pub fn start_with(account: &str, extra: &str) -> Baresip {
         let dir = tempfile::tempdir().unwrap();
         let (sip, ctrl) = (free_port(), free_port());
         // A long tone as the microphone: baresip hangs up when its audio file ends.
@@ -852,19 +874,12 @@ impl Baresip {
                 "poll_method epoll\nsip_listen 127.0.0.1:{sip}\nnet_interface 127.0.0.1\n\
                  audio_player aubridge,nil\naudio_alert aubridge,nil\naudio_source aufile,{}\n\
                  module_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\nmodule aubridge.so\n\
-                 module_app account.so\nmodule_app menu.so\nmodule_app ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:{ctrl}\n",
+                 module_app account.so\nmodule_app menu.so\nmodule_app ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:{ctrl}\n{extra}",
                 tone.display()
             ),
         )
         .unwrap();
-        std::fs::write(
-            dir.path().join("accounts"),
-            format!(
-                "<sip:{seat}@127.0.0.1:{}>;auth_pass=hotline-{seat};answermode=auto;regint=60\n",
-                d.sip.port()
-            ),
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("accounts"), format!("{account}\n")).unwrap();
         let child = Command::new("baresip")
             .arg("-f")
             .arg(dir.path())
