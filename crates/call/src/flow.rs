@@ -149,7 +149,7 @@ impl Call {
                 TimerKind::Transfer { .. }
                 | TimerKind::Keys { .. }
                 | TimerKind::Announce { .. }
-                | TimerKind::Survey,
+                | TimerKind::Survey
                 | TimerKind::SelfQuery { .. },
             ) => {}
             // Still unanswered after `early_media_max_ms` (no seat yet): answer before the carrier gives up.

@@ -19,8 +19,8 @@ mod consult;
 mod flow;
 mod legs;
 mod plan;
-mod survey;
 mod selfquery;
+mod survey;
 mod transfer;
 
 pub use announce::{chinese_number, Announcements};
@@ -32,8 +32,8 @@ pub use record::{
     CallRecord, EndReason, QueueVisit, TransferAttempt, TransferEndedBy, TransferKind,
     TransferOutcome, VisitOutcome,
 };
-pub use survey::{Survey, SurveyPolicy};
 pub use selfquery::{LookupAnswer, SelfQueryPolicy};
+pub use survey::{Survey, SurveyPolicy};
 pub use transfer::{TransferDest, TransferPolicy};
 
 use dialplan::{CallQuery, Decision, Mode};

@@ -200,7 +200,11 @@ const LABELS: &[(&str, &str, &str)] = &[
     ),
     ("wb.target", "目标", "Target"),
     ("wb.now", "当前", "Now"),
-    ("wb.quality", "通话质量（MOS 估计值，E 模型）：24小时平均", "Call quality (MOS, E-model estimate): 24-hour average"),
+    (
+        "wb.quality",
+        "通话质量（MOS 估计值，E 模型）：24小时平均",
+        "Call quality (MOS, E-model estimate): 24-hour average",
+    ),
     ("wb.quality_calls", "通", "calls"),
     ("wb.quality_poor", "通低于 3.6", "below 3.6"),
     ("wb.quality_latest", "最近：", "latest:"),

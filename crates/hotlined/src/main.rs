@@ -41,10 +41,10 @@ mod service_level;
 mod staffing;
 mod stats;
 mod timers;
+mod tls;
 mod trunk_legs;
 mod trunk_probe;
 mod trunks;
-mod tls;
 mod wallboard;
 
 // The configuration is the library target's, so the fuzz targets parse it exactly as the daemon does.

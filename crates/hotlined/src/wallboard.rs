@@ -199,7 +199,10 @@ async fn page(
 ) -> impl IntoResponse {
     let lang = Lang::from_query(&q);
     // The quality line is in the page as served too (the script keeps it current).
-    let quality = quality_line(lang, &env.stats.quality.summary(crate::clock::Clock::wall_ms()));
+    let quality = quality_line(
+        lang,
+        &env.stats.quality.summary(crate::clock::Clock::wall_ms()),
+    );
     let l = |k: &'static str| t(lang, k);
     let th = |keys: &[&'static str]| -> String {
         keys.iter()
