@@ -14,14 +14,17 @@
 
 mod announce;
 mod attended;
+pub mod callback;
 mod consult;
 mod flow;
 mod legs;
 mod plan;
 mod selfquery;
+mod survey;
 mod transfer;
 
 pub use announce::{chinese_number, Announcements};
+pub use callback::{CallBack, CallBackOutcome, CallBackPlan};
 pub use consult::Handover;
 pub use legs::{LegId, LegState, Target, Topology};
 pub use plan::{plan_for, unavailable, Plan, Router};
@@ -30,6 +33,7 @@ pub use record::{
     TransferOutcome, VisitOutcome,
 };
 pub use selfquery::{LookupAnswer, SelfQueryPolicy};
+pub use survey::{Survey, SurveyPolicy};
 pub use transfer::{TransferDest, TransferPolicy};
 
 use dialplan::{CallQuery, Decision, Mode};
@@ -100,6 +104,8 @@ pub struct CallPolicy {
     pub announce: Option<Arc<Announcements>>,
     /// The progress self-query by phone (a plan's `self_query` menu key); None: such a call gets 480.
     pub self_query: Option<Arc<SelfQueryPolicy>>,
+    /// The satisfaction survey after the operator leaves (`[survey]`); None: the caller is hung up.
+    pub survey: Option<SurveyPolicy>,
 }
 
 impl Default for CallPolicy {
@@ -116,6 +122,7 @@ impl Default for CallPolicy {
             callback_prompt: None,
             announce: None,
             self_query: None,
+            survey: None,
         }
     }
 }
@@ -137,6 +144,8 @@ pub enum TimerKind {
     EarlyMedia,
     /// A self-query caller keyed nothing more (`round`: the key it belongs to).
     SelfQuery { round: u32 },
+    /// No survey key within `key_timeout_ms` after the survey prompt.
+    Survey,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -425,6 +434,8 @@ enum Phase {
     Consulting,
     /// The maximum wait ran out: the call-back promise plays, then the call ends.
     Callback,
+    /// The operator left: the caller answers the satisfaction survey (`survey.rs`).
+    Survey,
     Ended,
 }
 
@@ -474,6 +485,9 @@ pub struct Call {
     announce_round: u32,
     /// The progress self-query, while it runs.
     selfquery: Option<selfquery::SelfQuery>,
+    /// The satisfaction survey, once the operator left.
+    survey: Option<survey::Survey>,
+    survey_keys: survey::CodeKeys,
 }
 
 impl Call {
@@ -520,6 +534,8 @@ impl Call {
             announce_playing: false,
             announce_round: 0,
             selfquery: None,
+            survey: None,
+            survey_keys: survey::CodeKeys::default(),
         };
         let mut out = Vec::new();
         match call.plan {
@@ -757,6 +773,8 @@ impl Call {
             .contains(&Some("110"))
             .then(|| "110".to_string()),
             queue_visits,
+            survey: self.survey_answer(now_ms),
+            quality: Vec::new(),
         }
     }
 

@@ -28,6 +28,12 @@ pub struct Config {
     pub queues: Vec<crate::acd_config::QueueConfig>,
     #[serde(default)]
     pub operators: Vec<crate::acd_config::OperatorConfig>,
+    /// The satisfaction survey after the operator's part.
+    #[serde(default)]
+    pub survey: crate::survey_config::SurveySection,
+    /// Call-back calls placed from the call-back list.
+    #[serde(default)]
+    pub callback: crate::survey_config::CallbackSection,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -389,9 +395,13 @@ impl Config {
                 *p = Some(rebase(base, h));
             }
         }
+        let [s, t] = cfg.survey.paths_mut();
         for p in [
             &mut cfg.admin.tls_cert,
             &mut cfg.admin.tls_key,
+            s,
+            t,
+            &mut cfg.callback.summary_prompt,
             &mut cfg.calls.self_query.prompts_dir,
         ] {
             if let Some(h) = p.as_ref() {
@@ -445,6 +455,8 @@ impl Config {
             }
         }
         self.acd.validate(&self.queues, &self.operators)?;
+        self.survey.validate(&self.callback)?;
+        self.callback.validate()?;
         Ok(())
     }
 

@@ -299,6 +299,7 @@ pub fn policy(env: &CallEnv) -> CallPolicy {
         callback_prompt: env.plans.acd.callback.clone(),
         announce: env.plans.announce.clone(),
         self_query: env.plans.self_query.clone(),
+        survey: env.cfg.survey.after_call(),
     }
 }
 

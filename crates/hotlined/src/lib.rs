@@ -5,3 +5,4 @@
 pub mod acd_config;
 pub mod config;
 pub mod selfquery_config;
+pub mod survey_config;

@@ -36,6 +36,7 @@ fn gw(name: &str, address: SocketAddr, priority: u32) -> GatewayConfig {
     GatewayConfig {
         name: name.into(),
         address,
+        transport: Default::default(),
         targets: vec!["emergency-trunk".into()],
         priority,
         max_channels: None,

@@ -11,6 +11,7 @@ mod legs;
 mod ported;
 mod queueing;
 mod selfquery;
+mod survey;
 mod transfer;
 
 /// A decision as the dial plan would return it (main mode, working hours).
