@@ -149,8 +149,8 @@ impl Call {
                 TimerKind::Transfer { .. }
                 | TimerKind::Keys { .. }
                 | TimerKind::Announce { .. }
-                | TimerKind::SelfQuery { .. }
-                | TimerKind::Survey,
+                | TimerKind::Survey
+                | TimerKind::SelfQuery { .. },
             ) => {}
             // Still unanswered after `early_media_max_ms` (no seat yet): answer before the carrier gives up.
             Input::Timer(TimerKind::EarlyMedia) => self.answer_caller(now_ms, &mut out),

@@ -102,10 +102,10 @@ pub struct CallPolicy {
     pub callback_prompt: Option<PromptRef>,
     /// Position and expected-wait announcements while waiting (per queue).
     pub announce: Option<Arc<Announcements>>,
-    /// The progress self-query by phone (a plan's `self_query` menu key); None: such a call gets 480.
-    pub self_query: Option<Arc<SelfQueryPolicy>>,
     /// The satisfaction survey after the operator leaves (`[survey]`); None: the caller is hung up.
     pub survey: Option<SurveyPolicy>,
+    /// The progress self-query by phone (a plan's `self_query` menu key); None: such a call gets 480.
+    pub self_query: Option<Arc<SelfQueryPolicy>>,
 }
 
 impl Default for CallPolicy {
@@ -121,8 +121,8 @@ impl Default for CallPolicy {
             transfer: TransferPolicy::default(),
             callback_prompt: None,
             announce: None,
-            self_query: None,
             survey: None,
+            self_query: None,
         }
     }
 }
@@ -142,10 +142,10 @@ pub enum TimerKind {
     Announce { round: u32 },
     /// The call has been in early media for `early_media_max_ms`: answer it.
     EarlyMedia,
-    /// A self-query caller keyed nothing more (`round`: the key it belongs to).
-    SelfQuery { round: u32 },
     /// No survey key within `key_timeout_ms` after the survey prompt.
     Survey,
+    /// A self-query caller keyed nothing more (`round`: the key it belongs to).
+    SelfQuery { round: u32 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -483,11 +483,11 @@ pub struct Call {
     announcing: std::collections::VecDeque<PromptRef>,
     announce_playing: bool,
     announce_round: u32,
-    /// The progress self-query, while it runs.
-    selfquery: Option<selfquery::SelfQuery>,
     /// The satisfaction survey, once the operator left.
     survey: Option<survey::Survey>,
     survey_keys: survey::CodeKeys,
+    /// The progress self-query, while it runs.
+    selfquery: Option<selfquery::SelfQuery>,
 }
 
 impl Call {
@@ -533,9 +533,9 @@ impl Call {
             announcing: std::collections::VecDeque::new(),
             announce_playing: false,
             announce_round: 0,
-            selfquery: None,
             survey: None,
             survey_keys: survey::CodeKeys::default(),
+            selfquery: None,
         };
         let mut out = Vec::new();
         match call.plan {

@@ -51,6 +51,7 @@ pub async fn run(env: Arc<CallEnv>, call: Call, outputs: Vec<Output>, p: CallPar
         closed: false,
         parent: p.parent,
         joins: VecDeque::new(),
+        quality: Vec::new(),
     };
     task.execute(outputs).await;
     task.run().await;
@@ -79,6 +80,8 @@ pub(crate) struct CallTask {
     pub(crate) parent: Option<CallKey>,
     /// Calls whose join requests the core has yet to answer, in order: (call, the leg it will be there).
     pub(crate) joins: VecDeque<(CallKey, LegId)>,
+    /// RTCP figures of the legs that ended, for the record (`call_quality.rs`).
+    pub(crate) quality: Vec<record::LegQuality>,
 }
 
 enum Wake {
@@ -303,7 +306,8 @@ impl CallTask {
             Output::StartTimer { kind, after_ms } => {
                 self.timers.push(now + after_ms.max(0), TimerId::Call(kind))
             }
-            Output::Finished(record) => {
+            Output::Finished(mut record) => {
+                record.quality = self.legs_quality();
                 info!(reason = record.end_reason.as_str(), seat = ?record.seat, wait_ms = record.wait_ms, "call ended");
                 metrics::counter!(m::CALLS_ENDED, "reason" => record.end_reason.as_str())
                     .increment(1);

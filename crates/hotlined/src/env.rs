@@ -31,6 +31,8 @@ pub struct CallEnv {
     pub features: acd::FeatureCodes,
     /// The ticket side of the phone self-query (`selfquery.rs`).
     pub desk: ticket::SelfQueryDesk,
+    /// Where calls out go: the gateway pool and the fixed map (`trunks.rs`).
+    pub trunks: Arc<crate::trunks::Trunks>,
 }
 
 impl CallEnv {

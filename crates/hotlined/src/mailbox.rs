@@ -75,6 +75,8 @@ pub struct LegParts {
     pub invite_key: Option<ReqKey>,
     pub invite_final: bool,
     pub next_key: ReqKey,
+    /// A pool gateway's channel the leg holds (`trunks.rs`).
+    pub trunk: Option<Box<crate::trunks::TrunkChannel>>,
     pub timers: Vec<(i64, SessionTimer)>,
 }
 
