@@ -5,6 +5,8 @@
 //! byte for byte, in what arrived. The filer hears the state and due date; another number hears only «没有查到»
 //! — unless it keys the query code; every query is in the access log. Once on SQLite, once on PostgreSQL.
 
+#[path = "support/pg.rs"]
+mod pg;
 mod support;
 
 use std::net::SocketAddr;
@@ -216,6 +218,8 @@ fn self_query_by_phone_sqlite() {
 
 #[test]
 fn self_query_by_phone_postgres() {
-    let Some(url) = fresh_pg_url() else { return };
+    let Some(url) = pg::fresh_database() else {
+        return;
+    };
     self_query_reads_back_only_to_the_filer_or_with_the_code(Some(url));
 }
