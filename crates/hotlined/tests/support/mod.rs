@@ -71,6 +71,14 @@ pub struct Options {
     /// TOML put in `[trunks]` after `allow`/`gateways` (e.g. `asserted_identity`, `[[trunks.gateway]]`
     /// entries: an array of tables there closes `[trunks]` and the example's next section follows).
     pub trunks_extra: String,
+    /// The SIP port (UDP and TCP); default a free one. A restart test passes the first run's.
+    pub sip_port: Option<u16>,
+    /// `tickets.spool_dir` (the state directory: record spool, live-call journal, registrations); default
+    /// one in the test's directory. A restart test passes the first run's to see its spool replayed.
+    pub spool_dir: Option<PathBuf>,
+    /// The first port of the media range (100 ports); default one per test process. Two daemons in one test
+    /// need a range each.
+    pub media_base: Option<u16>,
 }
 
 /// A self-signed certificate for 127.0.0.1 / localhost (rcgen), written as PEM files.
@@ -157,6 +165,9 @@ impl Default for Options {
             survey: false,
             database_url: None,
             trunks_extra: String::new(),
+            sip_port: None,
+            spool_dir: None,
+            media_base: None,
         }
     }
 }
@@ -175,10 +186,12 @@ pub struct Daemon {
 /// The example config with the test's ports, paths and options, written into `dir`; returns its path, the
 /// SIP port and the admin port.
 pub fn write_config(opts: &Options, dir: &Path) -> (PathBuf, u16, u16) {
-    let sip_port = free_port();
+    let sip_port = opts.sip_port.unwrap_or_else(free_port);
     let admin_port = free_port();
     // A media range of our own, so tests running at the same time never share ports.
-    let media_base = 20_000 + (std::process::id() % 300) as u16 * 100;
+    let media_base = opts
+        .media_base
+        .unwrap_or(20_000 + (std::process::id() % 300) as u16 * 100);
     let db = opts.db.clone().unwrap_or_else(|| dir.join("hotline.db"));
     let db_url = opts
         .database_url
@@ -259,7 +272,13 @@ pub fn write_config(opts: &Options, dir: &Path) -> (PathBuf, u16, u16) {
                 format!("{key} = \"{}\"", repo().join("deploy").join(rel).display())
             }
             "database_url" => format!("database_url = \"{db_url}\""),
-            "spool_dir" => format!("spool_dir = \"{}\"", dir.join("spool").display()),
+            "spool_dir" => format!(
+                "spool_dir = \"{}\"",
+                opts.spool_dir
+                    .clone()
+                    .unwrap_or_else(|| dir.join("spool"))
+                    .display()
+            ),
             "listen" => {
                 let listen = opts
                     .admin_listen
@@ -506,6 +525,14 @@ impl Sipp {
             "sipp not found: apt-get install -y sip-tester (.ci/run does this)"
         );
         let dir = tempfile::tempdir().unwrap();
+        // SIPp binds a media socket even when the test owns the call's RTP; its default (6000) is shared by
+        // every SIPp on the box, so each gets a free one unless the test chose.
+        let media_port = free_port().to_string();
+        let mp: &[&str] = if args.contains(&"-mp") {
+            &[]
+        } else {
+            &["-mp", &media_port]
+        };
         let child = Command::new("sipp")
             .arg(daemon.to_string())
             .arg("-sf")
@@ -520,6 +547,7 @@ impl Sipp {
                 "-trace_err",
             ])
             .args(["-timeout", "60s"])
+            .args(mp)
             .args(args)
             .current_dir(dir.path())
             .stdout(Stdio::null())
@@ -585,13 +613,27 @@ pub fn register_seat_with(
     transport: &str,
     pause_ms: u32,
 ) -> Sipp {
+    register_seat_through(d, d.sip, seat, ooc, rtp_port, transport, pause_ms)
+}
+
+/// [`register_seat_with`], the REGISTER sent to `registrar` (e.g. a Kamailio in front of `d`) rather than to
+/// `d` itself; waits until `d` has the seat.
+pub fn register_seat_through(
+    d: &Daemon,
+    registrar: SocketAddr,
+    seat: &str,
+    ooc: &str,
+    rtp_port: u16,
+    transport: &str,
+    pause_ms: u32,
+) -> Sipp {
     let pause = pause_ms.to_string();
     let port = free_port().to_string();
     let ooc = sipp_dir().join(ooc);
     let password = format!("hotline-{seat}");
     let media = rtp_port.to_string();
     let sipp = Sipp::spawn(
-        d.sip,
+        registrar,
         &sipp_dir().join("seat_register.xml"),
         &[
             "-i",
