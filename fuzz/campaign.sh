@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-ALL="sip_message sip_stream sdp digest rtp rfc4733 wav dialplan config"
+ALL="sip_message sip_stream sdp digest rtp rtcp rfc4733 wav dialplan config"
 TARGETS=${TARGETS:-$ALL}
 
 dict_for() {

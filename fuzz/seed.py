@@ -136,6 +136,21 @@ def main():
     put("rtp", rtp(0, 6, 960, 1, b"\xff" * 20, pad=4), "pad")
     put("rtp", struct.pack("!BBHI", 0x80, 200, 6, 1) + b"\0" * 20, "rtcp-sr")
 
+    def rtcp_pkt(pt, count, body, pad=0):
+        body += b"\0" * ((-len(body)) % 4)
+        if pad:
+            body += b"\0" * (pad - 1) + bytes([pad])
+        return struct.pack("!BBH", 0x80 | (0x20 if pad else 0) | count, pt, len(body) // 4) + body
+    block = struct.pack("!IIIIII", 0x11223344, (64 << 24) | 7, 0x0001_0010, 40, 0x12345678, 0x8000)
+    sr = rtcp_pkt(200, 1, struct.pack("!IQIII", 0x55667788, 0xE8F0_0000_8000_0000, 160, 50, 8000) + block)
+    rr = rtcp_pkt(201, 1, struct.pack("!I", 0x55667788) + block)
+    sdes = rtcp_pkt(202, 1, struct.pack("!I", 0x55667788) + bytes([1, 9]) + b"a@1.2.3.4" + b"\0")
+    bye = rtcp_pkt(203, 1, struct.pack("!I", 0x55667788) + bytes([4]) + b"done")
+    put("rtcp", sr + sdes, "sr-sdes")
+    put("rtcp", rr + sdes + bye, "rr-sdes-bye")
+    put("rtcp", rtcp_pkt(201, 0, struct.pack("!I", 1), pad=4), "rr-padded")
+    put("rtcp", rtcp_pkt(205, 1, struct.pack("!II", 1, 2)), "rtpfb")
+
     def event(e, end, vol, dur):
         return bytes([e, (0x80 if end else 0) | vol]) + struct.pack("!H", dur)
     for digit in (1, 5, 10, 11):

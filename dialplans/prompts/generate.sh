@@ -38,3 +38,8 @@ gen announce/ahead "您前面还有" u-law 8
 gen announce/callers "位在等候。" u-law 8
 gen announce/expected "预计等待" u-law 8
 gen announce/minutes "分钟。" u-law 8
+# The satisfaction survey after the operator's part and on call-backs (R-23, docs/survey.md), and what a
+# call-back call says first.
+gen survey "请您对本次服务进行评价，满意请按一，基本满意请按二，不满意请按三。" u-law 8
+gen survey_thanks "感谢您的评价，再见。" u-law 8
+gen callback_summary "您好，这里是幺二三四五政务服务便民热线，现对您反映的问题进行回访。" u-law 8

@@ -20,6 +20,7 @@ impl Call {
         }
         if self.consult_input(&input, now_ms, &mut out)
             || self.attended_input(&input, now_ms, &mut out)
+            || self.survey_input(&input, now_ms, &mut out)
             || self.transfer_input(&input, now_ms, &mut out)
             || self.announce_input(&input, &mut out)
         {
@@ -143,7 +144,10 @@ impl Call {
             | Input::LegHold { .. }
             | Input::QueuePosition { .. }
             | Input::Timer(
-                TimerKind::Transfer { .. } | TimerKind::Keys { .. } | TimerKind::Announce { .. },
+                TimerKind::Transfer { .. }
+                | TimerKind::Keys { .. }
+                | TimerKind::Announce { .. }
+                | TimerKind::Survey,
             ) => {}
             // Still unanswered after `early_media_max_ms` (no seat yet): answer before the carrier gives up.
             Input::Timer(TimerKind::EarlyMedia) => self.answer_caller(now_ms, &mut out),
@@ -305,6 +309,8 @@ impl Call {
                 self.release(leg, out);
                 self.phase = Phase::Connected { leg: next };
             }
+            // The operator left: the survey when it runs, else the caller is hung up.
+            None if self.survey_after_seat(leg, now_ms, out) => {}
             None => {
                 out.push(Output::Hangup { leg: LegId::CALLER });
                 self.release(leg, out);
@@ -330,6 +336,8 @@ impl Call {
         }
         let reason = match self.phase {
             Phase::Callback => EndReason::Callback,
+            // The operator ended the call; the caller left during the survey.
+            Phase::Survey => EndReason::SeatHangup,
             Phase::Connected { .. } => EndReason::CallerHangup,
             Phase::Offering { .. } if !self.queued() => EndReason::Cancelled,
             Phase::Offering { .. } | Phase::Queued => EndReason::AbandonedInQueue,

@@ -14,13 +14,16 @@
 
 mod announce;
 mod attended;
+pub mod callback;
 mod consult;
 mod flow;
 mod legs;
 mod plan;
+mod survey;
 mod transfer;
 
 pub use announce::{chinese_number, Announcements};
+pub use callback::{CallBack, CallBackOutcome, CallBackPlan};
 pub use consult::Handover;
 pub use legs::{LegId, LegState, Target, Topology};
 pub use plan::{plan_for, unavailable, Plan, Router};
@@ -28,6 +31,7 @@ pub use record::{
     CallRecord, EndReason, QueueVisit, TransferAttempt, TransferEndedBy, TransferKind,
     TransferOutcome, VisitOutcome,
 };
+pub use survey::{Survey, SurveyPolicy};
 pub use transfer::{TransferDest, TransferPolicy};
 
 use dialplan::{CallQuery, Decision, Mode};
@@ -96,6 +100,8 @@ pub struct CallPolicy {
     pub callback_prompt: Option<PromptRef>,
     /// Position and expected-wait announcements while waiting (per queue).
     pub announce: Option<Arc<Announcements>>,
+    /// The satisfaction survey after the operator leaves (`[survey]`); None: the caller is hung up.
+    pub survey: Option<SurveyPolicy>,
 }
 
 impl Default for CallPolicy {
@@ -111,6 +117,7 @@ impl Default for CallPolicy {
             transfer: TransferPolicy::default(),
             callback_prompt: None,
             announce: None,
+            survey: None,
         }
     }
 }
@@ -130,6 +137,8 @@ pub enum TimerKind {
     Announce { round: u32 },
     /// The call has been in early media for `early_media_max_ms`: answer it.
     EarlyMedia,
+    /// No survey key within `key_timeout_ms` after the survey prompt.
+    Survey,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -406,6 +415,8 @@ enum Phase {
     Consulting,
     /// The maximum wait ran out: the call-back promise plays, then the call ends.
     Callback,
+    /// The operator left: the caller answers the satisfaction survey (`survey.rs`).
+    Survey,
     Ended,
 }
 
@@ -453,6 +464,9 @@ pub struct Call {
     announcing: std::collections::VecDeque<PromptRef>,
     announce_playing: bool,
     announce_round: u32,
+    /// The satisfaction survey, once the operator left.
+    survey: Option<survey::Survey>,
+    survey_keys: survey::CodeKeys,
 }
 
 impl Call {
@@ -498,6 +512,8 @@ impl Call {
             announcing: std::collections::VecDeque::new(),
             announce_playing: false,
             announce_round: 0,
+            survey: None,
+            survey_keys: survey::CodeKeys::default(),
         };
         let mut out = Vec::new();
         match call.plan {
@@ -735,6 +751,8 @@ impl Call {
             .contains(&Some("110"))
             .then(|| "110".to_string()),
             queue_visits,
+            survey: self.survey_answer(now_ms),
+            quality: Vec::new(),
         }
     }
 

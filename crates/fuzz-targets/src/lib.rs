@@ -32,6 +32,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("sdp", sdp),
     ("digest", digest),
     ("rtp", rtp),
+    ("rtcp", rtcp),
     ("rfc4733", rfc4733),
     ("wav", wav),
     ("dialplan", dialplan),
@@ -317,6 +318,57 @@ pub fn rtp(data: &[u8]) {
     );
 
     let _ = DtmfReceiver::new().on_packet(h.ts, &data[h.payload_start..h.payload_end]);
+}
+
+/// One datagram on an RTCP port (RFC 3550 §6): a compound packet that parses writes out and
+/// parses again with the same reports; a session fed it keeps finite figures. The same bytes as
+/// a run of (seq, ts, arrival) records through the receive statistics: lost is always expected −
+/// received and the report block agrees with it.
+pub fn rtcp(data: &[u8]) {
+    use media::rtcp::{self, RtcpPacket, RtcpSession};
+    if let Ok(pkts) = rtcp::parse_compound(data) {
+        assert!(!pkts.is_empty());
+        let wire = rtcp::write_compound(&pkts);
+        assert_eq!(wire.len() % 4, 0);
+        let again = rtcp::parse_compound(&wire).expect("our own RTCP parses");
+        assert_eq!(again.len(), pkts.len());
+        for (a, b) in pkts.iter().zip(&again) {
+            if matches!(
+                a,
+                RtcpPacket::SenderReport { .. } | RtcpPacket::ReceiverReport { .. }
+            ) {
+                assert_eq!(a, b, "reports survive a round trip");
+            }
+        }
+    }
+    let mut session = RtcpSession::new(0x0102_0304, "fuzz", 1 << 32);
+    session.start(0, 0.5);
+    let _ = session.on_rtcp(data, 1_000_000);
+    let mut clock = 0u64;
+    for rec in data.chunks_exact(7) {
+        let seq = u16::from_be_bytes([rec[0], rec[1]]);
+        let ts = u32::from_be_bytes([rec[2], rec[3], rec[4], rec[5]]);
+        clock += u64::from(rec[6]) * 1000;
+        session.rx.on_rtp(
+            rec[6] as u32 & 3,
+            seq,
+            ts,
+            (clock / 125) as u32,
+            rec[6] & 4 == 0,
+        );
+    }
+    let rx = session.rx.clone();
+    assert_eq!(rx.lost(), rx.expected() as i64 - rx.received() as i64);
+    let q = session.quality();
+    assert!(q.jitter_ms.is_finite() && q.loss_fraction.is_finite());
+    assert!((0.0..=1.0).contains(&q.loss_fraction));
+    if let Some(m) = q.mos {
+        assert!((1.0..=4.5).contains(&m), "{q:?}");
+    }
+    if let Some(wire) = session.poll(clock + 10_000_000, None, 0.5) {
+        rtcp::parse_compound(&wire).expect("our report parses");
+    }
+    let _ = session.bye(clock + 20_000_000, None);
 }
 
 // ---------- RFC 4733 and INFO DTMF ----------

@@ -248,6 +248,7 @@ pub async fn run(cfg: Config) -> Result<()> {
         trunks: Arc::new(crate::trunks::Trunks::new(&cfg.trunks, clock.now_ms())?),
     });
     let _trunk_probe = crate::trunk_probe::spawn(&env);
+    spawn_waiting_sampler(env.clone());
     let gate = access_gate(&cfg)?;
     let seats_api = crate::operators_api::router(env.clone(), tickets.store().clone());
     let admin = crate::admin::spawn(
@@ -332,6 +333,22 @@ pub async fn run(cfg: Config) -> Result<()> {
     // Calls in progress get no more signalling; their records are already in the channel or spool.
     tickets.shutdown().await;
     Ok(())
+}
+
+/// Once a second: how many callers wait, for the wallboard's day chart (the ACD owns the queues; asking it
+/// from its own task keeps the dispatcher loop from waiting on it).
+fn spawn_waiting_sampler(env: Arc<CallEnv>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let Some((queues, _)) = env.acd.snapshot().await else {
+                break;
+            };
+            let waiting = queues.iter().map(|q| q.waiting).sum();
+            env.stats.levels.sample_waiting(waiting);
+        }
+    });
 }
 
 /// The accounts of the admin/API port; the deprecated `tickets.api_token` becomes a center-administrator account.

@@ -193,6 +193,13 @@ const LABELS: &[(&str, &str, &str)] = &[
         "Service level (last 24 hours)",
     ),
     ("wb.updated", "更新于", "Updated"),
+    (
+        "wb.offline",
+        "连接中断，正在重试…",
+        "Connection lost, retrying…",
+    ),
+    ("wb.target", "目标", "Target"),
+    ("wb.now", "当前", "Now"),
     ("state.logged_out", "未登录", "Logged out"),
     ("state.ready", "就绪", "Ready"),
     ("state.ringing", "振铃", "Ringing"),

@@ -309,6 +309,7 @@ pub fn policy(env: &CallEnv) -> CallPolicy {
         transfer: env.plans.transfer.clone(),
         callback_prompt: env.plans.acd.callback.clone(),
         announce: env.plans.announce.clone(),
+        survey: env.cfg.survey.after_call(),
     }
 }
 

@@ -4,4 +4,5 @@
 
 pub mod acd_config;
 pub mod config;
+pub mod survey_config;
 pub mod trunk_config;

@@ -89,6 +89,8 @@ fn day_records() -> (Vec<CallRecord>, Vec<(usize, u32, f64)>) {
                         VisitOutcome::Abandoned
                     },
                 }],
+                survey: None,
+                quality: Vec::new(),
             });
         }
         talk_by_interval.push((

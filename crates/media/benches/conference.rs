@@ -72,6 +72,8 @@ fn main() {
                     dtmf_pt: None,
                     ptime_ms: 20,
                     direction: Direction::SendRecv,
+                    rtcp_mux: false,
+                    rtcp: None,
                 });
                 targets.push((leg.local_addr(), codec.static_pt()));
                 three.push(leg);

@@ -118,6 +118,8 @@ async fn engine_sweep(label: &str, nice: Option<i32>, max: usize) {
                 dtmf_pt: None,
                 ptime_ms: 20,
                 direction: Direction::SendRecv,
+                rtcp_mux: false,
+                rtcp: None,
             });
             leg.play(prompt.clone(), true);
             legs.push(leg);

@@ -70,6 +70,8 @@ fn main() {
                 dtmf_pt: Some(101),
                 ptime_ms: 20,
                 direction: Direction::SendRecv,
+                rtcp_mux: false,
+                rtcp: None,
             };
             a.set_remote(&n("127.0.0.1:9".parse().unwrap(), Codec::Pcmu));
             b.set_remote(&n(sink_addr, Codec::Pcmu));

@@ -34,6 +34,9 @@ use crate::prompt::{Prompt, FRAME_SAMPLES};
 use crate::rtp::{self, OutStream, HEADER_LEN};
 use crate::sdp::{Codec, Direction, Negotiated};
 
+// RTCP per leg (RFC 3550 §6, RFC 5761): the socket on port + 1, reports, BYE.
+mod rtcp_leg;
+
 /// Slots per 20 ms tick: a pacing thread sends 1/40 of its streams every 500 µs.
 const SLOTS: u64 = 40;
 const SLOT_US: u64 = 500;
@@ -150,6 +153,8 @@ impl PortPool {
 struct EngineInner {
     cfg: MediaConfig,
     epoch: Instant,
+    /// The wall clock at `epoch` as NTP: RTCP timestamps follow the monotonic clock from there.
+    ntp_epoch: u64,
     ports: Mutex<PortPool>,
     shards: Vec<mpsc::UnboundedSender<Paced>>,
     shard_stats: Vec<Arc<ShardStats>>,
@@ -165,10 +170,14 @@ struct EngineInner {
 impl EngineInner {
     /// The current 20 ms tick number (for relayed packets; generated ones get theirs from the clock).
     fn now_tick(&self) -> u64 {
-        (Instant::now()
+        self.elapsed_us() / TICK.as_micros() as u64
+    }
+
+    /// µs since the engine epoch (the RTCP sessions' clock; a relayed packet's arrival time).
+    fn elapsed_us(&self) -> u64 {
+        Instant::now()
             .saturating_duration_since(self.epoch)
-            .as_millis()
-            / TICK.as_millis()) as u64
+            .as_micros() as u64
     }
 
     fn timeout_ticks(&self) -> u64 {
@@ -274,6 +283,7 @@ impl MediaEngine {
             }),
             cfg,
             epoch,
+            ntp_epoch: rtcp_leg::ntp_now(),
             shards: senders,
             shard_stats: stats,
             next_shard: AtomicUsize::new(0),
@@ -307,6 +317,15 @@ impl MediaEngine {
             let addr = SocketAddr::new(self.inner.cfg.bind_ip, port);
             match std::net::UdpSocket::bind(addr) {
                 Ok(sock) => {
+                    // RTCP on port + 1 (RFC 3550 §11); taken by someone else: try the next pair.
+                    let rtcp = match rtcp_leg::bind(self.inner.cfg.bind_ip, port) {
+                        Ok(r) => r,
+                        Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+                            last_err = Some(e);
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    };
                     {
                         let mut pool = lock(&self.inner.ports);
                         if !pool.in_use.insert(port) {
@@ -323,7 +342,7 @@ impl MediaEngine {
                     let socket =
                         unsafe { AsyncFd::register_with_interest(sock, Interest::READABLE) }
                             .map_err(|e| e.into_parts().1)?;
-                    return Ok(self.make_leg(socket, port));
+                    return Ok(self.make_leg(socket, rtcp, port));
                 }
                 Err(e) if e.kind() == io::ErrorKind::AddrInUse => last_err = Some(e),
                 Err(e) => return Err(e),
@@ -340,7 +359,12 @@ impl MediaEngine {
         ))
     }
 
-    fn make_leg(&self, socket: AsyncFd<std::net::UdpSocket>, port: u16) -> MediaLeg {
+    fn make_leg(
+        &self,
+        socket: AsyncFd<std::net::UdpSocket>,
+        rtcp_socket: AsyncFd<std::net::UdpSocket>,
+        port: u16,
+    ) -> MediaLeg {
         let local = socket
             .get_ref()
             .local_addr()
@@ -349,6 +373,7 @@ impl MediaEngine {
         let shared = Arc::new(LegShared {
             engine: self.inner.clone(),
             socket,
+            rtcp_socket,
             port,
             local,
             closed: AtomicBool::new(false),
@@ -359,15 +384,18 @@ impl MediaEngine {
             tx_bytes: AtomicU64::new(0),
             dtmf_digits: AtomicU64::new(0),
             last_rx_tick: AtomicU64::new(self.inner.now_tick()),
-            state: Mutex::new(LegState::new()),
+            state: Mutex::new(LegState::new(&self.inner, local)),
+            srtp: Default::default(),
         });
         self.inner.active_legs.fetch_add(1, Ordering::Relaxed);
         self.inner.schedule(Paced::Leg(shared.clone()));
         let recv = tokio::spawn(recv_loop(shared.clone()));
+        let rtcp = tokio::spawn(rtcp_leg::run(shared.clone()));
         MediaLeg {
             shared,
             events: ev_rx,
             recv,
+            rtcp,
         }
     }
 
@@ -453,15 +481,25 @@ struct LegState {
     dtmf_out: VecDeque<(bool, [u8; 4])>,
     dtmf_ts: Option<u32>,
     timed_out: bool,
+    /// This leg's RTCP session; its receive statistics are counted per RTP packet.
+    rtcp: crate::rtcp::RtcpSession,
+    /// Where the peer's RTCP comes from (symmetric RTCP, RFC 4961), once it came.
+    rtcp_from: Option<SocketAddr>,
 }
 
 impl LegState {
-    fn new() -> LegState {
+    fn new(engine: &EngineInner, local: SocketAddr) -> LegState {
+        let ssrc = rand::random();
+        let mut rtcp =
+            crate::rtcp::RtcpSession::new(ssrc, rtcp_leg::cname(local.ip()), engine.ntp_epoch);
+        rtcp.start(engine.elapsed_us(), rand::random());
         LegState {
+            rtcp,
+            rtcp_from: None,
             remote: None,
             target: None,
             latched: false,
-            out: OutStream::new(rand::random(), rand::random(), rand::random()),
+            out: OutStream::new(ssrc, rand::random(), rand::random()),
             play: None,
             peer: None,
             conference: None,
@@ -480,6 +518,8 @@ impl LegState {
 struct LegShared {
     engine: Arc<EngineInner>,
     socket: AsyncFd<std::net::UdpSocket>,
+    /// RTCP on port + 1 (unused by a peer that multiplexes, RFC 5761).
+    rtcp_socket: AsyncFd<std::net::UdpSocket>,
     port: u16,
     local: SocketAddr,
     closed: AtomicBool,
@@ -491,6 +531,8 @@ struct LegShared {
     dtmf_digits: AtomicU64,
     last_rx_tick: AtomicU64,
     state: Mutex<LegState>,
+    /// SDES-keyed SRTP of a seat leg on TLS (`srtp.rs`); off for every other leg.
+    srtp: crate::srtp::LegSrtp,
 }
 
 impl Drop for LegShared {
@@ -505,6 +547,18 @@ impl LegShared {
     /// Sends one datagram now, from any thread (the pacing threads are outside the runtime): a
     /// raw non-blocking send; a full socket buffer drops the packet, as the network would.
     fn send(&self, buf: &[u8], to: SocketAddr) {
+        let sealed;
+        let buf = if self.srtp.is_on() {
+            match self.srtp.protect(buf) {
+                Some(p) => {
+                    sealed = p;
+                    &sealed[..]
+                }
+                None => return,
+            }
+        } else {
+            buf
+        };
         match crate::udp::send_batch(self.socket.as_raw_fd(), &[(buf, to)]) {
             1 => {
                 self.tx_packets.fetch_add(1, Ordering::Relaxed);
@@ -716,7 +770,23 @@ async fn recv_loop(leg: Arc<LegShared>) {
                     std::array::from_fn(|_| None);
                 for (i, slot) in out.iter_mut().enumerate().take(n) {
                     if let (Some(from), len @ 1..) = (b.from[i], b.lens[i]) {
+                        // SRTP legs: decrypt on the way in, and encrypt for an SRTP peer on the way out.
+                        let len = match leg.srtp.is_on() {
+                            true => match leg.srtp.unprotect_in_place(&mut b.bufs[i], len) {
+                                Some(l) => l,
+                                None => continue,
+                            },
+                            false => len,
+                        };
                         *slot = on_packet(&leg, &mut b.bufs[i][..len], from);
+                        if let Some((peer, _)) = slot.as_ref().filter(|(p, _)| p.srtp.is_on()) {
+                            match peer.srtp.protect_in_place(&mut b.bufs[i], len) {
+                                Some(l) => b.lens[i] = l,
+                                None => *slot = None,
+                            }
+                        } else if slot.is_some() {
+                            b.lens[i] = len;
+                        }
                     }
                 }
                 flush_relayed(b, &out[..n]);
@@ -797,12 +867,15 @@ fn on_packet(
     from: SocketAddr,
 ) -> Option<(Arc<LegShared>, SocketAddr)> {
     if rtp::is_rtcp(buf) {
-        // RTCP is terminated here: each leg is its own RTP session towards its peer.
+        // RTCP is terminated here: each leg is its own RTP session towards its peer (RFC 5761
+        // §4: on a multiplexed port, RTCP is told from RTP by the second byte).
+        rtcp_leg::on_rtcp(leg, buf, from, true);
         return None;
     }
     let h = rtp::parse(buf)?;
     let eng = &leg.engine;
-    let tick = eng.now_tick();
+    let now_us = eng.elapsed_us();
+    let tick = now_us / TICK.as_micros() as u64;
     leg.rx_packets.fetch_add(1, Ordering::Relaxed);
     leg.rx_bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
     eng.packets_in.fetch_add(1, Ordering::Relaxed);
@@ -823,6 +896,11 @@ fn on_packet(
             st.latched = true;
         }
         let remote = st.remote.clone()?;
+        // RFC 3550 A.1/A.3/A.8: seq, loss and jitter; arrival on the 8 kHz RTP clock.
+        let arrival = (now_us / 125) as u32;
+        st.rtcp
+            .rx
+            .on_rtp(h.ssrc, h.seq, h.ts, arrival, h.pt == remote.pt);
         if !remote.direction.receives() {
             return None;
         }
@@ -912,12 +990,15 @@ pub struct MediaLeg {
     shared: Arc<LegShared>,
     events: mpsc::Receiver<MediaEvent>,
     recv: JoinHandle<()>,
+    rtcp: JoinHandle<()>,
 }
 
 impl Drop for MediaLeg {
     fn drop(&mut self) {
         self.shared.closed.store(true, Ordering::Relaxed);
         self.recv.abort();
+        self.rtcp.abort();
+        rtcp_leg::bye(&self.shared);
         let mut st = lock(&self.shared.state);
         st.peer = None;
         st.play = None;
@@ -940,6 +1021,7 @@ impl MediaLeg {
             st.target =
                 (!n.remote.ip().is_unspecified() && n.remote.port() != 0).then_some(n.remote);
             st.latched = false;
+            st.rtcp_from = None;
         }
         if dir_changed {
             st.out.mark_switch();
@@ -1027,6 +1109,27 @@ impl MediaLeg {
             tx_bytes: s.tx_bytes.load(Ordering::Relaxed),
             dtmf_digits: s.dtmf_digits.load(Ordering::Relaxed),
         }
+    }
+
+    /// The leg's RTCP figures now (RFC 3550 receive statistics, the peer's last report about our
+    /// stream, round trip, estimated MOS): read them when the leg ends, for the call record.
+    pub fn quality(&self) -> crate::rtcp::LegQualityReport {
+        lock(&self.shared.state).rtcp.quality()
+    }
+
+    /// Protect what this leg sends and unprotect what it receives with SDES keys (ours, the peer's: see
+    /// [`crate::sdp::SdpSession::srtp_keys`]), or plain RTP again with None. Packets that do not authenticate
+    /// are dropped and counted ([`MediaLeg::srtp_failures`]).
+    pub fn set_srtp(
+        &self,
+        keys: Option<(&crate::srtp::SdesKey, &crate::srtp::SdesKey)>,
+    ) -> Result<(), crate::srtp::SrtpError> {
+        self.shared.srtp.set(keys)
+    }
+
+    /// SRTP packets dropped on this leg (failed authentication or replay).
+    pub fn srtp_failures(&self) -> u64 {
+        self.shared.srtp.failures.load(Ordering::Relaxed)
     }
 
     /// What the last [`MediaLeg::set_remote`] agreed (e.g. whether the peer takes

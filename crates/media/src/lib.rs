@@ -34,8 +34,10 @@ mod engine;
 pub mod g711;
 pub mod mixer;
 pub mod prompt;
+pub mod rtcp;
 pub mod rtp;
 pub mod sdp;
+pub mod srtp;
 #[cfg(target_os = "linux")]
 pub mod udp;
 

@@ -138,6 +138,12 @@ impl OutStream {
         self.ssrc
     }
 
+    /// The timestamp of the last packet sent and its pacing tick (an SR's RTP time, RFC 3550
+    /// §6.4.1, is extrapolated from it); `None` before the first packet.
+    pub fn last_sent(&self) -> Option<(u32, u64)> {
+        self.last_tick.map(|t| (self.ts, t))
+    }
+
     /// The next packet starts a new talkspurt (prompt replaced, hold/resume…).
     pub fn mark_switch(&mut self) {
         self.force_marker = true;

@@ -36,6 +36,8 @@ fn neg(remote: SocketAddr, codec: Codec, dtmf_pt: Option<u8>) -> Negotiated {
         dtmf_pt,
         ptime_ms: 20,
         direction: Direction::SendRecv,
+        rtcp_mux: false,
+        rtcp: None,
     }
 }
 

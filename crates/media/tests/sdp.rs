@@ -276,3 +276,36 @@ fn hostile_input_never_panics() {
         let _ = answer(weird, local(), &mut SdpSession::new(1));
     }
 }
+
+#[test]
+fn rtcp_mux_offered_is_answered_and_rtcp_goes_to_the_rtp_port() {
+    let offer = format!("{SIPP}a=rtcp-mux\r\n");
+    let (n, body) = answer(&offer, local(), &mut SdpSession::new(1)).unwrap();
+    assert!(n.rtcp_mux);
+    assert!(body.contains("\r\na=rtcp-mux\r\n"), "{body}");
+    assert_eq!(n.rtcp_addr(), Some("127.0.0.1:6000".parse().unwrap()));
+    // Not offered: not answered, RTCP on the RTP port + 1 (RFC 3550 §11).
+    let (n, body) = answer(SIPP, local(), &mut SdpSession::new(1)).unwrap();
+    assert!(!n.rtcp_mux && !body.contains("rtcp-mux"));
+    assert_eq!(n.rtcp_addr(), Some("127.0.0.1:6001".parse().unwrap()));
+}
+
+#[test]
+fn rtcp_attribute_names_the_rtcp_address() {
+    // RFC 3605 §2.1: port only (the c= address), or port and address.
+    let offer = format!("{SIPP}a=rtcp:6101\r\n");
+    let (n, _) = answer(&offer, local(), &mut SdpSession::new(1)).unwrap();
+    assert_eq!(n.rtcp_addr(), Some("127.0.0.1:6101".parse().unwrap()));
+    let offer = format!("{SIPP}a=rtcp:53020 IN IP4 126.16.64.4\r\n");
+    let (n, _) = answer(&offer, local(), &mut SdpSession::new(1)).unwrap();
+    assert_eq!(n.rtcp_addr(), Some("126.16.64.4:53020".parse().unwrap()));
+    // Garbage is ignored, not refused.
+    let offer = format!("{SIPP}a=rtcp:port\r\n");
+    let (n, _) = answer(&offer, local(), &mut SdpSession::new(1)).unwrap();
+    assert_eq!(n.rtcp_addr(), Some("127.0.0.1:6001".parse().unwrap()));
+    // In an answer to our offer too; rtcp-mux there is ignored (we did not offer it).
+    let ans = format!("{SIPP}a=rtcp:7001\r\na=rtcp-mux\r\n");
+    let n = accept_answer(&ans, &[Codec::Pcmu]).unwrap();
+    assert!(!n.rtcp_mux);
+    assert_eq!(n.rtcp_addr(), Some("127.0.0.1:7001".parse().unwrap()));
+}

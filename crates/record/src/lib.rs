@@ -116,6 +116,70 @@ pub struct CallRecord {
     /// service level is counted from.
     #[serde(default)]
     pub queue_visits: Vec<QueueVisit>,
+    /// The caller's answer to the satisfaction survey after the operator left (评价, R-23); None when no
+    /// survey ran. The ticket side stores it as the evaluation of the call's ticket, now or when one is opened.
+    #[serde(default)]
+    pub survey: Option<Survey>,
+    /// Each leg's media quality from RTCP (RFC 3550), read when the leg ended (docs/quality.md).
+    #[serde(default)]
+    pub quality: Vec<LegQuality>,
+}
+
+/// One survey answer on a call: the key pressed (None: no key before the time-out, or the caller hung up).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Survey {
+    pub key: Option<char>,
+    /// When the survey ended (epoch ms).
+    pub at_ms: i64,
+}
+
+/// One leg's media figures: what we measured of the peer's stream, what the peer reported of ours
+/// (its RTCP receiver report), the round trip and an estimated MOS. Integers with their unit in the
+/// name, so records stay `Eq` and store exactly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LegQuality {
+    /// The call's leg: 0 is the caller, then each leg in the order dialled.
+    pub leg: u32,
+    /// RTP packets received from the peer.
+    pub packets_received: i64,
+    /// Packets of the peer's stream that never reached us (RFC 3550 A.3; negative with duplicates).
+    pub lost: i64,
+    /// Interarrival jitter of the peer's stream (A.8), µs.
+    pub jitter_us: i64,
+    /// The peer's last report about our stream: cumulative packets lost…
+    #[serde(default)]
+    pub peer_reported_lost: Option<i64>,
+    /// … fraction lost over its last interval, in 1/256 as RTCP carries it (64 = 25 %) …
+    #[serde(default)]
+    pub peer_reported_fraction_256: Option<i64>,
+    /// … and the jitter it measured, µs.
+    #[serde(default)]
+    pub peer_jitter_us: Option<i64>,
+    /// Round trip from the peer's LSR/DLSR (RFC 3550 §6.4.1), ms.
+    #[serde(default)]
+    pub rtt_ms: Option<i64>,
+    /// Estimated MOS × 100 (simplified G.107 E-model over the worse direction; docs/quality.md).
+    #[serde(default)]
+    pub mos_x100: Option<i64>,
+}
+
+impl LegQuality {
+    /// The estimated MOS (1.0–4.5).
+    pub fn mos(&self) -> Option<f64> {
+        self.mos_x100.map(|m| m as f64 / 100.0)
+    }
+
+    /// Our measured loss of the peer's stream, 0–1.
+    pub fn loss_fraction(&self) -> f64 {
+        let expected = self.packets_received + self.lost;
+        if expected <= 0 || self.lost <= 0 {
+            0.0
+        } else {
+            self.lost as f64 / expected as f64
+        }
+    }
 }
 
 /// A call's stay in one queue. Times are Unix epoch milliseconds (UTC), like [`CallRecord`]'s.
@@ -402,6 +466,10 @@ mod tests {
             "end_reason":"cancelled","digits":"","off_hours":false,"transfer_unanswered":null}"#;
         let r: CallRecord = serde_json::from_str(old).unwrap();
         assert!(r.queue_visits.is_empty());
+        assert!(
+            r.quality.is_empty(),
+            "a spool from before RTCP reads, without figures"
+        );
         let v = QueueVisit {
             queue: "general".into(),
             entered_at_ms: 1_000,

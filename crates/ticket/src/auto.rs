@@ -179,6 +179,8 @@ mod tests {
             handed_over_by: None,
             system_answered_at_ms: None,
             queue_visits: Vec::new(),
+            survey: None,
+            quality: Vec::new(),
         }
     }
 
@@ -218,6 +220,7 @@ mod tests {
             handed_over_by: None,
             system_answered_at_ms: None,
             queue_visits: Vec::new(),
+            survey: None,
             department: Some("water".into()),
             ..rec()
         };
@@ -396,6 +399,7 @@ mod tests {
             handed_over_by: None,
             system_answered_at_ms: None,
             queue_visits: Vec::new(),
+            survey: None,
             answered_at_ms: None,
             end_reason: EndReason::AbandonedInQueue,
             ..rec()

@@ -19,6 +19,7 @@ mod live;
 pub mod mask;
 pub mod model;
 pub mod notify;
+pub mod queue_history;
 pub mod queue_stats;
 pub mod queues;
 pub mod record;
@@ -34,7 +35,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
 pub use ::record::{
-    CallRecord, EndReason, QueueVisit, TransferAttempt, TransferEndedBy, TransferKind,
+    CallRecord, EndReason, QueueVisit, Survey, TransferAttempt, TransferEndedBy, TransferKind,
     TransferOutcome, VisitOutcome,
 };
 pub use auto::{tickets_for, AutoReason, NewTicket};

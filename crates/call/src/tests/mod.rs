@@ -10,6 +10,7 @@ mod attended;
 mod legs;
 mod ported;
 mod queueing;
+mod survey;
 mod transfer;
 
 /// A decision as the dial plan would return it (main mode, working hours).
