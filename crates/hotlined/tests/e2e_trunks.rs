@@ -188,6 +188,45 @@ fn a_503_from_the_first_gateway_during_call_setup_fails_over_to_the_second() {
 }
 
 #[test]
+fn a_gateway_that_never_answers_the_invite_is_failed_over_after_the_transaction_timeout() {
+    let (p1, p2) = (free_port(), free_port());
+    let (rtp1, rtp2) = (RtpPeer::new(), RtpPeer::new());
+    let first = gateway("gateway_silent.xml", p1, &rtp1);
+    let mut second = gateway("gateway.xml", p2, &rtp2);
+    let d = Daemon::start(Options {
+        trunks_extra: pool(&[("sbc-a", p1, 1), ("sbc-b", p2, 2)]),
+        ..Options::default()
+    });
+    wait_gateway(&d, "sbc-a", "up", Duration::from_secs(5));
+    wait_gateway(&d, "sbc-b", "up", Duration::from_secs(5));
+    let started = Instant::now();
+    let caller_rtp = RtpPeer::new();
+    let mut caller = dial(&d, "caller.xml", "110", caller_rtp.port(), 500);
+    let st = caller.wait(Duration::from_secs(50));
+    assert!(st.success(), "caller:\n{}\n{}", caller.messages(), d.log());
+    let took = started.elapsed();
+    eprintln!("the call completed on the second gateway {took:?} after it started");
+    // Timer B (64·T1 = 32 s) ends the first attempt with 408; the second gateway answers at once.
+    assert!(took >= Duration::from_secs(32), "{took:?}");
+    assert!(
+        first.messages().contains("INVITE sip:110@"),
+        "{}",
+        first.messages()
+    );
+    let seen = second.messages();
+    assert!(
+        seen.contains("INVITE sip:110@") && seen.contains("BYE sip:"),
+        "{seen}"
+    );
+    d.wait_idle(Duration::from_secs(5));
+    assert_eq!(
+        d.call_records(1)[0].end_reason,
+        ticket::EndReason::CallerHangup
+    );
+    let _ = second.child.kill();
+}
+
+#[test]
 fn a_gateway_at_its_channel_limit_is_skipped_by_the_next_call() {
     let (p1, p2) = (free_port(), free_port());
     let (rtp1, rtp2) = (RtpPeer::new(), RtpPeer::new());
