@@ -931,13 +931,18 @@ targets = ["emergency-trunk"]"#;
 address = "10.0.0.1:5060"
 transport = "tcp"
 targets = ["t"]
-probe_interval_s = 5"#;
+probe_interval_s = 5
+invite_timeout_ms = 1500"#;
         let c: GatewayConfig = toml::from_str(toml).unwrap();
         assert_eq!(c.transport, GatewayTransport::Tcp);
         assert!(toml::from_str::<GatewayConfig>(&toml.replace("tcp", "sctp")).is_err());
         let mut g = Gateways::new(vec![c], 0).unwrap();
         g.handle_timeout(0);
         assert_eq!(probes(&mut g)[0].transport, TransportKind::Tcp);
-        assert_eq!(g.seize("t", &[]).unwrap().transport, TransportKind::Tcp);
+        let s = g.seize("t", &[]).unwrap();
+        assert_eq!(
+            (s.transport, s.invite_timeout_ms),
+            (TransportKind::Tcp, Some(1500))
+        );
     }
 }
