@@ -23,6 +23,7 @@ impl Call {
             || self.survey_input(&input, now_ms, &mut out)
             || self.transfer_input(&input, now_ms, &mut out)
             || self.announce_input(&input, &mut out)
+            || self.selfquery_input(&input, now_ms, &mut out)
         {
             return out;
         }
@@ -143,11 +144,13 @@ impl Call {
             | Input::HandOverDone { .. }
             | Input::LegHold { .. }
             | Input::QueuePosition { .. }
+            | Input::TicketLookedUp { .. }
             | Input::Timer(
                 TimerKind::Transfer { .. }
                 | TimerKind::Keys { .. }
                 | TimerKind::Announce { .. }
-                | TimerKind::Survey,
+                | TimerKind::Survey
+                | TimerKind::SelfQuery { .. },
             ) => {}
             // Still unanswered after `early_media_max_ms` (no seat yet): answer before the carrier gives up.
             Input::Timer(TimerKind::EarlyMedia) => self.answer_caller(now_ms, &mut out),
@@ -170,6 +173,7 @@ impl Call {
                 self.finish(EndReason::Rejected, now_ms, out);
             }
             Plan::Consult { .. } => self.start_consult(out),
+            Plan::SelfQuery => self.start_self_query(now_ms, out),
             Plan::PromptThenHangup { prompt }
             | Plan::Announce {
                 prompt: Some(prompt),

@@ -20,6 +20,7 @@ mod flow;
 mod legs;
 mod plan;
 mod survey;
+mod selfquery;
 mod transfer;
 
 pub use announce::{chinese_number, Announcements};
@@ -32,6 +33,7 @@ pub use record::{
     TransferOutcome, VisitOutcome,
 };
 pub use survey::{Survey, SurveyPolicy};
+pub use selfquery::{LookupAnswer, SelfQueryPolicy};
 pub use transfer::{TransferDest, TransferPolicy};
 
 use dialplan::{CallQuery, Decision, Mode};
@@ -102,6 +104,8 @@ pub struct CallPolicy {
     pub announce: Option<Arc<Announcements>>,
     /// The satisfaction survey after the operator leaves (`[survey]`); None: the caller is hung up.
     pub survey: Option<SurveyPolicy>,
+    /// The progress self-query by phone (a plan's `self_query` menu key); None: such a call gets 480.
+    pub self_query: Option<Arc<SelfQueryPolicy>>,
 }
 
 impl Default for CallPolicy {
@@ -118,6 +122,7 @@ impl Default for CallPolicy {
             callback_prompt: None,
             announce: None,
             survey: None,
+            self_query: None,
         }
     }
 }
@@ -139,6 +144,8 @@ pub enum TimerKind {
     EarlyMedia,
     /// No survey key within `key_timeout_ms` after the survey prompt.
     Survey,
+    /// A self-query caller keyed nothing more (`round`: the key it belongs to).
+    SelfQuery { round: u32 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -246,6 +253,10 @@ pub enum Input {
     HandOverDone {
         leg: LegId,
         delivered: bool,
+    },
+    /// The ticket side's answer to [`Output::LookupTicket`].
+    TicketLookedUp {
+        answer: LookupAnswer,
     },
 }
 
@@ -377,6 +388,14 @@ pub enum Output {
     },
     /// Ask the ACD where the call waits (answered by [`Input::QueuePosition`]).
     AskPosition,
+    /// A self-query: ask the ticket store about ticket `number` for `caller` (with the query code the caller
+    /// keyed, if any); the answer comes as [`Input::TicketLookedUp`]. The store decides what may be said
+    /// and logs the query.
+    LookupTicket {
+        number: String,
+        code: Option<String>,
+        caller: String,
+    },
     /// The call is over: hand this record to the ticket crate. Always the last output, exactly once.
     Finished(Box<CallRecord>),
 }
@@ -467,6 +486,8 @@ pub struct Call {
     /// The satisfaction survey, once the operator left.
     survey: Option<survey::Survey>,
     survey_keys: survey::CodeKeys,
+    /// The progress self-query, while it runs.
+    selfquery: Option<selfquery::SelfQuery>,
 }
 
 impl Call {
@@ -514,12 +535,13 @@ impl Call {
             announce_round: 0,
             survey: None,
             survey_keys: survey::CodeKeys::default(),
+            selfquery: None,
         };
         let mut out = Vec::new();
         match call.plan {
             Plan::Reject { .. } => {}
-            // A feature code's confirmation is a short answered call.
-            Plan::Announce { .. } => call.answer_caller(now_ms, &mut out),
+            // A feature code's confirmation and a self-query are short answered calls.
+            Plan::Announce { .. } | Plan::SelfQuery => call.answer_caller(now_ms, &mut out),
             _ => call.open_media(now_ms, &mut out),
         }
         call.start_plan(now_ms, &mut out);

@@ -78,6 +78,13 @@
     }
     $("transfers").tBodies[0].innerHTML = rows;
 
+    const q = b.quality;
+    if (q) {
+      const m = (v) => (none(v) ? "–" : v.toFixed(2));
+      $("quality").textContent = `${L["wb.quality"]} ${m(q.mean_caller_mos)} (${q.calls} ${L["wb.quality_calls"]}, ` +
+        `${q.poor_calls} ${L["wb.quality_poor"]}) · ${L["wb.quality_latest"]} ${q.latest.map((c) => m(c.caller_mos)).join(" ")}`;
+    }
+
     liveWaiting();
     $("updated").textContent = new Date().toLocaleTimeString(lang);
     $("status").textContent = "";

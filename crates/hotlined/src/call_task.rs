@@ -51,6 +51,7 @@ pub async fn run(env: Arc<CallEnv>, call: Call, outputs: Vec<Output>, p: CallPar
         closed: false,
         parent: p.parent,
         joins: VecDeque::new(),
+        quality: Vec::new(),
     };
     task.execute(outputs).await;
     task.run().await;
@@ -79,6 +80,8 @@ pub(crate) struct CallTask {
     pub(crate) parent: Option<CallKey>,
     /// Calls whose join requests the core has yet to answer, in order: (call, the leg it will be there).
     pub(crate) joins: VecDeque<(CallKey, LegId)>,
+    /// RTCP figures of the legs that ended, for the record (`call_quality.rs`).
+    pub(crate) quality: Vec<record::LegQuality>,
 }
 
 enum Wake {
@@ -293,6 +296,11 @@ impl CallTask {
                     .map(|io| io.session.notify_refer(status, reason_phrase(status)));
                 self.session_outputs(leg, out.unwrap_or_default(), now);
             }
+            Output::LookupTicket {
+                number,
+                code,
+                caller,
+            } => crate::selfquery::lookup(&self.env, self.key, number, code, caller),
             Output::ClaimLeg { from, leg, seat } => self.claim(from, leg, seat),
             Output::HandOver { leg, handover } => self.hand_over(leg, *handover),
             Output::JoinRefused { status } => self.refuse_join(status),
@@ -300,7 +308,8 @@ impl CallTask {
             Output::StartTimer { kind, after_ms } => {
                 self.timers.push(now + after_ms.max(0), TimerId::Call(kind))
             }
-            Output::Finished(record) => {
+            Output::Finished(mut record) => {
+                record.quality = self.legs_quality();
                 info!(reason = record.end_reason.as_str(), seat = ?record.seat, wait_ms = record.wait_ms, "call ended");
                 metrics::counter!(m::CALLS_ENDED, "reason" => record.end_reason.as_str())
                     .increment(1);

@@ -255,7 +255,8 @@ pub async fn caller_media(
         }
     };
     let offer = std::str::from_utf8(msg.body()).unwrap_or("");
-    let mut session = SdpSession::new(rand::random::<u32>() as u64);
+    // A seat's own INVITE over TLS (a consult call) is answered with SRTP.
+    let mut session = crate::tls::sdp_session(crate::tls::via_transport(msg));
     // A delayed offer (Cisco/Avaya PBXs, some SBCs): our offer, G.711 both laws and RFC 4733, goes in the 200
     // and the caller's answer comes in the ACK (RFC 3264 §5); the call is answered first (`policy`).
     if offer.trim().is_empty() {
@@ -276,6 +277,7 @@ pub async fn caller_media(
     match sdp::answer(offer, leg.local_addr(), &mut session) {
         Ok((neg, answer)) => {
             leg.set_remote(&neg);
+            crate::tls::key_media(&leg, &session);
             Ok(CallerMedia {
                 leg,
                 session,
@@ -310,6 +312,7 @@ pub fn policy(env: &CallEnv) -> CallPolicy {
         callback_prompt: env.plans.acd.callback.clone(),
         announce: env.plans.announce.clone(),
         survey: env.cfg.survey.after_call(),
+        self_query: env.plans.self_query.clone(),
     }
 }
 

@@ -79,6 +79,18 @@ impl CallTask {
         })
     }
 
+    /// Every leg's RTCP figures for the record: the legs that ended before, then those still up.
+    pub(crate) fn legs_quality(&mut self) -> Vec<record::LegQuality> {
+        let mut all = std::mem::take(&mut self.quality);
+        for io in &self.legs {
+            if let Some(m) = &io.media {
+                all.push(crate::call_quality::leg_quality(io.id, m));
+            }
+        }
+        all.sort_by_key(|q| q.leg);
+        all
+    }
+
     /// The call is done with a further leg: its port goes now, requests for it get 481 from the
     /// dispatcher; its INVITE transaction is still followed (a late 2xx gets ACK + BYE).
     pub(crate) fn give_up(&mut self, leg: LegId) {
@@ -86,7 +98,9 @@ impl CallTask {
             return;
         }
         if let Some(io) = self.legs.iter_mut().find(|l| l.id == leg) {
-            io.media = None;
+            if let Some(m) = io.media.take() {
+                self.quality.push(crate::call_quality::leg_quality(leg, &m));
+            }
             io.trunk = None;
             self.env.calls.remove_call_id(io.session.call_id());
         }

@@ -66,7 +66,7 @@ pub enum LegWake {
 /// Our session settings for a leg on `transport`.
 pub fn session_config(env: &CallEnv, transport: TransportKind) -> SessionConfig {
     SessionConfig {
-        contact: env.contact(),
+        contact: crate::tls::contact(env, transport, false),
         via: env.endpoint.via_sent_by(transport),
         ..SessionConfig::default()
     }
@@ -128,7 +128,7 @@ impl LegIo {
             Codec::Pcma => [Codec::Pcma, Codec::Pcmu],
             Codec::Pcmu => [Codec::Pcmu, Codec::Pcma],
         };
-        let mut sdp = SdpSession::new(rand::random::<u32>() as u64);
+        let mut sdp = crate::tls::sdp_session(transport);
         let offer = sdp::offer(
             media.local_addr(),
             &mut sdp,
@@ -165,7 +165,11 @@ impl LegIo {
             t.request = Some(req.clone());
         }
         let gateway = trunk.as_ref().map(|t| t.gateway_name());
-        let (session, out) = InviteSession::uac(session_config(env, transport), req, now_ms);
+        let mut config = session_config(env, transport);
+        if ruri.scheme == sip::Scheme::Sips {
+            config.contact = crate::tls::contact(env, transport, true);
+        }
+        let (session, out) = InviteSession::uac(config, req, now_ms);
         info!(leg = id.0, target = ?target, contact = %ruri, %dest, ?gateway, "ringing");
         let invite_key = out.iter().find_map(|o| match o {
             SessionOutput::Request { key, .. } => Some(*key),
@@ -376,6 +380,7 @@ impl LegIo {
         match sdp::answer(offer, media.local_addr(), &mut self.sdp) {
             Ok((neg, body)) => {
                 media.set_remote(&neg);
+                crate::tls::key_media(media, &self.sdp);
                 debug!(leg = self.id.0, direction = ?neg.direction, "offer answered");
                 self.negotiated = Some(neg);
                 self.session.accept_offer(key, &body, now_ms)
@@ -399,9 +404,12 @@ impl LegIo {
         let Some(media) = &self.media else {
             return false;
         };
-        match sdp::accept_answer(answer.unwrap_or(""), &DELAYED_OFFER_CODECS) {
+        let answer = answer.unwrap_or("");
+        let crypto = sdp::accept_crypto(answer, &mut self.sdp);
+        match sdp::accept_answer(answer, &DELAYED_OFFER_CODECS).and_then(|n| crypto.map(|()| n)) {
             Ok(neg) => {
                 media.set_remote(&neg);
+                crate::tls::key_media(media, &self.sdp);
                 self.negotiated = Some(neg);
                 true
             }
@@ -415,9 +423,14 @@ impl LegIo {
     /// The answer in a 2xx to our INVITE.
     pub fn accept_answer(&mut self, answer: Option<&str>) {
         let Some(media) = &self.media else { return };
-        match sdp::accept_answer(answer.unwrap_or(""), &[Codec::Pcmu, Codec::Pcma]) {
+        let answer = answer.unwrap_or("");
+        let crypto = sdp::accept_crypto(answer, &mut self.sdp);
+        match sdp::accept_answer(answer, &[Codec::Pcmu, Codec::Pcma])
+            .and_then(|n| crypto.map(|()| n))
+        {
             Ok(neg) => {
                 media.set_remote(&neg);
+                crate::tls::key_media(media, &self.sdp);
                 self.negotiated = Some(neg);
             }
             Err(e) => warn!(leg = self.id.0, error = %e, "answer SDP unusable"),

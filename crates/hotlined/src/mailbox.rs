@@ -21,6 +21,8 @@ pub enum CallMsg {
     /// From the ACD, as the call's input: the seat(s) it picked, the seats of a department group reserved for
     /// a transfer, or the queue's maximum wait moving the call on.
     Acd(Input),
+    /// From the ticket side, as the call's input: the answer to a self-query's lookup.
+    Tickets(Input),
     /// Our 2xx to the caller was never ACKed.
     AckTimeout,
     /// Call `from` claims the department leg of the consult call whose dialog `replaces` names (its

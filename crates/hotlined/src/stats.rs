@@ -1,5 +1,6 @@
 //! Counters of the call side for /status (Prometheus has its own through `metrics`).
 
+use crate::call_quality::QualityBoard;
 use crate::metrics_names as m;
 use crate::service_level::ServiceLevels;
 use record::{CallRecord, TransferOutcome};
@@ -20,6 +21,8 @@ pub struct CallStats {
     pub transfers: Mutex<BTreeMap<String, DepartmentTransfers>>,
     /// The queues' service level over the last 24 hours, from the records.
     pub levels: ServiceLevels,
+    /// The calls' RTCP quality over the last 24 hours (since start), for the wallboard.
+    pub quality: QualityBoard,
 }
 
 /// One department's transfers on the wallboard.
@@ -41,6 +44,7 @@ impl CallStats {
             refused_acl: AtomicU64::new(0),
             transfers: Mutex::new(BTreeMap::new()),
             levels,
+            quality: QualityBoard::default(),
         }
     }
 
@@ -48,6 +52,7 @@ impl CallStats {
     /// table and Prometheus, R-05).
     pub fn count(&self, record: &CallRecord) {
         self.levels.count(record);
+        self.quality.count(record);
         if record.transfers.is_empty() {
             return;
         }

@@ -155,6 +155,8 @@ struct EngineInner {
     epoch: Instant,
     /// The wall clock at `epoch` as NTP: RTCP timestamps follow the monotonic clock from there.
     ntp_epoch: u64,
+    /// The SDES CNAME of every leg (random per engine run, RFC 7022 §4.2).
+    cname: Arc<str>,
     ports: Mutex<PortPool>,
     shards: Vec<mpsc::UnboundedSender<Paced>>,
     shard_stats: Vec<Arc<ShardStats>>,
@@ -274,6 +276,7 @@ impl MediaEngine {
             stats.push(s.clone());
             receivers.push((rx, s));
         }
+        let cfg_ip = cfg.bind_ip;
         let inner = Arc::new(EngineInner {
             ports: Mutex::new(PortPool {
                 min: cfg.port_min,
@@ -284,6 +287,7 @@ impl MediaEngine {
             cfg,
             epoch,
             ntp_epoch: rtcp_leg::ntp_now(),
+            cname: rtcp_leg::cname(cfg_ip),
             shards: senders,
             shard_stats: stats,
             next_shard: AtomicUsize::new(0),
@@ -362,7 +366,7 @@ impl MediaEngine {
     fn make_leg(
         &self,
         socket: AsyncFd<std::net::UdpSocket>,
-        rtcp_socket: AsyncFd<std::net::UdpSocket>,
+        rtcp_socket: std::net::UdpSocket,
         port: u16,
     ) -> MediaLeg {
         let local = socket
@@ -384,18 +388,16 @@ impl MediaEngine {
             tx_bytes: AtomicU64::new(0),
             dtmf_digits: AtomicU64::new(0),
             last_rx_tick: AtomicU64::new(self.inner.now_tick()),
-            state: Mutex::new(LegState::new(&self.inner, local)),
+            state: Mutex::new(LegState::new(&self.inner)),
             srtp: Default::default(),
         });
         self.inner.active_legs.fetch_add(1, Ordering::Relaxed);
         self.inner.schedule(Paced::Leg(shared.clone()));
         let recv = tokio::spawn(recv_loop(shared.clone()));
-        let rtcp = tokio::spawn(rtcp_leg::run(shared.clone()));
         MediaLeg {
             shared,
             events: ev_rx,
             recv,
-            rtcp,
         }
     }
 
@@ -488,10 +490,9 @@ struct LegState {
 }
 
 impl LegState {
-    fn new(engine: &EngineInner, local: SocketAddr) -> LegState {
+    fn new(engine: &EngineInner) -> LegState {
         let ssrc = rand::random();
-        let mut rtcp =
-            crate::rtcp::RtcpSession::new(ssrc, rtcp_leg::cname(local.ip()), engine.ntp_epoch);
+        let mut rtcp = crate::rtcp::RtcpSession::new(ssrc, engine.cname.clone(), engine.ntp_epoch);
         rtcp.start(engine.elapsed_us(), rand::random());
         LegState {
             rtcp,
@@ -519,7 +520,9 @@ struct LegShared {
     engine: Arc<EngineInner>,
     socket: AsyncFd<std::net::UdpSocket>,
     /// RTCP on port + 1 (unused by a peer that multiplexes, RFC 5761).
-    rtcp_socket: AsyncFd<std::net::UdpSocket>,
+    /// Not registered with the runtime: drained when our report is due and when the figures are read
+    /// (a peer reports every few seconds; a wake-up per report is not worth a task per leg).
+    rtcp_socket: std::net::UdpSocket,
     port: u16,
     local: SocketAddr,
     closed: AtomicBool,
@@ -585,6 +588,14 @@ impl LegShared {
         let Some(remote) = st.remote.clone() else {
             return true;
         };
+        // An RTCP report due (every few seconds): one comparison per tick otherwise.
+        if st
+            .rtcp
+            .next_due_us()
+            .is_some_and(|due| tick * TICK.as_micros() as u64 >= due)
+        {
+            rtcp_leg::report_due(self, &mut st);
+        }
         if remote.direction == Direction::SendRecv && !st.timed_out {
             let last = self.last_rx_tick.load(Ordering::Relaxed);
             if tick.saturating_sub(last) > self.engine.timeout_ticks() {
@@ -990,14 +1001,12 @@ pub struct MediaLeg {
     shared: Arc<LegShared>,
     events: mpsc::Receiver<MediaEvent>,
     recv: JoinHandle<()>,
-    rtcp: JoinHandle<()>,
 }
 
 impl Drop for MediaLeg {
     fn drop(&mut self) {
         self.shared.closed.store(true, Ordering::Relaxed);
         self.recv.abort();
-        self.rtcp.abort();
         rtcp_leg::bye(&self.shared);
         let mut st = lock(&self.shared.state);
         st.peer = None;
@@ -1114,6 +1123,7 @@ impl MediaLeg {
     /// The leg's RTCP figures now (RFC 3550 receive statistics, the peer's last report about our
     /// stream, round trip, estimated MOS): read them when the leg ends, for the call record.
     pub fn quality(&self) -> crate::rtcp::LegQualityReport {
+        rtcp_leg::drain(&self.shared);
         lock(&self.shared.state).rtcp.quality()
     }
 

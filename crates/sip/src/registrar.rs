@@ -276,6 +276,12 @@ impl Registrar {
         }
     }
 
+    /// Whether `seat` is TLS-only and `transport` (`"UDP"`, `"TLS"`, …) is not TLS: then its requests get
+    /// `403 TLS Required` too, once authenticated (the shell asks after [`Registrar::authenticate_request`]).
+    pub fn tls_required(&self, seat: &str, transport: &str) -> bool {
+        self.tls_only.contains(seat) && !transport.eq_ignore_ascii_case("TLS")
+    }
+
     /// These seats' REGISTERs over anything but TLS get `403 TLS Required` (see [`Registrar::on_register`]).
     pub fn set_tls_only(&mut self, seats: impl IntoIterator<Item = String>) {
         self.tls_only = seats.into_iter().collect();
@@ -497,7 +503,7 @@ impl Registrar {
         // Required is for option tags in Require, not for transports). Checked after authentication, so a
         // stranger learns neither that the account exists nor that it is TLS-only; the seat's phone should be
         // set to TLS anyway, so that even its digest response never travels in clear.
-        if self.tls_only.contains(&seat) && !transport.eq_ignore_ascii_case("TLS") {
+        if self.tls_required(&seat, transport) {
             return RegisterOutcome {
                 status: 403,
                 response: self.respond(req, 403, "TLS Required", &[]),

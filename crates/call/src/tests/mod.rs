@@ -11,6 +11,7 @@ mod legs;
 mod ported;
 mod queueing;
 mod survey;
+mod selfquery;
 mod transfer;
 
 /// A decision as the dial plan would return it (main mode, working hours).

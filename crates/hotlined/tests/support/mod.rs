@@ -61,14 +61,16 @@ pub struct Options {
     pub answer_first: bool,
     /// `calls.early_media_max_s` (with `answer_first = false`); 0 = never.
     pub early_media_max_s: u64,
-    /// TOML put in `[trunks]` after `allow`/`gateways` (e.g. `asserted_identity`, `[[trunks.gateway]]`
-    /// entries: an array of tables there closes `[trunks]` and the example's next section follows).
-    pub trunks_extra: String,
+    /// `sip.listen_tls` on this port with `sip.tls_cert`/`tls_key` (SIP over TLS for remote seats).
+    pub sip_tls: Option<(u16, TlsFiles)>,
     /// `survey.enabled`: the example asks every caller after the operator's part; the suite's tests were
     /// written for a caller hung up at once, so tests choose it.
     pub survey: bool,
     /// `tickets.database_url` instead of a SQLite file in the test's directory (a PostgreSQL variant).
     pub database_url: Option<String>,
+    /// TOML put in `[trunks]` after `allow`/`gateways` (e.g. `asserted_identity`, `[[trunks.gateway]]`
+    /// entries: an array of tables there closes `[trunks]` and the example's next section follows).
+    pub trunks_extra: String,
 }
 
 /// A self-signed certificate for 127.0.0.1 / localhost (rcgen), written as PEM files.
@@ -151,9 +153,10 @@ impl Default for Options {
             db: None,
             answer_first: false,
             early_media_max_s: 0,
-            trunks_extra: String::new(),
+            sip_tls: None,
             survey: false,
             database_url: None,
+            trunks_extra: String::new(),
         }
     }
 }
@@ -192,7 +195,17 @@ pub fn write_config(opts: &Options, dir: &Path) -> (PathBuf, u16, u16) {
         let v = match key {
             "enabled" if section == "[survey]" => format!("enabled = {}", opts.survey),
             "listen_udp" => format!("listen_udp = \"127.0.0.1:{sip_port}\""),
-            "listen_tcp" => format!("listen_tcp = \"127.0.0.1:{sip_port}\""),
+            "listen_tcp" => {
+                let mut v = format!("listen_tcp = \"127.0.0.1:{sip_port}\"");
+                if let Some((port, t)) = &opts.sip_tls {
+                    v += &format!(
+                        "\nlisten_tls = \"127.0.0.1:{port}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"",
+                        t.cert.display(),
+                        t.key.display()
+                    );
+                }
+                v
+            }
             "port_min" => format!("port_min = {media_base}"),
             "port_max" => format!("port_max = {}", media_base + 99),
             "max_active" => format!("max_active = {}", opts.max_active),
@@ -227,6 +240,10 @@ pub fn write_config(opts: &Options, dir: &Path) -> (PathBuf, u16, u16) {
             "login_required" => format!("login_required = {}", opts.login_required),
             "answer_before_queue" => format!("answer_before_queue = {}", opts.answer_first),
             "early_media_max_s" => format!("early_media_max_s = {}", opts.early_media_max_s),
+            "prompts_dir" => format!(
+                "prompts_dir = \"{}\"",
+                repo().join("dialplans/prompts/selfquery").display()
+            ),
             "announce_dir" => format!(
                 "announce_dir = \"{}\"",
                 repo().join("dialplans/prompts/announce").display()
@@ -831,6 +848,15 @@ pub struct Baresip {
 
 impl Baresip {
     pub fn start(d: &Daemon, seat: &str) -> Baresip {
+        let account = format!(
+            "<sip:{seat}@127.0.0.1:{}>;auth_pass=hotline-{seat};answermode=auto;regint=60",
+            d.sip.port()
+        );
+        Baresip::start_with(&account, "")
+    }
+
+    /// A baresip with this account line and `extra` config lines (modules, `sip_cafile`, `snd_path` …).
+    pub fn start_with(account: &str, extra: &str) -> Baresip {
         let dir = tempfile::tempdir().unwrap();
         let (sip, ctrl) = (free_port(), free_port());
         // A long tone as the microphone: baresip hangs up when its audio file ends.
@@ -848,19 +874,12 @@ impl Baresip {
                 "poll_method epoll\nsip_listen 127.0.0.1:{sip}\nnet_interface 127.0.0.1\n\
                  audio_player aubridge,nil\naudio_alert aubridge,nil\naudio_source aufile,{}\n\
                  module_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\nmodule aubridge.so\n\
-                 module_app account.so\nmodule_app menu.so\nmodule_app ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:{ctrl}\n",
+                 module_app account.so\nmodule_app menu.so\nmodule_app ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:{ctrl}\n{extra}",
                 tone.display()
             ),
         )
         .unwrap();
-        std::fs::write(
-            dir.path().join("accounts"),
-            format!(
-                "<sip:{seat}@127.0.0.1:{}>;auth_pass=hotline-{seat};answermode=auto;regint=60\n",
-                d.sip.port()
-            ),
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("accounts"), format!("{account}\n")).unwrap();
         let child = Command::new("baresip")
             .arg("-f")
             .arg(dir.path())
@@ -951,4 +970,49 @@ impl Drop for Baresip {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A fresh, empty PostgreSQL database on the server named by `TICKET_TEST_PG_URL` (`scripts/pg-test.sh
+/// start`), as the ticket crate's tests make them; None, with a loud message, when the variable is not set.
+pub fn fresh_pg_url() -> Option<String> {
+    let Ok(base) = std::env::var("TICKET_TEST_PG_URL") else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n!!!!!!!! PostgreSQL e2e variant SKIPPED: TICKET_TEST_PG_URL is not set \
+             (eval \"$(scripts/pg-test.sh start)\") !!!!!!!!\n"
+        );
+        return None;
+    };
+    let name = format!(
+        "e2e_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&base).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    });
+    let (head, query) = match base.split_once('?') {
+        Some((h, q)) => (h.to_string(), format!("?{q}")),
+        None => (base.clone(), String::new()),
+    };
+    let after_scheme = head.find("://").map_or(0, |i| i + 3);
+    let root = match head[after_scheme..].find('/') {
+        Some(i) => head[..after_scheme + i].to_string(),
+        None => head,
+    };
+    Some(format!("{root}/{name}{query}"))
 }

@@ -1,17 +1,17 @@
-//! The I/O of a leg's RTCP session (the rules are in `crate::rtcp`): the socket on RTP port + 1,
-//! one small tokio task per leg that sleeps until the next report is due or a report arrives,
-//! RTCP multiplexed on the RTP port (RFC 5761) handed in by the receive loop, and the BYE when
-//! the leg ends. Nothing here runs per RTP packet.
+//! The I/O of a leg's RTCP session (the rules are in `crate::rtcp`): the socket on RTP port + 1, RTCP
+//! multiplexed on the RTP port (RFC 5761) handed in by the receive loop, the report sent by the pacing
+//! thread when it falls due, and the BYE when the leg ends.
+//!
+//! Cheap per leg by design: the RTCP socket is a plain non-blocking socket, not registered with the
+//! runtime and without a task of its own. A peer reports every few seconds, so its reports wait in the
+//! socket buffer until our own report is due (the pacing tick that already visits the leg) or the leg's
+//! figures are read, and are drained then. Nothing here runs per RTP packet.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
-
-use tokio::io::unix::AsyncFd;
-use tokio::io::Interest;
 
 use super::{lock, LegShared, LegState, TICK};
 use crate::rtcp::{ntp_from_unix, SenderSnapshot};
@@ -19,6 +19,9 @@ use crate::rtp::HEADER_LEN;
 
 /// Larger than any compound RTCP we expect; longer datagrams are truncated and refused.
 const RTCP_BUF: usize = 1500;
+/// At most this many reports are read per drain (a flood waits for the next one, or is dropped by the
+/// kernel when the buffer fills).
+const DRAIN_MAX: usize = 16;
 
 /// The wall clock as NTP, once at engine start.
 pub(super) fn ntp_now() -> u64 {
@@ -28,31 +31,62 @@ pub(super) fn ntp_now() -> u64 {
     ntp_from_unix(unix)
 }
 
-/// A CNAME per leg (RFC 7022 §4.2: random, not tied to a user or host identity).
-pub(super) fn cname(ip: IpAddr) -> String {
-    format!("{:016x}@{ip}", rand::random::<u64>())
+/// The engine's CNAME (RFC 7022 §4.2: random, not tied to a user or host identity).
+pub(super) fn cname(ip: IpAddr) -> Arc<str> {
+    format!("{:016x}@{ip}", rand::random::<u64>()).into()
 }
 
-/// Binds the RTCP socket for the RTP port `rtp_port`, readable interest only (see `open_leg`).
-pub(super) fn bind(ip: IpAddr, rtp_port: u16) -> io::Result<AsyncFd<std::net::UdpSocket>> {
+/// Binds the RTCP socket for the RTP port `rtp_port`, non-blocking.
+pub(super) fn bind(ip: IpAddr, rtp_port: u16) -> io::Result<std::net::UdpSocket> {
     let port = rtp_port
         .checked_add(1)
         .ok_or_else(|| io::Error::new(io::ErrorKind::AddrInUse, "no port above the RTP port"))?;
     let sock = std::net::UdpSocket::bind(SocketAddr::new(ip, port))?;
     sock.set_nonblocking(true)?;
-    // SAFETY: as in `open_leg`: the AsyncFd owns the socket, whose fd stays open until then.
-    unsafe { AsyncFd::register_with_interest(sock, Interest::READABLE) }
-        .map_err(|e| e.into_parts().1)
+    Ok(sock)
 }
 
-/// A compound RTCP packet from the peer, on port + 1 or multiplexed on the RTP port.
-pub(super) fn on_rtcp(leg: &LegShared, buf: &[u8], from: SocketAddr, muxed: bool) {
-    let now = leg.engine.elapsed_us();
-    let mut st = lock(&leg.state);
-    if st.rtcp.on_rtcp(buf, now).is_ok() && !muxed && st.rtcp_from.is_none() {
+fn take(st: &mut LegState, buf: &[u8], from: SocketAddr, muxed: bool, now_us: u64) {
+    if st.rtcp.on_rtcp(buf, now_us).is_ok() && !muxed && st.rtcp_from.is_none() {
         // Symmetric RTCP (RFC 4961): answer to where the peer's reports really come from.
         st.rtcp_from = Some(from);
     }
+}
+
+/// A compound RTCP packet multiplexed on the RTP port (from the receive loop).
+pub(super) fn on_rtcp(leg: &LegShared, buf: &[u8], from: SocketAddr, muxed: bool) {
+    let now = leg.engine.elapsed_us();
+    take(&mut lock(&leg.state), buf, from, muxed, now);
+}
+
+/// Reads what the peer sent to port + 1 since the last time, with the leg's state locked.
+fn drain_locked(leg: &LegShared, st: &mut LegState, now_us: u64) {
+    let mut buf = [0u8; RTCP_BUF];
+    for _ in 0..DRAIN_MAX {
+        match leg.rtcp_socket.recv_from(&mut buf) {
+            Ok((n, from)) if n < RTCP_BUF => {
+                // SRTCP on an SRTP leg (RFC 3711 §3.4): authenticated and decrypted first.
+                let n = match leg.srtp.is_on() {
+                    true => match leg.srtp.unprotect_in_place(&mut buf, n) {
+                        Some(l) => l,
+                        None => continue,
+                    },
+                    false => n,
+                };
+                take(st, &buf[..n], from, false, now_us)
+            }
+            Ok(_) => {} // too long for any report we read
+            // WouldBlock: drained. ICMP errors and the like: the socket stays usable.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(_) => {}
+        }
+    }
+}
+
+/// Reads the peer's pending reports (before the figures are read).
+pub(super) fn drain(leg: &LegShared) {
+    let now = leg.engine.elapsed_us();
+    drain_locked(leg, &mut lock(&leg.state), now);
 }
 
 /// Where our reports go, and whether through the RTP socket (multiplexed).
@@ -97,29 +131,35 @@ fn send(leg: &LegShared, wire: &[u8], to: SocketAddr, muxed: bool) {
     } else {
         leg.rtcp_socket.as_raw_fd()
     };
+    // An SRTP leg's reports leave as SRTCP.
+    let sealed;
+    let wire = if leg.srtp.is_on() {
+        match leg.srtp.protect(wire) {
+            Some(p) => {
+                sealed = p;
+                &sealed[..]
+            }
+            None => return,
+        }
+    } else {
+        wire
+    };
     // RTCP is not counted in the leg's RTP figures (they are the SR's sender counts).
     let _ = crate::udp::send_batch(fd, &[(wire, to)]);
 }
 
-/// The report that is due, if one is.
-fn report_due(leg: &LegShared) {
+/// Our report fell due (from the pacing tick, the leg locked): read the peer's, then send ours.
+pub(super) fn report_due(leg: &LegShared, st: &mut LegState) {
     let now = leg.engine.elapsed_us();
-    let mut st = lock(&leg.state);
-    let Some(due) = st.rtcp.next_due_us() else {
-        return;
-    };
-    if now < due {
-        return;
-    }
-    match target(&st) {
+    drain_locked(leg, st, now);
+    match target(st) {
         Some((to, muxed)) => {
-            let snap = sender(leg, &st, now);
+            let snap = sender(leg, st, now);
             if let Some(wire) = st.rtcp.poll(now, snap, rand::random()) {
-                drop(st);
                 send(leg, &wire, to, muxed);
             }
         }
-        // Nobody to report to yet (a leg still ringing): try again an interval later.
+        // Nobody to report to yet: try again an interval later.
         None => st.rtcp.postpone(now, rand::random()),
     }
 }
@@ -138,38 +178,4 @@ pub(super) fn bye(leg: &LegShared) {
     let wire = st.rtcp.bye(now, snap);
     drop(st);
     send(leg, &wire, to, muxed);
-}
-
-/// One leg's RTCP task: reports at the interval, and the peer's reports on port + 1. Aborted
-/// when the `MediaLeg` drops.
-pub(super) async fn run(leg: Arc<LegShared>) {
-    let mut buf = [0u8; RTCP_BUF];
-    loop {
-        if leg.closed.load(Ordering::Relaxed) {
-            return;
-        }
-        let due = lock(&leg.state).rtcp.next_due_us();
-        let wake = match due {
-            Some(us) => leg.engine.epoch + Duration::from_micros(us),
-            None => return,
-        };
-        tokio::select! {
-            r = leg.rtcp_socket.readable() => {
-                let Ok(mut ready) = r else {
-                    tokio::task::yield_now().await;
-                    continue;
-                };
-                loop {
-                    match ready.try_io(|s| s.get_ref().recv_from(&mut buf)) {
-                        Ok(Ok((n, from))) if n < RTCP_BUF => on_rtcp(&leg, &buf[..n], from, false),
-                        Ok(Ok(_)) => {} // too long for any report of ours to read
-                        // ICMP port unreachable and the like: the socket stays usable.
-                        Ok(Err(_)) => break,
-                        Err(_would_block) => break,
-                    }
-                }
-            }
-            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => report_due(&leg),
-        }
-    }
 }

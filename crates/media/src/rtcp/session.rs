@@ -4,6 +4,8 @@
 //! [`RtcpSession::on_rtcp`], asks [`RtcpSession::poll`] at [`RtcpSession::next_due_us`], and sends
 //! what it returns. Time is µs on one monotonic clock; NTP timestamps are derived from it.
 
+use std::sync::Arc;
+
 use super::interval::{rtcp_interval, two_party};
 use super::stats::ReceiverStats;
 use super::{
@@ -57,7 +59,8 @@ pub struct LegQualityReport {
 #[derive(Debug, Clone)]
 pub struct RtcpSession {
     ssrc: u32,
-    cname: String,
+    /// Shared by every leg of an engine (RFC 7022 §4.2 lets an endpoint use one per run).
+    cname: Arc<str>,
     ntp_epoch: u64,
     /// The peer's stream, counted per packet by the engine.
     pub rx: ReceiverStats,
@@ -78,7 +81,7 @@ pub struct RtcpSession {
 impl RtcpSession {
     /// `ssrc` is our outgoing stream's; `ntp_epoch` the NTP time of µs 0 of the clock `now_us`
     /// runs on.
-    pub fn new(ssrc: u32, cname: impl Into<String>, ntp_epoch: u64) -> RtcpSession {
+    pub fn new(ssrc: u32, cname: impl Into<Arc<str>>, ntp_epoch: u64) -> RtcpSession {
         RtcpSession {
             ssrc,
             cname: cname.into(),
@@ -190,7 +193,7 @@ impl RtcpSession {
         vec![
             first,
             RtcpPacket::Sdes {
-                chunks: vec![(self.ssrc, Some(self.cname.clone()))],
+                chunks: vec![(self.ssrc, Some(self.cname.to_string()))],
             },
         ]
     }
