@@ -149,6 +149,7 @@ impl CallTask {
                                     self.session_outputs(leg, out, now);
                                 }
                             }
+                            TimerId::TrunkSetup(leg, n) => self.trunk_setup_expired(leg, n, now),
                         }
                     }
                 }
@@ -241,6 +242,7 @@ impl CallTask {
                         self.env.calls.add_call_id(self.key, io.session.call_id());
                         self.legs.push(io);
                         self.session_outputs(leg, out, now);
+                        self.arm_trunk_setup(leg, now);
                     }
                     Err(status) => self.pending.push_back(Input::LegFailed { leg, status }),
                 }

@@ -219,6 +219,8 @@ impl Pump {
                                     self.session_outputs(out, now);
                                 }
                             }
+                            // Only a call task arms gateway setup timers (`trunk_legs.rs`).
+                            TimerId::TrunkSetup(..) => {}
                         }
                     }
                 }

@@ -71,26 +71,8 @@ fn default_max_message() -> usize {
     65_535
 }
 
-/// Which source addresses may send calls in (carrier trunks). Others get 403.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TrunkConfig {
-    /// CIDR blocks or single addresses, e.g. ["127.0.0.1/32", "10.20.0.0/16"].
-    pub allow: Vec<String>,
-    /// Where to send calls for dial-plan targets by host (`sip:110@emergency-trunk` → that SBC), so plans
-    /// name lines, not addresses. A target whose host is an IP address needs no entry.
-    #[serde(default)]
-    pub gateways: std::collections::BTreeMap<String, SocketAddr>,
-    /// `[[trunks.gateway]]`: named gateways probed with OPTIONS, several per target host (each lists the
-    /// hosts it carries in `targets`), tried by priority with failover on timeout, 408, 5xx and 503, each
-    /// with a channel limit (`sip::gateway`). A target host served here must not be in `gateways` too.
-    #[serde(default)]
-    pub gateway: Vec<sip::gateway::GatewayConfig>,
-    /// Our identity on calls out through a trunk, sent as P-Asserted-Identity (RFC 3325 §9.1), e.g.
-    /// `sip:12345@center.example`; none sends no P-Asserted-Identity.
-    #[serde(default)]
-    pub asserted_identity: Option<String>,
-}
+/// `[trunks]`: in `trunk_config.rs`.
+pub use crate::trunk_config::TrunkConfig;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

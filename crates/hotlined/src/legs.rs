@@ -50,6 +50,8 @@ pub struct LegIo {
     pub held: bool,
     /// The channel an outgoing leg holds on a pool gateway (released when dropped).
     pub trunk: Option<Box<TrunkChannel>>,
+    /// Our INVITE has had a response (provisional or final) from the far end.
+    pub heard: bool,
 }
 
 /// How a caller who asked for privacy (RFC 3323 §4.1.1.3) or sent no number is presented to seats.
@@ -103,6 +105,7 @@ impl LegIo {
             replaces: None,
             held: false,
             trunk: None,
+            heard: false,
         }
     }
 
@@ -189,14 +192,22 @@ impl LegIo {
             replaces: None,
             held: false,
             trunk,
+            heard: false,
         };
         Ok((leg, out))
     }
 
     /// The same INVITE again, with a new Call-ID, to the next gateway of this leg's trunk channel
     /// (`TrunkChannel::fail_over` chose it); the old session is over (its INVITE got a final answer).
-    /// Returns the old Call-ID and the new session's outputs.
-    pub fn redial(&mut self, env: &CallEnv, now_ms: i64) -> Option<(String, Vec<SessionOutput>)> {
+    /// Returns the old Call-ID and the new session's outputs; with `park`, the old session (its INVITE
+    /// still unanswered) as a leg of its own under that id, without media, to be hung up and followed
+    /// to its end.
+    pub fn redial(
+        &mut self,
+        env: &CallEnv,
+        now_ms: i64,
+        park: Option<LegId>,
+    ) -> Option<(String, Vec<SessionOutput>, Option<LegIo>)> {
         let trunk = self.trunk.as_ref()?;
         let (dest, transport) = trunk.address()?;
         let mut req = trunk.request.clone()?;
@@ -204,14 +215,39 @@ impl LegIo {
         let (session, out) = InviteSession::uac(session_config(env, transport), req, now_ms);
         let old = std::mem::replace(&mut self.session, session);
         info!(leg = self.id.0, %dest, gateway = trunk.gateway_name(), "ringing the next gateway");
+        let old_call_id = old.call_id().to_string();
+        let (old_dest, old_transport) = (self.dest, self.transport);
         (self.dest, self.transport) = (dest, transport);
-        self.client.clear();
-        self.invite_key = out.iter().find_map(|o| match o {
-            SessionOutput::Request { key, .. } => Some(*key),
-            _ => None,
+        let old_client = std::mem::take(&mut self.client);
+        let old_key = std::mem::replace(
+            &mut self.invite_key,
+            out.iter().find_map(|o| match o {
+                SessionOutput::Request { key, .. } => Some(*key),
+                _ => None,
+            }),
+        );
+        let old_final = std::mem::replace(&mut self.invite_final, false);
+        self.heard = false;
+        let parked = park.map(|id| LegIo {
+            id,
+            session: old,
+            media: None,
+            sdp: SdpSession::new(0),
+            negotiated: None,
+            dest: old_dest,
+            transport: old_transport,
+            server: HashMap::new(),
+            client: old_client,
+            invite_key: old_key,
+            invite_final: old_final,
+            next_key: 1,
+            refer_key: None,
+            replaces: None,
+            held: false,
+            trunk: None,
+            heard: false,
         });
-        self.invite_final = false;
-        Some((old.call_id().to_string(), out))
+        Some((old_call_id, out, parked))
     }
 
     /// Take the leg apart to move it to another call (`timers`: its session timers, taken from the wheel).
@@ -252,6 +288,7 @@ impl LegIo {
             replaces: None,
             held: false,
             trunk: p.trunk,
+            heard: true,
         };
         (leg, p.timers)
     }
@@ -326,6 +363,11 @@ impl LegIo {
             )
         {
             self.invite_final = true;
+        }
+        if Some(key) == self.invite_key
+            && matches!(*ev, TxEvent::Provisional(_) | TxEvent::Final(_))
+        {
+            self.heard = true;
         }
         self.session.on_tx_event(key, *ev, now_ms)
     }

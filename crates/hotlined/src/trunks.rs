@@ -108,6 +108,16 @@ impl TrunkChannel {
         }
     }
 
+    /// Which attempt of the sequence this is (1 = the first gateway).
+    pub fn attempt(&self) -> u32 {
+        self.tried.len() as u32
+    }
+
+    /// The current gateway's `invite_timeout_ms`.
+    pub fn invite_timeout_ms(&self) -> Option<u32> {
+        self.current.and_then(|s| s.invite_timeout_ms)
+    }
+
     pub fn address(&self) -> Option<(SocketAddr, TransportKind)> {
         self.current.map(|s| (s.address, s.transport))
     }

@@ -39,13 +39,22 @@ fn gateway(scenario: &str, port: u16, rtp: &RtpPeer) -> Sipp {
 /// `[[trunks.gateway]]` entries for the example plan's emergency line (`emergency-trunk.invalid`):
 /// probed every second, down after 2 lost probes (500 ms each).
 fn pool(gateways: &[(&str, u16, u32)]) -> String {
+    pool_with(gateways, 4)
+}
+
+fn pool_with(gateways: &[(&str, u16, u32)], max_channels: u32) -> String {
+    pool_extra(gateways, max_channels, "")
+}
+
+/// `extra`: TOML lines added to every entry.
+fn pool_extra(gateways: &[(&str, u16, u32)], max_channels: u32, extra: &str) -> String {
     let mut t = String::from("asserted_identity = \"sip:12345@hotline.example\"\n");
     for (name, port, priority) in gateways {
         t += &format!(
             "[[trunks.gateway]]\nname = \"{name}\"\naddress = \"127.0.0.1:{port}\"\n\
              transport = \"udp\"\ntargets = [\"emergency-trunk.invalid\"]\npriority = {priority}\n\
              probe_interval_s = 1\nprobe_timeout_ms = 500\nfailure_threshold = 2\n\
-             recovery_threshold = 1\nmax_channels = 4\n"
+             recovery_threshold = 1\nmax_channels = {max_channels}\n{extra}"
         );
     }
     t
@@ -181,6 +190,121 @@ fn a_503_from_the_first_gateway_during_call_setup_fails_over_to_the_second() {
         "{st}"
     );
     let _ = second.child.kill();
+}
+
+#[test]
+fn a_gateway_that_never_answers_the_invite_is_failed_over_after_the_transaction_timeout() {
+    let (p1, p2) = (free_port(), free_port());
+    let (rtp1, rtp2) = (RtpPeer::new(), RtpPeer::new());
+    let first = gateway("gateway_silent.xml", p1, &rtp1);
+    let mut second = gateway("gateway.xml", p2, &rtp2);
+    let d = Daemon::start(Options {
+        trunks_extra: pool(&[("sbc-a", p1, 1), ("sbc-b", p2, 2)]),
+        ..Options::default()
+    });
+    wait_gateway(&d, "sbc-a", "up", Duration::from_secs(5));
+    wait_gateway(&d, "sbc-b", "up", Duration::from_secs(5));
+    let started = Instant::now();
+    let caller_rtp = RtpPeer::new();
+    let mut caller = dial(&d, "caller.xml", "110", caller_rtp.port(), 500);
+    let st = caller.wait(Duration::from_secs(50));
+    assert!(st.success(), "caller:\n{}\n{}", caller.messages(), d.log());
+    let took = started.elapsed();
+    eprintln!("the call completed on the second gateway {took:?} after it started");
+    // Timer B (64·T1 = 32 s) ends the first attempt with 408; the second gateway answers at once.
+    assert!(took >= Duration::from_secs(32), "{took:?}");
+    assert!(
+        first.messages().contains("INVITE sip:110@"),
+        "{}",
+        first.messages()
+    );
+    let seen = second.messages();
+    assert!(
+        seen.contains("INVITE sip:110@") && seen.contains("BYE sip:"),
+        "{seen}"
+    );
+    d.wait_idle(Duration::from_secs(5));
+    assert_eq!(
+        d.call_records(1)[0].end_reason,
+        ticket::EndReason::CallerHangup
+    );
+    let _ = second.child.kill();
+}
+
+#[test]
+fn with_invite_timeout_ms_a_silent_gateway_is_failed_over_within_it() {
+    let (p1, p2) = (free_port(), free_port());
+    let (rtp1, rtp2) = (RtpPeer::new(), RtpPeer::new());
+    let first = gateway("gateway_silent.xml", p1, &rtp1);
+    let mut second = gateway("gateway.xml", p2, &rtp2);
+    let d = Daemon::start(Options {
+        trunks_extra: pool_extra(
+            &[("sbc-a", p1, 1), ("sbc-b", p2, 2)],
+            4,
+            "invite_timeout_ms = 2000\n",
+        ),
+        ..Options::default()
+    });
+    wait_gateway(&d, "sbc-a", "up", Duration::from_secs(5));
+    wait_gateway(&d, "sbc-b", "up", Duration::from_secs(5));
+    let started = Instant::now();
+    let caller_rtp = RtpPeer::new();
+    let mut caller = dial(&d, "caller.xml", "110", caller_rtp.port(), 500);
+    let st = caller.wait(Duration::from_secs(50));
+    assert!(st.success(), "caller:\n{}\n{}", caller.messages(), d.log());
+    let took = started.elapsed();
+    eprintln!("with invite_timeout_ms = 2000 the call completed {took:?} after it started");
+    assert!(took < Duration::from_secs(6), "{took:?}");
+    assert!(
+        first.messages().contains("INVITE sip:110@"),
+        "{}",
+        first.messages()
+    );
+    let seen = second.messages();
+    assert!(
+        seen.contains("INVITE sip:110@") && seen.contains("BYE sip:"),
+        "{seen}"
+    );
+    assert_eq!(
+        d.call_records(1)[0].end_reason,
+        ticket::EndReason::CallerHangup
+    );
+    // The first gateway's INVITE is still followed (cancelled once it answers, or until Timer B);
+    // the call itself is over.
+    let _ = second.child.kill();
+}
+
+#[test]
+fn a_gateway_at_its_channel_limit_is_skipped_by_the_next_call() {
+    let (p1, p2) = (free_port(), free_port());
+    let (rtp1, rtp2) = (RtpPeer::new(), RtpPeer::new());
+    let mut first = gateway("gateway.xml", p1, &rtp1);
+    let mut second = gateway("gateway.xml", p2, &rtp2);
+    let d = Daemon::start(Options {
+        trunks_extra: pool_with(&[("sbc-a", p1, 1), ("sbc-b", p2, 2)], 1),
+        ..Options::default()
+    });
+    wait_gateway(&d, "sbc-a", "up", Duration::from_secs(5));
+    wait_gateway(&d, "sbc-b", "up", Duration::from_secs(5));
+    // The first call holds sbc-a's one channel for 4 s; the second comes meanwhile.
+    let (r1, r2) = (RtpPeer::new(), RtpPeer::new());
+    let mut long = dial(&d, "caller.xml", "110", r1.port(), 4000);
+    wait_for(Duration::from_secs(5), "sbc-a busy", || {
+        gateway_state(&d, "sbc-a")["channels_in_use"] == 1
+    });
+    let mut short = dial(&d, "caller.xml", "110", r2.port(), 500);
+    let st = short.wait(Duration::from_secs(30));
+    assert!(st.success(), "{}\n{}", short.messages(), d.log());
+    assert!(
+        long.wait(Duration::from_secs(30)).success(),
+        "{}",
+        long.messages()
+    );
+    d.wait_idle(Duration::from_secs(5));
+    let count = |s: &Sipp| s.messages().matches("INVITE sip:110@").count();
+    assert_eq!((count(&first), count(&second)), (1, 1), "one call each");
+    assert_eq!(d.call_records(2).len(), 2);
+    let _ = (first.child.kill(), second.child.kill());
 }
 
 #[test]

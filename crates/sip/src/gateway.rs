@@ -71,6 +71,10 @@ pub struct GatewayConfig {
     /// Consecutive good probes that bring a Down gateway Up (Kamailio `ds_inactive_threshold`).
     #[serde(default = "default_recovery")]
     pub recovery_threshold: u32,
+    /// An INVITE that has had no response at all (not even 100 Trying) this long is failed over as a
+    /// 408 (Kamailio `fr_timer`); none: when its transaction times out (Timer B, 64·T1 = 32 s).
+    #[serde(default)]
+    pub invite_timeout_ms: Option<u32>,
 }
 
 /// `transport = "udp"` (the default) or `"tcp"`.
@@ -216,6 +220,8 @@ pub struct Seized {
     pub gateway: GatewayId,
     pub address: SocketAddr,
     pub transport: TransportKind,
+    /// The gateway's `invite_timeout_ms`.
+    pub invite_timeout_ms: Option<u32>,
 }
 
 /// Should a leg that ended with `status` try the next gateway? Timeout (408), transport error and
@@ -419,6 +425,7 @@ impl Gateways {
             gateway: g.id,
             address: g.cfg.address,
             transport: g.cfg.transport.kind(),
+            invite_timeout_ms: g.cfg.invite_timeout_ms,
         })
     }
 
@@ -608,6 +615,7 @@ mod tests {
             probe_timeout_ms: 2_000,
             failure_threshold: 3,
             recovery_threshold: 2,
+            invite_timeout_ms: None,
         }
     }
 
@@ -923,13 +931,18 @@ targets = ["emergency-trunk"]"#;
 address = "10.0.0.1:5060"
 transport = "tcp"
 targets = ["t"]
-probe_interval_s = 5"#;
+probe_interval_s = 5
+invite_timeout_ms = 1500"#;
         let c: GatewayConfig = toml::from_str(toml).unwrap();
         assert_eq!(c.transport, GatewayTransport::Tcp);
         assert!(toml::from_str::<GatewayConfig>(&toml.replace("tcp", "sctp")).is_err());
         let mut g = Gateways::new(vec![c], 0).unwrap();
         g.handle_timeout(0);
         assert_eq!(probes(&mut g)[0].transport, TransportKind::Tcp);
-        assert_eq!(g.seize("t", &[]).unwrap().transport, TransportKind::Tcp);
+        let s = g.seize("t", &[]).unwrap();
+        assert_eq!(
+            (s.transport, s.invite_timeout_ms),
+            (TransportKind::Tcp, Some(1500))
+        );
     }
 }

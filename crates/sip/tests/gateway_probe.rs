@@ -44,6 +44,7 @@ fn gw(name: &str, address: SocketAddr, priority: u32) -> GatewayConfig {
         probe_timeout_ms: 300,
         failure_threshold: 2,
         recovery_threshold: 1,
+        invite_timeout_ms: None,
     }
 }
 
