@@ -9,6 +9,8 @@
 //! Runs when `kamailio` is installed (CI installs it); without it the test says so and passes, like the
 //! suite's other optional peers (`HOTLINE_REQUIRE_KAMAILIO=1` makes it fail instead).
 
+#[path = "support/pg.rs"]
+mod pg;
 mod support;
 
 use std::net::SocketAddr;
@@ -169,7 +171,7 @@ fn active(d: &Daemon) -> u64 {
 #[test]
 fn kamailio_spreads_calls_over_two_instances_and_fails_over_when_one_is_killed() {
     let Some(bin) = kamailio_bin() else { return };
-    let (db_url, _db_dir) = match fresh_pg_url() {
+    let (db_url, _db_dir) = match pg::fresh_database() {
         Some(url) => (url, None),
         None => {
             let dir = tempfile::tempdir().unwrap();

@@ -214,9 +214,13 @@ fn one_key_transfer_mixes_three_then_leaves_caller_and_department_connected() {
         p.d.log()
     );
     // Supervisors see it on the wallboard and in /status.
-    let board = p.d.http_get("/wallboard").unwrap_or_default();
-    assert!(
-        board.contains("<td>市医保局</td><td>1</td><td>1</td><td>0</td><td>100.0%</td>"),
+    // (the page draws /wallboard/data's department rows: e2e_wallboard_page renders it in a browser)
+    let board: serde_json::Value =
+        serde_json::from_str(&p.d.http_get("/wallboard/data").unwrap_or_default()).unwrap_or_default();
+    let dept = &board["transfers"]["市医保局"];
+    assert_eq!(
+        (&dept["attempts"], &dept["answered_within_target"], &dept["failed"]),
+        (&1.into(), &1.into(), &0.into()),
         "{board}"
     );
     assert_eq!(
@@ -283,9 +287,12 @@ fn a_transfer_not_answered_in_15_seconds_falls_back_to_the_operator_and_opens_a_
         p.caller_sipp.messages(),
         p.d.log()
     );
-    let board = p.d.http_get("/wallboard").unwrap_or_default();
-    assert!(
-        board.contains("<td>市医保局</td><td>1</td><td>0</td><td>1</td><td>0.0%</td>"),
+    let board: serde_json::Value =
+        serde_json::from_str(&p.d.http_get("/wallboard/data").unwrap_or_default()).unwrap_or_default();
+    let dept = &board["transfers"]["市医保局"];
+    assert_eq!(
+        (&dept["attempts"], &dept["answered_within_target"], &dept["failed"]),
+        (&1.into(), &0.into(), &1.into()),
         "{board}"
     );
     let rec = p.d.call_records(1).remove(0);
