@@ -11,6 +11,11 @@
 //! puts the thread on whichever core is free (measured: see BENCHMARKS.md). Empty slots are
 //! skipped and an idle shard blocks on its queue. RTP timestamps come from the tick number,
 //! never from wall time.
+//!
+//! RTCP (`rtcp_leg`): each leg also binds RTP port + 1; the pacing tick sends the leg's report when
+//! it falls due and drains the peer's reports then; RTCP multiplexed on the RTP port (RFC 5761)
+//! comes through the receive loop. Receive statistics are counted per RTP packet under the leg's
+//! lock the relay takes anyway.
 
 use std::collections::{HashSet, VecDeque};
 use std::io;
