@@ -154,5 +154,7 @@ pub(super) fn bye(leg: &LegShared) {
     let snap = sender(leg, &st, now);
     let wire = st.rtcp.bye(now, snap);
     drop(st);
-    send(leg, &wire, to, muxed);
+    if let Some(wire) = wire {
+        send(leg, &wire, to, muxed);
+    }
 }
