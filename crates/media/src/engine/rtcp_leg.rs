@@ -55,15 +55,21 @@ fn take(st: &mut LegState, buf: &[u8], from: SocketAddr, muxed: bool, now_us: u6
 
 /// A compound RTCP packet multiplexed on the RTP port (from the receive loop).
 pub(super) fn on_rtcp(leg: &LegShared, buf: &[u8], from: SocketAddr, muxed: bool) {
+    if !leg.engine.rtcp {
+        return;
+    }
     let now = leg.engine.elapsed_us();
     take(&mut lock(&leg.state), buf, from, muxed, now);
 }
 
 /// Reads what the peer sent to port + 1 since the last time, with the leg's state locked.
 fn drain_locked(leg: &LegShared, st: &mut LegState, now_us: u64) {
+    let Some(sock) = &leg.rtcp_socket else {
+        return;
+    };
     let mut buf = [0u8; RTCP_BUF];
     for _ in 0..DRAIN_MAX {
-        match leg.rtcp_socket.recv_from(&mut buf) {
+        match sock.recv_from(&mut buf) {
             Ok((n, from)) if n < RTCP_BUF => take(st, &buf[..n], from, false, now_us),
             Ok(_) => {} // too long for any report we read
             // WouldBlock: drained. ICMP errors and the like: the socket stays usable.
@@ -116,10 +122,10 @@ fn sender(leg: &LegShared, st: &LegState, now_us: u64) -> Option<SenderSnapshot>
 }
 
 fn send(leg: &LegShared, wire: &[u8], to: SocketAddr, muxed: bool) {
-    let fd = if muxed {
-        leg.socket.as_raw_fd()
-    } else {
-        leg.rtcp_socket.as_raw_fd()
+    let fd = match (&leg.rtcp_socket, muxed) {
+        (_, true) => leg.socket.as_raw_fd(),
+        (Some(s), false) => s.as_raw_fd(),
+        (None, false) => return,
     };
     // RTCP is not counted in the leg's RTP figures (they are the SR's sender counts).
     let _ = crate::udp::send_batch(fd, &[(wire, to)]);
