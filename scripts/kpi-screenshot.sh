@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Screenshots of the KPI report page for the docs: starts the example daemon (deploy/hotlined.toml) on its own
 # ports with a throwaway SQLite database, files a few tickets through the API so the charts have figures, and
-# renders /kpi (Chinese) and /kpi?lang=en in headless Chromium.
+# renders /kpi (Chinese), /kpi?lang=en and the wallboard (/wallboard) in headless Chromium.
 #   scripts/kpi-screenshot.sh [OUT_DIR]      (default docs/img; needs chromium, fonts-noto-cjk, curl)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,3 +61,4 @@ shot() { # path file
 }
 shot /kpi "$out/kpi.png"
 shot "/kpi?lang=en" "$out/kpi-en.png"
+shot /wallboard "$out/wallboard.png"

@@ -20,8 +20,10 @@ impl Call {
         }
         if self.consult_input(&input, now_ms, &mut out)
             || self.attended_input(&input, now_ms, &mut out)
+            || self.survey_input(&input, now_ms, &mut out)
             || self.transfer_input(&input, now_ms, &mut out)
             || self.announce_input(&input, &mut out)
+            || self.selfquery_input(&input, now_ms, &mut out)
         {
             return out;
         }
@@ -142,8 +144,13 @@ impl Call {
             | Input::HandOverDone { .. }
             | Input::LegHold { .. }
             | Input::QueuePosition { .. }
+            | Input::TicketLookedUp { .. }
             | Input::Timer(
-                TimerKind::Transfer { .. } | TimerKind::Keys { .. } | TimerKind::Announce { .. },
+                TimerKind::Transfer { .. }
+                | TimerKind::Keys { .. }
+                | TimerKind::Announce { .. }
+                | TimerKind::Survey
+                | TimerKind::SelfQuery { .. },
             ) => {}
             // Still unanswered after `early_media_max_ms` (no seat yet): answer before the carrier gives up.
             Input::Timer(TimerKind::EarlyMedia) => self.answer_caller(now_ms, &mut out),
@@ -166,6 +173,7 @@ impl Call {
                 self.finish(EndReason::Rejected, now_ms, out);
             }
             Plan::Consult { .. } => self.start_consult(out),
+            Plan::SelfQuery => self.start_self_query(now_ms, out),
             Plan::PromptThenHangup { prompt }
             | Plan::Announce {
                 prompt: Some(prompt),
@@ -305,6 +313,8 @@ impl Call {
                 self.release(leg, out);
                 self.phase = Phase::Connected { leg: next };
             }
+            // The operator left: the survey when it runs, else the caller is hung up.
+            None if self.survey_after_seat(leg, now_ms, out) => {}
             None => {
                 out.push(Output::Hangup { leg: LegId::CALLER });
                 self.release(leg, out);
@@ -330,6 +340,8 @@ impl Call {
         }
         let reason = match self.phase {
             Phase::Callback => EndReason::Callback,
+            // The operator ended the call; the caller left during the survey.
+            Phase::Survey => EndReason::SeatHangup,
             Phase::Connected { .. } => EndReason::CallerHangup,
             Phase::Offering { .. } if !self.queued() => EndReason::Cancelled,
             Phase::Offering { .. } | Phase::Queued => EndReason::AbandonedInQueue,

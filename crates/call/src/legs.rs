@@ -27,8 +27,9 @@ pub enum Target {
     /// A department's seat group. Today a department group is an ACD queue ([`crate::Plan::Queue`]); this
     /// variant is for ring-all later.
     Group { group: String },
-    /// A SIP/tel URI; `gateway` = Some(host) when the URI's host is not an IP literal (it must then be a name
-    /// of `[trunks] gateways`). A `tel:` URI has no host: `gateway` is None and the shell picks the trunk.
+    /// A SIP/tel URI; `gateway` = Some(host) when the URI's host is not an IP literal: it then names a trunk
+    /// (a `[[trunks.gateway]]` pool, tried by priority with failover inside the one leg, or an address of
+    /// `[trunks] gateways`). A `tel:` URI has no host: `gateway` is None and the shell picks the trunk.
     Uri {
         uri: String,
         gateway: Option<String>,

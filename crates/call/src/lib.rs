@@ -14,13 +14,17 @@
 
 mod announce;
 mod attended;
+pub mod callback;
 mod consult;
 mod flow;
 mod legs;
 mod plan;
+mod selfquery;
+mod survey;
 mod transfer;
 
 pub use announce::{chinese_number, Announcements};
+pub use callback::{CallBack, CallBackOutcome, CallBackPlan};
 pub use consult::Handover;
 pub use legs::{LegId, LegState, Target, Topology};
 pub use plan::{plan_for, unavailable, Plan, Router};
@@ -28,6 +32,8 @@ pub use record::{
     CallRecord, EndReason, QueueVisit, TransferAttempt, TransferEndedBy, TransferKind,
     TransferOutcome, VisitOutcome,
 };
+pub use selfquery::{LookupAnswer, SelfQueryPolicy};
+pub use survey::{Survey, SurveyPolicy};
 pub use transfer::{TransferDest, TransferPolicy};
 
 use dialplan::{CallQuery, Decision, Mode};
@@ -96,6 +102,10 @@ pub struct CallPolicy {
     pub callback_prompt: Option<PromptRef>,
     /// Position and expected-wait announcements while waiting (per queue).
     pub announce: Option<Arc<Announcements>>,
+    /// The satisfaction survey after the operator leaves (`[survey]`); None: the caller is hung up.
+    pub survey: Option<SurveyPolicy>,
+    /// The progress self-query by phone (a plan's `self_query` menu key); None: such a call gets 480.
+    pub self_query: Option<Arc<SelfQueryPolicy>>,
 }
 
 impl Default for CallPolicy {
@@ -111,6 +121,8 @@ impl Default for CallPolicy {
             transfer: TransferPolicy::default(),
             callback_prompt: None,
             announce: None,
+            survey: None,
+            self_query: None,
         }
     }
 }
@@ -130,6 +142,10 @@ pub enum TimerKind {
     Announce { round: u32 },
     /// The call has been in early media for `early_media_max_ms`: answer it.
     EarlyMedia,
+    /// No survey key within `key_timeout_ms` after the survey prompt.
+    Survey,
+    /// A self-query caller keyed nothing more (`round`: the key it belongs to).
+    SelfQuery { round: u32 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -237,6 +253,10 @@ pub enum Input {
     HandOverDone {
         leg: LegId,
         delivered: bool,
+    },
+    /// The ticket side's answer to [`Output::LookupTicket`].
+    TicketLookedUp {
+        answer: LookupAnswer,
     },
 }
 
@@ -368,6 +388,14 @@ pub enum Output {
     },
     /// Ask the ACD where the call waits (answered by [`Input::QueuePosition`]).
     AskPosition,
+    /// A self-query: ask the ticket store about ticket `number` for `caller` (with the query code the caller
+    /// keyed, if any); the answer comes as [`Input::TicketLookedUp`]. The store decides what may be said
+    /// and logs the query.
+    LookupTicket {
+        number: String,
+        code: Option<String>,
+        caller: String,
+    },
     /// The call is over: hand this record to the ticket crate. Always the last output, exactly once.
     Finished(Box<CallRecord>),
 }
@@ -406,6 +434,8 @@ enum Phase {
     Consulting,
     /// The maximum wait ran out: the call-back promise plays, then the call ends.
     Callback,
+    /// The operator left: the caller answers the satisfaction survey (`survey.rs`).
+    Survey,
     Ended,
 }
 
@@ -453,6 +483,11 @@ pub struct Call {
     announcing: std::collections::VecDeque<PromptRef>,
     announce_playing: bool,
     announce_round: u32,
+    /// The satisfaction survey, once the operator left.
+    survey: Option<survey::Survey>,
+    survey_keys: survey::CodeKeys,
+    /// The progress self-query, while it runs.
+    selfquery: Option<selfquery::SelfQuery>,
 }
 
 impl Call {
@@ -498,12 +533,15 @@ impl Call {
             announcing: std::collections::VecDeque::new(),
             announce_playing: false,
             announce_round: 0,
+            survey: None,
+            survey_keys: survey::CodeKeys::default(),
+            selfquery: None,
         };
         let mut out = Vec::new();
         match call.plan {
             Plan::Reject { .. } => {}
-            // A feature code's confirmation is a short answered call.
-            Plan::Announce { .. } => call.answer_caller(now_ms, &mut out),
+            // A feature code's confirmation and a self-query are short answered calls.
+            Plan::Announce { .. } | Plan::SelfQuery => call.answer_caller(now_ms, &mut out),
             _ => call.open_media(now_ms, &mut out),
         }
         call.start_plan(now_ms, &mut out);
@@ -735,6 +773,7 @@ impl Call {
             .contains(&Some("110"))
             .then(|| "110".to_string()),
             queue_visits,
+            survey: self.survey_answer(now_ms),
             quality: Vec::new(),
         }
     }

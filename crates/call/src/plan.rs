@@ -38,6 +38,9 @@ pub enum Plan {
         fallback_queue: String,
         hold: Option<PromptRef>,
     },
+    /// The progress self-query by phone (R-28, `selfquery.rs`): collect a ticket number, read its state
+    /// back, hang up.
+    SelfQuery,
 }
 
 /// The dial plan, as the call asks it again (a menu key, a transfer). Synchronous: routing is a lookup in
@@ -137,6 +140,7 @@ pub fn plan_for(d: &Decision, hold: Option<PromptRef>) -> Plan {
                 None => unavailable(),
             }
         }
+        Action::SelfQuery => Plan::SelfQuery,
         // A voice menu: the call plays it and asks again with the key; no key → `queue`.
         Action::Menu => match &d.prompt {
             Some(p) => Plan::Menu {

@@ -65,6 +65,8 @@ pub(crate) struct MenuOptionSection {
     pub label: String,
     pub queue: Option<Spanned<String>>,
     pub target: Option<Spanned<String>>,
+    /// The progress self-query by phone instead of a queue or a target.
+    pub self_query: Option<Spanned<bool>>,
 }
 
 /// Any other `*.toml` in the plan directory: a list of numbers.

@@ -142,6 +142,9 @@ pub enum Action {
     Forward,
     /// Refuse the call (SIP 404/403).
     Reject,
+    /// The progress self-query by phone: the caller keys a ticket number and `#`, the daemon reads
+    /// back its state and due date (a menu option with `self_query = true`).
+    SelfQuery,
 }
 
 impl Action {
@@ -155,6 +158,7 @@ impl Action {
             Action::Department => "department",
             Action::Forward => "forward",
             Action::Reject => "reject",
+            Action::SelfQuery => "self_query",
         }
     }
 }
@@ -363,6 +367,8 @@ pub(crate) struct MenuOption {
     pub label: Arc<str>,
     pub queue: Option<Arc<str>>,
     pub target: Option<Arc<str>>,
+    /// The progress self-query instead of a queue or a target.
+    pub self_query: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -670,6 +676,7 @@ impl Dialplan {
                     label: opt.label.clone(),
                 };
                 let mut d = match &opt.target {
+                    _ if opt.self_query => self.base(Mode::Main, Action::SelfQuery, reason),
                     Some(t) => {
                         let mut d = self.base(Mode::Main, Action::Forward, reason);
                         d.target = Some(t.clone());

@@ -447,11 +447,20 @@ fn load_inner(ctx: &mut Ctx, dir: &Path) -> Option<Dialplan> {
                 }
                 Arc::<str>::from(t.get_ref().as_str())
             });
+            let self_query = o.get_ref().self_query.as_ref();
+            let is_self_query = self_query.is_some_and(|b| *b.get_ref());
             match (&o.get_ref().queue, &o.get_ref().target) {
-                (None, None) => ctx.err(
+                (Some(_), _) | (_, Some(_)) if is_self_query => ctx.err(
+                    &csrc,
+                    self_query.map_or(o.get_ref().key.span(), |b| b.span()),
+                    format!("menu key {key_str} has self_query = true and also a queue or a target"),
+                ),
+                (None, None) if !is_self_query => ctx.err(
                     &csrc,
                     o.get_ref().key.span(),
-                    format!("menu key {key_str} points nowhere: give it a queue or a target"),
+                    format!(
+                        "menu key {key_str} points nowhere: give it a queue, a target or self_query = true"
+                    ),
                 ),
                 (Some(_), Some(t)) => ctx.err(
                     &csrc,
@@ -464,6 +473,7 @@ fn load_inner(ctx: &mut Ctx, dir: &Path) -> Option<Dialplan> {
                 label: Arc::from(o.get_ref().label.as_str()),
                 queue,
                 target,
+                self_query: is_self_query,
             });
         }
         let no_input_queue = match &m.no_input_queue {

@@ -141,6 +141,13 @@ fn jingjiang_menu_lines_and_supervision_key() {
         (Action::Queue, Some("supervision"))
     );
     assert!(nine.reason.to_string().contains("监管专席"));
+    let eight = q("8");
+    assert_eq!(
+        (eight.action, eight.queue.clone(), eight.target.clone()),
+        (Action::SelfQuery, None, None),
+        "key 8 is the progress self-query"
+    );
+    assert!(eight.reason.to_string().contains("进度查询"));
     let bad = q("5");
     assert_eq!(bad.action, Action::Menu, "an unknown key replays the menu");
     assert!(bad.reason.to_string().contains("key 5"));

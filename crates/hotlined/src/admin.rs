@@ -234,6 +234,7 @@ async fn status(State(st): State<AdminState>) -> impl IntoResponse {
         "center": board.center,
         "seats": seats,
         "transfers": board.transfers,
+        "gateways": s.trunks.pool.lock().map(|p| p.status()).unwrap_or_default(),
     }))
 }
 

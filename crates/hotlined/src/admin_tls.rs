@@ -1,12 +1,10 @@
 //! HTTPS for the admin/API port: rustls (ring provider), certificate and key from PEM files, HTTP/1.1 by hyper
 //! over each accepted TLS stream. axum's own `serve` takes plain TCP only.
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use axum::Router;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,24 +14,9 @@ use tokio_rustls::TlsAcceptor;
 /// A client that has not finished its handshake by then is dropped (a slow or idle peer must not hold a task).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Read the PEM files; errors name the file.
+/// Read the PEM files (`crate::tls::server_config`, shared with SIP over TLS); errors name the file.
 pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .with_context(|| format!("admin.tls_cert {}", cert.display()))?
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("admin.tls_cert {}: not PEM certificates", cert.display()))?;
-    if certs.is_empty() {
-        bail!("admin.tls_cert {}: no certificate in it", cert.display());
-    }
-    let key = PrivateKeyDer::from_pem_file(key)
-        .with_context(|| format!("admin.tls_key {}: no PEM private key", key.display()))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .context("TLS protocol versions")?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .context("admin.tls_cert and admin.tls_key do not make a usable pair")?;
+    let mut cfg = crate::tls::server_config(cert, key, ("admin.tls_cert", "admin.tls_key"))?;
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(cfg))
 }

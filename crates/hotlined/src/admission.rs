@@ -59,6 +59,12 @@ impl Admission {
         self.draining.load(Ordering::Relaxed)
     }
 
+    /// Is `source` a trunk (in `trunks.allow`)? Trunks are the trust domain of RFC 3325: only their
+    /// P-Asserted-Identity is believed.
+    pub fn is_trunk(&self, source: IpAddr) -> bool {
+        acl_allows(&self.acl, source)
+    }
+
     /// May a call from `source` start at `now` while `active` calls run?
     pub fn admit(&self, source: IpAddr, active: usize, now: Instant) -> Result<(), Refusal> {
         if !acl_allows(&self.acl, source) {

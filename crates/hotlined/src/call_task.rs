@@ -149,6 +149,7 @@ impl CallTask {
                                     self.session_outputs(leg, out, now);
                                 }
                             }
+                            TimerId::TrunkSetup(leg, n) => self.trunk_setup_expired(leg, n, now),
                         }
                     }
                 }
@@ -241,6 +242,7 @@ impl CallTask {
                         self.env.calls.add_call_id(self.key, io.session.call_id());
                         self.legs.push(io);
                         self.session_outputs(leg, out, now);
+                        self.arm_trunk_setup(leg, now);
                     }
                     Err(status) => self.pending.push_back(Input::LegFailed { leg, status }),
                 }
@@ -294,6 +296,11 @@ impl CallTask {
                     .map(|io| io.session.notify_refer(status, reason_phrase(status)));
                 self.session_outputs(leg, out.unwrap_or_default(), now);
             }
+            Output::LookupTicket {
+                number,
+                code,
+                caller,
+            } => crate::selfquery::lookup(&self.env, self.key, number, code, caller),
             Output::ClaimLeg { from, leg, seat } => self.claim(from, leg, seat),
             Output::HandOver { leg, handover } => self.hand_over(leg, *handover),
             Output::JoinRefused { status } => self.refuse_join(status),

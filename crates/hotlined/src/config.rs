@@ -7,6 +7,8 @@ use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+pub use crate::flood_config::FloodConfig;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -28,6 +30,12 @@ pub struct Config {
     pub queues: Vec<crate::acd_config::QueueConfig>,
     #[serde(default)]
     pub operators: Vec<crate::acd_config::OperatorConfig>,
+    /// The satisfaction survey after the operator's part.
+    #[serde(default)]
+    pub survey: crate::survey_config::SurveySection,
+    /// Call-back calls placed from the call-back list.
+    #[serde(default)]
+    pub callback: crate::survey_config::CallbackSection,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -37,6 +45,14 @@ pub struct SipConfig {
     /// TCP listener (Content-Length framed); omit to serve UDP only.
     #[serde(default)]
     pub listen_tcp: Option<SocketAddr>,
+    /// SIP over TLS for remote seats (RFC 3261 §26), on its own port (5061 by convention), with the
+    /// certificate and key below; legs on it carry SRTP (SDES). Omit to serve no TLS (docs/tls.md).
+    #[serde(default)]
+    pub listen_tls: Option<SocketAddr>,
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
     /// Digest realm and the domain in the URIs we build.
     pub domain: String,
     /// Largest SIP message accepted, in bytes.
@@ -51,66 +67,12 @@ pub struct SipConfig {
     pub flood: FloodConfig,
 }
 
-/// `[sip.flood]`: at most `max_per_window` messages per `window_s` from one address, then it is banned for
-/// `ban_s` (its messages dropped unanswered). Trunk addresses (`trunks.allow`) and `trusted` networks (a
-/// seat network behind one NAT address) have `trusted_max_per_window` instead (0 = unlimited).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FloodConfig {
-    /// 0 switches the limit off.
-    #[serde(default = "default_flood_max")]
-    pub max_per_window: u32,
-    #[serde(default = "default_flood_window")]
-    pub window_s: u64,
-    #[serde(default = "default_flood_ban")]
-    pub ban_s: u64,
-    #[serde(default)]
-    pub trusted: Vec<String>,
-    #[serde(default)]
-    pub trusted_max_per_window: u32,
-}
-
-impl Default for FloodConfig {
-    fn default() -> Self {
-        FloodConfig {
-            max_per_window: default_flood_max(),
-            window_s: default_flood_window(),
-            ban_s: default_flood_ban(),
-            trusted: Vec::new(),
-            trusted_max_per_window: 0,
-        }
-    }
-}
-
-/// One softphone sends a handful of messages per call and a REGISTER per interval; 100 per 2 s leaves a
-/// NAT of a dozen busy seats room while a scanner (thousands per second) is banned within its first burst.
-fn default_flood_max() -> u32 {
-    100
-}
-
-fn default_flood_window() -> u64 {
-    2
-}
-
-fn default_flood_ban() -> u64 {
-    120
-}
-
 fn default_max_message() -> usize {
     65_535
 }
 
-/// Which source addresses may send calls in (carrier trunks). Others get 403.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TrunkConfig {
-    /// CIDR blocks or single addresses, e.g. ["127.0.0.1/32", "10.20.0.0/16"].
-    pub allow: Vec<String>,
-    /// Where to send calls for dial-plan targets by host (`sip:110@emergency-trunk` → that SBC), so plans
-    /// name lines, not addresses. A target whose host is an IP address needs no entry.
-    #[serde(default)]
-    pub gateways: std::collections::BTreeMap<String, SocketAddr>,
-}
+/// `[trunks]`: in `trunk_config.rs`.
+pub use crate::trunk_config::TrunkConfig;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -166,6 +128,8 @@ pub struct CallsConfig {
     pub menu_timeout_s: u64,
     /// The one-key transfer (docs/transfer.md).
     pub transfer: TransferConfig,
+    /// The progress self-query by phone (docs/tickets.md).
+    pub self_query: crate::selfquery_config::SelfQueryConfig,
 }
 
 /// `[calls.transfer]`: the operator's feature codes and what each side hears.
@@ -221,6 +185,7 @@ impl Default for CallsConfig {
             connect_ring_timeout_s: 60,
             menu_timeout_s: 5,
             transfer: TransferConfig::default(),
+            self_query: Default::default(),
         }
     }
 }
@@ -336,6 +301,9 @@ pub struct SeatConfig {
     /// `acd.login_required` is false).
     #[serde(default)]
     pub operator: Option<String>,
+    /// A remote seat: its REGISTER over UDP/TCP gets 403 TLS Required (needs `sip.listen_tls`).
+    #[serde(default)]
+    pub tls_only: bool,
 }
 
 impl Config {
@@ -381,6 +349,8 @@ impl Config {
             &mut t.caller_prompt,
             &mut t.ringback_prompt,
             &mut t.fallback_prompt,
+            &mut cfg.sip.tls_cert,
+            &mut cfg.sip.tls_key,
             a,
             b,
             c,
@@ -393,7 +363,15 @@ impl Config {
                 *p = Some(rebase(base, h));
             }
         }
-        for p in [&mut cfg.admin.tls_cert, &mut cfg.admin.tls_key] {
+        let [s, t] = cfg.survey.paths_mut();
+        for p in [
+            &mut cfg.admin.tls_cert,
+            &mut cfg.admin.tls_key,
+            s,
+            t,
+            &mut cfg.callback.summary_prompt,
+            &mut cfg.calls.self_query.prompts_dir,
+        ] {
             if let Some(h) = p.as_ref() {
                 *p = Some(rebase(base, h));
             }
@@ -421,9 +399,13 @@ impl Config {
             );
         }
         self.admin.validate(&self.tickets.api_token)?;
+        let seats = self.seats.iter().map(|x| (x.id.as_str(), x.tls_only));
+        let s = &self.sip;
+        crate::tls_config::validate(s.listen_tls, &s.tls_cert, &s.tls_key, seats)?;
         for a in &self.trunks.allow {
             parse_cidr(a).with_context(|| format!("trunks.allow entry {a:?}"))?;
         }
+        self.trunks.validate()?;
         for a in &self.sip.flood.trusted {
             parse_cidr(a).with_context(|| format!("sip.flood.trusted entry {a:?}"))?;
         }
@@ -445,6 +427,8 @@ impl Config {
             }
         }
         self.acd.validate(&self.queues, &self.operators)?;
+        self.survey.validate(&self.callback)?;
+        self.callback.validate()?;
         Ok(())
     }
 

@@ -36,7 +36,7 @@ pub fn start(env: &Arc<CallEnv>, inc: Incoming) {
     if !valid(&msg, &tx) {
         return;
     }
-    let Some(seat) = env.seats.authenticate(&msg, source, &tx) else {
+    let Some(seat) = env.seats.authenticate(&msg, source, transport, &tx) else {
         info!(source = %source, call_id = msg.call_id(), "seat INVITE challenged or refused");
         return;
     };

@@ -60,7 +60,7 @@ pub async fn run(cfg: Config) -> Result<()> {
                 .with_context(|| format!("creating {}", parent.display()))?;
         }
     }
-    let tickets = ticket::start(cfg.tickets.clone(), schedule)
+    let tickets = ticket::start(cfg.tickets.clone(), schedule.clone())
         .await
         .context("starting the ticket store")?;
 
@@ -79,9 +79,21 @@ pub async fn run(cfg: Config) -> Result<()> {
     .await
     .context("starting the media engine")?;
 
+    let sip_tls = match (cfg.sip.listen_tls, &cfg.sip.tls_cert, &cfg.sip.tls_key) {
+        (Some(addr), Some(c), Some(k)) => Some((
+            addr,
+            Arc::new(crate::tls::server_config(
+                c,
+                k,
+                ("sip.tls_cert", "sip.tls_key"),
+            )?),
+        )),
+        _ => None,
+    };
     let (endpoint, mut incoming) = Endpoint::bind(EndpointConfig {
         udp: cfg.sip.listen_udp,
         tcp: cfg.sip.listen_tcp,
+        tls: sip_tls,
         max_message_size: cfg.sip.max_message_size,
         incoming_queue: 8192,
         flood: cfg.flood_limits(),
@@ -91,7 +103,16 @@ pub async fn run(cfg: Config) -> Result<()> {
     .with_context(|| format!("binding SIP on {}", cfg.sip.listen_udp))?;
     let mut ack_timeouts = endpoint.take_ack_timeouts();
 
-    let registrar = Registrar::new(&cfg.sip.domain, &cfg.sip.domain, cfg.sip.registrar.clone());
+    let mut registrar = Registrar::new(&cfg.sip.domain, &cfg.sip.domain, cfg.sip.registrar.clone());
+    registrar.set_tls_only(
+        cfg.seats
+            .iter()
+            .filter(|s| s.tls_only)
+            .map(|s| s.id.clone()),
+    );
+    if let Some(addr) = endpoint.tls_addr() {
+        info!(%addr, "SIP over TLS");
+    }
     let local = endpoint.local_addr();
     let contact_ip = if local.ip().is_unspecified() {
         cfg.media.bind_ip
@@ -207,9 +228,13 @@ pub async fn run(cfg: Config) -> Result<()> {
                 callback: prompt(&a.callback),
             },
             cfg.acd.announcements(&cfg.queues),
-        ),
+        )
+        .with_self_query(cfg.calls.self_query.policy()),
     );
     plans.preload_prompts();
+    if let Some(q) = &plans.self_query {
+        crate::selfquery::load_prompts(&plans, q)?;
+    }
     let calls = Arc::new(CallRegistry::new());
     let cfg = Arc::new(cfg);
     let (presence_tx, presence_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -251,7 +276,14 @@ pub async fn run(cfg: Config) -> Result<()> {
         stats: Arc::new(CallStats::new(levels)),
         contact_host,
         features: cfg.acd.codes.codes(),
+        desk: tickets.self_query_desk(plan.time_zone()),
+        trunks: Arc::new(crate::trunks::Trunks::new(&cfg.trunks, clock.now_ms())?),
     });
+    let _trunk_probe = crate::trunk_probe::spawn(&env);
+    spawn_waiting_sampler(env.clone());
+    if cfg.callback.enabled {
+        crate::callback_task::spawn(env.clone(), tickets.store().clone(), schedule);
+    }
     let gate = access_gate(&cfg)?;
     let seats_api = crate::operators_api::router(env.clone(), tickets.store().clone());
     let admin = crate::admin::spawn(
@@ -336,6 +368,22 @@ pub async fn run(cfg: Config) -> Result<()> {
     // Calls in progress get no more signalling; their records are already in the channel or spool.
     tickets.shutdown().await;
     Ok(())
+}
+
+/// Once a second: how many callers wait, for the wallboard's day chart (the ACD owns the queues; asking it
+/// from its own task keeps the dispatcher loop from waiting on it).
+fn spawn_waiting_sampler(env: Arc<CallEnv>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let Some((queues, _)) = env.acd.snapshot().await else {
+                break;
+            };
+            let waiting = queues.iter().map(|q| q.waiting).sum();
+            env.stats.levels.sample_waiting(waiting);
+        }
+    });
 }
 
 /// The accounts of the admin/API port; the deprecated `tickets.api_token` becomes a center-administrator account.

@@ -29,6 +29,10 @@ pub struct CallEnv {
     pub contact_host: String,
     /// The operators' feature codes (`[acd.codes]`).
     pub features: acd::FeatureCodes,
+    /// The ticket side of the phone self-query (`selfquery.rs`).
+    pub desk: ticket::SelfQueryDesk,
+    /// Where calls out go: the gateway pool and the fixed map (`trunks.rs`).
+    pub trunks: Arc<crate::trunks::Trunks>,
 }
 
 impl CallEnv {

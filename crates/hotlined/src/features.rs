@@ -27,7 +27,10 @@ pub fn start(env: &Arc<CallEnv>, inc: Incoming) {
         return reply(&inc.tx, &inc.msg, e.status, &e.reason, &[]);
     }
     // Only a seat may ask, as itself (407 until it proves it, as for its consult calls).
-    let Some(seat) = env.seats.authenticate(&inc.msg, inc.source, &inc.tx) else {
+    let Some(seat) = env
+        .seats
+        .authenticate(&inc.msg, inc.source, inc.transport, &inc.tx)
+    else {
         return;
     };
     let Incoming {
@@ -38,7 +41,7 @@ pub fn start(env: &Arc<CallEnv>, inc: Incoming) {
         ..
     } = inc;
     let Some(invite_tx) = tx else { return };
-    let dialled = intake::route_parts(&msg).0;
+    let dialled = intake::route_parts(&msg, false).0;
     let action = env.features.parse(&dialled);
     let env = env.clone();
     tokio::spawn(async move {

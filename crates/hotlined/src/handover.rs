@@ -24,6 +24,7 @@ impl CallTask {
                 info!(from = "acd", ?input);
                 self.pending.push_back(input)
             }
+            CallMsg::Tickets(input) => self.pending.push_back(input),
             CallMsg::AckTimeout => {
                 let out = self.legs[0].session.on_ack_timeout(now);
                 self.session_outputs(LegId::CALLER, out, now);

@@ -38,7 +38,7 @@ pub fn start(env: &Arc<CallEnv>, inc: Incoming) {
     } = inc;
     let Some(invite_tx) = tx else { return };
 
-    let (called, caller, diversion) = route_parts(&msg);
+    let (called, caller, diversion) = route_parts(&msg, env.admission.is_trunk(source.ip()));
     let wall_start_ms = Clock::wall_ms();
     let decision = env.plans.live.route(&CallQuery {
         called: &called,
@@ -48,6 +48,12 @@ pub fn start(env: &Arc<CallEnv>, inc: Incoming) {
         digits: "",
     });
     let plan = call::plan_for(&decision, env.plans.hold.clone());
+    // The plan routes on the real number; a caller who asked for privacy is kept masked.
+    let caller = if privacy_requested(&msg) {
+        mask(&caller)
+    } else {
+        caller
+    };
     spawn_call(
         env,
         CallStart {
@@ -150,7 +156,12 @@ pub fn spawn_call(env: &Arc<CallEnv>, start: CallStart) {
             };
             let now = env.clock.now_ms();
             let (call, outputs) = Call::with_plan(setup, policy, plan, now);
-            let from_user = from_user(&msg);
+            // Seats see a caller who asked for privacy as anonymous (RFC 3323 §4.1.1.3).
+            let from_user = if privacy_requested(&msg) {
+                "anonymous".to_string()
+            } else {
+                from_user(&msg)
+            };
             let invite_tx_id = invite_tx.id();
             let caller = LegIo::caller(&env, msg, invite_tx, source, transport, media, now);
             let parts = CallParts {
@@ -244,7 +255,8 @@ pub async fn caller_media(
         }
     };
     let offer = std::str::from_utf8(msg.body()).unwrap_or("");
-    let mut session = SdpSession::new(rand::random::<u32>() as u64);
+    // A seat's own INVITE over TLS (a consult call) is answered with SRTP.
+    let mut session = crate::tls::sdp_session(crate::tls::via_transport(msg));
     // A delayed offer (Cisco/Avaya PBXs, some SBCs): our offer, G.711 both laws and RFC 4733, goes in the 200
     // and the caller's answer comes in the ACK (RFC 3264 §5); the call is answered first (`policy`).
     if offer.trim().is_empty() {
@@ -265,6 +277,7 @@ pub async fn caller_media(
     match sdp::answer(offer, leg.local_addr(), &mut session) {
         Ok((neg, answer)) => {
             leg.set_remote(&neg);
+            crate::tls::key_media(&leg, &session);
             Ok(CallerMedia {
                 leg,
                 session,
@@ -298,6 +311,8 @@ pub fn policy(env: &CallEnv) -> CallPolicy {
         transfer: env.plans.transfer.clone(),
         callback_prompt: env.plans.acd.callback.clone(),
         announce: env.plans.announce.clone(),
+        survey: env.cfg.survey.after_call(),
+        self_query: env.plans.self_query.clone(),
     }
 }
 
@@ -334,22 +349,37 @@ fn number_of(uri: &Uri) -> String {
     uri.user.clone().unwrap_or_default()
 }
 
-/// (called, caller, original called) of an INVITE. The caller is P-Asserted-Identity, else From. The
+/// (called, caller, original called) of an INVITE. The caller is P-Asserted-Identity when the INVITE
+/// came from a `trusted` source (a trunk: RFC 3325 §4, only the trust domain may assert), else From. The
 /// original called number is the one first dialled when a carrier forwarded the call: the bottom
 /// Diversion entry (RFC 5806 stacks new diversions on top), else the first History-Info entry
 /// (RFC 7044); a History-Info that only repeats the called number is no forwarding.
-pub fn route_parts(msg: &SipMessage) -> (String, String, Option<String>) {
+pub fn route_parts(msg: &SipMessage, trusted: bool) -> (String, String, Option<String>) {
     let called = msg.request_uri().map(number_of).unwrap_or_default();
-    let caller = msg
-        .p_asserted_identity()
-        .first()
-        .map(|p| number_of(&p.uri))
-        .unwrap_or_else(|| number_of(&msg.from().uri));
+    let asserted = if trusted {
+        msg.p_asserted_identity().first().map(|p| number_of(&p.uri))
+    } else {
+        None
+    };
+    let caller = asserted.unwrap_or_else(|| number_of(&msg.from().uri));
     let diversion = msg
         .original_called()
         .map(|u| number_of(&u))
         .filter(|n| !n.is_empty() && *n != called);
     (called, caller, diversion)
+}
+
+/// Did the caller ask that its identity not be shown? `Privacy: id` (RFC 3325 §9.3), or `user` /
+/// `header` (RFC 3323 §4.2); `none` and `session` do not hide the number.
+pub fn privacy_requested(msg: &SipMessage) -> bool {
+    msg.headers()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("privacy"))
+        .flat_map(|(_, v)| v.split([';', ',']))
+        .any(|t| {
+            ["id", "user", "header"]
+                .iter()
+                .any(|p| t.trim().eq_ignore_ascii_case(p))
+        })
 }
 
 /// The user of the INVITE's From, which our outgoing legs show as theirs.
@@ -360,4 +390,58 @@ pub fn from_user(msg: &SipMessage) -> String {
 /// Caller numbers are personal data (R-30): logs show 138****1234.
 pub fn mask(n: &str) -> String {
     ticket::mask::mask_phone(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invite(extra: &str) -> SipMessage {
+        let text = format!(
+            "INVITE sip:12345@center SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1\r\n\
+             From: <sip:02512345678@carrier>;tag=a\r\nTo: <sip:12345@center>\r\nCall-ID: c1\r\n\
+             CSeq: 1 INVITE\r\nMax-Forwards: 70\r\n{extra}Content-Length: 0\r\n\r\n"
+        );
+        SipMessage::parse(bytes::Bytes::from(text)).unwrap()
+    }
+
+    #[test]
+    fn p_asserted_identity_is_believed_only_from_a_trunk() {
+        let m = invite("P-Asserted-Identity: <sip:13812341234@carrier>\r\n");
+        assert_eq!(route_parts(&m, true).1, "13812341234");
+        assert_eq!(
+            route_parts(&m, false).1,
+            "02512345678",
+            "From, not the claim"
+        );
+        assert_eq!(route_parts(&invite(""), true).1, "02512345678");
+    }
+
+    #[test]
+    fn the_original_called_number_from_history_info_when_there_is_no_diversion() {
+        let hi = "History-Info: <sip:12315@gov>;index=1, <sip:12345@center>;index=1.1\r\n";
+        assert_eq!(route_parts(&invite(hi), true).2.as_deref(), Some("12315"));
+        let both = format!("{hi}Diversion: <sip:12366@gov>;reason=unconditional\r\n");
+        assert_eq!(
+            route_parts(&invite(&both), true).2.as_deref(),
+            Some("12366")
+        );
+        // A History-Info that only names the called number is no forwarding.
+        let same = "History-Info: <sip:12345@center>;index=1\r\n";
+        assert_eq!(route_parts(&invite(same), true).2, None);
+    }
+
+    #[test]
+    fn privacy_id_user_or_header_hides_the_caller_none_and_session_do_not() {
+        for (h, private) in [
+            ("Privacy: id\r\n", true),
+            ("Privacy: user;id\r\n", true),
+            ("privacy: Header\r\n", true),
+            ("Privacy: none\r\n", false),
+            ("Privacy: session\r\n", false),
+            ("", false),
+        ] {
+            assert_eq!(privacy_requested(&invite(h)), private, "{h:?}");
+        }
+    }
 }

@@ -23,6 +23,10 @@ impl CallTask {
                 Input::LegAnswered { leg }
             }
             SessionEvent::Failed { status } => {
+                // Through a pool gateway the next one may take the same INVITE: the call sees nothing.
+                if self.fail_over(leg, status, now) {
+                    return None;
+                }
                 self.give_up(leg);
                 Input::LegFailed { leg, status }
             }
@@ -98,6 +102,7 @@ impl CallTask {
                 self.quality
                     .extend(crate::call_quality::leg_quality(leg, &m));
             }
+            io.trunk = None;
             self.env.calls.remove_call_id(io.session.call_id());
         }
     }

@@ -4,6 +4,7 @@
 
 use crate::env::CallEnv;
 use crate::mailbox::LegParts;
+use crate::trunks::{Route, TrunkChannel};
 use call::{LegId, Target};
 use media::sdp::{self, Codec, Direction, SdpSession};
 use media::{MediaEvent, MediaLeg, Negotiated};
@@ -47,7 +48,14 @@ pub struct LegIo {
     pub replaces: Option<Replaces>,
     /// The peer put us on hold (its last offer was sendonly or inactive).
     pub held: bool,
+    /// The channel an outgoing leg holds on a pool gateway (released when dropped).
+    pub trunk: Option<Box<TrunkChannel>>,
+    /// Our INVITE has had a response (provisional or final) from the far end.
+    pub heard: bool,
 }
+
+/// How a caller who asked for privacy (RFC 3323 §4.1.1.3) or sent no number is presented to seats.
+pub const ANONYMOUS_FROM: &str = "\"Anonymous\" <sip:anonymous@anonymous.invalid>";
 
 /// Something that happened on a leg.
 pub enum LegWake {
@@ -58,7 +66,7 @@ pub enum LegWake {
 /// Our session settings for a leg on `transport`.
 pub fn session_config(env: &CallEnv, transport: TransportKind) -> SessionConfig {
     SessionConfig {
-        contact: env.contact(),
+        contact: crate::tls::contact(env, transport, false),
         via: env.endpoint.via_sent_by(transport),
         ..SessionConfig::default()
     }
@@ -96,6 +104,8 @@ impl LegIo {
             refer_key: None,
             replaces: None,
             held: false,
+            trunk: None,
+            heard: false,
         }
     }
 
@@ -109,7 +119,7 @@ impl LegIo {
         caller_codec: Codec,
         now_ms: i64,
     ) -> Result<(LegIo, Vec<SessionOutput>), u16> {
-        let (ruri, dest, transport, to) = resolve(env, target)?;
+        let (ruri, dest, transport, to, mut trunk) = resolve(env, target)?;
         let media = env.media.open_leg().await.map_err(|e| {
             warn!(error = %e, "no media port for the new leg");
             503u16
@@ -118,7 +128,7 @@ impl LegIo {
             Codec::Pcma => [Codec::Pcma, Codec::Pcmu],
             Codec::Pcmu => [Codec::Pcmu, Codec::Pcma],
         };
-        let mut sdp = SdpSession::new(rand::random::<u32>() as u64);
+        let mut sdp = crate::tls::sdp_session(transport);
         let offer = sdp::offer(
             media.local_addr(),
             &mut sdp,
@@ -127,16 +137,40 @@ impl LegIo {
             Direction::SendRecv,
         );
         let domain = &env.cfg.sip.domain;
+        let user = sanitize_user(caller);
+        let anonymous = user.eq_ignore_ascii_case("anonymous");
+        let mut extra_headers = Vec::new();
+        if matches!(target, Target::Uri { .. }) {
+            // Towards a trunk (RFC 3325 §9.1): our identity when configured, and the caller's wish.
+            if let Some(id) = &env.trunks.asserted_identity {
+                extra_headers.push(("P-Asserted-Identity".into(), format!("<{id}>")));
+            }
+            if anonymous {
+                extra_headers.push(("Privacy".into(), "id".into()));
+            }
+        }
         let req = UacRequest {
             request_uri: ruri.clone(),
-            from: format!("<sip:{}@{}>", sanitize_user(caller), domain),
+            from: if anonymous {
+                ANONYMOUS_FROM.to_string()
+            } else {
+                format!("<sip:{user}@{domain}>")
+            },
             to,
             call_id: new_call_id(domain),
             sdp_offer: Some(offer),
-            extra_headers: Vec::new(),
+            extra_headers,
         };
-        let (session, out) = InviteSession::uac(session_config(env, transport), req, now_ms);
-        info!(leg = id.0, target = ?target, contact = %ruri, %dest, "ringing");
+        if let Some(t) = trunk.as_mut() {
+            t.request = Some(req.clone());
+        }
+        let gateway = trunk.as_ref().map(|t| t.gateway_name());
+        let mut config = session_config(env, transport);
+        if ruri.scheme == sip::Scheme::Sips {
+            config.contact = crate::tls::contact(env, transport, true);
+        }
+        let (session, out) = InviteSession::uac(config, req, now_ms);
+        info!(leg = id.0, target = ?target, contact = %ruri, %dest, ?gateway, "ringing");
         let invite_key = out.iter().find_map(|o| match o {
             SessionOutput::Request { key, .. } => Some(*key),
             _ => None,
@@ -157,8 +191,63 @@ impl LegIo {
             refer_key: None,
             replaces: None,
             held: false,
+            trunk,
+            heard: false,
         };
         Ok((leg, out))
+    }
+
+    /// The same INVITE again, with a new Call-ID, to the next gateway of this leg's trunk channel
+    /// (`TrunkChannel::fail_over` chose it); the old session is over (its INVITE got a final answer).
+    /// Returns the old Call-ID and the new session's outputs; with `park`, the old session (its INVITE
+    /// still unanswered) as a leg of its own under that id, without media, to be hung up and followed
+    /// to its end.
+    pub fn redial(
+        &mut self,
+        env: &CallEnv,
+        now_ms: i64,
+        park: Option<LegId>,
+    ) -> Option<(String, Vec<SessionOutput>, Option<LegIo>)> {
+        let trunk = self.trunk.as_ref()?;
+        let (dest, transport) = trunk.address()?;
+        let mut req = trunk.request.clone()?;
+        req.call_id = new_call_id(&env.cfg.sip.domain);
+        let (session, out) = InviteSession::uac(session_config(env, transport), req, now_ms);
+        let old = std::mem::replace(&mut self.session, session);
+        info!(leg = self.id.0, %dest, gateway = trunk.gateway_name(), "ringing the next gateway");
+        let old_call_id = old.call_id().to_string();
+        let (old_dest, old_transport) = (self.dest, self.transport);
+        (self.dest, self.transport) = (dest, transport);
+        let old_client = std::mem::take(&mut self.client);
+        let old_key = std::mem::replace(
+            &mut self.invite_key,
+            out.iter().find_map(|o| match o {
+                SessionOutput::Request { key, .. } => Some(*key),
+                _ => None,
+            }),
+        );
+        let old_final = std::mem::replace(&mut self.invite_final, false);
+        self.heard = false;
+        let parked = park.map(|id| LegIo {
+            id,
+            session: old,
+            media: None,
+            sdp: SdpSession::new(0),
+            negotiated: None,
+            dest: old_dest,
+            transport: old_transport,
+            server: HashMap::new(),
+            client: old_client,
+            invite_key: old_key,
+            invite_final: old_final,
+            next_key: 1,
+            refer_key: None,
+            replaces: None,
+            held: false,
+            trunk: None,
+            heard: false,
+        });
+        Some((old_call_id, out, parked))
     }
 
     /// Take the leg apart to move it to another call (`timers`: its session timers, taken from the wheel).
@@ -175,6 +264,7 @@ impl LegIo {
             invite_key: self.invite_key,
             invite_final: self.invite_final,
             next_key: self.next_key,
+            trunk: self.trunk,
             timers,
         }
     }
@@ -197,6 +287,8 @@ impl LegIo {
             refer_key: None,
             replaces: None,
             held: false,
+            trunk: p.trunk,
+            heard: true,
         };
         (leg, p.timers)
     }
@@ -272,6 +364,11 @@ impl LegIo {
         {
             self.invite_final = true;
         }
+        if Some(key) == self.invite_key
+            && matches!(*ev, TxEvent::Provisional(_) | TxEvent::Final(_))
+        {
+            self.heard = true;
+        }
         self.session.on_tx_event(key, *ev, now_ms)
     }
 
@@ -283,6 +380,7 @@ impl LegIo {
         match sdp::answer(offer, media.local_addr(), &mut self.sdp) {
             Ok((neg, body)) => {
                 media.set_remote(&neg);
+                crate::tls::key_media(media, &self.sdp);
                 debug!(leg = self.id.0, direction = ?neg.direction, "offer answered");
                 self.negotiated = Some(neg);
                 self.session.accept_offer(key, &body, now_ms)
@@ -306,9 +404,12 @@ impl LegIo {
         let Some(media) = &self.media else {
             return false;
         };
-        match sdp::accept_answer(answer.unwrap_or(""), &DELAYED_OFFER_CODECS) {
+        let answer = answer.unwrap_or("");
+        let crypto = sdp::accept_crypto(answer, &mut self.sdp);
+        match sdp::accept_answer(answer, &DELAYED_OFFER_CODECS).and_then(|n| crypto.map(|()| n)) {
             Ok(neg) => {
                 media.set_remote(&neg);
+                crate::tls::key_media(media, &self.sdp);
                 self.negotiated = Some(neg);
                 true
             }
@@ -322,9 +423,14 @@ impl LegIo {
     /// The answer in a 2xx to our INVITE.
     pub fn accept_answer(&mut self, answer: Option<&str>) {
         let Some(media) = &self.media else { return };
-        match sdp::accept_answer(answer.unwrap_or(""), &[Codec::Pcmu, Codec::Pcma]) {
+        let answer = answer.unwrap_or("");
+        let crypto = sdp::accept_crypto(answer, &mut self.sdp);
+        match sdp::accept_answer(answer, &[Codec::Pcmu, Codec::Pcma])
+            .and_then(|n| crypto.map(|()| n))
+        {
             Ok(neg) => {
                 media.set_remote(&neg);
+                crate::tls::key_media(media, &self.sdp);
                 self.negotiated = Some(neg);
             }
             Err(e) => warn!(leg = self.id.0, error = %e, "answer SDP unusable"),
@@ -405,11 +511,16 @@ impl Mixing {
     }
 }
 
-/// Where a leg for `target` goes: (Request-URI, address, transport, To).
-fn resolve(
-    env: &CallEnv,
-    target: &Target,
-) -> Result<(Uri, SocketAddr, TransportKind, String), u16> {
+/// Where a leg for `target` goes: (Request-URI, address, transport, To, the pool channel it holds).
+type Resolved = (
+    Uri,
+    SocketAddr,
+    TransportKind,
+    String,
+    Option<Box<TrunkChannel>>,
+);
+
+fn resolve(env: &CallEnv, target: &Target) -> Result<Resolved, u16> {
     let domain = &env.cfg.sip.domain;
     match target {
         Target::Seat { seat } => {
@@ -417,7 +528,13 @@ fn resolve(
                 info!(seat, "seat has no registration left");
                 return Err(480);
             };
-            Ok((c.uri, c.dest, c.transport, format!("<sip:{seat}@{domain}>")))
+            Ok((
+                c.uri,
+                c.dest,
+                c.transport,
+                format!("<sip:{seat}@{domain}>"),
+                None,
+            ))
         }
         Target::Group { group } => {
             // Groups are rung seat by seat after the ACD reserved them (Output::ReserveSeats).
@@ -426,26 +543,33 @@ fn resolve(
         }
         Target::Uri { uri, gateway } => {
             let parsed = Uri::parse(uri).map_err(|_| 404u16)?;
-            let gateways = &env.cfg.trunks.gateways;
             let port = parsed.port.unwrap_or(5060);
-            let dest = match (gateway, parsed.host.parse::<std::net::IpAddr>()) {
-                (None, Ok(ip)) => SocketAddr::new(ip, port),
-                (Some(g), _) => *gateways.get(g).ok_or_else(|| no_gateway(uri))?,
-                (None, Err(_)) => *gateways.get(&parsed.host).ok_or_else(|| no_gateway(uri))?,
-            };
-            let transport = match parsed.param("transport").flatten() {
+            let mut transport = match parsed.param("transport").flatten() {
                 Some(t) if t.eq_ignore_ascii_case("tcp") => TransportKind::Tcp,
                 _ => TransportKind::Udp,
             };
+            let host = match (gateway, parsed.host.parse::<std::net::IpAddr>()) {
+                (None, Ok(ip)) => {
+                    let to = format!("<{parsed}>");
+                    return Ok((parsed, SocketAddr::new(ip, port), transport, to, None));
+                }
+                (Some(g), _) => g.clone(),
+                (None, Err(_)) => parsed.host.clone(),
+            };
+            let (dest, trunk) = match env.trunks.route(&host)? {
+                Route::Fixed(dest) => (dest, None),
+                Route::Pool(ch) => {
+                    let Some((dest, t)) = ch.address() else {
+                        return Err(503);
+                    };
+                    transport = t;
+                    (dest, Some(ch))
+                }
+            };
             let to = format!("<{parsed}>");
-            Ok((parsed, dest, transport, to))
+            Ok((parsed, dest, transport, to, trunk))
         }
     }
-}
-
-fn no_gateway(target: &str) -> u16 {
-    warn!(target, "no gateway configured for this target's host");
-    503
 }
 
 /// Users in URIs we build from a caller's number: keep it a valid user part.

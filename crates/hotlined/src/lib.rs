@@ -4,3 +4,8 @@
 
 pub mod acd_config;
 pub mod config;
+mod flood_config;
+pub mod selfquery_config;
+pub mod survey_config;
+mod tls_config;
+pub mod trunk_config;

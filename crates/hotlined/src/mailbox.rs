@@ -21,6 +21,8 @@ pub enum CallMsg {
     /// From the ACD, as the call's input: the seat(s) it picked, the seats of a department group reserved for
     /// a transfer, or the queue's maximum wait moving the call on.
     Acd(Input),
+    /// From the ticket side, as the call's input: the answer to a self-query's lookup.
+    Tickets(Input),
     /// Our 2xx to the caller was never ACKed.
     AckTimeout,
     /// Call `from` claims the department leg of the consult call whose dialog `replaces` names (its
@@ -73,6 +75,8 @@ pub struct LegParts {
     pub invite_key: Option<ReqKey>,
     pub invite_final: bool,
     pub next_key: ReqKey,
+    /// A pool gateway's channel the leg holds (`trunks.rs`).
+    pub trunk: Option<Box<crate::trunks::TrunkChannel>>,
     pub timers: Vec<(i64, SessionTimer)>,
 }
 

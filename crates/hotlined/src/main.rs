@@ -17,6 +17,7 @@ mod admin_tls;
 mod admission;
 mod call_quality;
 mod call_task;
+mod callback_task;
 mod clock;
 mod consult;
 mod daemon;
@@ -35,10 +36,15 @@ mod plans;
 mod registry;
 mod respond;
 mod seats;
+mod selfquery;
 mod service_level;
 mod staffing;
 mod stats;
 mod timers;
+mod tls;
+mod trunk_legs;
+mod trunk_probe;
+mod trunks;
 mod wallboard;
 
 // The configuration is the library target's, so the fuzz targets parse it exactly as the daemon does.

@@ -53,3 +53,10 @@ pub const QUEUE_ASA_SECONDS: &str = "hotline_queue_asa_seconds_24h";
 pub const QUEUE_AHT_SECONDS: &str = "hotline_queue_aht_seconds_24h";
 /// Operators' requests (feature codes and the API) by action and outcome (ok, refused).
 pub const OPERATOR_ACTIONS: &str = "hotline_operator_actions_total";
+/// Trunk gateways (`[[trunks.gateway]]`): 1 for the state each is in (`gateway`, `state`: up, probing,
+/// down), the channels in use, and its OPTIONS probes sent and failed since start (gauges set from the
+/// pool's counters). Alert on `state="down"`.
+pub const GATEWAY_STATE: &str = "hotline_gateway_state";
+pub const GATEWAY_CHANNELS: &str = "hotline_gateway_channels_in_use";
+pub const GATEWAY_PROBES_SENT: &str = "hotline_gateway_probes_sent";
+pub const GATEWAY_PROBES_FAILED: &str = "hotline_gateway_probes_failed";

@@ -32,6 +32,8 @@ pub struct Plans {
     pub acd: AcdPrompts,
     /// Position announcements of waiting callers, if any queue has them.
     pub announce: Option<Arc<call::Announcements>>,
+    /// `[calls.self_query]`: the phone self-query's word prompts and timeouts, when configured.
+    pub self_query: Option<Arc<call::SelfQueryPolicy>>,
     pub reloads: AtomicU64,
     pub reload_errors: AtomicU64,
 }
@@ -51,6 +53,7 @@ impl Plans {
             transfer,
             acd: AcdPrompts::default(),
             announce: None,
+            self_query: None,
             reloads: AtomicU64::new(0),
             reload_errors: AtomicU64::new(0),
         }
@@ -63,6 +66,11 @@ impl Plans {
     ) -> Plans {
         self.acd = acd;
         self.announce = announce.map(Arc::new);
+        self
+    }
+
+    pub fn with_self_query(mut self, q: Option<call::SelfQueryPolicy>) -> Plans {
+        self.self_query = q.map(Arc::new);
         self
     }
 

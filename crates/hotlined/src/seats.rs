@@ -155,16 +155,28 @@ impl Seats {
 
     /// Digest-authenticate a request a seat sends us (its consult INVITE): `Some(seat)` for good
     /// credentials of the From user, else the 407 challenge (or 400/403) has gone out on `tx`. Nonces,
-    /// replay state and the brute-force lockout are the REGISTERs' (the same registrar).
+    /// replay state and the brute-force lockout are the REGISTERs' (the same registrar). A TLS-only seat's
+    /// request on another transport gets 403 TLS Required, as its REGISTER would.
     pub fn authenticate(
         &self,
         msg: &SipMessage,
         source: SocketAddr,
+        transport: TransportKind,
         tx: &Option<ServerTx>,
     ) -> Option<String> {
         let check = match self.registrar.lock() {
             Ok(mut r) => {
-                r.authenticate_request(msg, source, &self.passwords, self.clock.instant(), true)
+                let now = self.clock.instant();
+                match r.authenticate_request(msg, source, &self.passwords, now, true) {
+                    AuthCheck::Authenticated { seat }
+                        if r.tls_required(&seat, transport.as_str()) =>
+                    {
+                        info!(seat, %source, "TLS-only seat's request without TLS refused");
+                        reply(tx, msg, 403, "TLS Required", &[]);
+                        return None;
+                    }
+                    check => check,
+                }
             }
             Err(_) => {
                 reply(tx, msg, 500, "Server Internal Error", &[]);

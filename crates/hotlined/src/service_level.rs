@@ -7,12 +7,17 @@ use crate::metrics_names as m;
 use record::CallRecord;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use ticket::queue_history::{level_series, LevelPoint, WaitingHistory, WaitingPoint};
 use ticket::queue_stats::{visits_of, Figures, QueueReport, Rolling, Rules};
 
 const DAY_MS: i64 = 86_400_000;
+/// The day charts' step: 96 points a day, fine enough to see the morning peak build up.
+pub const CHART_STEP_MS: i64 = 15 * 60_000;
 
 pub struct ServiceLevels {
     rolling: Mutex<Rolling>,
+    /// Callers waiting through the day (the wallboard's chart).
+    waiting: Mutex<WaitingHistory>,
     /// Per-queue thresholds that differ from the center's.
     thresholds: BTreeMap<String, i64>,
     center: Rules,
@@ -22,6 +27,7 @@ impl ServiceLevels {
     pub fn new(center: Rules, thresholds: BTreeMap<String, i64>) -> ServiceLevels {
         ServiceLevels {
             rolling: Mutex::new(Rolling::new(DAY_MS, 60_000)),
+            waiting: Mutex::new(WaitingHistory::new(DAY_MS, CHART_STEP_MS)),
             thresholds,
             center,
         }
@@ -51,6 +57,9 @@ impl ServiceLevels {
                 r.add_call(c, now, &|q| self.rules(q), self.center);
             }
         }
+        if let Ok(mut w) = self.waiting.lock() {
+            w.seed(&calls, now);
+        }
         Ok(calls.len())
     }
 
@@ -69,6 +78,29 @@ impl ServiceLevels {
     pub fn report(&self) -> Option<QueueReport> {
         let mut r = self.rolling.lock().ok()?;
         Some(r.report(Clock::wall_ms(), &|q| self.rules(q), self.center))
+    }
+
+    /// How many callers wait now (sampled once a second).
+    pub fn sample_waiting(&self, waiting: usize) {
+        if let Ok(mut w) = self.waiting.lock() {
+            w.sample(Clock::wall_ms(), waiting);
+        }
+    }
+
+    /// The day charts: peak callers waiting and the center's service level per [`CHART_STEP_MS`].
+    pub fn day_charts(&self) -> (Vec<WaitingPoint>, Vec<LevelPoint>) {
+        let now = Clock::wall_ms();
+        let waiting = self
+            .waiting
+            .lock()
+            .map(|mut w| w.series(now))
+            .unwrap_or_default();
+        let levels = self
+            .rolling
+            .lock()
+            .map(|mut r| level_series(&mut r, now, CHART_STEP_MS, self.center))
+            .unwrap_or_default();
+        (waiting, levels)
     }
 
     /// Prometheus gauges of the last 24 hours (housekeeping, once a second).

@@ -34,13 +34,6 @@ pub struct DepartmentTransfers {
     pub failed: u64,
 }
 
-impl DepartmentTransfers {
-    /// Answered within target / attempts (R-05 asks for 95%).
-    pub fn service_level(&self) -> Option<f64> {
-        (self.attempts > 0).then(|| self.answered_within_target as f64 / self.attempts as f64)
-    }
-}
-
 impl CallStats {
     pub fn new(levels: ServiceLevels) -> CallStats {
         CallStats {

@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 pub enum TimerId {
     Call(TimerKind),
     Session(LegId, SessionTimer),
+    /// A pool gateway's `invite_timeout_ms` for attempt `n` of the leg (`trunk_legs.rs`).
+    TrunkSetup(LegId, u32),
 }
 
 /// The call's one timer wheel, in the clock's monotonic ms. Timers are never cancelled: the cores

@@ -105,7 +105,7 @@ fn admin_endpoints_need_an_account_and_the_right_role() {
     // A browser logs in with Basic (the example admin, argon2 PHC hash in deploy/hotlined.toml).
     let board = d.request("GET", "/wallboard", Some(&admin_auth())).unwrap();
     assert_eq!(board.code, 200);
-    assert!(board.body.contains("12345 wallboard"), "{}", board.body);
+    assert!(board.body.contains("12345 实时监控"), "{}", board.body);
     // On a loopback listener the probes stay open.
     for path in ["/metrics", "/healthz"] {
         assert_eq!(d.request("GET", path, None).unwrap().code, 200, "{path}");

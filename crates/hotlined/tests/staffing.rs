@@ -89,6 +89,7 @@ fn day_records() -> (Vec<CallRecord>, Vec<(usize, u32, f64)>) {
                         VisitOutcome::Abandoned
                     },
                 }],
+                survey: None,
                 quality: Vec::new(),
             });
         }

@@ -405,6 +405,7 @@ impl MediaEngine {
             dtmf_digits: AtomicU64::new(0),
             last_rx_tick: AtomicU64::new(self.inner.now_tick()),
             state: Mutex::new(LegState::new(&self.inner)),
+            srtp: Default::default(),
         });
         self.inner.active_legs.fetch_add(1, Ordering::Relaxed);
         self.inner.schedule(Paced::Leg(shared.clone()));
@@ -552,6 +553,8 @@ struct LegShared {
     dtmf_digits: AtomicU64,
     last_rx_tick: AtomicU64,
     state: Mutex<LegState>,
+    /// SDES-keyed SRTP of a seat leg on TLS (`srtp.rs`); off for every other leg.
+    srtp: crate::srtp::LegSrtp,
 }
 
 impl Drop for LegShared {
@@ -566,6 +569,18 @@ impl LegShared {
     /// Sends one datagram now, from any thread (the pacing threads are outside the runtime): a
     /// raw non-blocking send; a full socket buffer drops the packet, as the network would.
     fn send(&self, buf: &[u8], to: SocketAddr) {
+        let sealed;
+        let buf = if self.srtp.is_on() {
+            match self.srtp.protect(buf) {
+                Some(p) => {
+                    sealed = p;
+                    &sealed[..]
+                }
+                None => return,
+            }
+        } else {
+            buf
+        };
         match crate::udp::send_batch(self.socket.as_raw_fd(), &[(buf, to)]) {
             1 => {
                 self.tx_packets.fetch_add(1, Ordering::Relaxed);
@@ -785,7 +800,23 @@ async fn recv_loop(leg: Arc<LegShared>) {
                     std::array::from_fn(|_| None);
                 for (i, slot) in out.iter_mut().enumerate().take(n) {
                     if let (Some(from), len @ 1..) = (b.from[i], b.lens[i]) {
+                        // SRTP legs: decrypt on the way in, and encrypt for an SRTP peer on the way out.
+                        let len = match leg.srtp.is_on() {
+                            true => match leg.srtp.unprotect_in_place(&mut b.bufs[i], len) {
+                                Some(l) => l,
+                                None => continue,
+                            },
+                            false => len,
+                        };
                         *slot = on_packet(&leg, &mut b.bufs[i][..len], from);
+                        if let Some((peer, _)) = slot.as_ref().filter(|(p, _)| p.srtp.is_on()) {
+                            match peer.srtp.protect_in_place(&mut b.bufs[i], len) {
+                                Some(l) => b.lens[i] = l,
+                                None => *slot = None,
+                            }
+                        } else if slot.is_some() {
+                            b.lens[i] = len;
+                        }
                     }
                 }
                 flush_relayed(b, &out[..n]);
@@ -1113,6 +1144,21 @@ impl MediaLeg {
     pub fn quality(&self) -> crate::rtcp::LegQualityReport {
         rtcp_leg::drain(&self.shared);
         lock(&self.shared.state).rtcp.quality()
+    }
+
+    /// Protect what this leg sends and unprotect what it receives with SDES keys (ours, the peer's: see
+    /// [`crate::sdp::SdpSession::srtp_keys`]), or plain RTP again with None. Packets that do not authenticate
+    /// are dropped and counted ([`MediaLeg::srtp_failures`]).
+    pub fn set_srtp(
+        &self,
+        keys: Option<(&crate::srtp::SdesKey, &crate::srtp::SdesKey)>,
+    ) -> Result<(), crate::srtp::SrtpError> {
+        self.shared.srtp.set(keys)
+    }
+
+    /// SRTP packets dropped on this leg (failed authentication or replay).
+    pub fn srtp_failures(&self) -> u64 {
+        self.shared.srtp.failures.load(Ordering::Relaxed)
     }
 
     /// What the last [`MediaLeg::set_remote`] agreed (e.g. whether the peer takes

@@ -38,6 +38,7 @@ pub mod prompt;
 pub mod rtcp;
 pub mod rtp;
 pub mod sdp;
+pub mod srtp;
 #[cfg(target_os = "linux")]
 pub mod udp;
 

@@ -7,6 +7,8 @@
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+use crate::srtp::{self, SdesKey};
+
 /// Audio codecs we speak: G.711 only, static payload types 0 and 8.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Codec {
@@ -155,12 +157,39 @@ impl SdpError {
 pub struct SdpSession {
     id: u64,
     version: u64,
+    /// SDES-keyed SRTP (RFC 4568) on this leg: our key, and the peer's once an offer or answer gave it.
+    srtp: Option<SrtpKeys>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SrtpKeys {
+    local: SdesKey,
+    remote: Option<SdesKey>,
 }
 
 impl SdpSession {
     /// `id` should be unique per leg (e.g. random); time is not read here.
     pub fn new(id: u64) -> SdpSession {
-        SdpSession { id, version: 0 }
+        SdpSession {
+            id,
+            version: 0,
+            srtp: None,
+        }
+    }
+
+    /// This leg speaks SRTP (a leg of a seat on TLS): our offers are RTP/SAVP with `key` in `a=crypto`, and
+    /// offers with a usable `a=crypto` are answered with it. Without it SAVP offers get 488 as before.
+    pub fn use_srtp(&mut self, key: SdesKey) {
+        self.srtp = Some(SrtpKeys {
+            local: key,
+            remote: None,
+        });
+    }
+
+    /// (ours, the peer's) once both are known: what the media leg protects and unprotects with.
+    pub fn srtp_keys(&self) -> Option<(&SdesKey, &SdesKey)> {
+        let k = self.srtp.as_ref()?;
+        Some((&k.local, k.remote.as_ref()?))
     }
 
     pub fn id(&self) -> u64 {
@@ -203,6 +232,8 @@ struct Media {
     rtcp_mux: bool,
     /// `a=rtcp:port [IN IP4 addr]` (RFC 3605 §2.1): the port, and the address when given.
     rtcp: Option<(u16, Option<IpAddr>)>,
+    /// `a=crypto:` values (RFC 4568), in the offerer's order.
+    crypto: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -292,6 +323,7 @@ fn parse(sdp: &str) -> Result<Parsed, SdpError> {
                     direction: None,
                     rtcp_mux: false,
                     rtcp: None,
+                    crypto: Vec::new(),
                 });
             }
             b'a' => {
@@ -326,6 +358,7 @@ fn parse(sdp: &str) -> Result<Parsed, SdpError> {
                             }
                         }
                     }
+                    ("crypto", Some(v)) => m.crypto.push(v.trim().to_string()),
                     ("ptime", Some(v)) => {
                         m.ptime = v
                             .trim()
@@ -398,6 +431,11 @@ fn is_rtp_avp(proto: &str) -> bool {
     proto.eq_ignore_ascii_case("RTP/AVP") || proto.eq_ignore_ascii_case("RTP/AVPF")
 }
 
+/// SDES-keyed SRTP profiles (RFC 4568 §3.1.4); UDP/TLS/RTP/SAVP (DTLS-SRTP) is not among them.
+fn is_rtp_savp(proto: &str) -> bool {
+    proto.eq_ignore_ascii_case("RTP/SAVP") || proto.eq_ignore_ascii_case("RTP/SAVPF")
+}
+
 fn ip_family(ip: IpAddr) -> &'static str {
     match ip {
         IpAddr::V4(_) => "IP4",
@@ -463,13 +501,22 @@ pub fn answer(
         return Err(SdpError::not_acceptable("offer has no media stream"));
     }
     let mut chosen: Option<(usize, Negotiated)> = None;
+    let mut crypto = None;
     let mut why_not = String::from("no audio stream offered");
     for (i, m) in parsed.media.iter().enumerate() {
         if !m.kind.eq_ignore_ascii_case("audio") || m.port == 0 {
             continue;
         }
-        if !is_rtp_avp(&m.proto) {
-            why_not = format!("unsupported audio transport {}", m.proto);
+        // An SRTP leg takes SAVP with a key it can use, and a key offered on plain AVP (best-effort SRTP, as
+        // baresip's `mediaenc srtp` offers); other legs plain RTP only.
+        crypto = session.srtp.as_ref().and_then(|_| srtp::choose(&m.crypto));
+        let savp_ok = is_rtp_savp(&m.proto) && crypto.is_some();
+        if !is_rtp_avp(&m.proto) && !savp_ok {
+            why_not = if is_rtp_savp(&m.proto) && session.srtp.is_some() {
+                "no usable a=crypto (we answer AES_CM_128_HMAC_SHA1_80/32)".to_string()
+            } else {
+                format!("unsupported audio transport {}", m.proto)
+            };
             continue;
         }
         let mut codec = None;
@@ -523,6 +570,19 @@ pub fn answer(
     let Some((index, negotiated)) = chosen else {
         return Err(SdpError::not_acceptable(why_not));
     };
+    // RFC 4568 §7.1.2: the answer names the chosen tag and suite, with our own key for it.
+    let answer_crypto = match (&mut session.srtp, crypto) {
+        (Some(k), Some(c)) => {
+            k.local = SdesKey::from_material(c.key.suite, k.local.material());
+            k.remote = Some(c.key);
+            Some(k.local.attribute(c.tag))
+        }
+        (Some(k), None) => {
+            k.remote = None;
+            None
+        }
+        (None, _) => None,
+    };
 
     let mut out = String::with_capacity(320);
     write_header(&mut out, local, session);
@@ -540,6 +600,9 @@ pub fn answer(
             if negotiated.rtcp_mux {
                 // RFC 5761 §5.1.1: accept the offered multiplexing by echoing the attribute.
                 out.push_str("a=rtcp-mux\r\n");
+            }
+            if let Some(c) = &answer_crypto {
+                let _ = write!(out, "a=crypto:{c}\r\n");
             }
         } else {
             // RFC 3264 §6: a rejected stream keeps its m-line with port 0 and one of its formats.
@@ -561,8 +624,38 @@ pub fn offer(
     let mut out = String::with_capacity(320);
     write_header(&mut out, local, session);
     let list: Vec<(Codec, u8)> = codecs.iter().map(|c| (*c, c.static_pt())).collect();
-    write_audio(&mut out, local.port(), "RTP/AVP", &list, Some(dtmf_pt), dir);
+    let proto = if session.srtp.is_some() {
+        "RTP/SAVP"
+    } else {
+        "RTP/AVP"
+    };
+    write_audio(&mut out, local.port(), proto, &list, Some(dtmf_pt), dir);
+    if let Some(k) = &session.srtp {
+        let _ = write!(out, "a=crypto:{}\r\n", k.local.attribute(OUR_CRYPTO_TAG));
+    }
     out
+}
+
+/// The tag of the one `a=crypto` line our offers carry.
+const OUR_CRYPTO_TAG: u32 = 1;
+
+/// Reads the peer's key from the answer to an SRTP offer of ours ([`SdpSession::use_srtp`]): it must accept
+/// our tag with our suite (RFC 4568 §7.1.3), else 488. Nothing to do on a plain leg.
+pub fn accept_crypto(answer: &str, session: &mut SdpSession) -> Result<(), SdpError> {
+    let Some(keys) = session.srtp.as_mut() else {
+        return Ok(());
+    };
+    let parsed = parse(answer)?;
+    let m = parsed
+        .media
+        .iter()
+        .find(|m| m.kind.eq_ignore_ascii_case("audio"))
+        .ok_or_else(|| SdpError::not_acceptable("answer has no audio stream"))?;
+    let c = srtp::choose(&m.crypto)
+        .filter(|c| c.tag == OUR_CRYPTO_TAG && c.key.suite == keys.local.suite)
+        .ok_or_else(|| SdpError::not_acceptable("SRTP offer answered without our a=crypto"))?;
+    keys.remote = Some(c.key);
+    Ok(())
 }
 
 /// Reads the answer to an offer we made with [`offer`].

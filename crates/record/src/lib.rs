@@ -116,9 +116,22 @@ pub struct CallRecord {
     /// service level is counted from.
     #[serde(default)]
     pub queue_visits: Vec<QueueVisit>,
+    /// The caller's answer to the satisfaction survey after the operator left (评价, R-23); None when no
+    /// survey ran. The ticket side stores it as the evaluation of the call's ticket, now or when one is opened.
+    #[serde(default)]
+    pub survey: Option<Survey>,
     /// Each leg's media quality from RTCP (RFC 3550), read when the leg ended (docs/quality.md).
     #[serde(default)]
     pub quality: Vec<LegQuality>,
+}
+
+/// One survey answer on a call: the key pressed (None: no key before the time-out, or the caller hung up).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Survey {
+    pub key: Option<char>,
+    /// When the survey ended (epoch ms).
+    pub at_ms: i64,
 }
 
 /// One leg's media figures: what we measured of the peer's stream, what the peer reported of ours

@@ -81,13 +81,24 @@ impl ResponseBuilder {
             extra: BytesMut::new(),
             body: None,
         }
-        .with_tail(req)
+        .with_tail(req, status)
     }
 
-    fn with_tail(mut self, req: &SipMessage) -> ResponseBuilder {
+    fn with_tail(mut self, req: &SipMessage, status: u16) -> ResponseBuilder {
         // Call-ID and CSeq go after To; keep them in `extra` ahead of user headers.
         put_header(&mut self.extra, "Call-ID", req.call_id());
         put_header(&mut self.extra, "CSeq", &req.cseq().to_string());
+        // RFC 3261 §12.1.1: a response that creates a dialog (18x/2xx to an INVITE outside one) carries the
+        // request's Record-Route values in order, so the caller's ACK, BYE and re-INVITEs come back through
+        // the proxies that asked to stay in the path (a Kamailio dispatcher in front, docs/scale-out.md).
+        let dialog_creating = (101..300).contains(&status)
+            && req.method() == Some(&crate::Method::Invite)
+            && req.to().tag().is_none();
+        if dialog_creating {
+            for v in req.raw_values("record-route") {
+                put_raw_header(&mut self.extra, "Record-Route", v);
+            }
+        }
         self
     }
 
@@ -245,6 +256,29 @@ Content-Type: application/sdp\r\nContent-Length: 4\r\n\r\nv=0\n";
         assert_eq!(resp.header("x-other"), None);
         assert_eq!(resp.header("content-length"), Some("0"));
         assert!(resp.body().is_empty());
+    }
+
+    #[test]
+    fn dialog_creating_responses_carry_the_record_route_and_others_do_not() {
+        let rr = "Record-Route: <sip:10.0.0.1;lr>\r\nRecord-Route: <sip:10.0.0.2;lr;ftag=x>\r\n";
+        let req = INVITE.replace("Max-Forwards:", &format!("{rr}Max-Forwards:"));
+        let req = SipMessage::parse(Bytes::from(req)).unwrap();
+        for status in [180, 183, 200] {
+            let resp = req.response(status, "X").to_tag("t").build_message();
+            let routes: Vec<String> = resp
+                .record_routes()
+                .unwrap()
+                .iter()
+                .map(|r| r.uri.to_string())
+                .collect();
+            assert_eq!(routes.len(), 2, "{status}: in the request's order");
+            assert!(routes[0].contains("10.0.0.1") && routes[1].contains("10.0.0.2"));
+        }
+        // 100 Trying and failures create no dialog (RFC 3261 §12.1.1).
+        for status in [100, 486] {
+            let resp = req.response(status, "X").build_message();
+            assert!(resp.record_routes().unwrap().is_empty(), "{status}");
+        }
     }
 
     #[test]

@@ -65,6 +65,9 @@ pub struct EndpointConfig {
     pub udp: SocketAddr,
     /// Also listen on TCP (TCP requests to peers are connected on demand either way).
     pub tcp: Option<SocketAddr>,
+    /// Also listen for SIP over TLS (RFC 3261 §26.2.1) here, with this certificate (see [`crate::transport`]:
+    /// we answer and reach TLS peers over their own connections, and open none).
+    pub tls: Option<(SocketAddr, Arc<rustls::ServerConfig>)>,
     pub timers: Timers,
     /// Largest message accepted (datagram or framed stream message), bytes.
     pub max_message_size: usize,
@@ -89,6 +92,7 @@ impl Default for EndpointConfig {
         EndpointConfig {
             udp: SocketAddr::from(([0, 0, 0, 0], 5060)),
             tcp: None,
+            tls: None,
             timers: Timers::default(),
             max_message_size: 65_535,
             incoming_queue: 4096,
@@ -208,6 +212,7 @@ struct Inner {
     counters: Arc<Counters>,
     udp_addr: SocketAddr,
     tcp_addr: Option<SocketAddr>,
+    tls_addr: Option<SocketAddr>,
     advertised_host: Option<String>,
     tasks: Vec<JoinHandle<()>>,
     ack_timeouts: std::sync::Mutex<Option<mpsc::Receiver<ServerTxId>>>,
@@ -234,6 +239,7 @@ impl std::fmt::Debug for Endpoint {
         f.debug_struct("Endpoint")
             .field("udp", &self.inner.udp_addr)
             .field("tcp", &self.inner.tcp_addr)
+            .field("tls", &self.inner.tls_addr)
             .finish()
     }
 }
@@ -248,6 +254,11 @@ impl Endpoint {
             None => None,
         };
         let tcp_addr = listener.as_ref().map(|l| l.local_addr()).transpose()?;
+        let tls = match &cfg.tls {
+            Some((addr, config)) => Some((TcpListener::bind(addr).await?, Arc::clone(config))),
+            None => None,
+        };
+        let tls_addr = tls.as_ref().map(|(l, _)| l.local_addr()).transpose()?;
 
         let counters = Arc::new(Counters::default());
         let (net_tx, net_rx) = mpsc::channel::<Inbound>(cfg.incoming_queue.max(16) * 4);
@@ -289,6 +300,11 @@ impl Endpoint {
                 Arc::clone(&transports).tcp_accept_loop(listener),
             ));
         }
+        if let Some((listener, config)) = tls {
+            tasks.push(tokio::spawn(
+                Arc::clone(&transports).tls_accept_loop(listener, config),
+            ));
+        }
         let ep = Endpoint {
             inner: Arc::new(Inner {
                 cmd: cmd_tx,
@@ -296,6 +312,7 @@ impl Endpoint {
                 counters,
                 udp_addr,
                 tcp_addr,
+                tls_addr,
                 advertised_host: cfg.advertised_host.clone(),
                 tasks,
                 ack_timeouts: std::sync::Mutex::new(Some(ack_rx)),
@@ -313,6 +330,11 @@ impl Endpoint {
         self.inner.tcp_addr
     }
 
+    /// The bound TLS address, when [`EndpointConfig::tls`] was set.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.inner.tls_addr
+    }
+
     /// A Via value for a request we send on `transport` (with `rport`, RFC 3581): the advertised
     /// host if configured (needed when bound to 0.0.0.0), else the bound IP; the bound port.
     pub fn via(&self, transport: TransportKind, branch: &str) -> String {
@@ -325,6 +347,7 @@ impl Endpoint {
         let addr = match transport {
             TransportKind::Udp => self.inner.udp_addr,
             TransportKind::Tcp => self.inner.tcp_addr.unwrap_or(self.inner.udp_addr),
+            TransportKind::Tls => self.inner.tls_addr.unwrap_or(self.inner.udp_addr),
         };
         let host = match (&self.inner.advertised_host, addr) {
             (Some(h), _) if h.contains(':') && !h.starts_with('[') => format!("[{h}]"),
@@ -471,7 +494,9 @@ impl Core {
                     Counters::inc(&self.counters.retransmissions);
                 }
                 match fallback {
-                    Some(alt) => self.transports.send_response_tcp(bytes, dest, alt),
+                    Some(alt) => self
+                        .transports
+                        .send_response_tcp(bytes, dest, alt, transport),
                     None => self.transports.send(bytes, dest, transport, origin),
                 }
             }

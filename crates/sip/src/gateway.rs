@@ -21,7 +21,8 @@
 //! those at `max_channels`; the caller [`release`](Gateways::release)s it when the leg ends. A leg
 //! that fails with [`fails_over`] (timeout → 408, transport → 503, any 5xx) tries the next one;
 //! [`Gateways::call_failed`] marks a gateway that timed out or answered 503 Probing and probes it
-//! at once (Kamailio's `ds_mark_dst("p")`).
+//! at once (Kamailio's `ds_mark_dst("p")`). [`Gateways::fail_over`] is the whole rule for one
+//! outgoing leg's attempt sequence: release, count the failure, seize the next or give up.
 //!
 //! Driving it (quinn-proto style): after every `handle_*` or mutator, drain `poll_probe` (OPTIONS to
 //! send: build with [`Probe::request`], report the outcome with `handle_probe_response`, `None` for a
@@ -35,6 +36,7 @@ use std::net::SocketAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::dialog::{new_branch, new_call_id, new_tag};
+use crate::net::TransportKind;
 use crate::{Method, RequestBuilder, SipMessage, Uri};
 
 /// While Probing, the next probe comes at most this soon (a suspect is confirmed quickly).
@@ -46,6 +48,9 @@ const QUICK_PROBE_MS: i64 = 5_000;
 pub struct GatewayConfig {
     pub name: String,
     pub address: SocketAddr,
+    /// How calls and probes reach it.
+    #[serde(default)]
+    pub transport: GatewayTransport,
     /// The dial-plan target hosts it carries.
     pub targets: Vec<String>,
     /// Lower is tried first; equal priorities keep config order.
@@ -66,6 +71,28 @@ pub struct GatewayConfig {
     /// Consecutive good probes that bring a Down gateway Up (Kamailio `ds_inactive_threshold`).
     #[serde(default = "default_recovery")]
     pub recovery_threshold: u32,
+    /// An INVITE that has had no response at all (not even 100 Trying) this long is failed over as a
+    /// 408 (Kamailio `fr_timer`); none: when its transaction times out (Timer B, 64·T1 = 32 s).
+    #[serde(default)]
+    pub invite_timeout_ms: Option<u32>,
+}
+
+/// `transport = "udp"` (the default) or `"tcp"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GatewayTransport {
+    #[default]
+    Udp,
+    Tcp,
+}
+
+impl GatewayTransport {
+    pub fn kind(self) -> TransportKind {
+        match self {
+            GatewayTransport::Udp => TransportKind::Udp,
+            GatewayTransport::Tcp => TransportKind::Tcp,
+        }
+    }
 }
 
 fn default_priority() -> u32 {
@@ -142,6 +169,7 @@ pub struct Probe {
     /// Report the outcome with this id; a late answer to an older probe is ignored.
     pub id: u64,
     pub address: SocketAddr,
+    pub transport: TransportKind,
 }
 
 impl Probe {
@@ -191,6 +219,9 @@ pub struct GatewayStatus {
 pub struct Seized {
     pub gateway: GatewayId,
     pub address: SocketAddr,
+    pub transport: TransportKind,
+    /// The gateway's `invite_timeout_ms`.
+    pub invite_timeout_ms: Option<u32>,
 }
 
 /// Should a leg that ended with `status` try the next gateway? Timeout (408), transport error and
@@ -393,6 +424,8 @@ impl Gateways {
         Some(Seized {
             gateway: g.id,
             address: g.cfg.address,
+            transport: g.cfg.transport.kind(),
+            invite_timeout_ms: g.cfg.invite_timeout_ms,
         })
     }
 
@@ -421,6 +454,25 @@ impl Gateways {
         fails_over(status)
     }
 
+    /// One outgoing leg's attempt sequence: the leg through `failed` (seized for `target`) ended
+    /// with `status`. Its channel is released and the failure counted ([`Gateways::call_failed`]);
+    /// when the status [`fails_over`], the next gateway not in `tried` (which must list `failed`)
+    /// is seized. None: the leg has failed for good, with `status`.
+    pub fn fail_over(
+        &mut self,
+        target: &str,
+        failed: GatewayId,
+        status: u16,
+        tried: &[GatewayId],
+        now_ms: i64,
+    ) -> Option<Seized> {
+        self.release(failed);
+        if !self.call_failed(failed, status, now_ms) {
+            return None;
+        }
+        self.seize(target, tried)
+    }
+
     // ------------------------------------------------------------------ handle_*
 
     /// Time passed: probes due go out, probes past their deadline count as failed.
@@ -443,6 +495,7 @@ impl Gateways {
                     gateway: g.id,
                     id,
                     address: g.cfg.address,
+                    transport: g.cfg.transport.kind(),
                 });
             }
         }
@@ -554,6 +607,7 @@ mod tests {
         GatewayConfig {
             name: name.into(),
             address: SocketAddr::from(([10, 0, 0, 1], port)),
+            transport: GatewayTransport::Udp,
             targets: vec!["emergency-trunk".into()],
             priority,
             max_channels: None,
@@ -561,6 +615,7 @@ mod tests {
             probe_timeout_ms: 2_000,
             failure_threshold: 3,
             recovery_threshold: 2,
+            invite_timeout_ms: None,
         }
     }
 
@@ -811,5 +866,83 @@ targets = ["emergency-trunk"]"#;
         g.call_failed(a, 408, 5);
         assert_eq!(g.state(a), Some(GatewayState::Up));
         assert!(probes(&mut g).is_empty());
+    }
+
+    #[test]
+    fn a_gateway_that_stops_answering_is_down_after_interval_times_threshold_and_calls_skip_it() {
+        let fast = |name: &str, port: u16, priority: u32| GatewayConfig {
+            probe_interval_s: 1,
+            probe_timeout_ms: 500,
+            failure_threshold: 2,
+            ..gw(name, port, priority)
+        };
+        let mut g = Gateways::new(vec![fast("first", 1, 1), fast("second", 2, 2)], 0).unwrap();
+        let (first, second) = (g.id("first").unwrap(), g.id("second").unwrap());
+        let mut silent = false;
+        let mut down_at = None;
+        // 10 ms steps; "first" stops answering at t = 3 s.
+        for t in (0..10_000).step_by(10) {
+            silent |= t == 3_000;
+            g.handle_timeout(t);
+            for p in probes(&mut g) {
+                if !(silent && p.gateway == first) {
+                    g.handle_probe_response(p.id, Some(200), t + 5);
+                }
+            }
+            if down_at.is_none() && g.state(first) == Some(GatewayState::Down) {
+                down_at = Some(t);
+            }
+        }
+        // Probes at 3 s (lost at 3.5 s: Probing) and 4 s (lost at 4.5 s: Down).
+        assert_eq!(down_at, Some(4_500));
+        assert_eq!(g.state(second), Some(GatewayState::Up));
+        assert_eq!(g.seize("emergency-trunk", &[]).unwrap().gateway, second);
+    }
+
+    #[test]
+    fn fail_over_walks_the_gateways_by_priority_on_5xx_and_timeouts_only() {
+        let mut g = Gateways::new(vec![gw("a", 1, 1), gw("b", 2, 2), gw("c", 3, 3)], 0).unwrap();
+        let (a, b, c) = (g.id("a").unwrap(), g.id("b").unwrap(), g.id("c").unwrap());
+        round(&mut g, 0, |_| Some(200));
+        let t = "emergency-trunk";
+        let s = g.seize(t, &[]).unwrap();
+        assert_eq!((s.gateway, s.transport), (a, TransportKind::Udp));
+        // 503 from a: b next, and a is suspect (Probing, probed at once).
+        let s = g.fail_over(t, a, 503, &[a], 100).unwrap();
+        assert_eq!(s.gateway, b);
+        assert_eq!(g.state(a), Some(GatewayState::Probing));
+        assert_eq!(probes(&mut g).len(), 1);
+        // 500 from b: c next; a 500 is no reason to suspect the gateway's health.
+        let s = g.fail_over(t, b, 500, &[a, b], 200).unwrap();
+        assert_eq!(s.gateway, c);
+        assert_eq!(g.state(b), Some(GatewayState::Up));
+        // c times out: nothing left, the leg fails; every channel is back.
+        assert_eq!(g.fail_over(t, c, 408, &[a, b, c], 300), None);
+        assert!(g.status().iter().all(|s| s.channels_in_use == 0));
+        // A 486 is the callee's answer: no other gateway is tried.
+        let s = g.seize(t, &[]).unwrap();
+        assert_eq!(g.fail_over(t, s.gateway, 486, &[s.gateway], 400), None);
+        assert!(g.status().iter().all(|s| s.channels_in_use == 0));
+    }
+
+    #[test]
+    fn the_transport_is_read_from_the_config_and_carried_to_probes_and_calls() {
+        let toml = r#"name = "sbc-t"
+address = "10.0.0.1:5060"
+transport = "tcp"
+targets = ["t"]
+probe_interval_s = 5
+invite_timeout_ms = 1500"#;
+        let c: GatewayConfig = toml::from_str(toml).unwrap();
+        assert_eq!(c.transport, GatewayTransport::Tcp);
+        assert!(toml::from_str::<GatewayConfig>(&toml.replace("tcp", "sctp")).is_err());
+        let mut g = Gateways::new(vec![c], 0).unwrap();
+        g.handle_timeout(0);
+        assert_eq!(probes(&mut g)[0].transport, TransportKind::Tcp);
+        let s = g.seize("t", &[]).unwrap();
+        assert_eq!(
+            (s.transport, s.invite_timeout_ms),
+            (TransportKind::Tcp, Some(1500))
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! The I/O driver of [`crate::gateway::Gateways`]: sends its OPTIONS probes through an [`Endpoint`]
-//! (as client transactions, over UDP), reports each outcome back, and sleeps until the pool's next
-//! deadline. No rule lives here; see `gateway.rs`.
+//! (as client transactions, over each gateway's transport), reports each outcome back, and sleeps
+//! until the pool's next deadline. No rule lives here; see `gateway.rs`.
 //!
 //! The pool is shared with the calls (which `seize`/`release` channels) behind a `std` mutex that is
 //! never held across an await.
@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use crate::endpoint::{Endpoint, TransportKind, TxEvent};
+use crate::endpoint::{Endpoint, TxEvent};
 use crate::gateway::{GatewayEvent, Gateways, Probe};
 
 /// Who we are in probes: `from_uri` (e.g. `sip:hotline@center.example`) and the Call-ID domain.
@@ -31,7 +31,6 @@ pub async fn drive(
 ) {
     let now_ms = Arc::new(now_ms);
     let wake = Arc::new(Notify::new());
-    let via = endpoint.via_sent_by(TransportKind::Udp);
     loop {
         let (probes, events, next) = {
             let Ok(mut p) = pool.lock() else {
@@ -44,12 +43,13 @@ pub async fn drive(
         };
         events.into_iter().for_each(&mut on_event);
         for probe in probes {
+            let via = endpoint.via_sent_by(probe.transport);
             let Some(req) = probe.request(&via, &who.from_uri, &who.domain) else {
                 // Only an unusable address could break it: count it as a failed probe.
                 report(&pool, probe.id, None, now_ms());
                 continue;
             };
-            let mut tx = endpoint.request(req, probe.address, TransportKind::Udp);
+            let mut tx = endpoint.request(req, probe.address, probe.transport);
             let (pool, wake, now_ms) = (pool.clone(), wake.clone(), now_ms.clone());
             tokio::spawn(async move {
                 let status = loop {

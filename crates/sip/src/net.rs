@@ -8,6 +8,8 @@ use std::fmt;
 pub enum TransportKind {
     Udp,
     Tcp,
+    /// TCP with TLS on top (RFC 3261 §26.2.1): framed as TCP; used for seats that registered over it.
+    Tls,
 }
 
 impl TransportKind {
@@ -21,6 +23,7 @@ impl TransportKind {
         match self {
             TransportKind::Udp => "UDP",
             TransportKind::Tcp => "TCP",
+            TransportKind::Tls => "TLS",
         }
     }
 
@@ -30,6 +33,8 @@ impl TransportKind {
             Some(TransportKind::Udp)
         } else if s.eq_ignore_ascii_case("tcp") {
             Some(TransportKind::Tcp)
+        } else if s.eq_ignore_ascii_case("tls") {
+            Some(TransportKind::Tls)
         } else {
             None
         }

@@ -223,6 +223,9 @@ pub struct Registrar {
     /// Password checked for users that are not seats, so they fail the same way seats do.
     dummy_password: String,
     tag_key: [u8; 32],
+    /// Seats that may register over TLS only (remote seats: their digest exchange and, through SDES, their
+    /// media keys must not cross the internet in clear).
+    tls_only: std::collections::HashSet<String>,
 }
 
 impl std::fmt::Debug for Registrar {
@@ -269,7 +272,19 @@ impl Registrar {
             dummy_password: hex::encode(derive(b"dummy")),
             tag_key: derive(b"tag"),
             limits,
+            tls_only: Default::default(),
         }
+    }
+
+    /// Whether `seat` is TLS-only and `transport` (`"UDP"`, `"TLS"`, …) is not TLS: then its requests get
+    /// `403 TLS Required` too, once authenticated (the shell asks after [`Registrar::authenticate_request`]).
+    pub fn tls_required(&self, seat: &str, transport: &str) -> bool {
+        self.tls_only.contains(seat) && !transport.eq_ignore_ascii_case("TLS")
+    }
+
+    /// These seats' REGISTERs over anything but TLS get `403 TLS Required` (see [`Registrar::on_register`]).
+    pub fn set_tls_only(&mut self, seats: impl IntoIterator<Item = String>) {
+        self.tls_only = seats.into_iter().collect();
     }
 
     /// Another host name we answer for (the domain itself and IP literals are always accepted,
@@ -484,6 +499,19 @@ impl Registrar {
             return self.refuse(req, 403, "authenticated user does not own the AOR", &[]);
         }
         self.failures.remove(&fail_key(source, req));
+        // A TLS-only seat on UDP/TCP: 403, since no credentials will help on this transport (421 Extension
+        // Required is for option tags in Require, not for transports). Checked after authentication, so a
+        // stranger learns neither that the account exists nor that it is TLS-only; the seat's phone should be
+        // set to TLS anyway, so that even its digest response never travels in clear.
+        if self.tls_required(&seat, transport) {
+            return RegisterOutcome {
+                status: 403,
+                response: self.respond(req, 403, "TLS Required", &[]),
+                event: RegisterEvent::Refused {
+                    reason: "TLS-only seat registering without TLS",
+                },
+            };
+        }
 
         // Steps 6–7: contacts.
         let contacts = match req.contacts() {

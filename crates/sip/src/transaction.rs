@@ -245,6 +245,7 @@ impl Default for TransactionLayer {
 fn default_port(transport: TransportKind) -> u16 {
     match transport {
         TransportKind::Udp | TransportKind::Tcp => 5060,
+        TransportKind::Tls => 5061,
     }
 }
 

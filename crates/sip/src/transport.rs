@@ -1,5 +1,8 @@
-//! RFC 3261 §18 transports: one UDP socket and TCP connections (accepted or opened on demand),
-//! all feeding parsed messages to the endpoint's transaction task.
+//! RFC 3261 §18 transports: one UDP socket and TCP connections (accepted or opened on demand), and TLS
+//! connections (RFC 3261 §26.2.1) accepted on their own port, all feeding parsed messages to the endpoint's
+//! transaction task. A TLS connection is framed exactly as a TCP one; we never open one ourselves: a seat on
+//! TLS is reached over the connection its REGISTER came on (the flow, as RFC 5626 does it), since seats
+//! behind NAT cannot be connected to and have no server certificate to check.
 //!
 //! Nothing here waits on the transaction layer: sends are queued per connection (TCP) or tried
 //! without blocking (UDP), so a slow peer never stalls a retransmission.
@@ -11,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::{Buf, Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 
@@ -68,10 +71,19 @@ const CONN_QUEUE: usize = 1024;
 /// (sooner than Timer B/F, and without waiting for the kernel's SYN retries).
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// A TLS client that has not finished its handshake by then is dropped (a slow or idle peer must not hold a
+/// task or a file descriptor), as on the admin port.
+const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A stream connection: its transport (TCP or TLS) and the peer's address.
+type ConnKey = (TransportKind, SocketAddr);
+
 /// The sockets of one endpoint.
 pub(crate) struct Transports {
     pub udp: Arc<UdpSocket>,
-    conns: Mutex<HashMap<SocketAddr, ConnQueue>>,
+    conns: Mutex<HashMap<ConnKey, ConnQueue>>,
+    /// TLS handshakes in progress: they count against `max_connections` too.
+    handshakes: std::sync::atomic::AtomicUsize,
     inbound: mpsc::Sender<Inbound>,
     errors: ErrorSink,
     pub counters: Arc<Counters>,
@@ -123,6 +135,7 @@ impl Transports {
         Arc::new(Transports {
             udp: Arc::new(udp),
             conns: Mutex::new(HashMap::new()),
+            handshakes: std::sync::atomic::AtomicUsize::new(0),
             inbound,
             errors,
             counters,
@@ -166,7 +179,7 @@ impl Transports {
     }
 
     fn connection_count(&self) -> usize {
-        self.conns.lock().map(|c| c.len()).unwrap_or(0)
+        self.conns.lock().map(|c| c.len()).unwrap_or(0) + self.handshakes.load(Ordering::Relaxed)
     }
 
     /// Hand a parsed message to the transaction task; a malformed one gets a 4xx or is counted.
@@ -261,8 +274,9 @@ impl Transports {
                     let _ = stream.set_nodelay(true);
                     Counters::inc(&self.counters.tcp_connections);
                     let (tx, rx) = mpsc::channel(CONN_QUEUE);
-                    self.register(peer, tx.clone());
-                    tokio::spawn(Arc::clone(&self).run_connection(stream, peer, tx, rx));
+                    let key = (TransportKind::Tcp, peer);
+                    self.register(key, tx.clone());
+                    tokio::spawn(Arc::clone(&self).run_connection(stream, key, tx, rx));
                 }
                 Err(e) => {
                     // EMFILE and friends: back off instead of spinning.
@@ -273,16 +287,68 @@ impl Transports {
         }
     }
 
-    fn register(&self, peer: SocketAddr, tx: ConnQueue) {
-        if let Ok(mut conns) = self.conns.lock() {
-            conns.insert(peer, tx);
+    /// Accept TLS connections forever: each handshake runs in a task of its own, bounded in time and, with
+    /// the TCP connections, in number.
+    pub async fn tls_accept_loop(
+        self: Arc<Self>,
+        listener: TcpListener,
+        tls: Arc<rustls::ServerConfig>,
+    ) {
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+        loop {
+            let (stream, peer) = match listener.accept().await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "tls accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            if self.connection_count() >= self.max_connections {
+                Counters::inc(&self.counters.dropped_incoming);
+                tracing::warn!(%peer, "too many TCP/TLS connections; refusing");
+                continue;
+            }
+            let _ = stream.set_nodelay(true);
+            self.handshakes.fetch_add(1, Ordering::Relaxed);
+            let me = Arc::clone(&self);
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let handshake =
+                    tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+                let res = tokio::select! {
+                    r = handshake => Some(r),
+                    _ = me.shutdown.cancelled() => None,
+                };
+                me.handshakes.fetch_sub(1, Ordering::Relaxed);
+                match res {
+                    None => {}
+                    Some(Ok(Ok(tls))) => {
+                        Counters::inc(&me.counters.tcp_connections);
+                        let (tx, rx) = mpsc::channel(CONN_QUEUE);
+                        let key = (TransportKind::Tls, peer);
+                        me.register(key, tx.clone());
+                        me.run_connection(tls, key, tx, rx).await;
+                    }
+                    Some(Ok(Err(e))) => {
+                        tracing::debug!(%peer, error = %e, "SIP TLS handshake failed")
+                    }
+                    Some(Err(_)) => tracing::debug!(%peer, "SIP TLS handshake timed out"),
+                }
+            });
         }
     }
 
-    fn unregister(&self, peer: SocketAddr, tx: &ConnQueue) {
+    fn register(&self, key: ConnKey, tx: ConnQueue) {
         if let Ok(mut conns) = self.conns.lock() {
-            if conns.get(&peer).is_some_and(|c| c.same_channel(tx)) {
-                conns.remove(&peer);
+            conns.insert(key, tx);
+        }
+    }
+
+    fn unregister(&self, key: ConnKey, tx: &ConnQueue) {
+        if let Ok(mut conns) = self.conns.lock() {
+            if conns.get(&key).is_some_and(|c| c.same_channel(tx)) {
+                conns.remove(&key);
             }
         }
     }
@@ -311,6 +377,27 @@ impl Transports {
                 Err(e) => self.send_failed(dest, e, tx),
             },
             TransportKind::Tcp => self.send_tcp(bytes, dest, tx),
+            TransportKind::Tls => self.send_tls(bytes, dest, tx),
+        }
+    }
+
+    /// TLS goes only over an open connection (see the module's comment): none open is a transport error, so a
+    /// seat whose connection dropped fails at once and is tried again after it registers anew.
+    fn send_tls(self: &Arc<Self>, bytes: Bytes, dest: SocketAddr, tx: Option<ClientTxId>) {
+        let queue = self
+            .conns
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&(TransportKind::Tls, dest)).cloned());
+        let res = match queue {
+            Some(q) => q.try_send((bytes, tx)).map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => io::ErrorKind::WouldBlock,
+                mpsc::error::TrySendError::Closed(_) => io::ErrorKind::NotConnected,
+            }),
+            None => Err(io::ErrorKind::NotConnected),
+        };
+        if let Err(kind) = res {
+            self.send_failed(dest, kind.into(), tx);
         }
     }
 
@@ -322,28 +409,30 @@ impl Transports {
         }
     }
 
-    /// A response on TCP: on the request's connection if it is still open, else on a new
-    /// connection to `fallback` (§18.2.2).
+    /// A response on a stream transport: on the request's connection if it is still open, else on a new
+    /// connection to `fallback` (§18.2.2; on TLS, where we open none, it fails unless the peer has one).
     pub fn send_response_tcp(
         self: &Arc<Self>,
         bytes: Bytes,
         conn: SocketAddr,
         fallback: SocketAddr,
+        transport: TransportKind,
     ) {
         let open = self
             .conns
             .lock()
-            .map(|c| c.get(&conn).is_some_and(|q| !q.is_closed()))
+            .map(|c| c.get(&(transport, conn)).is_some_and(|q| !q.is_closed()))
             .unwrap_or(false);
         let dest = if open { conn } else { fallback };
-        self.send(bytes, dest, TransportKind::Tcp, None);
+        self.send(bytes, dest, transport, None);
     }
 
     fn send_tcp(self: &Arc<Self>, bytes: Bytes, dest: SocketAddr, tx: Option<ClientTxId>) {
         let Ok(mut conns) = self.conns.lock() else {
             return;
         };
-        if let Some(conn) = conns.get(&dest) {
+        let key = (TransportKind::Tcp, dest);
+        if let Some(conn) = conns.get(&key) {
             match conn.try_send((bytes.clone(), tx)) {
                 Ok(()) => return,
                 Err(mpsc::error::TrySendError::Full(_)) => {
@@ -352,14 +441,14 @@ impl Transports {
                     return;
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => {
-                    conns.remove(&dest);
+                    conns.remove(&key);
                 }
             }
         }
         // No connection: queue the message and connect in the background (§18.1.1).
         let (qtx, qrx) = mpsc::channel(CONN_QUEUE);
         let _ = qtx.try_send((bytes, tx));
-        conns.insert(dest, qtx.clone());
+        conns.insert(key, qtx.clone());
         drop(conns);
         let me = Arc::clone(self);
         tokio::spawn(async move {
@@ -372,10 +461,10 @@ impl Transports {
                 Ok(stream) => {
                     let _ = stream.set_nodelay(true);
                     Counters::inc(&me.counters.tcp_connections);
-                    me.run_connection(stream, dest, qtx, qrx).await;
+                    me.run_connection(stream, key, qtx, qrx).await;
                 }
                 Err(e) => {
-                    me.unregister(dest, &qtx);
+                    me.unregister(key, &qtx);
                     let mut qrx = qrx;
                     qrx.close();
                     while let Ok((_, tx)) = qrx.try_recv() {
@@ -386,22 +475,29 @@ impl Transports {
         });
     }
 
-    /// One TCP connection: a writer draining its queue and a reader framing messages (§18.3).
-    async fn run_connection(
+    /// One TCP or TLS connection: a writer draining its queue and a reader framing messages (§18.3).
+    async fn run_connection<S>(
         self: Arc<Self>,
-        stream: TcpStream,
-        peer: SocketAddr,
+        stream: S,
+        key: ConnKey,
         qtx: ConnQueue,
         mut qrx: ConnQueueRx,
-    ) {
-        let (mut rd, mut wr) = stream.into_split();
+    ) where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let (kind, peer) = key;
+        let (mut rd, mut wr) = tokio::io::split(stream);
         let me = Arc::clone(&self);
         let epoch = tokio::time::Instant::now();
         let last_write = Arc::new(AtomicU64::new(0));
         let written = Arc::clone(&last_write);
         let writer = tokio::spawn(async move {
             while let Some((bytes, tx)) = qrx.recv().await {
-                let res = wr.write_all(&bytes).await;
+                // A TLS stream holds records until flushed; on TCP the flush is free.
+                let res = match wr.write_all(&bytes).await {
+                    Ok(()) => wr.flush().await,
+                    Err(e) => Err(e),
+                };
                 written.store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
                 if let Err(e) = res {
                     me.send_failed(peer, e, tx);
@@ -436,7 +532,7 @@ impl Transports {
                                 last_write.load(Ordering::Relaxed),
                             ));
                     if since_write >= idle {
-                        tracing::debug!(%peer, "closing idle TCP connection");
+                        tracing::debug!(%peer, %kind, "closing idle connection");
                         break;
                     }
                     continue;
@@ -463,7 +559,7 @@ impl Transports {
                     Frame::Complete { skip, len } => {
                         buf.advance(skip);
                         let raw = buf.split_to(len).freeze();
-                        validated |= self.deliver(raw, peer, TransportKind::Tcp).await;
+                        validated |= self.deliver(raw, peer, kind).await;
                     }
                     Frame::Invalid(err) => {
                         // The stream cannot be re-synchronised: answer if we can, then close.
@@ -479,7 +575,7 @@ impl Transports {
                 }
             }
         }
-        self.unregister(peer, &qtx);
+        self.unregister(key, &qtx);
         drop(qtx);
         // Let the writer flush what is queued (e.g. the 400) before the socket closes.
         let _ = writer.await;

@@ -39,6 +39,7 @@ fn addr_of(ep: &Endpoint, transport: TransportKind) -> SocketAddr {
     match transport {
         Udp => ep.local_addr(),
         Tcp => ep.tcp_addr().unwrap(),
+        TransportKind::Tls => ep.tls_addr().unwrap(),
     }
 }
 

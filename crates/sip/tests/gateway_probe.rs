@@ -36,6 +36,7 @@ fn gw(name: &str, address: SocketAddr, priority: u32) -> GatewayConfig {
     GatewayConfig {
         name: name.into(),
         address,
+        transport: Default::default(),
         targets: vec!["emergency-trunk".into()],
         priority,
         max_channels: None,
@@ -43,6 +44,7 @@ fn gw(name: &str, address: SocketAddr, priority: u32) -> GatewayConfig {
         probe_timeout_ms: 300,
         failure_threshold: 2,
         recovery_threshold: 1,
+        invite_timeout_ms: None,
     }
 }
 

@@ -1160,3 +1160,43 @@ fn bindings_exported_before_a_crash_come_back_with_what_is_left_of_their_lifetim
         .import(gone, Duration::ZERO, &seats(), t1)
         .is_empty());
 }
+
+#[test]
+fn tls_only_seat_is_refused_on_udp_and_tcp_and_registers_over_tls() {
+    let mut r = registrar();
+    r.set_tls_only(["1002".to_string()]);
+    let t0 = Instant::now();
+    let out = auth_register(&mut r, &mut Reg::new("1002"), "pw1002", src(), t0);
+    assert_eq!(out.status, 403);
+    assert_eq!(parse(&out).reason(), Some("TLS Required"));
+    assert!(r.lookup("1002", t0).is_empty());
+    // A stranger gets the usual challenge for the TLS-only account: nothing tells it apart.
+    let first = r.on_register(&Reg::new("1002").msg(None), src(), "udp", &seats(), t0);
+    assert_eq!(first.status, 401);
+
+    // The same seat over TLS (and the other seats anywhere) register as before.
+    let mut reg = Reg::new("1002");
+    let first = r.on_register(&reg.msg(None), src(), "TLS", &seats(), t0);
+    let ch = &challenges(&first)[0];
+    reg.cseq += 1;
+    let a = ch.respond("REGISTER", "sip:127.0.0.1:5060", "1002", "pw1002", "c", 1);
+    let ok = r.on_register(&reg.msg(Some(&a)), src(), "TLS", &seats(), t0);
+    assert_eq!(ok.status, 200, "{}", String::from_utf8_lossy(&ok.response));
+    assert_eq!(r.lookup("1002", t0)[0].transport, "TLS");
+    let tcp = {
+        let mut reg = Reg::new("1002");
+        let first = r.on_register(&reg.msg(None), src(), "tcp", &seats(), t0);
+        let ch = &challenges(&first)[0];
+        reg.cseq += 1;
+        let a = ch.respond("REGISTER", "sip:127.0.0.1:5060", "1002", "pw1002", "d", 1);
+        r.on_register(&reg.msg(Some(&a)), src(), "tcp", &seats(), t0)
+    };
+    assert_eq!(tcp.status, 403);
+    assert_eq!(
+        r.lookup("1002", t0)[0].transport,
+        "TLS",
+        "the TLS binding stays"
+    );
+    let other = auth_register(&mut r, &mut Reg::new("1001"), "pw1001", src(), t0);
+    assert_eq!(other.status, 200);
+}

@@ -44,6 +44,7 @@ fn rec() -> CallRecord {
         handed_over_by: None,
         system_answered_at_ms: None,
         queue_visits: Vec::new(),
+        survey: None,
         quality: Vec::new(),
     }
 }

@@ -4,9 +4,9 @@
 //!
 //! | method | path | |
 //! |---|---|---|
-//! | POST | /tickets | open a ticket: `{accepted_at, category, department, text, caller?, call_id?, matter?}` → 201; a repeat (with `matter`) merged into an open ticket → 200 with `repeat` |
+//! | POST | /tickets | open a ticket: `{accepted_at, category, department, text, caller?, call_id?, matter?}` → 201 with `phone` (`number`, `query_code`); a repeat (with `matter`) merged into an open ticket → 200 with `repeat` |
 //! | GET | /tickets?status=&department=&light=&from=&to=&limit= | list (caller masked); logged in the access log |
-//! | GET | /tickets/{id} | one ticket with history, `sign_due`, `close_due`, `light`; logged in the access log |
+//! | GET | /tickets/{id} | one ticket with history, `sign_due`, `close_due`, `light`, `phone` (`number`, `query_code` for the phone self-query); logged in the access log |
 //! | POST | /tickets/{id}/actions | `{"action": "dispatch", "department": "…"}` etc.; 409 when not allowed now |
 //! | GET | /tickets/{id}/access-log | who read (or was refused) this ticket's personal data |
 //! | GET | /access-log?actor=&ticket=&denied=&from=&to=&limit= | the whole access log (auditors) |
@@ -245,6 +245,10 @@ struct TicketView {
     history: Option<Vec<HistoryEntry>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     repeat: Option<RepeatView>,
+    /// The short number a caller keys for the phone self-query, and the query code printed with it (R-28,
+    /// on a new ticket and on a single ticket read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    phone: Option<crate::store::TicketNumber>,
 }
 
 fn rfc3339(t: DateTime<Utc>) -> String {
@@ -277,6 +281,7 @@ fn view(s: &Shared, mut t: Ticket, now: DateTime<Utc>, reveal_caller: bool) -> T
         light: d.light,
         history: None,
         repeat: None,
+        phone: None,
     }
 }
 
@@ -339,6 +344,7 @@ async fn create(
         let t = got.ticket().clone();
         tracing::info!(ticket = %t.id, actor = %actor, merged, flagged, "request taken");
         let mut v = view(&s, t, now, false);
+        v.phone = Some(s.store.ticket_number(&v.ticket.id).await?);
         v.repeat = Some(RepeatView {
             merged,
             requests,
@@ -357,7 +363,9 @@ async fn create(
         "ticket created"
     );
     let _ = s.events.send(TicketEvent::created(&t));
-    Ok((StatusCode::CREATED, Json(view(&s, t, now, false))))
+    let mut v = view(&s, t, now, false);
+    v.phone = Some(s.store.ticket_number(&v.ticket.id).await?);
+    Ok((StatusCode::CREATED, Json(v)))
 }
 
 fn parse_time(field: &str, v: &str) -> Result<i64, ApiError> {
@@ -543,6 +551,7 @@ async fn read_one(
     let history = s.store.history(&id).await?;
     let mut v = view(&s, t, now, true);
     v.history = Some(history);
+    v.phone = Some(s.store.ticket_number(&id).await?);
     Ok(Json(v))
 }
 

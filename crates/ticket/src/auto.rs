@@ -179,6 +179,7 @@ mod tests {
             handed_over_by: None,
             system_answered_at_ms: None,
             queue_visits: Vec::new(),
+            survey: None,
             quality: Vec::new(),
         }
     }
@@ -219,6 +220,7 @@ mod tests {
             handed_over_by: None,
             system_answered_at_ms: None,
             queue_visits: Vec::new(),
+            survey: None,
             department: Some("water".into()),
             ..rec()
         };
@@ -397,6 +399,7 @@ mod tests {
             handed_over_by: None,
             system_answered_at_ms: None,
             queue_visits: Vec::new(),
+            survey: None,
             answered_at_ms: None,
             end_reason: EndReason::AbandonedInQueue,
             ..rec()

@@ -140,6 +140,9 @@ pub struct CallbackPolicy {
     pub max_attempts: u32,
     /// Minutes before the next try after the 1st, 2nd, … unanswered one; the last figure repeats.
     pub retry_after_minutes: Vec<u32>,
+    /// The same in seconds; when not empty it replaces `retry_after_minutes` (drills and tests, where a retry
+    /// cannot wait half an hour).
+    pub retry_after_seconds: Vec<u32>,
     /// Working days the call-back is due within (R-23 coverage counts against this).
     pub due_working_days: u32,
 }
@@ -153,6 +156,7 @@ impl Default for CallbackPolicy {
             working_hours_only: false,
             max_attempts: 3,
             retry_after_minutes: vec![30, 120],
+            retry_after_seconds: Vec::new(),
             due_working_days: 2,
         }
     }
@@ -179,12 +183,22 @@ impl CallbackPolicy {
         if self.retry_after_minutes.is_empty() || self.retry_after_minutes.contains(&0) {
             return Err("callbacks.retry_after_minutes: at least one figure, none 0".into());
         }
+        if self.retry_after_seconds.contains(&0) {
+            return Err("callbacks.retry_after_seconds: none 0".into());
+        }
         Ok(())
     }
 
     /// Delay before the try after `attempts` unanswered ones (1-based).
     pub fn retry_after(&self, attempts: u32) -> Duration {
         let i = (attempts.max(1) - 1) as usize;
+        if let Some(s) = self
+            .retry_after_seconds
+            .get(i)
+            .or(self.retry_after_seconds.last())
+        {
+            return Duration::seconds(i64::from(*s));
+        }
         let m = self
             .retry_after_minutes
             .get(i)
@@ -435,6 +449,19 @@ mod tests {
             );
         }
         assert_eq!(policy.retry_after(7), Duration::minutes(60));
+        let quick = CallbackPolicy {
+            retry_after_seconds: vec![2, 5],
+            ..policy
+        };
+        assert_eq!(quick.retry_after(1), Duration::seconds(2));
+        assert_eq!(quick.retry_after(9), Duration::seconds(5));
+        assert!(CallbackPolicy {
+            retry_after_seconds: vec![0],
+            ..CallbackPolicy::default()
+        }
+        .validate()
+        .unwrap_err()
+        .contains("retry_after_seconds"));
     }
 
     #[test]

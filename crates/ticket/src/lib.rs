@@ -6,7 +6,7 @@
 //! `writer` (the task that batches records into the store), `api` (axum HTTP + SSE). The later life of tickets
 //! (docs/lifecycle.md): `lifecycle` (not accepted, returns, extensions, re-handling, evaluations; pure),
 //! `repeat` (repeated requests, pure), `callback` (the call-back scheduler, sans IO), `notify` (outbox
-//! delivery), `kpi` (figures, pure).
+//! delivery), `kpi` (figures, pure), `speech` (what the phone self-query says, pure) and `phone` (its handle).
 
 pub mod api;
 pub mod auto;
@@ -19,10 +19,13 @@ mod live;
 pub mod mask;
 pub mod model;
 pub mod notify;
+mod phone;
+pub mod queue_history;
 pub mod queue_stats;
 pub mod queues;
 pub mod record;
 pub mod repeat;
+pub mod speech;
 mod spool;
 pub mod stats;
 pub mod store;
@@ -34,7 +37,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
 pub use ::record::{
-    CallRecord, EndReason, QueueVisit, TransferAttempt, TransferEndedBy, TransferKind,
+    CallRecord, EndReason, QueueVisit, Survey, TransferAttempt, TransferEndedBy, TransferKind,
     TransferOutcome, VisitOutcome,
 };
 pub use auto::{tickets_for, AutoReason, NewTicket};
@@ -42,6 +45,7 @@ pub use config::TicketConfig;
 pub use deadline::{DeadlineRules, Light, WorkingClock};
 pub use lifecycle::{Evaluation, EvaluationSource, Lifecycle, NotAcceptedReason};
 pub use model::{Action, Category, Refused, Satisfaction, Status};
+pub use phone::SelfQueryDesk;
 pub use store::{AccessEntry, AccessFilter, Store, Ticket, TicketFilter, TicketInput};
 
 #[derive(Debug, thiserror::Error)]
@@ -271,6 +275,14 @@ impl TicketService {
     /// route needs one of `gate`'s accounts, and its role decides the rest (docs/access.md).
     pub fn router(&self, gate: access::Gate) -> axum::Router {
         api::router(self.shared.clone(), gate)
+    }
+
+    /// The phone self-query's handle; due dates are told as dates in `tz`, the center's zone.
+    pub fn self_query_desk(&self, tz: chrono_tz::Tz) -> SelfQueryDesk {
+        SelfQueryDesk {
+            shared: self.shared.clone(),
+            tz,
+        }
     }
 
     pub fn store(&self) -> &Store {

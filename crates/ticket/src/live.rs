@@ -201,6 +201,7 @@ mod tests {
             handed_over_by: None,
             system_answered_at_ms: None,
             queue_visits: Vec::new(),
+            survey: None,
             quality: Vec::new(),
         }
     }

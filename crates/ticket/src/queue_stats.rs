@@ -319,6 +319,17 @@ impl Rolling {
         }
     }
 
+    pub fn window_ms(&self) -> i64 {
+        self.window_ms
+    }
+
+    /// The whole-call tallies of the window ending at `now_ms`, by bucket start, oldest first (the day charts,
+    /// `queue_history::level_series`).
+    pub fn whole_call_buckets(&mut self, now_ms: i64) -> impl Iterator<Item = (i64, &Tally)> {
+        self.expire(now_ms);
+        self.buckets.iter().map(|(start, _, whole)| (*start, whole))
+    }
+
     /// The figures of the window ending at `now_ms`, buckets at its edge included whole.
     pub fn report(
         &mut self,

@@ -2,6 +2,6 @@
 //! database and HTTP stack); re-exported here so `ticket::record::CallRecord` paths keep working.
 
 pub use ::record::{
-    CallRecord, EndReason, LegQuality, QueueVisit, TransferAttempt, TransferEndedBy, TransferKind,
-    TransferOutcome, VisitOutcome,
+    CallRecord, EndReason, LegQuality, QueueVisit, Survey, TransferAttempt, TransferEndedBy,
+    TransferKind, TransferOutcome, VisitOutcome,
 };

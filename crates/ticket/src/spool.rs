@@ -300,6 +300,7 @@ mod tests {
             handed_over_by: None,
             system_answered_at_ms: None,
             queue_visits: Vec::new(),
+            survey: None,
             quality: Vec::new(),
         }
     }

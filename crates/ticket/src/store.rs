@@ -36,8 +36,8 @@ pub use self_query::{Progress, SelfQuery, TicketNumber};
 /// Columns of `call_records`, in insert order.
 const CALL_COLUMNS: &str = "call_id, caller, called, original_called, route_mode, department, started_at_ms, \
      answered_at_ms, ended_at_ms, wait_ms, seat, end_reason, digits, off_hours, transfer_unanswered, handed_over_by, \
-     system_answered_at_ms, stored_at_ms";
-const CALL_COLUMN_COUNT: usize = 18;
+     system_answered_at_ms, survey_key, survey_at_ms, stored_at_ms";
+const CALL_COLUMN_COUNT: usize = 20;
 
 /// Columns of `transfer_attempts`, in insert order.
 const TRANSFER_COLUMNS: &str =
@@ -239,7 +239,7 @@ impl Store {
         }
         let mut tx = self.pool.begin().await?;
         let mut inserted: Vec<String> = Vec::with_capacity(recs.len());
-        // SQLite allows 32766 parameters; 500 rows × 17 stays far below, PostgreSQL allows 65535.
+        // SQLite allows 32766 parameters; 500 rows × 20 stays far below, PostgreSQL allows 65535.
         for chunk in recs.chunks(500) {
             let sql = insert_calls_sql(chunk.len(), self.backend);
             let mut q = sqlx::query(AssertSqlSafe(sql));
@@ -262,6 +262,8 @@ impl Store {
                     .bind(r.transfer_unanswered.as_deref())
                     .bind(r.handed_over_by.as_deref())
                     .bind(r.system_answered_at_ms)
+                    .bind(r.survey.and_then(|s| s.key).map(String::from))
+                    .bind(r.survey.map(|s| s.at_ms))
                     .bind(now_ms);
             }
             for row in q.fetch_all(&mut *tx).await? {
@@ -344,6 +346,11 @@ impl Store {
                 for nt in tickets_for(r) {
                     opened
                         .push(insert_auto_ticket(&mut tx, nt, callback_department, now_ms).await?);
+                }
+                // The survey answer goes to the tickets the call has by now (opened during the call, or just
+                // above); a ticket opened for it later gets it from the record (`insert_ticket`).
+                if let Some(survey) = r.survey {
+                    life::apply_call_survey(&mut tx, &r.call_id, survey).await?;
                 }
             }
         }
@@ -919,6 +926,7 @@ fn call_from_row(r: &AnyRow) -> Result<CallRecord, TicketError> {
         handed_over_by: r.try_get("handed_over_by")?,
         system_answered_at_ms: r.try_get("system_answered_at_ms")?,
         queue_visits: Vec::new(),
+        survey: life::survey_from_row(r)?,
         quality: Vec::new(),
     })
 }
@@ -1035,6 +1043,8 @@ async fn insert_ticket(
             .bind(call_id.as_str())
             .execute(&mut *conn)
             .await?;
+        // A ticket opened after its call's survey: the caller's answer is its after-call evaluation.
+        life::apply_recorded_survey(conn, call_id).await?;
     }
     insert_history(
         conn,
@@ -1105,11 +1115,11 @@ mod tests {
     fn batch_insert_sql_numbers_every_placeholder() {
         let sql = insert_calls_sql(2, Backend::Postgres);
         assert!(sql.contains("($1, $2,"));
-        assert!(sql.contains("$18), ($19,"));
-        assert!(sql.contains("$36) ON CONFLICT (call_id) DO NOTHING RETURNING call_id"));
+        assert!(sql.contains("$20), ($21,"));
+        assert!(sql.contains("$40) ON CONFLICT (call_id) DO NOTHING RETURNING call_id"));
         assert!(!sql.contains('?'));
         let sql = insert_calls_sql(2, Backend::Sqlite);
-        assert_eq!(sql.matches('?').count(), 36);
+        assert_eq!(sql.matches('?').count(), 40);
         assert!(!sql.contains('$'));
         let sql = insert_transfers_sql(2, Backend::Postgres);
         assert!(sql.contains("$12), ($13,"));

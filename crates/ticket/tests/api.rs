@@ -752,3 +752,56 @@ async fn department_events_are_its_own(db: TestDb) {
     svc.shutdown().await;
 }
 both_backends!(department_events, department_events_are_its_own);
+
+/// The number and query code a caller keys for the phone self-query come with a new ticket and a read;
+/// the desk the call path uses answers the filer or the code in words, and nobody else.
+async fn phone_number_and_self_query_desk(db: TestDb) {
+    let svc = ticket::start(db.config(), common::schedule())
+        .await
+        .unwrap();
+    let app = svc.router(common::gate());
+    let (st, v) = call(&app, "POST", "/tickets", Some(TOKEN), Some(complaint())).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let number = v["phone"]["number"].as_i64().unwrap();
+    let code = v["phone"]["query_code"].as_str().unwrap().to_string();
+    assert_eq!(code.len(), 6);
+    let id = v["id"].as_str().unwrap();
+    let (_, read) = call(&app, "GET", &format!("/tickets/{id}"), Some(TOKEN), None).await;
+    assert_eq!(
+        read["phone"], v["phone"],
+        "the same number and code on a read"
+    );
+
+    let desk = svc.self_query_desk(chrono_tz::Asia::Shanghai);
+    let now = chrono::Utc::now().timestamp_millis();
+    let n = number.to_string();
+    let words = desk.ask(&n, "13812341234", None, now).await.unwrap();
+    // Due 2021-10-15 (7 working days over National Day): «二零二一年 十月 十五日».
+    assert_eq!(
+        words.unwrap(),
+        [
+            "your_request",
+            "state_accepted",
+            "due",
+            "2",
+            "0",
+            "2",
+            "1",
+            "year",
+            "10",
+            "month",
+            "10",
+            "5",
+            "day"
+        ]
+    );
+    assert_eq!(desk.ask(&n, "13999999999", None, now).await.unwrap(), None);
+    assert!(desk
+        .ask(&n, "13999999999", Some(&code), now)
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(desk.ask("", "13812341234", None, now).await.unwrap(), None);
+    svc.shutdown().await;
+}
+both_backends!(phone_self_query, phone_number_and_self_query_desk);

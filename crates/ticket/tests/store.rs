@@ -51,6 +51,7 @@ async fn call_records_are_stored_once_and_read_back(db: TestDb) {
         caller: "110".into(),
         handed_over_by: Some("110".into()),
         queue_visits: Vec::new(),
+        survey: None,
         ..rec("c-2")
     };
     // The same record twice in one batch and again in a later batch: stored once.
@@ -83,6 +84,7 @@ async fn automatic_tickets_open_once_per_new_call(db: TestDb) {
         handed_over_by: None,
         system_answered_at_ms: None,
         queue_visits: Vec::new(),
+        survey: None,
         ..rec("c-xfer")
     };
     let opened = s

@@ -221,6 +221,7 @@ fn two_leg_call_start_to_end_with_wall_times_from_the_invite() {
                 left_at_ms: WALL + 12_000,
                 outcome: VisitOutcome::Answered,
             }],
+            survey: None,
             quality: Vec::new(),
         }
     );

@@ -10,6 +10,8 @@ mod attended;
 mod legs;
 mod ported;
 mod queueing;
+mod selfquery;
+mod survey;
 mod transfer;
 
 /// A decision as the dial plan would return it (main mode, working hours).

@@ -3,6 +3,8 @@
 //! what audio really arrived. Everything stays on 127.0.0.1 and every wait is bounded.
 #![allow(dead_code)]
 
+pub mod browser;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -59,6 +61,24 @@ pub struct Options {
     pub answer_first: bool,
     /// `calls.early_media_max_s` (with `answer_first = false`); 0 = never.
     pub early_media_max_s: u64,
+    /// `sip.listen_tls` on this port with `sip.tls_cert`/`tls_key` (SIP over TLS for remote seats).
+    pub sip_tls: Option<(u16, TlsFiles)>,
+    /// `survey.enabled`: the example asks every caller after the operator's part; the suite's tests were
+    /// written for a caller hung up at once, so tests choose it.
+    pub survey: bool,
+    /// `tickets.database_url` instead of a SQLite file in the test's directory (a PostgreSQL variant).
+    pub database_url: Option<String>,
+    /// TOML put in `[trunks]` after `allow`/`gateways` (e.g. `asserted_identity`, `[[trunks.gateway]]`
+    /// entries: an array of tables there closes `[trunks]` and the example's next section follows).
+    pub trunks_extra: String,
+    /// The SIP port (UDP and TCP); default a free one. A restart test passes the first run's.
+    pub sip_port: Option<u16>,
+    /// `tickets.spool_dir` (the state directory: record spool, live-call journal, registrations); default
+    /// one in the test's directory. A restart test passes the first run's to see its spool replayed.
+    pub spool_dir: Option<PathBuf>,
+    /// The first port of the media range (100 ports); default one per test process. Two daemons in one test
+    /// need a range each.
+    pub media_base: Option<u16>,
 }
 
 /// A self-signed certificate for 127.0.0.1 / localhost (rcgen), written as PEM files.
@@ -141,6 +161,13 @@ impl Default for Options {
             db: None,
             answer_first: false,
             early_media_max_s: 0,
+            sip_tls: None,
+            survey: false,
+            database_url: None,
+            trunks_extra: String::new(),
+            sip_port: None,
+            spool_dir: None,
+            media_base: None,
         }
     }
 }
@@ -159,19 +186,39 @@ pub struct Daemon {
 /// The example config with the test's ports, paths and options, written into `dir`; returns its path, the
 /// SIP port and the admin port.
 pub fn write_config(opts: &Options, dir: &Path) -> (PathBuf, u16, u16) {
-    let sip_port = free_port();
+    let sip_port = opts.sip_port.unwrap_or_else(free_port);
     let admin_port = free_port();
     // A media range of our own, so tests running at the same time never share ports.
-    let media_base = 20_000 + (std::process::id() % 300) as u16 * 100;
+    let media_base = opts
+        .media_base
+        .unwrap_or(20_000 + (std::process::id() % 300) as u16 * 100);
     let db = opts.db.clone().unwrap_or_else(|| dir.join("hotline.db"));
-    let db_url = format!("sqlite://{}", db.display());
+    let db_url = opts
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", db.display()));
     let example = std::fs::read_to_string(repo().join("deploy/hotlined.toml")).unwrap();
     let mut cfg = String::new();
+    let mut section = "";
     for line in example.lines() {
+        if line.starts_with('[') {
+            section = line.split_whitespace().next().unwrap_or("");
+        }
         let key = line.split('=').next().unwrap_or("").trim();
         let v = match key {
+            "enabled" if section == "[survey]" => format!("enabled = {}", opts.survey),
             "listen_udp" => format!("listen_udp = \"127.0.0.1:{sip_port}\""),
-            "listen_tcp" => format!("listen_tcp = \"127.0.0.1:{sip_port}\""),
+            "listen_tcp" => {
+                let mut v = format!("listen_tcp = \"127.0.0.1:{sip_port}\"");
+                if let Some((port, t)) = &opts.sip_tls {
+                    v += &format!(
+                        "\nlisten_tls = \"127.0.0.1:{port}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"",
+                        t.cert.display(),
+                        t.key.display()
+                    );
+                }
+                v
+            }
             "port_min" => format!("port_min = {media_base}"),
             "port_max" => format!("port_max = {}", media_base + 99),
             "max_active" => format!("max_active = {}", opts.max_active),
@@ -182,9 +229,10 @@ pub fn write_config(opts: &Options, dir: &Path) -> (PathBuf, u16, u16) {
                     .map(|(h, a)| format!("\"{h}\" = \"{a}\""))
                     .collect();
                 format!(
-                    "allow = [\"{}\"]\ngateways = {{ {} }}",
+                    "allow = [\"{}\"]\ngateways = {{ {} }}\n{}",
                     opts.trunk_allow,
-                    gw.join(", ")
+                    gw.join(", "),
+                    opts.trunks_extra
                 )
             }
             "seat_ring_timeout_s" => {
@@ -205,13 +253,18 @@ pub fn write_config(opts: &Options, dir: &Path) -> (PathBuf, u16, u16) {
             "login_required" => format!("login_required = {}", opts.login_required),
             "answer_before_queue" => format!("answer_before_queue = {}", opts.answer_first),
             "early_media_max_s" => format!("early_media_max_s = {}", opts.early_media_max_s),
+            "prompts_dir" => format!(
+                "prompts_dir = \"{}\"",
+                repo().join("dialplans/prompts/selfquery").display()
+            ),
             "announce_dir" => format!(
                 "announce_dir = \"{}\"",
                 repo().join("dialplans/prompts/announce").display()
             ),
             // Prompt paths (`not_ready` is also a feature code: only .wav values are paths).
             "caller_prompt" | "ringback_prompt" | "fallback_prompt" | "logged_in" | "not_ready"
-            | "logged_out" | "wrap_up_ended" | "refused" | "callback"
+            | "logged_out" | "wrap_up_ended" | "refused" | "callback" | "prompt"
+            | "thanks_prompt"
                 if line.contains(".wav\"") =>
             {
                 // Relative to the example's directory: make it absolute for our temp config.
@@ -219,7 +272,13 @@ pub fn write_config(opts: &Options, dir: &Path) -> (PathBuf, u16, u16) {
                 format!("{key} = \"{}\"", repo().join("deploy").join(rel).display())
             }
             "database_url" => format!("database_url = \"{db_url}\""),
-            "spool_dir" => format!("spool_dir = \"{}\"", dir.join("spool").display()),
+            "spool_dir" => format!(
+                "spool_dir = \"{}\"",
+                opts.spool_dir
+                    .clone()
+                    .unwrap_or_else(|| dir.join("spool"))
+                    .display()
+            ),
             "listen" => {
                 let listen = opts
                     .admin_listen
@@ -255,13 +314,15 @@ impl Daemon {
     pub fn start(opts: Options) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let (cfg_path, sip_port, admin_port) = write_config(&opts, dir.path());
-        let db_url = format!(
-            "sqlite://{}",
-            opts.db
-                .clone()
-                .unwrap_or_else(|| dir.path().join("hotline.db"))
-                .display()
-        );
+        let db_url = opts.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}",
+                opts.db
+                    .clone()
+                    .unwrap_or_else(|| dir.path().join("hotline.db"))
+                    .display()
+            )
+        });
         let mut child = Command::new(env!("CARGO_BIN_EXE_hotlined"))
             .args(["run", "--config"])
             .arg(&cfg_path)
@@ -464,6 +525,14 @@ impl Sipp {
             "sipp not found: apt-get install -y sip-tester (.ci/run does this)"
         );
         let dir = tempfile::tempdir().unwrap();
+        // SIPp binds a media socket even when the test owns the call's RTP; its default (6000) is shared by
+        // every SIPp on the box, so each gets a free one unless the test chose.
+        let media_port = free_port().to_string();
+        let mp: &[&str] = if args.contains(&"-mp") {
+            &[]
+        } else {
+            &["-mp", &media_port]
+        };
         let child = Command::new("sipp")
             .arg(daemon.to_string())
             .arg("-sf")
@@ -478,6 +547,7 @@ impl Sipp {
                 "-trace_err",
             ])
             .args(["-timeout", "60s"])
+            .args(mp)
             .args(args)
             .current_dir(dir.path())
             .stdout(Stdio::null())
@@ -543,13 +613,27 @@ pub fn register_seat_with(
     transport: &str,
     pause_ms: u32,
 ) -> Sipp {
+    register_seat_through(d, d.sip, seat, ooc, rtp_port, transport, pause_ms)
+}
+
+/// [`register_seat_with`], the REGISTER sent to `registrar` (e.g. a Kamailio in front of `d`) rather than to
+/// `d` itself; waits until `d` has the seat.
+pub fn register_seat_through(
+    d: &Daemon,
+    registrar: SocketAddr,
+    seat: &str,
+    ooc: &str,
+    rtp_port: u16,
+    transport: &str,
+    pause_ms: u32,
+) -> Sipp {
     let pause = pause_ms.to_string();
     let port = free_port().to_string();
     let ooc = sipp_dir().join(ooc);
     let password = format!("hotline-{seat}");
     let media = rtp_port.to_string();
     let sipp = Sipp::spawn(
-        d.sip,
+        registrar,
         &sipp_dir().join("seat_register.xml"),
         &[
             "-i",
@@ -806,6 +890,15 @@ pub struct Baresip {
 
 impl Baresip {
     pub fn start(d: &Daemon, seat: &str) -> Baresip {
+        let account = format!(
+            "<sip:{seat}@127.0.0.1:{}>;auth_pass=hotline-{seat};answermode=auto;regint=60",
+            d.sip.port()
+        );
+        Baresip::start_with(&account, "")
+    }
+
+    /// A baresip with this account line and `extra` config lines (modules, `sip_cafile`, `snd_path` …).
+    pub fn start_with(account: &str, extra: &str) -> Baresip {
         let dir = tempfile::tempdir().unwrap();
         let (sip, ctrl) = (free_port(), free_port());
         // A long tone as the microphone: baresip hangs up when its audio file ends.
@@ -823,19 +916,12 @@ impl Baresip {
                 "poll_method epoll\nsip_listen 127.0.0.1:{sip}\nnet_interface 127.0.0.1\n\
                  audio_player aubridge,nil\naudio_alert aubridge,nil\naudio_source aufile,{}\n\
                  module_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\nmodule aubridge.so\n\
-                 module_app account.so\nmodule_app menu.so\nmodule_app ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:{ctrl}\n",
+                 module_app account.so\nmodule_app menu.so\nmodule_app ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:{ctrl}\n{extra}",
                 tone.display()
             ),
         )
         .unwrap();
-        std::fs::write(
-            dir.path().join("accounts"),
-            format!(
-                "<sip:{seat}@127.0.0.1:{}>;auth_pass=hotline-{seat};answermode=auto;regint=60\n",
-                d.sip.port()
-            ),
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("accounts"), format!("{account}\n")).unwrap();
         let child = Command::new("baresip")
             .arg("-f")
             .arg(dir.path())
@@ -926,4 +1012,49 @@ impl Drop for Baresip {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A fresh, empty PostgreSQL database on the server named by `TICKET_TEST_PG_URL` (`scripts/pg-test.sh
+/// start`), as the ticket crate's tests make them; None, with a loud message, when the variable is not set.
+pub fn fresh_pg_url() -> Option<String> {
+    let Ok(base) = std::env::var("TICKET_TEST_PG_URL") else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n!!!!!!!! PostgreSQL e2e variant SKIPPED: TICKET_TEST_PG_URL is not set \
+             (eval \"$(scripts/pg-test.sh start)\") !!!!!!!!\n"
+        );
+        return None;
+    };
+    let name = format!(
+        "e2e_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&base).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    });
+    let (head, query) = match base.split_once('?') {
+        Some((h, q)) => (h.to_string(), format!("?{q}")),
+        None => (base.clone(), String::new()),
+    };
+    let after_scheme = head.find("://").map_or(0, |i| i + 3);
+    let root = match head[after_scheme..].find('/') {
+        Some(i) => head[..after_scheme + i].to_string(),
+        None => head,
+    };
+    Some(format!("{root}/{name}{query}"))
 }

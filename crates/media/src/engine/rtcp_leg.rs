@@ -70,7 +70,17 @@ fn drain_locked(leg: &LegShared, st: &mut LegState, now_us: u64) {
     let mut buf = [0u8; RTCP_BUF];
     for _ in 0..DRAIN_MAX {
         match sock.recv_from(&mut buf) {
-            Ok((n, from)) if n < RTCP_BUF => take(st, &buf[..n], from, false, now_us),
+            Ok((n, from)) if n < RTCP_BUF => {
+                // SRTCP on an SRTP leg (RFC 3711 §3.4): authenticated and decrypted first.
+                let n = match leg.srtp.is_on() {
+                    true => match leg.srtp.unprotect_in_place(&mut buf, n) {
+                        Some(l) => l,
+                        None => continue,
+                    },
+                    false => n,
+                };
+                take(st, &buf[..n], from, false, now_us)
+            }
             Ok(_) => {} // too long for any report we read
             // WouldBlock: drained. ICMP errors and the like: the socket stays usable.
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -126,6 +136,19 @@ fn send(leg: &LegShared, wire: &[u8], to: SocketAddr, muxed: bool) {
         (_, true) => leg.socket.as_raw_fd(),
         (Some(s), false) => s.as_raw_fd(),
         (None, false) => return,
+    };
+    // An SRTP leg's reports leave as SRTCP.
+    let sealed;
+    let wire = if leg.srtp.is_on() {
+        match leg.srtp.protect(wire) {
+            Some(p) => {
+                sealed = p;
+                &sealed[..]
+            }
+            None => return,
+        }
+    } else {
+        wire
     };
     // RTCP is not counted in the leg's RTP figures (they are the SR's sender counts).
     let _ = crate::udp::send_batch(fd, &[(wire, to)]);

@@ -202,6 +202,7 @@ impl Store {
                 .bind(call_id.as_str())
                 .execute(&mut *tx)
                 .await?;
+                apply_recorded_survey(&mut tx, call_id).await?;
             }
             sqlx::query(
                 "UPDATE tickets SET updated_at_ms = $1, version = version + 1 WHERE id = $2",
@@ -442,4 +443,52 @@ fn evaluation_from_row(r: &AnyRow) -> Result<EvaluationRow, TicketError> {
             .ok_or_else(|| corrupt("evaluation", &evaluation))?,
         at_ms: r.try_get("at_ms")?,
     })
+}
+
+/// The survey columns of a `call_records` row: answered when `survey_at_ms` is set (the key may be NULL).
+pub(super) fn survey_from_row(r: &AnyRow) -> Result<Option<record::Survey>, TicketError> {
+    let at_ms: Option<i64> = r.try_get("survey_at_ms")?;
+    let key: Option<String> = r.try_get("survey_key")?;
+    Ok(at_ms.map(|at_ms| record::Survey {
+        key: key.and_then(|k| k.chars().next()),
+        at_ms,
+    }))
+}
+
+/// Store a call's survey answer as the after-call evaluation of every ticket the call belongs to that does not
+/// have it yet (idempotent: a record replayed from the spool, or a second ticket linked later, adds no copy).
+pub(super) async fn apply_call_survey(
+    conn: &mut sqlx::AnyConnection,
+    call_id: &str,
+    survey: record::Survey,
+) -> Result<(), TicketError> {
+    let evaluation = Evaluation::from_key(survey.key);
+    sqlx::query(
+        "INSERT INTO evaluations (ticket_id, call_id, source, evaluation, at_ms) \
+         SELECT tc.ticket_id, tc.call_id, $1, $2, $3 FROM ticket_calls tc WHERE tc.call_id = $4 \
+         AND NOT EXISTS (SELECT 1 FROM evaluations e WHERE e.ticket_id = tc.ticket_id \
+         AND e.call_id = tc.call_id AND e.source = $1)",
+    )
+    .bind(EvaluationSource::AfterCall.as_str())
+    .bind(evaluation.as_str())
+    .bind(survey.at_ms)
+    .bind(call_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// [`apply_call_survey`] with the answer stored in the call's record, if the record is there and has one.
+pub(super) async fn apply_recorded_survey(
+    conn: &mut sqlx::AnyConnection,
+    call_id: &str,
+) -> Result<(), TicketError> {
+    let row = sqlx::query("SELECT survey_key, survey_at_ms FROM call_records WHERE call_id = $1")
+        .bind(call_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if let Some(survey) = row.as_ref().map(survey_from_row).transpose()?.flatten() {
+        apply_call_survey(conn, call_id, survey).await?;
+    }
+    Ok(())
 }

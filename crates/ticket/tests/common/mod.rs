@@ -177,6 +177,7 @@ pub fn rec(id: &str) -> CallRecord {
         handed_over_by: None,
         system_answered_at_ms: None,
         queue_visits: Vec::new(),
+        survey: None,
         quality: Vec::new(),
     }
 }
