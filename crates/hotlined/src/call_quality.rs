@@ -19,9 +19,11 @@ const POOR_MOS: f64 = 3.6;
 /// The wallboard lists this many of the latest calls.
 const LATEST: usize = 10;
 
-/// A leg's figures as the record stores them (µs, ms, 1/256, MOS × 100).
-pub fn leg_quality(leg: LegId, m: &MediaLeg) -> LegQuality {
-    from_report(leg, &m.quality())
+/// A leg's figures as the record stores them (µs, ms, 1/256, MOS × 100); `None` for a leg that received
+/// no RTP and no report (nothing to say, and no row to store: load tests run thousands of those a second).
+pub fn leg_quality(leg: LegId, m: &MediaLeg) -> Option<LegQuality> {
+    let q = m.quality();
+    (q.packets_received > 0 || q.reports_received > 0).then(|| from_report(leg, &q))
 }
 
 fn from_report(leg: LegId, q: &LegQualityReport) -> LegQuality {

@@ -82,6 +82,13 @@ pub struct MediaSection {
     pub port_max: u16,
     #[serde(default = "default_media_timeout")]
     pub media_timeout_s: u64,
+    /// RTCP per leg (RFC 3550; docs/quality.md): reports, the peer's loss in the record. Default on.
+    #[serde(default = "default_rtcp")]
+    pub rtcp: bool,
+}
+
+fn default_rtcp() -> bool {
+    true
 }
 
 fn default_media_timeout() -> u64 {

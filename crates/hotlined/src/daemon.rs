@@ -64,12 +64,18 @@ pub async fn run(cfg: Config) -> Result<()> {
         .await
         .context("starting the ticket store")?;
 
-    let media = MediaEngine::start(MediaConfig {
-        bind_ip: cfg.media.bind_ip,
-        port_min: cfg.media.port_min,
-        port_max: cfg.media.port_max,
-        media_timeout: Duration::from_secs(cfg.media.media_timeout_s),
-    })
+    let media = MediaEngine::start_with(
+        MediaConfig {
+            bind_ip: cfg.media.bind_ip,
+            port_min: cfg.media.port_min,
+            port_max: cfg.media.port_max,
+            media_timeout: Duration::from_secs(cfg.media.media_timeout_s),
+        },
+        media::EngineOptions {
+            rtcp: cfg.media.rtcp,
+            ..media::EngineOptions::default()
+        },
+    )
     .await
     .context("starting the media engine")?;
 

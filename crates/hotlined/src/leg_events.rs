@@ -84,7 +84,7 @@ impl CallTask {
         let mut all = std::mem::take(&mut self.quality);
         for io in &self.legs {
             if let Some(m) = &io.media {
-                all.push(crate::call_quality::leg_quality(io.id, m));
+                all.extend(crate::call_quality::leg_quality(io.id, m));
             }
         }
         all.sort_by_key(|q| q.leg);
@@ -99,7 +99,8 @@ impl CallTask {
         }
         if let Some(io) = self.legs.iter_mut().find(|l| l.id == leg) {
             if let Some(m) = io.media.take() {
-                self.quality.push(crate::call_quality::leg_quality(leg, &m));
+                self.quality
+                    .extend(crate::call_quality::leg_quality(leg, &m));
             }
             io.trunk = None;
             self.env.calls.remove_call_id(io.session.call_id());

@@ -11,6 +11,11 @@
 //! puts the thread on whichever core is free (measured: see BENCHMARKS.md). Empty slots are
 //! skipped and an idle shard blocks on its queue. RTP timestamps come from the tick number,
 //! never from wall time.
+//!
+//! RTCP (`rtcp_leg`): each leg also binds RTP port + 1; the pacing tick sends the leg's report when
+//! it falls due and drains the peer's reports then; RTCP multiplexed on the RTP port (RFC 5761)
+//! comes through the receive loop. Receive statistics are counted per RTP packet under the leg's
+//! lock the relay takes anyway.
 
 use std::collections::{HashSet, VecDeque};
 use std::io;
@@ -157,6 +162,8 @@ struct EngineInner {
     ntp_epoch: u64,
     /// The SDES CNAME of every leg (random per engine run, RFC 7022 §4.2).
     cname: Arc<str>,
+    /// [`EngineOptions::rtcp`].
+    rtcp: bool,
     ports: Mutex<PortPool>,
     shards: Vec<mpsc::UnboundedSender<Paced>>,
     shard_stats: Vec<Arc<ShardStats>>,
@@ -203,6 +210,9 @@ pub struct EngineOptions {
     /// host a pacer waiting behind compile jobs or SIP bursts is what makes packets late
     /// (measured in BENCHMARKS.md). `None` leaves the priority alone.
     pub pacer_nice: Option<i32>,
+    /// RTCP per leg (port + 1, reports, BYE; RFC 3550). Off: no RTCP port is bound and nothing is
+    /// sent, multiplexed RTCP is dropped; the receive statistics are still counted. Default on.
+    pub rtcp: bool,
 }
 
 impl Default for EngineOptions {
@@ -213,6 +223,7 @@ impl Default for EngineOptions {
                 .unwrap_or(1)
                 .clamp(1, 16),
             pacer_nice: Some(-10),
+            rtcp: true,
         }
     }
 }
@@ -288,6 +299,7 @@ impl MediaEngine {
             epoch,
             ntp_epoch: rtcp_leg::ntp_now(),
             cname: rtcp_leg::cname(cfg_ip),
+            rtcp: opts.rtcp,
             shards: senders,
             shard_stats: stats,
             next_shard: AtomicUsize::new(0),
@@ -322,13 +334,17 @@ impl MediaEngine {
             match std::net::UdpSocket::bind(addr) {
                 Ok(sock) => {
                     // RTCP on port + 1 (RFC 3550 §11); taken by someone else: try the next pair.
-                    let rtcp = match rtcp_leg::bind(self.inner.cfg.bind_ip, port) {
-                        Ok(r) => r,
-                        Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
-                            last_err = Some(e);
-                            continue;
+                    let rtcp = if self.inner.rtcp {
+                        match rtcp_leg::bind(self.inner.cfg.bind_ip, port) {
+                            Ok(r) => Some(r),
+                            Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+                                last_err = Some(e);
+                                continue;
+                            }
+                            Err(e) => return Err(e),
                         }
-                        Err(e) => return Err(e),
+                    } else {
+                        None
                     };
                     {
                         let mut pool = lock(&self.inner.ports);
@@ -366,7 +382,7 @@ impl MediaEngine {
     fn make_leg(
         &self,
         socket: AsyncFd<std::net::UdpSocket>,
-        rtcp_socket: std::net::UdpSocket,
+        rtcp_socket: Option<std::net::UdpSocket>,
         port: u16,
     ) -> MediaLeg {
         let local = socket
@@ -493,7 +509,9 @@ impl LegState {
     fn new(engine: &EngineInner) -> LegState {
         let ssrc = rand::random();
         let mut rtcp = crate::rtcp::RtcpSession::new(ssrc, engine.cname.clone(), engine.ntp_epoch);
-        rtcp.start(engine.elapsed_us(), rand::random());
+        if engine.rtcp {
+            rtcp.start(engine.elapsed_us(), rand::random());
+        }
         LegState {
             rtcp,
             rtcp_from: None,
@@ -522,7 +540,8 @@ struct LegShared {
     /// RTCP on port + 1 (unused by a peer that multiplexes, RFC 5761).
     /// Not registered with the runtime: drained when our report is due and when the figures are read
     /// (a peer reports every few seconds; a wake-up per report is not worth a task per leg).
-    rtcp_socket: std::net::UdpSocket,
+    /// `None` with RTCP off.
+    rtcp_socket: Option<std::net::UdpSocket>,
     port: u16,
     local: SocketAddr,
     closed: AtomicBool,

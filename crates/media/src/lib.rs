@@ -1,4 +1,5 @@
-//! Media for hotline12345: SDP offer/answer, G.711, prompts, RFC 4733 DTMF, RTP relay and the
+//! Media for hotline12345: SDP offer/answer, G.711, prompts, RFC 4733 DTMF, RTCP (`rtcp`: reports,
+//! receive statistics, an E-model MOS), RTP relay and the
 //! N-party mixer (sans-IO modules), driven by an engine with one receive task per leg (tokio) and
 //! one pacing thread per core for everything we generate.
 //!

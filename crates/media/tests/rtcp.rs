@@ -193,3 +193,46 @@ async fn a_taken_rtcp_port_moves_the_leg_to_the_next_pair() {
     let leg = eng.open_leg().await.unwrap();
     assert_eq!(leg.local_addr().port(), 41802);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rtcp_off_binds_no_rtcp_port_and_sends_nothing() {
+    let _serial = SERIAL.lock().await;
+    let eng = MediaEngine::start_with(
+        MediaConfig {
+            bind_ip: LO,
+            port_min: 41900,
+            port_max: 41919,
+            media_timeout: Duration::from_secs(30),
+        },
+        media::EngineOptions {
+            rtcp: false,
+            ..media::EngineOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let leg = eng.open_leg().await.unwrap();
+    let port = leg.local_addr().port();
+    assert!(
+        std::net::UdpSocket::bind((LO, port + 1)).is_ok(),
+        "port + 1 stays free"
+    );
+    let (peer_rtp, peer_rtcp) = peer_pair(44000).await;
+    leg.set_remote(&neg(peer_rtp.local_addr().unwrap(), false));
+    for i in 0..20u16 {
+        peer_rtp
+            .send_to(
+                &rtp_packet(i, u32::from(i) * 160, PEER_SSRC),
+                leg.local_addr(),
+            )
+            .await
+            .unwrap();
+    }
+    // Past the longest first interval (3.08 s): nothing.
+    assert!(next_rtcp(&peer_rtcp, Duration::from_millis(3300))
+        .await
+        .is_none());
+    let q = leg.quality();
+    assert_eq!(q.packets_received, 20, "receive statistics still counted");
+    assert_eq!(q.reports_sent, 0);
+}

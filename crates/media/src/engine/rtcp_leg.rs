@@ -55,15 +55,21 @@ fn take(st: &mut LegState, buf: &[u8], from: SocketAddr, muxed: bool, now_us: u6
 
 /// A compound RTCP packet multiplexed on the RTP port (from the receive loop).
 pub(super) fn on_rtcp(leg: &LegShared, buf: &[u8], from: SocketAddr, muxed: bool) {
+    if !leg.engine.rtcp {
+        return;
+    }
     let now = leg.engine.elapsed_us();
     take(&mut lock(&leg.state), buf, from, muxed, now);
 }
 
 /// Reads what the peer sent to port + 1 since the last time, with the leg's state locked.
 fn drain_locked(leg: &LegShared, st: &mut LegState, now_us: u64) {
+    let Some(sock) = &leg.rtcp_socket else {
+        return;
+    };
     let mut buf = [0u8; RTCP_BUF];
     for _ in 0..DRAIN_MAX {
-        match leg.rtcp_socket.recv_from(&mut buf) {
+        match sock.recv_from(&mut buf) {
             Ok((n, from)) if n < RTCP_BUF => {
                 // SRTCP on an SRTP leg (RFC 3711 §3.4): authenticated and decrypted first.
                 let n = match leg.srtp.is_on() {
@@ -126,10 +132,10 @@ fn sender(leg: &LegShared, st: &LegState, now_us: u64) -> Option<SenderSnapshot>
 }
 
 fn send(leg: &LegShared, wire: &[u8], to: SocketAddr, muxed: bool) {
-    let fd = if muxed {
-        leg.socket.as_raw_fd()
-    } else {
-        leg.rtcp_socket.as_raw_fd()
+    let fd = match (&leg.rtcp_socket, muxed) {
+        (_, true) => leg.socket.as_raw_fd(),
+        (Some(s), false) => s.as_raw_fd(),
+        (None, false) => return,
     };
     // An SRTP leg's reports leave as SRTCP.
     let sealed;
@@ -177,5 +183,7 @@ pub(super) fn bye(leg: &LegShared) {
     let snap = sender(leg, &st, now);
     let wire = st.rtcp.bye(now, snap);
     drop(st);
-    send(leg, &wire, to, muxed);
+    if let Some(wire) = wire {
+        send(leg, &wire, to, muxed);
+    }
 }

@@ -225,15 +225,22 @@ impl RtcpSession {
         }
     }
 
-    /// The last compound we send when the leg ends: a report, SDES and BYE (§6.3.7, §6.6).
-    pub fn bye(&mut self, now_us: u64, sender: Option<SenderSnapshot>) -> Vec<u8> {
+    /// The last compound we send when the leg ends: a report, SDES and BYE (§6.3.7, §6.6). `None` when
+    /// we never sent a report: a member that sent no RTCP need not say it leaves (§6.3.7 keeps BYE for
+    /// participants the others have seen), which spares the packet for every leg shorter than the
+    /// first interval.
+    pub fn bye(&mut self, now_us: u64, sender: Option<SenderSnapshot>) -> Option<Vec<u8>> {
+        if self.reports_sent == 0 {
+            self.next_due_us = None;
+            return None;
+        }
         let mut pkts = self.report(now_us, sender);
         pkts.push(RtcpPacket::Bye {
             ssrcs: vec![self.ssrc],
             reason: None,
         });
         self.next_due_us = None;
-        write_compound(&pkts)
+        Some(write_compound(&pkts))
     }
 
     /// The leg's figures now.
@@ -436,7 +443,10 @@ mod tests {
     fn bye_ends_the_reports() {
         let mut s = RtcpSession::new(OURS, "c", EPOCH);
         s.start(0, 0.5);
-        let wire = s.bye(1_000, snap(3));
+        assert_eq!(s.clone().bye(1_000, snap(3)), None, "no report yet: no BYE");
+        let due = s.next_due_us().unwrap();
+        s.poll(due, snap(2), 0.5).unwrap();
+        let wire = s.bye(due + 1_000, snap(3)).unwrap();
         let pkts = parse_compound(&wire).unwrap();
         assert!(matches!(pkts.last(), Some(RtcpPacket::Bye { ssrcs, .. }) if ssrcs == &[OURS]));
         assert_eq!(s.next_due_us(), None);
