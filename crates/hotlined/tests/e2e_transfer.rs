@@ -216,10 +216,15 @@ fn one_key_transfer_mixes_three_then_leaves_caller_and_department_connected() {
     // Supervisors see it on the wallboard and in /status.
     // (the page draws /wallboard/data's department rows: e2e_wallboard_page renders it in a browser)
     let board: serde_json::Value =
-        serde_json::from_str(&p.d.http_get("/wallboard/data").unwrap_or_default()).unwrap_or_default();
+        serde_json::from_str(&p.d.http_get("/wallboard/data").unwrap_or_default())
+            .unwrap_or_default();
     let dept = &board["transfers"]["市医保局"];
     assert_eq!(
-        (&dept["attempts"], &dept["answered_within_target"], &dept["failed"]),
+        (
+            &dept["attempts"],
+            &dept["answered_within_target"],
+            &dept["failed"]
+        ),
         (&1.into(), &1.into(), &0.into()),
         "{board}"
     );
@@ -288,10 +293,15 @@ fn a_transfer_not_answered_in_15_seconds_falls_back_to_the_operator_and_opens_a_
         p.d.log()
     );
     let board: serde_json::Value =
-        serde_json::from_str(&p.d.http_get("/wallboard/data").unwrap_or_default()).unwrap_or_default();
+        serde_json::from_str(&p.d.http_get("/wallboard/data").unwrap_or_default())
+            .unwrap_or_default();
     let dept = &board["transfers"]["市医保局"];
     assert_eq!(
-        (&dept["attempts"], &dept["answered_within_target"], &dept["failed"]),
+        (
+            &dept["attempts"],
+            &dept["answered_within_target"],
+            &dept["failed"]
+        ),
         (&1.into(), &0.into(), &1.into()),
         "{board}"
     );

@@ -1013,4 +1013,3 @@ impl Drop for Baresip {
         let _ = self.child.wait();
     }
 }
-
