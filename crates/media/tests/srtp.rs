@@ -111,8 +111,8 @@ fn sdes_offer_answer_keys_both_sides() {
 async fn relay_decrypts_and_reencrypts_between_srtp_and_plain_legs() {
     let eng = MediaEngine::start(MediaConfig {
         bind_ip: LO,
-        port_min: 41900,
-        port_max: 41919,
+        port_min: 42000,
+        port_max: 42019,
         media_timeout: Duration::from_secs(30),
     })
     .await
