@@ -39,11 +39,12 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Waker;
 
 use bytes::Bytes;
 use tokio::net::TcpListener;
@@ -142,13 +143,34 @@ impl ServerTx {
 /// The events of a request we sent. Dropping it does not stop the transaction.
 #[derive(Debug)]
 pub struct ClientTx {
-    events: mpsc::UnboundedReceiver<TxEvent>,
+    events: Arc<Mutex<EventSlot>>,
+}
+
+/// One client transaction's undelivered events: a queue the layer's task pushes to and the TU pops.
+///
+/// Not a tokio channel: an unbounded channel allocates a block of 32 slots of `TxEvent` (a whole
+/// parsed message each, ~24 KB) up front and keeps it while the transaction lingers (64·T1 after
+/// a 2xx, §17.1.1.2 / RFC 6026), which was most of the daemon's memory under load. This holds the
+/// one or two events a transaction has in flight and nothing once they are read.
+#[derive(Debug, Default)]
+struct EventSlot {
+    queue: VecDeque<TxEvent>,
+    waker: Option<Waker>,
+    /// The transaction terminated: no more events.
+    closed: bool,
+    /// The TU dropped its [`ClientTx`]: events are discarded.
+    receiver_gone: bool,
+}
+
+fn lock(slot: &Mutex<EventSlot>) -> MutexGuard<'_, EventSlot> {
+    // A panic while holding this lock leaves the queue consistent (push/pop only).
+    slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl ClientTx {
     /// The next event; None once the transaction has terminated.
     pub async fn next(&mut self) -> Option<TxEvent> {
-        self.events.recv().await
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
     }
 
     /// Poll form of [`ClientTx::next`], for a TU that waits on many transactions at once.
@@ -156,12 +178,70 @@ impl ClientTx {
         &mut self,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<TxEvent>> {
-        self.events.poll_recv(cx)
+        let mut slot = lock(&self.events);
+        if let Some(ev) = slot.queue.pop_front() {
+            return std::task::Poll::Ready(Some(ev));
+        }
+        if slot.closed {
+            return std::task::Poll::Ready(None);
+        }
+        match &slot.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => slot.waker = Some(cx.waker().clone()),
+        }
+        std::task::Poll::Pending
     }
 
     /// Non-blocking variant for polling loops.
     pub fn try_next(&mut self) -> Option<TxEvent> {
-        self.events.try_recv().ok()
+        lock(&self.events).queue.pop_front()
+    }
+}
+
+impl Drop for ClientTx {
+    fn drop(&mut self) {
+        let mut slot = lock(&self.events);
+        slot.receiver_gone = true;
+        slot.queue.clear();
+        slot.waker = None;
+    }
+}
+
+/// The layer task's end of a [`ClientTx`]; dropping it (the transaction terminated) ends the events.
+#[derive(Debug)]
+struct EventSender(Arc<Mutex<EventSlot>>);
+
+impl EventSender {
+    fn pair() -> (EventSender, ClientTx) {
+        let slot = Arc::new(Mutex::new(EventSlot::default()));
+        (EventSender(Arc::clone(&slot)), ClientTx { events: slot })
+    }
+
+    fn send(&self, ev: TxEvent) {
+        let waker = {
+            let mut slot = lock(&self.0);
+            if slot.receiver_gone {
+                return;
+            }
+            slot.queue.push_back(ev);
+            slot.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+impl Drop for EventSender {
+    fn drop(&mut self) {
+        let waker = {
+            let mut slot = lock(&self.0);
+            slot.closed = true;
+            slot.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
     }
 }
 
@@ -198,7 +278,7 @@ enum Cmd {
         msg: SipMessage,
         dest: SocketAddr,
         transport: TransportKind,
-        events: mpsc::UnboundedSender<TxEvent>,
+        events: EventSender,
     },
     Respond {
         tx: ServerTxId,
@@ -361,14 +441,14 @@ impl Endpoint {
     /// Send a request as a client transaction. `req` must already carry our top Via with a fresh
     /// branch (see [`crate::dialog::new_branch`]).
     pub fn request(&self, req: SipMessage, dest: SocketAddr, transport: TransportKind) -> ClientTx {
-        let (events, rx) = mpsc::unbounded_channel();
+        let (events, rx) = EventSender::pair();
         let _ = self.inner.cmd.send(Cmd::Request {
             msg: req,
             dest,
             transport,
             events,
         });
-        ClientTx { events: rx }
+        rx
     }
 
     /// CANCEL a pending INVITE we sent (§9.1) as its own client transaction.
@@ -423,7 +503,7 @@ struct Core {
     cmd_tx: mpsc::UnboundedSender<Cmd>,
     incoming: mpsc::Sender<Incoming>,
     ack_timeouts: mpsc::Sender<ServerTxId>,
-    clients: HashMap<ClientTxId, mpsc::UnboundedSender<TxEvent>>,
+    clients: HashMap<ClientTxId, EventSender>,
 }
 
 fn now() -> std::time::Instant {
@@ -578,7 +658,7 @@ impl Core {
     fn notify(&mut self, tx: ClientTxId, ev: TxEvent) {
         if let Some(s) = self.clients.get(&tx) {
             // The TU may have dropped its ClientTx; the transaction still runs to completion.
-            let _ = s.send(ev);
+            s.send(ev);
         }
     }
 }
