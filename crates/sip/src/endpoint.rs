@@ -202,7 +202,8 @@ impl Drop for ClientTx {
     fn drop(&mut self) {
         let mut slot = lock(&self.events);
         slot.receiver_gone = true;
-        slot.queue.clear();
+        // Free the buffer, not just its contents: the transaction may linger 32 s more.
+        slot.queue = VecDeque::new();
         slot.waker = None;
     }
 }

@@ -202,7 +202,9 @@ struct ClientTx {
     state: ClientState,
     transport: TransportKind,
     dest: SocketAddr,
-    request: SipMessage,
+    /// The request while it may need retransmitting; dropped at the final response, so that a
+    /// transaction lingering for Timer D/K/M holds only its keys and the ACK bytes.
+    request: Option<SipMessage>,
     /// The ACK we built for a non-2xx final response, re-sent for each retransmission of it.
     ack: Option<Bytes>,
     /// Timer A or E.
@@ -657,6 +659,7 @@ impl TransactionLayer {
                     tx.state = ClientState::Accepted;
                     tx.retransmit_at = None;
                     tx.timeout_at = None;
+                    tx.request = None;
                     let at = now + timers.t1x64();
                     tx.end_at = Some(at);
                     out.push(Output::Response { tx: id, msg });
@@ -666,7 +669,7 @@ impl TransactionLayer {
                     tx.state = ClientState::Completed;
                     tx.retransmit_at = None;
                     tx.timeout_at = None;
-                    let ack = ack_for_non2xx(&tx.request, &msg);
+                    let ack = tx.request.take().and_then(|r| ack_for_non2xx(&r, &msg));
                     if let Some(ack) = &ack {
                         out.push(Output::Transmit {
                             bytes: ack.clone(),
@@ -713,6 +716,7 @@ impl TransactionLayer {
                     tx.state = ClientState::Completed;
                     tx.retransmit_at = None;
                     tx.timeout_at = None;
+                    tx.request = None;
                     out.push(Output::Response { tx: id, msg });
                     if is_reliable(tx.transport) {
                         self.terminate(TxId::Client(id), out);
@@ -794,7 +798,7 @@ impl TransactionLayer {
                 state: ClientState::Trying,
                 transport,
                 dest,
-                request: req,
+                request: Some(req),
                 ack: None,
                 retransmit_at,
                 retransmit_interval: timers.t1,
@@ -940,7 +944,7 @@ impl TransactionLayer {
             self.terminate(TxId::Client(id), out);
             return;
         }
-        if tx.retransmit_at.is_some_and(|t| t <= now) {
+        if let (Some(request), true) = (&tx.request, tx.retransmit_at.is_some_and(|t| t <= now)) {
             // Timer A doubles without a cap; Timer E doubles up to T2, and sits at T2 in Proceeding.
             let interval = if tx.invite {
                 tx.retransmit_interval * 2
@@ -954,7 +958,7 @@ impl TransactionLayer {
             tx.retransmit_at = Some(next);
             self.stats.retransmissions += 1;
             out.push(Output::Transmit {
-                bytes: tx.request.as_bytes().clone(),
+                bytes: request.as_bytes().clone(),
                 dest: tx.dest,
                 transport: tx.transport,
                 retransmission: true,
