@@ -206,6 +206,9 @@ drive() {
     $LIB sample "$DPID" "$WORK/daemon_samples.csv" 1 &
     local sampler=$!
     PIDS+=("$sampler")
+    $LIB sample-status "$ADMIN" "$WORK/status_samples.csv" 1 &
+    local status_sampler=$!
+    PIDS+=("$status_sampler")
     # Bound: the offer window, talk, and the 20 s answer timeout of caller.xml, plus margin.
     (cd "$WORK" && timeout $((seconds + talk / 1000 + 90)) sipp "127.0.0.1:$SIP_PORT" -sf "$LOAD_DIR/caller.xml" \
         -s 12345 -key caller_rtp_port "$SINK_CALLER" -r "$rate" -m "$total" -d "$talk" \
@@ -213,7 +216,7 @@ drive() {
         -timeout $((seconds + talk / 1000 + 80))s -trace_stat -fd 1 -stf "$WORK/caller_stat.csv" -trace_counts \
         -trace_err >"$WORK/caller.out" 2>&1) || log "caller sipp exited non-zero (failed calls or timeout)"
     t1=$(date +%s.%N)
-    kill "$sampler" 2>/dev/null || true
+    kill "$sampler" "$status_sampler" 2>/dev/null || true
     wall=$(echo "$t1 - $t0" | bc)
     local active answered rows warn
     active=$($LIB wait-idle "$ADMIN" "${LOAD_IDLE_WAIT:-40}")
@@ -228,7 +231,7 @@ drive() {
     $LIB summary rate="$rate" seconds="$seconds" talk_ms="$talk" seats="$seats" max_active="$max_active" \
         stat="$WORK/caller_stat.csv" counts="$WORK/caller*_counts.csv" before="$before" after="$after" \
         status="$WORK/status_after.json" clk_tck="$(getconf CLK_TCK)" wall="$wall" idle0="$idle0" idle1="$idle1" measured_s="$measured" records="$rows" active_after="$active" \
-        pid="$DPID" warn_lines="$warn" sip_ports="$SIP_PORT,$CALLER_PORT,$UAS_PORT" mode="${DRIVE_MODE:-fixed}" || SUMMARY_RC=$?
+        pid="$DPID" samples="$WORK/daemon_samples.csv" status_samples="$WORK/status_samples.csv" warn_lines="$warn" sip_ports="$SIP_PORT,$CALLER_PORT,$UAS_PORT" mode="${DRIVE_MODE:-fixed}" || SUMMARY_RC=$?
     if ((warn > 0)); then
         log "daemon WARN/ERROR lines (first 5 distinct):"
         grep -E ' (WARN|ERROR) ' "$WORK/daemon.log" | sed -E 's/^[^ ]+ //' | sort | uniq -c | sort -rn | head -5 >&2 || true   # head closes the pipe early: SIGPIPE must not end the script (pipefail)

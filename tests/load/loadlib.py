@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Helpers for the load scripts: read the daemon's /status, /proc counters, SIPp's CSV outputs and the
 call_records table, and print one summary. Standard library only; every network wait is bounded."""
+import csv
 import glob
 import json
 import os
@@ -82,6 +83,48 @@ def sample(pid, path, every):
             out.write(f"{time.time():.1f};{ticks};{d['VmRSS'].split()[0]};{d['Threads'].strip()}\n")
             out.flush()
             time.sleep(every)
+
+
+def sample_status(admin, path, every):
+    """Once per `every` s until killed: time, active calls, live client + server transactions (from
+    /status; a sample the daemon is too busy to answer within 2 s is skipped, not waited for)."""
+    with open(path, "w") as out:
+        out.write("t;active_calls;live_transactions\n")
+        while True:
+            t = time.time()
+            try:
+                req = urllib.request.Request(f"http://{admin}/status", headers={"Authorization": f"Bearer {TOKEN}"})
+                with urllib.request.urlopen(req, timeout=2) as r:
+                    st = json.load(r)
+                live = st["sip"]["live_client_transactions"] + st["sip"]["live_server_transactions"]
+                out.write(f"{t:.1f};{st['calls']['active']};{live}\n")
+                out.flush()
+            except (OSError, ValueError, KeyError):
+                pass
+            time.sleep(max(0.0, every - (time.time() - t)))
+
+
+def memory_per_unit(samples, status_samples, peak_rss_kb):
+    """RSS growth over the run (peak − the first sample, taken before the first call) divided by the
+    peak of concurrent calls and of live transactions. Each is an upper bound: the growth holds both."""
+    try:
+        with open(samples) as f:
+            rows = list(csv.DictReader(f, delimiter=";"))
+        base_kb = int(rows[0]["rss_kb"])
+        with open(status_samples) as f:
+            st = list(csv.DictReader(f, delimiter=";"))
+        peak_calls = max(int(r["active_calls"]) for r in st)
+        peak_tx = max(int(r["live_transactions"]) for r in st)
+    except (OSError, ValueError, KeyError, IndexError):
+        return {}
+    growth = max(0, peak_rss_kb - base_kb)
+    return {
+        "rss_base_mb": round(base_kb / 1024, 1),
+        "peak_active_calls": peak_calls,
+        "peak_live_transactions": peak_tx,
+        "rss_growth_kb_per_concurrent_call": round(growth / peak_calls, 1) if peak_calls else -1,
+        "rss_growth_kb_per_live_transaction": round(growth / peak_tx, 2) if peak_tx else -1,
+    }
 
 
 def seats_available(admin):
@@ -223,6 +266,8 @@ def summary(args):
         "daemon_peak_rss_mb": round(proc_hwm_kb(int(a["pid"])) / 1024, 1) if os.path.exists(f"/proc/{a['pid']}") else -1,
         "daemon_rss_after_mb": round(proc_rss_kb(int(a["pid"])) / 1024, 1) if os.path.exists(f"/proc/{a['pid']}") else -1,
         "active_after": active,
+        **(memory_per_unit(a["samples"], a["status_samples"], proc_hwm_kb(int(a["pid"])))
+           if "samples" in a and os.path.exists(f"/proc/{a['pid']}") else {}),
         "daemon_started": started,
         "daemon_refused_overload": st["calls"]["refused_overload"],
         "daemon_sip_retransmissions": st["sip"]["retransmissions"],
@@ -727,6 +772,8 @@ def main():
             print("{}")
     elif cmd == "sample":
         sample(int(rest[0]), rest[1], float(rest[2]))
+    elif cmd == "sample-status":
+        sample_status(rest[0], rest[1], float(rest[2]))
     elif cmd == "hold":
         hold(rest[0], int(rest[1]), float(rest[2]), rest[3], dict(kv.split("=", 1) for kv in rest[4:]))
     elif cmd == "wait-conferences":
