@@ -131,27 +131,24 @@ struct PortPool {
 }
 
 impl PortPool {
-    /// Even ports of the range, round robin from the last one handed out, so a just-freed port
-    /// (which may still receive the old call's packets) is reused last.
-    fn candidates(&mut self) -> Vec<u16> {
-        let Some(first) = self
-            .min
-            .checked_add(self.min & 1)
-            .filter(|f| *f <= self.max)
-        else {
-            return Vec::new();
-        };
-        let count = (self.max - first) / 2 + 1;
-        let start = if self.next < first || self.next > self.max {
+    /// The even ports of the range are handed out round robin from the last one, so a just-freed
+    /// port (which may still receive the old call's packets) is reused last: (first even port,
+    /// how many, the index to start from). Walked lazily by `open_leg` — building the whole list
+    /// per leg was a fifth of the daemon's CPU at 2,000 calls/s with a 6,000-pair range.
+    fn cycle(&self) -> Option<(u32, u32, u32)> {
+        let first = u32::from(self.min) + u32::from(self.min & 1);
+        let max = u32::from(self.max);
+        if first > max {
+            return None;
+        }
+        let count = (max - first) / 2 + 1;
+        let next = u32::from(self.next);
+        let start = if next < first || next > max {
             first
         } else {
-            self.next
+            next
         };
-        let start_idx = (start - first) / 2;
-        (0..count)
-            .map(|i| first + ((start_idx + i) % count) * 2)
-            .filter(|p| !self.in_use.contains(p))
-            .collect()
+        Some((first, count, (start - first) / 2))
     }
 }
 
@@ -327,9 +324,16 @@ impl MediaEngine {
 
     /// Opens a leg on the next free even port of the range.
     pub async fn open_leg(&self) -> io::Result<MediaLeg> {
-        let candidates = lock(&self.inner.ports).candidates();
+        let cycle = lock(&self.inner.ports).cycle();
+        let (first, count, start) = cycle.unwrap_or((0, 0, 0));
         let mut last_err = None;
-        for port in candidates {
+        for i in 0..count {
+            let Ok(port) = u16::try_from(first + ((start + i) % count) * 2) else {
+                break;
+            };
+            if lock(&self.inner.ports).in_use.contains(&port) {
+                continue;
+            }
             let addr = SocketAddr::new(self.inner.cfg.bind_ip, port);
             match std::net::UdpSocket::bind(addr) {
                 Ok(sock) => {
