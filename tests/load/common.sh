@@ -75,7 +75,7 @@ media_timeout_s = 60
 
 [calls]
 max_active = $max_active
-max_calls_per_second = ${LOAD_MAX_CPS:-1000}
+max_calls_per_second = ${LOAD_MAX_CPS:-2000}
 retry_after_s = 5
 answer_before_queue = false
 seat_ring_timeout_s = 15

@@ -2,7 +2,7 @@
 # Fixed-rate load run against hotlined on loopback.
 #   tests/load/run.sh RATE SECONDS [TALK_MS]        e.g. tests/load/run.sh 200 30
 # Env: HOTLINED_BIN (skip the release build), LOAD_PORT_BASE (default 3000), LOAD_MAX_ACTIVE,
-#      LOAD_MAX_CPS (calls.max_calls_per_second, default the daemon's 1000: above it calls get 503),
+#      LOAD_MAX_CPS (calls.max_calls_per_second, default the daemon's 2000: above it calls get 503),
 #      LOAD_MEDIA_MIN / LOAD_MEDIA_MAX (RTP port range, default 4000..19998 = 4,000 calls),
 #      LOAD_KEEP=1 (keep the work dir with daemon/SIPp logs), RUST_LOG (daemon log level, default info),
 #      LOAD_IDLE_WAIT (seconds to wait for calls.active to reach 0 after the run, default 40).

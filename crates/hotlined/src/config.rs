@@ -102,7 +102,7 @@ pub struct CallsConfig {
     pub max_active: usize,
     /// New calls accepted per second (token bucket, burst = one second's worth); beyond it 503 +
     /// Retry-After at once. Protects signalling when CPU, not call count, runs out: measured clean to
-    /// 1,200 calls/s on 2 cores, collapsing at 1,400 without this limit (docs/load.md).
+    /// 2,000 calls/s on 2 cores with SIPp on the same box (docs/load.md).
     pub max_calls_per_second: u32,
     /// Seconds suggested in Retry-After when refusing for overload.
     pub retry_after_s: u32,
@@ -173,7 +173,7 @@ impl Default for CallsConfig {
     fn default() -> Self {
         CallsConfig {
             max_active: 5_000,
-            max_calls_per_second: 1_000,
+            max_calls_per_second: 2_000,
             retry_after_s: 5,
             answer_before_queue: true,
             early_media_max_s: 45,
